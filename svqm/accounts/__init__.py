@@ -1,0 +1,1 @@
+"""Organisations and the people who act for them."""

@@ -1,0 +1,344 @@
+"""The `svqm` command: serve, db, policy, user, audit, demo. User errors exit 1 with one clear line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+from sqlalchemy.exc import OperationalError
+
+from svqm import clock
+from svqm.accounts import service as accounts
+from svqm.config import get_settings
+from svqm.db import make_engine, session_scope
+from svqm.errors import PolicyError, SvqmError
+from svqm.policy import load_policy
+from svqm.workflow import audit, diagram
+from svqm.workflow.schemes import known_effects, known_guards, load_registry
+
+app = typer.Typer(
+    help="svqm: accreditation workflow engine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+policy_app = typer.Typer(help="Scheme policy files.", no_args_is_help=True)
+user_app = typer.Typer(help="Users.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+evidence_app = typer.Typer(help="Evidence files.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(policy_app, name="policy")
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
+app.add_typer(evidence_app, name="evidence")
+
+out = Console(soft_wrap=True)
+
+
+def Table(*columns: str, title: str) -> RichTable:
+    """A rich table whose cells fold instead of being cut off with an ellipsis."""
+    table = RichTable(title=title)
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    return table
+
+
+err = Console(stderr=True, soft_wrap=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str) -> typer.Exit:
+    for line in message.splitlines() or [message]:
+        err.print(f"error: {line}", markup=False, highlight=False)
+    return typer.Exit(1)
+
+
+@contextmanager
+def _database() -> Iterator[Any]:
+    """The configured database's engine, disposed when the command ends."""
+    settings = get_settings()
+    engine = make_engine(settings.DATABASE_URL, busy_timeout_ms=settings.SQLITE_BUSY_TIMEOUT_MS)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _registry() -> Any:
+    return load_registry(get_settings().POLICIES_DIR)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Web worker processes.")] = 1,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Do not run the scheduler in-process.")
+    ] = False,
+) -> None:
+    """Serve the site and the API."""
+    import uvicorn
+
+    _registry()  # refuse to start on a broken policy, with its message rather than a traceback
+    if no_scheduler:
+        import os
+
+        os.environ["SVQM_RUN_SCHEDULER"] = "false"
+    uvicorn.run(
+        "svqm.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    from svqm.dbmigrate import upgrade
+
+    with _database() as engine:
+        upgrade(engine)
+        out.print(f"database at {engine.url.render_as_string(hide_password=True)} is up to date")
+
+
+@policy_app.command("check")
+def policy_check(
+    files: Annotated[list[Path] | None, typer.Argument(help="Policy files (default: all).")] = None,
+) -> None:
+    """Validate policy files; exit 1 naming the file, field and reason of each problem."""
+    paths = files or sorted(get_settings().POLICIES_DIR.glob("*.yaml"))
+    if not paths:
+        raise _fail(f"no policy files in {get_settings().POLICIES_DIR}")
+    failed = False
+    for path in paths:
+        try:
+            policy = load_policy(path, known_guards=known_guards(), known_effects=known_effects())
+        except PolicyError as exc:
+            failed = True
+            for line in exc.detail.splitlines():
+                err.print(f"error: {line}", markup=False, highlight=False)
+            continue
+        out.print(
+            f"ok: {path} ({policy.name} {policy.version}: {len(policy.levels)} levels, "
+            f"{len(policy.workflows.application.states)} application states, "
+            f"{len(policy.workflows.award.states)} award states)",
+            markup=False,
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+@policy_app.command("show")
+def policy_show(scheme: str) -> None:
+    """Show a scheme's levels, themes, standards, workflows and deadlines."""
+    policy = _registry().get(scheme).policy
+    out.print(f"[bold]{policy.name}[/bold] ({policy.id}, version {policy.version})")
+    levels = Table(
+        "rank", "level", "aliases", "valid (months)", "standards", "requires", title="Levels"
+    )
+    for lv in sorted(policy.levels, key=lambda lv: lv.rank):
+        req = f"{lv.requires.level} ({lv.requires.held_months} months)" if lv.requires else ""
+        levels.add_row(
+            str(lv.rank),
+            lv.name,
+            ", ".join(lv.aliases),
+            str(lv.validity_months),
+            ", ".join(lv.standards),
+            req,
+        )
+    out.print(levels)
+    themes = Table("theme", "name", "mandatory", title="Themes")
+    for t in policy.themes:
+        themes.add_row(t.id, t.name, "yes" if t.mandatory else "")
+    out.print(themes)
+    standards = Table(
+        "standard",
+        "question",
+        "weight",
+        "mandatory",
+        "max score",
+        title=f"Standards (pass mark {policy.settings.pass_mark_percent:g}%)",
+    )
+    for std in policy.standards:
+        for i, q in enumerate(std.questions):
+            standards.add_row(
+                std.name if i == 0 else "",
+                q.text,
+                f"{q.weight:g}",
+                "yes" if q.mandatory else "",
+                str(q.max_score),
+            )
+    out.print(standards)
+    for kind in ("application", "award"):
+        wf = policy.workflows.of(kind)
+        table = Table("trigger", "from", "to", "roles", "guards", title=f"{kind.title()} workflow")
+        for t in wf.transitions:
+            table.add_row(
+                t.trigger, ", ".join(t.source), t.dest, ", ".join(t.roles), ", ".join(t.guards)
+            )
+        out.print(table)
+    deadlines = Table(
+        "deadline",
+        "subject",
+        "while in",
+        "anchor",
+        "offset",
+        "reminders (days)",
+        "when due",
+        title="Deadlines",
+    )
+    for d in policy.deadlines:
+        off = ", ".join(f"{v} {k}" for k, v in d.offset.model_dump().items() if v) or "0"
+        deadlines.add_row(
+            d.kind,
+            d.subject,
+            ", ".join(d.while_in),
+            d.anchor,
+            off,
+            ", ".join(map(str, d.remind_before_days)),
+            d.on_due or "",
+        )
+    out.print(deadlines)
+
+
+@policy_app.command("diagram")
+def policy_diagram(
+    scheme: str,
+    format: Annotated[str, typer.Option("--format", help="mermaid or svg")] = "mermaid",
+    kind: Annotated[str, typer.Option(help="application or award")] = "application",
+    output: Annotated[Path | None, typer.Option(help="Write to this file.")] = None,
+) -> None:
+    """Draw a scheme's workflow as Mermaid text or an SVG picture."""
+    if format not in ("mermaid", "svg"):
+        raise _fail(f"--format is mermaid or svg (got '{format}')")
+    if kind not in ("application", "award"):
+        raise _fail(f"--kind is application or award (got '{kind}')")
+    policy = _registry().get(scheme).policy
+    title = f"{policy.name}: {kind} workflow"
+    wf = policy.workflows.of(kind)
+    text = diagram.mermaid(wf, title) if format == "mermaid" else diagram.svg(wf, title)
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        output.write_text(text, encoding="utf-8")
+        out.print(f"wrote {output}")
+
+
+@user_app.command("add")
+def user_add(
+    email: str,
+    role: Annotated[str, typer.Option(help="applicant, assessor, panel or admin")],
+    organisation: Annotated[int | None, typer.Option(help="Organisation id (applicants).")] = None,
+    name: Annotated[str, typer.Option(help="The person's name.")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+) -> None:
+    """Add a user (the way to create the first admin: there are no default accounts)."""
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    with _database() as engine, session_scope(engine) as session:
+        user = accounts.add_user(
+            session,
+            email=email,
+            role=role,
+            organisation_id=organisation,
+            password=password,
+            name=name,
+        )
+        out.print(f"user {user.id} added: {user.email} ({user.role})")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit trail's hash chains; exit 1 on any edited or deleted event."""
+    with _database() as engine, session_scope(engine, write=False) as session:
+        checked, problems = audit.verify_chain(session)
+    if problems:
+        for p in problems:
+            err.print(f"error: {p}", markup=False, highlight=False)
+        raise typer.Exit(1)
+    out.print(f"audit trail intact: {checked} events verified")
+
+
+@evidence_app.command("add")
+def evidence_add(
+    application: int,
+    file: Annotated[Path, typer.Argument(help="The file to upload.")],
+    requirement: Annotated[str, typer.Option(help="Evidence requirement (or checklist) id.")],
+    as_user: Annotated[str, typer.Option("--as", help="Email of the applicant uploading it.")],
+    pledge: Annotated[int | None, typer.Option(help="Pledge id, for per-pledge evidence.")] = None,
+    title: Annotated[str, typer.Option(help="A title for the item.")] = "",
+) -> None:
+    """Upload evidence for an application, with the same checks as the web upload."""
+    from svqm.evidence.storage import BlobStore
+    from svqm.workflow import actions
+    from svqm.workflow.models import Application
+    from svqm.workflow.service import Actor
+
+    settings = get_settings()
+    if not file.is_file():
+        raise _fail(f"{file}: no such file")
+    store = BlobStore(settings.EVIDENCE_DIR, max_bytes=settings.MAX_UPLOAD_BYTES,
+                      max_unpacked_bytes=settings.MAX_UNPACKED_BYTES,
+                      max_entries=settings.MAX_ARCHIVE_ENTRIES)
+    registry = _registry()
+    with _database() as engine, session_scope(engine) as session:
+        user = accounts.get_user_by_email(session, as_user)
+        app_row = session.get(Application, application)
+        if user is None or not user.active:
+            raise _fail(f"no active user {as_user}")
+        if app_row is None:
+            raise _fail(f"no application {application}")
+        with file.open("rb") as stream:
+            item = actions.upload_evidence(
+                session, app_row, store, requirement=requirement, pledge_id=pledge,
+                stream=stream, filename=file.name, title=title, actor=Actor.of(user),
+                registry=registry, now=clock.utc_now())
+        out.print(f"evidence {item.id} stored for {item.slot} (version {item.version}, "
+                  f"{item.content_type}, {item.size} bytes, sha256 {item.sha256})", markup=False)
+
+
+@app.command()
+def demo() -> None:
+    """Seed demonstration data once (nothing happens if it is already there)."""
+    from svqm.demo import seed_demo
+
+    with _database() as engine, session_scope(engine) as session:
+        report = seed_demo(session, registry=_registry(), now=clock.utc_now())
+    out.print(report, markup=False)
+
+
+def main() -> None:
+    """Entry point: run a command, turning user errors into one line and exit code 1."""
+    try:
+        result = app(standalone_mode=False)
+    except SvqmError as exc:
+        raise SystemExit(_fail(exc.detail).exit_code) from None
+    except OperationalError as exc:
+        first = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+        err.print(f"error: database: {first} (is `svqm db upgrade` done?)", markup=False)
+        raise SystemExit(1) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except (typer.Abort, KeyboardInterrupt):
+        raise SystemExit(130) from None
+    except Exception as exc:  # a click usage error and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise
+    if isinstance(result, int) and result:
+        raise SystemExit(result)

@@ -1,0 +1,33 @@
+"""Settings from the environment (SVQM_*), each with a working local default."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_REPO_POLICIES = Path(__file__).resolve().parent.parent / "policies"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SVQM_", env_file=".env", extra="ignore")
+
+    ENV: Literal["development", "production", "test"] = "development"
+    DATABASE_URL: str = "sqlite:///var/svqm.db"
+    POLICIES_DIR: Path = _REPO_POLICIES
+    VAR_DIR: Path = Path("var")
+    EVIDENCE_DIR: Path = Path("var/evidence")
+    MAIL_DIR: Path = Path("var/mail")
+    MAX_UPLOAD_BYTES: int = 25 * 1024 * 1024
+    # An OOXML package (docx/xlsx/pptx) is a zip: bound what it unpacks to, so a zip bomb is refused.
+    MAX_UNPACKED_BYTES: int = 200 * 1024 * 1024
+    MAX_ARCHIVE_ENTRIES: int = 2000
+    SQLITE_BUSY_TIMEOUT_MS: int = 10_000
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

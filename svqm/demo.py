@@ -1,0 +1,256 @@
+"""Demonstration data, made through the real services at past dates so its history is true."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from svqm.accounts import service as accounts
+from svqm.accounts.models import Organisation, User
+from svqm.config import get_settings
+from svqm.evidence.models import PledgeCreate, ReviewCreate, ScoreCreate
+from svqm.evidence.storage import BlobStore
+from svqm.workflow import actions
+from svqm.workflow import service as workflow
+from svqm.workflow.models import Application
+from svqm.workflow.schemes import SchemeRegistry
+
+MARKER = "Riverside Community Health NHS Trust"
+DEMO_PASSWORD = "demo-password-2026"
+
+_PLEDGES = {
+    "svqm": [
+        (
+            "employment",
+            "Hire 10 long-term unemployed local people",
+            "people hired and kept 12 months",
+            "10",
+        ),
+        ("skills", "Run 40 employability workshops", "workshops delivered", "40"),
+        ("health", "Train 25 mental health first aiders", "first aiders trained", "25"),
+        ("inclusion", "Close the gender pay gap by 2 points", "pay gap points", "2"),
+        ("local_economy", "Spend 30% with local suppliers", "share of spend local", "30%"),
+        ("environment", "Cut business travel emissions by 20%", "tCO2e saved", "20%"),
+    ],
+    "svqm-health": [
+        ("health_wellbeing", "Free health checks for 500 residents", "checks completed", "500"),
+        (
+            "health_wellbeing",
+            "Staff wellbeing champions on every ward",
+            "wards with a champion",
+            "100%",
+        ),
+        ("employment_volunteering", "200 volunteers giving 8,000 hours", "volunteer hours", "8000"),
+        (
+            "employment_volunteering",
+            "30 apprenticeships for local young people",
+            "apprentices",
+            "30",
+        ),
+        ("social_community", "Community cafe in the outpatient wing", "weekly visitors", "300"),
+        ("social_community", "Partnerships with 12 local charities", "active partnerships", "12"),
+    ],
+}
+
+
+def _staff(session: Session, email: str, role: str, name: str) -> User:
+    return accounts.add_user(session, email=email, role=role, password=DEMO_PASSWORD, name=name)
+
+
+def _org(session: Session, name: str, sector: str, email: str) -> tuple[Organisation, User]:
+    org = accounts.create_organisation(session, name=name, sector=sector)
+    user = accounts.add_user(
+        session,
+        email=email,
+        role="applicant",
+        organisation_id=org.id,
+        password=DEMO_PASSWORD,
+        name=f"{name} applicant",
+    )
+    return org, user
+
+
+class _Journey:
+    """One application walked through the workflow by the people who would do each step."""
+
+    def __init__(
+        self,
+        session: Session,
+        registry: SchemeRegistry,
+        store: BlobStore,
+        app: Application,
+        applicant: User,
+        start: datetime,
+    ) -> None:
+        self.session, self.registry, self.store = session, registry, store
+        self.app, self.applicant, self.now = app, applicant, start
+
+    def tick(self, days: float = 1) -> datetime:
+        self.now += timedelta(days=days)
+        return self.now
+
+    def fire(self, trigger: str, user: User, comment: str = "") -> None:
+        workflow.fire(
+            self.session,
+            self.app,
+            trigger,
+            actor=workflow.Actor.of(user),
+            registry=self.registry,
+            now=self.tick(),
+            comment=comment,
+        )
+
+    def pledges(self, rows: list[tuple[str, str, str, str]]) -> None:
+        for theme, title, indicator, target in rows:
+            actions.add_pledge(
+                self.session,
+                self.app,
+                PledgeCreate(
+                    theme=theme,
+                    title=title,
+                    indicator=indicator,
+                    target=target,
+                    due_date=(self.now + timedelta(days=365)).date(),
+                    description=f"{title}, measured as {indicator}.",
+                ),
+                actor=workflow.Actor.of(self.applicant),
+                registry=self.registry,
+                now=self.now,
+            )
+
+    def upload_all(self) -> None:
+        scheme = self.registry.for_subject(self.session, self.app)
+        assert self.app.id is not None
+        for slot in actions.evidence_service.requirements.checklist(
+            self.session,
+            application_id=self.app.id,
+            policy=scheme.policy,
+            level=scheme.policy.level(self.app.level),
+        ):
+            body = f"{slot.title}\n\nDemonstration evidence for application {self.app.id}.\n"
+            actions.upload_evidence(
+                self.session,
+                self.app,
+                self.store,
+                requirement=slot.id,
+                pledge_id=None,
+                stream=io.BytesIO(body.encode()),
+                filename=f"{slot.id.replace(':', '-')}.txt",
+                title=slot.title,
+                actor=workflow.Actor.of(self.applicant),
+                registry=self.registry,
+                now=self.tick(0.01),
+            )
+
+    def review_all(self, assessor: User, decision: str = "accepted", comment: str = "") -> None:
+        for item in actions.evidence_service.list_evidence(self.session, self.app.id or 0):
+            if item.status == "pending":
+                actions.review_evidence(
+                    self.session,
+                    self.app,
+                    item,
+                    ReviewCreate(decision=decision, comment=comment),
+                    actor=workflow.Actor.of(assessor),
+                    registry=self.registry,
+                    now=self.tick(0.01),
+                )
+
+    def score_all(self, assessor: User, fraction: float = 1.0) -> None:
+        policy = self.registry.for_subject(self.session, self.app).policy
+        for sid in policy.level(self.app.level).standards:
+            for q in policy.standard(sid).questions:
+                score = q.max_score if q.mandatory else round(q.max_score * fraction)
+                actions.score_question(
+                    self.session,
+                    self.app,
+                    ScoreCreate(standard=sid, question=q.id, score=score),
+                    actor=workflow.Actor.of(assessor),
+                    registry=self.registry,
+                    now=self.tick(0.01),
+                )
+
+
+def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> str:
+    """Create the demo organisations, staff and applications, once."""
+    if session.exec(select(Organisation).where(Organisation.name == MARKER)).first():
+        return "demo data already present"
+    settings = get_settings()
+    store = BlobStore(
+        settings.EVIDENCE_DIR,
+        max_bytes=settings.MAX_UPLOAD_BYTES,
+        max_unpacked_bytes=settings.MAX_UNPACKED_BYTES,
+        max_entries=settings.MAX_ARCHIVE_ENTRIES,
+    )
+    admin = _staff(session, "admin@demo.svqm.test", "admin", "Alex Admin")
+    assessor = _staff(session, "assessor@demo.svqm.test", "assessor", "Asha Assessor")
+    _staff(session, "assessor2@demo.svqm.test", "assessor", "Ben Assessor")
+    panel = _staff(session, "panel@demo.svqm.test", "panel", "Priya Panel")
+
+    def journey(
+        org: Organisation, user: User, scheme: str, level: str, start: datetime
+    ) -> _Journey:
+        assert org.id is not None
+        app = workflow.open_application(
+            session,
+            organisation_id=org.id,
+            scheme_id=scheme,
+            level=level,
+            actor=workflow.Actor.of(user),
+            registry=registry,
+            now=start,
+        )
+        return _Journey(session, registry, store, app, user, start)
+
+    # A health trust that went all the way to Health Bronze about eleven months ago.
+    trust, trust_user = _org(session, MARKER, "health", "applicant@riverside.demo.svqm.test")
+    j = journey(trust, trust_user, "svqm-health", "Health Bronze", now - timedelta(days=330))
+    j.pledges(_PLEDGES["svqm-health"])
+    j.upload_all()
+    j.fire("submit", trust_user)
+    j.fire("start_review", assessor)
+    j.review_all(assessor)
+    j.fire("recommend_award", assessor)
+    j.fire("confirm_award", panel, "Panel agrees: all six pledges are well evidenced.")
+
+    # A care group that has held Bronze for ten months, now under review for Silver.
+    care, care_user = _org(
+        session, "Harbour Care Group", "social care", "applicant@harbour.demo.svqm.test"
+    )
+    j = journey(care, care_user, "svqm", "Bronze", now - timedelta(days=300))
+    j.pledges(_PLEDGES["svqm"])
+    j.upload_all()
+    j.fire("submit", care_user)
+    j.fire("start_review", assessor)
+    j.review_all(assessor)
+    j.fire("recommend_award", assessor)
+    j.fire("confirm_award", panel, "Clear commitments across six themes.")
+    j = journey(care, care_user, "svqm", "Silver", now - timedelta(days=20))
+    j.pledges(_PLEDGES["svqm"][:2])
+    j.upload_all()
+    j.fire("submit", care_user)
+    j.fire("start_review", assessor)
+    j.score_all(assessor, fraction=0.75)
+
+    # A supplier that has started a Bronze application: four pledges so far.
+    supplier, supplier_user = _org(
+        session,
+        "Northgate Facilities Ltd",
+        "facilities services",
+        "applicant@northgate.demo.svqm.test",
+    )
+    j = journey(supplier, supplier_user, "svqm", "Level 1", now - timedelta(days=3))
+    j.pledges(_PLEDGES["svqm"][:4])
+    assert admin.id is not None
+    return "\n".join(
+        [
+            "demo data created; every demo account's password is " + DEMO_PASSWORD,
+            "  admin      admin@demo.svqm.test",
+            "  assessors  assessor@demo.svqm.test, assessor2@demo.svqm.test",
+            "  panel      panel@demo.svqm.test",
+            "  applicants applicant@riverside.demo.svqm.test (Health Bronze awarded),",
+            "             applicant@harbour.demo.svqm.test (Bronze held, Silver under review),",
+            "             applicant@northgate.demo.svqm.test (Bronze draft)",
+        ]
+    )

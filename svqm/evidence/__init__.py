@@ -1,0 +1,1 @@
+"""Pledges, evidence files, reviews and scores."""

@@ -1,0 +1,122 @@
+"""Pledges, evidence items (versions of an uploaded file), reviews and scores, with their schemas."""
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import ConfigDict
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from svqm.clock import utc_now
+from svqm.db import UtcDateTime
+
+
+class PledgeBase(SQLModel):
+    theme: str = Field(min_length=1, max_length=64)
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    indicator: str = Field(min_length=1, max_length=500, description="the key value indicator")
+    target: str = Field(min_length=1, max_length=200)
+    due_date: date
+
+
+class PledgeCreate(PledgeBase):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+
+class Pledge(PledgeBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="application.id", index=True)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+
+
+class PledgePublic(PledgeBase):
+    id: int
+    application_id: int
+
+
+class EvidenceItem(SQLModel, table=True):
+    """One uploaded version of the evidence for a checklist slot; earlier versions stay."""
+
+    __table_args__ = (UniqueConstraint("application_id", "slot", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="application.id", index=True)
+    # The checklist slot: "<requirement>", "<requirement>:pledge-<id>" or "<requirement>:<standard>".
+    slot: str = Field(max_length=160)
+    requirement_id: str = Field(max_length=64)
+    pledge_id: int | None = Field(default=None, foreign_key="pledge.id")
+    standard_id: str | None = Field(default=None, max_length=64)
+    version: int = 1
+    title: str = Field(default="", max_length=200)
+    filename: str = Field(max_length=255)
+    sha256: str = Field(max_length=64, index=True)
+    size: int
+    content_type: str = Field(max_length=100)
+    # The latest review decision, or "pending" before any review.
+    status: str = Field(default="pending", max_length=20)
+    uploaded_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    uploaded_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+
+
+class EvidencePublic(SQLModel):
+    id: int
+    application_id: int
+    slot: str
+    requirement_id: str
+    pledge_id: int | None
+    standard_id: str | None
+    version: int
+    title: str
+    filename: str
+    sha256: str
+    size: int
+    content_type: str
+    status: str
+    uploaded_at: datetime
+
+
+class Review(SQLModel, table=True):
+    """An assessor's decision on one evidence item; the history is kept."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    evidence_id: int = Field(foreign_key="evidenceitem.id", index=True)
+    reviewer_id: int | None = Field(default=None, foreign_key="user_account.id")
+    decision: str = Field(max_length=20)
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    at: datetime = Field(default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class ReviewCreate(SQLModel):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    decision: Literal["accepted", "more_information", "rejected"]
+    comment: str = Field(default="", max_length=5000)
+
+
+class Score(SQLModel, table=True):
+    """The assessor's current score for one question of one standard."""
+
+    __table_args__ = (UniqueConstraint("application_id", "standard", "question"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="application.id", index=True)
+    standard: str = Field(max_length=64)
+    question: str = Field(max_length=64)
+    score: int
+    assessor_id: int | None = Field(default=None, foreign_key="user_account.id")
+    at: datetime = Field(default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class ScoreCreate(SQLModel):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    standard: str = Field(max_length=64)
+    question: str = Field(max_length=64)
+    score: int

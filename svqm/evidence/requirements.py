@@ -1,0 +1,125 @@
+"""The evidence checklist of an application: which slots the level asks for, and what is missing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlmodel import Session, col, select
+
+from svqm.evidence.models import EvidenceItem, Pledge
+from svqm.evidence.pledges import list_pledges
+from svqm.policy import Level, Policy
+
+
+@dataclass
+class Slot:
+    """One line of the checklist: a requirement, for a pledge or a standard when it is per one."""
+
+    id: str
+    requirement_id: str
+    title: str
+    pledge_id: int | None = None
+    standard_id: str | None = None
+    items: list[EvidenceItem] = field(default_factory=list)
+
+    @property
+    def current(self) -> EvidenceItem | None:
+        return max(self.items, key=lambda e: e.version) if self.items else None
+
+    @property
+    def status(self) -> str:
+        return "missing" if self.current is None else self.current.status
+
+    @property
+    def satisfied(self) -> bool:
+        """Evidence is there and its latest version has not been turned down."""
+        return self.current is not None and self.current.status not in (
+            "rejected",
+            "more_information",
+        )
+
+
+def slot_id(
+    requirement_id: str, *, pledge_id: int | None = None, standard_id: str | None = None
+) -> str:
+    if pledge_id is not None:
+        return f"{requirement_id}:pledge-{pledge_id}"
+    if standard_id is not None:
+        return f"{requirement_id}:{standard_id}"
+    return requirement_id
+
+
+def slots_for(policy: Policy, level: Level, pledges: list[Pledge]) -> list[Slot]:
+    """The slots a level asks for, given the application's pledges."""
+    slots: list[Slot] = []
+    for rid in level.evidence:
+        req = policy.requirement(rid)
+        assert req is not None  # the policy cross-check guarantees it
+        if req.per == "application":
+            slots.append(Slot(rid, rid, req.title))
+        elif req.per == "pledge":
+            for p in pledges:
+                assert p.id is not None
+                slots.append(
+                    Slot(
+                        slot_id(rid, pledge_id=p.id), rid, f"{req.title}: {p.title}", pledge_id=p.id
+                    )
+                )
+        else:
+            for sid in level.standards:
+                slots.append(
+                    Slot(
+                        slot_id(rid, standard_id=sid),
+                        rid,
+                        f"{req.title}: {policy.standard(sid).name}",
+                        standard_id=sid,
+                    )
+                )
+    return slots
+
+
+def checklist(session: Session, *, application_id: int, policy: Policy, level: Level) -> list[Slot]:
+    """Every slot with all uploaded versions attached, in policy order."""
+    slots = slots_for(policy, level, list_pledges(session, application_id))
+    by_id = {s.id: s for s in slots}
+    items = session.exec(
+        select(EvidenceItem)
+        .where(EvidenceItem.application_id == application_id)
+        .order_by(col(EvidenceItem.id))
+    )
+    for item in items:
+        if item.slot in by_id:
+            by_id[item.slot].items.append(item)
+    return slots
+
+
+def find_slot(slots: list[Slot], requirement: str, pledge_id: int | None) -> Slot | None:
+    """The slot an upload names: a slot id, or a requirement id plus the pledge it is for."""
+    wanted = slot_id(requirement, pledge_id=pledge_id) if pledge_id is not None else requirement
+    return next((s for s in slots if s.id == wanted), None)
+
+
+def missing(slots: list[Slot]) -> list[str]:
+    """Unmet reasons for slots with no usable evidence: none uploaded, or the latest turned down."""
+    out = []
+    for s in slots:
+        if s.current is None:
+            out.append(f"evidence missing: {s.id} ({s.title})")
+        elif not s.satisfied:
+            why = "rejected" if s.status == "rejected" else "more information requested"
+            out.append(f"evidence needs a new version: {s.id} ({s.title}): {why}")
+    return out
+
+
+def not_accepted(slots: list[Slot]) -> list[str]:
+    """Unmet reasons for slots whose latest evidence is not accepted."""
+    words = {
+        "pending": "not reviewed yet",
+        "rejected": "rejected",
+        "more_information": "more information requested",
+    }
+    return [
+        f"evidence not accepted: {s.id} ({s.title}): {words[s.status]}"
+        for s in slots
+        if s.current is not None and s.status != "accepted"
+    ]

@@ -1,0 +1,200 @@
+"""Evidence: store an upload against a checklist slot as a new version, review it, score the standards.
+
+These functions trust their caller (the workflow service) to have checked who may act and when.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import BinaryIO
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from svqm.errors import InvalidInput, NotFound
+from svqm.evidence import requirements, scoring
+from svqm.evidence.models import EvidenceItem, Review, ReviewCreate, Score, ScoreCreate
+from svqm.evidence.storage import BlobStore, sanitise_filename
+from svqm.policy import Level, Policy
+
+
+def resolve_slot(
+    session: Session,
+    *,
+    application_id: int,
+    policy: Policy,
+    level: Level,
+    requirement: str,
+    pledge_id: int | None,
+) -> requirements.Slot:
+    """The checklist slot an upload is for, or InvalidInput naming the valid ones."""
+    slots = requirements.checklist(
+        session, application_id=application_id, policy=policy, level=level
+    )
+    slot = requirements.find_slot(slots, requirement, pledge_id)
+    if slot is None:
+        valid = ", ".join(s.id for s in slots) or "none: add pledges first"
+        what = f"'{requirement}'" + (f" for pledge {pledge_id}" if pledge_id is not None else "")
+        raise InvalidInput(
+            f"{what} is not an evidence requirement of this application (valid: {valid})"
+        )
+    return slot
+
+
+def add_evidence(
+    session: Session,
+    store: BlobStore,
+    *,
+    slot: requirements.Slot,
+    application_id: int,
+    stream: BinaryIO | Iterable[bytes],
+    filename: str,
+    title: str,
+    uploaded_by_id: int | None,
+    now: datetime,
+) -> EvidenceItem:
+    """Stream the file into the store and record it as the slot's next version.
+
+    The name is checked before a byte is read; a refused file leaves nothing behind.
+    """
+    clean_name = sanitise_filename(filename)
+    blob = store.put(stream)
+    try:
+        latest = session.exec(
+            select(func.max(EvidenceItem.version)).where(
+                EvidenceItem.application_id == application_id, EvidenceItem.slot == slot.id
+            )
+        ).one()
+        item = EvidenceItem(
+            application_id=application_id,
+            slot=slot.id,
+            requirement_id=slot.requirement_id,
+            pledge_id=slot.pledge_id,
+            standard_id=slot.standard_id,
+            version=(latest or 0) + 1,
+            title=title.strip()[:200] or slot.title[:200],
+            filename=clean_name,
+            sha256=blob.sha256,
+            size=blob.size,
+            content_type=blob.content_type,
+            uploaded_by_id=uploaded_by_id,
+            uploaded_at=now,
+        )
+        session.add(item)
+        session.flush()
+    except BaseException:
+        # Only a blob this call created is ours to remove; shared bytes belong to other rows too.
+        if blob.created:
+            store.delete(blob.sha256)
+        raise
+    return item
+
+
+def get_evidence(session: Session, evidence_id: int) -> EvidenceItem:
+    """An evidence item by id."""
+    item = session.get(EvidenceItem, evidence_id)
+    if item is None:
+        raise NotFound(f"no evidence {evidence_id}")
+    return item
+
+
+def list_evidence(session: Session, application_id: int) -> list[EvidenceItem]:
+    """Every version of every item of an application, oldest first."""
+    return list(
+        session.exec(
+            select(EvidenceItem)
+            .where(EvidenceItem.application_id == application_id)
+            .order_by(col(EvidenceItem.id))
+        )
+    )
+
+
+def review_evidence(
+    session: Session,
+    item: EvidenceItem,
+    data: ReviewCreate,
+    *,
+    reviewer_id: int | None,
+    now: datetime,
+) -> Review:
+    """Record a decision on an item; anything but acceptance needs a comment for the applicant."""
+    if data.decision != "accepted" and not data.comment.strip():
+        raise InvalidInput("say what is wrong or missing: a comment is required unless accepting")
+    review = Review(
+        evidence_id=item.id or 0,
+        reviewer_id=reviewer_id,
+        decision=data.decision,
+        comment=data.comment.strip(),
+        at=now,
+    )
+    item.status = data.decision
+    session.add(review)
+    session.add(item)
+    session.flush()
+    return review
+
+
+def reviews_of(session: Session, evidence_ids: list[int]) -> list[Review]:
+    """The review history of these items, oldest first."""
+    if not evidence_ids:
+        return []
+    return list(
+        session.exec(
+            select(Review).where(col(Review.evidence_id).in_(evidence_ids)).order_by(col(Review.id))
+        )
+    )
+
+
+def set_score(
+    session: Session,
+    *,
+    application_id: int,
+    policy: Policy,
+    level: Level,
+    data: ScoreCreate,
+    assessor_id: int | None,
+    now: datetime,
+) -> Score:
+    """Score one question of a standard the level assesses (replacing an earlier score)."""
+    if data.standard not in level.standards:
+        assessed = ", ".join(level.standards) or "none"
+        raise InvalidInput(
+            f"standard '{data.standard}' is not assessed at {level.name} (assessed: {assessed})"
+        )
+    question = next(
+        (q for q in policy.standard(data.standard).questions if q.id == data.question), None
+    )
+    if question is None:
+        raise InvalidInput(f"standard '{data.standard}' has no question '{data.question}'")
+    if not 0 <= data.score <= question.max_score:
+        raise InvalidInput(
+            f"a score for {data.standard}/{data.question} is 0 to "
+            f"{question.max_score} (got {data.score})"
+        )
+    row = session.exec(
+        select(Score).where(
+            Score.application_id == application_id,
+            Score.standard == data.standard,
+            Score.question == data.question,
+        )
+    ).first()
+    if row is None:
+        row = Score(
+            application_id=application_id,
+            standard=data.standard,
+            question=data.question,
+            score=data.score,
+        )
+    row.score, row.assessor_id, row.at = data.score, assessor_id, now
+    session.add(row)
+    session.flush()
+    return row
+
+
+def score_result(
+    session: Session, *, application_id: int, policy: Policy, level: Level
+) -> scoring.ScoreResult:
+    """The application's result against its level's standards."""
+    rows = session.exec(select(Score).where(Score.application_id == application_id))
+    return scoring.evaluate(policy, level, {(r.standard, r.question): r.score for r in rows})

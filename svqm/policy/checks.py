@@ -1,0 +1,250 @@
+"""Cross-checks pydantic cannot express: references resolve, states are reachable, ranks are unique."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+from svqm.policy.models import Policy, Workflow
+
+
+def _duplicates(ids: Iterable[str]) -> list[str]:
+    return sorted(i for i, n in Counter(ids).items() if n > 1)
+
+
+def _unique(problems: list[str], where: str, ids: Iterable[str], what: str) -> None:
+    for dup in _duplicates(ids):
+        problems.append(f"{where}: {what} '{dup}' is declared more than once")
+
+
+def _check_catalogue(policy: Policy, problems: list[str]) -> None:
+    _unique(problems, "themes", (t.id for t in policy.themes), "theme")
+    _unique(problems, "standards", (s.id for s in policy.standards), "standard")
+    for i, std in enumerate(policy.standards):
+        _unique(problems, f"standards[{i}].questions", (q.id for q in std.questions), "question")
+        for j, q in enumerate(std.questions):
+            if q.met_at is not None and q.met_at > q.max_score:
+                problems.append(
+                    f"standards[{i}].questions[{j}].met_at: {q.met_at} is above max_score "
+                    f"{q.max_score}"
+                )
+    _unique(
+        problems,
+        "evidence_requirements",
+        (r.id for r in policy.evidence_requirements),
+        "requirement",
+    )
+
+
+def _check_levels(policy: Policy, problems: list[str]) -> None:
+    _unique(problems, "levels", (lv.id for lv in policy.levels), "level")
+    for rank in _duplicates(str(lv.rank) for lv in policy.levels):
+        problems.append(
+            f"levels: rank {rank} is used by more than one level; ranks order the ladder"
+        )
+    standards = {s.id for s in policy.standards}
+    requirements = {r.id for r in policy.evidence_requirements}
+    ranks = {lv.id: lv.rank for lv in policy.levels}
+    mandatory_themes = [t for t in policy.themes if t.mandatory]
+    for i, lv in enumerate(policy.levels):
+        for j, sid in enumerate(lv.standards):
+            if sid not in standards:
+                problems.append(
+                    f"levels[{i}].standards[{j}]: unknown standard '{sid}' "
+                    f"(declared: {', '.join(sorted(standards)) or 'none'})"
+                )
+        for j, rid in enumerate(lv.evidence):
+            if rid not in requirements:
+                problems.append(f"levels[{i}].evidence[{j}]: unknown evidence requirement '{rid}'")
+        if lv.requires is not None:
+            if lv.requires.level not in ranks:
+                problems.append(f"levels[{i}].requires.level: unknown level '{lv.requires.level}'")
+            elif ranks[lv.requires.level] >= lv.rank:
+                problems.append(
+                    f"levels[{i}].requires.level: '{lv.requires.level}' must rank below '{lv.id}'"
+                )
+        rule = lv.pledge_rule
+        if rule is not None:
+            eligible = mandatory_themes if rule.themes == "mandatory" else policy.themes
+            if rule.min_distinct_themes > len(eligible):
+                problems.append(
+                    f"levels[{i}].pledge_rule.min_distinct_themes: {rule.min_distinct_themes} "
+                    f"themes asked for but only {len(eligible)} eligible themes declared"
+                )
+            if rule.themes == "mandatory" and not mandatory_themes:
+                problems.append(
+                    f"levels[{i}].pledge_rule.themes: 'mandatory' but no theme is marked mandatory"
+                )
+
+
+def _reachable(workflow: Workflow) -> set[str]:
+    seen = {workflow.initial}
+    frontier = [workflow.initial]
+    while frontier:
+        state = frontier.pop()
+        for t in workflow.transitions:
+            if state in t.source and t.dest not in seen:
+                seen.add(t.dest)
+                frontier.append(t.dest)
+    return seen
+
+
+def _check_workflow(
+    kind: str,
+    workflow: Workflow,
+    problems: list[str],
+    known_guards: Mapping[str, str | None] | None,
+    known_effects: Iterable[str] | None,
+    deadline_kinds: set[str],
+) -> None:
+    where = f"workflows.{kind}"
+    names = [s.name for s in workflow.states]
+    _unique(problems, f"{where}.states", names, "state")
+    declared = set(names)
+    if workflow.initial not in declared:
+        problems.append(f"{where}.initial: '{workflow.initial}' is not a declared state")
+    pairs: Counter[tuple[str, str]] = Counter()
+    for i, t in enumerate(workflow.transitions):
+        at = f"{where}.transitions[{i}]"
+        for j, src in enumerate(t.source):
+            pairs[(t.trigger, src)] += 1
+            if src not in declared:
+                problems.append(f"{at}.source[{j}]: '{src}' is not a declared state")
+        if t.dest not in declared:
+            problems.append(f"{at}.dest: '{t.dest}' is not a declared state")
+        for j, ref in enumerate(t.guards):
+            _check_guard(f"{at}.guards[{j}]", ref, known_guards, deadline_kinds, problems)
+        for j, effect in enumerate(t.effects):
+            if known_effects is not None and effect not in set(known_effects):
+                problems.append(
+                    f"{at}.effects[{j}]: unknown effect '{effect}' "
+                    f"(known: {', '.join(sorted(known_effects))})"
+                )
+        if len(set(t.roles)) != len(t.roles):
+            problems.append(f"{at}.roles: a role is listed twice")
+    for (trigger, src), n in sorted(pairs.items()):
+        if n > 1:
+            problems.append(
+                f"{where}.transitions: trigger '{trigger}' is declared {n} times from "
+                f"state '{src}'; each (trigger, source) pair must be unique"
+            )
+    if workflow.initial in declared:
+        for state in sorted(declared - _reachable(workflow)):
+            problems.append(
+                f"{where}.states: '{state}' cannot be reached from '{workflow.initial}'"
+            )
+    for s in workflow.states:
+        leaves = any(s.name in t.source for t in workflow.transitions)
+        if s.terminal and leaves:
+            problems.append(f"{where}.states: '{s.name}' is terminal but a transition leaves it")
+
+
+def _check_guard(
+    at: str,
+    ref: str,
+    known_guards: Mapping[str, str | None] | None,
+    deadline_kinds: set[str],
+    problems: list[str],
+) -> None:
+    name, _, arg = ref.partition(":")
+    if known_guards is None:
+        return
+    if name not in known_guards:
+        problems.append(f"{at}: unknown guard '{name}' (known: {', '.join(sorted(known_guards))})")
+        return
+    wants = known_guards[name]
+    if wants is None and arg:
+        problems.append(f"{at}: guard '{name}' takes no argument")
+    elif wants == "deadline" and arg not in deadline_kinds:
+        problems.append(
+            f"{at}: guard '{name}' needs a deadline kind of this workflow's subject "
+            f"after ':' (declared: {', '.join(sorted(deadline_kinds)) or 'none'})"
+        )
+
+
+def _check_award_chain(policy: Policy, problems: list[str]) -> None:
+    """An application that issues awards needs a system `renew` to supersede the older award."""
+    issues = any("issue_award" in t.effects for t in policy.workflows.application.transitions)
+    award = policy.workflows.award
+    renew = [t for t in award.transitions if t.trigger == "renew"]
+    if issues and not renew:
+        problems.append(
+            "workflows.award.transitions: the 'issue_award' effect supersedes an "
+            "organisation's older award by firing 'renew'; declare a 'renew' "
+            "transition with the 'system' role"
+        )
+    for t in renew:
+        if "system" not in t.roles:
+            problems.append("workflows.award.transitions: 'renew' must list the 'system' role")
+    in_force = {s.name for s in award.states if s.in_force}
+    renewable = {src for t in renew for src in t.source}
+    for state in sorted(in_force - renewable) if renew else []:
+        problems.append(
+            f"workflows.award.transitions: 'renew' cannot leave '{state}', an "
+            "in-force state, so a newer award could not supersede it"
+        )
+
+
+def _check_deadlines(policy: Policy, problems: list[str]) -> None:
+    _unique(problems, "deadlines", (d.kind for d in policy.deadlines), "deadline kind")
+    for i, d in enumerate(policy.deadlines):
+        at = f"deadlines[{i}]"
+        workflow = policy.workflows.of(d.subject)
+        declared = {s.name for s in workflow.states}
+        for j, state in enumerate(d.while_in):
+            if state not in declared:
+                problems.append(
+                    f"{at}.while_in[{j}]: '{state}' is not a state of the {d.subject} workflow"
+                )
+        if d.anchor in ("issued", "expires") and d.subject != "award":
+            problems.append(f"{at}.anchor: '{d.anchor}' exists only for awards")
+        known_levels = {lv.id for lv in policy.levels}
+        for j, level in enumerate(d.levels):
+            if level not in known_levels:
+                problems.append(f"{at}.levels[{j}]: unknown level '{level}'")
+        units = [u for u in ("days", "months", "working_days") if getattr(d.offset, u)]
+        if len(units) > 1:
+            problems.append(
+                f"{at}.offset: use one unit (days, months or working_days), "
+                f"not {' and '.join(units)}"
+            )
+        if d.on_due is None:
+            continue
+        matches = [t for t in workflow.transitions if t.trigger == d.on_due]
+        if not matches:
+            problems.append(f"{at}.on_due: no trigger '{d.on_due}' in the {d.subject} workflow")
+            continue
+        for state in d.while_in:
+            if state not in declared:
+                continue
+            t = workflow.transition(d.on_due, state)
+            if t is None:
+                problems.append(f"{at}.on_due: trigger '{d.on_due}' cannot fire from '{state}'")
+            elif "system" not in t.roles:
+                problems.append(
+                    f"{at}.on_due: trigger '{d.on_due}' from '{state}' does not list "
+                    "the 'system' role"
+                )
+
+
+def cross_check(
+    policy: Policy,
+    *,
+    known_guards: Mapping[str, str | None] | None = None,
+    known_effects: Iterable[str] | None = None,
+) -> list[str]:
+    """Every problem that field validation cannot see, as `field: reason` lines.
+
+    `known_guards` maps each guard name to the kind of argument it takes (None or "deadline").
+    """
+    problems: list[str] = []
+    _check_catalogue(policy, problems)
+    _check_levels(policy, problems)
+    for kind in ("application", "award"):
+        kinds = {d.kind for d in policy.deadlines if d.subject == kind}
+        _check_workflow(
+            kind, policy.workflows.of(kind), problems, known_guards, known_effects, kinds
+        )
+    _check_deadlines(policy, problems)
+    _check_award_chain(policy, problems)
+    return problems

@@ -1,0 +1,211 @@
+"""Pydantic models of a scheme policy file (extra fields are refused)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
+# A guard is named, optionally with one argument: `before_deadline:appeal_window`.
+GuardRef = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(:[a-z][a-z0-9_-]*)?$", max_length=128)
+]
+Role = Literal["applicant", "assessor", "panel", "admin", "system"]
+SubjectKind = Literal["application", "award"]
+SUBJECT_KINDS: tuple[SubjectKind, ...] = ("application", "award")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Theme(_Strict):
+    id: Slug
+    name: str
+    mandatory: bool = False
+
+
+class Question(_Strict):
+    id: Slug
+    text: str
+    weight: float = Field(default=1.0, gt=0)
+    mandatory: bool = False
+    max_score: int = Field(default=4, ge=1, le=100)
+    # A mandatory question is met at this score; unset means full marks.
+    met_at: int | None = Field(default=None, ge=0)
+
+
+class Standard(_Strict):
+    id: Slug
+    name: str
+    description: str = ""
+    questions: list[Question] = Field(min_length=1)
+
+
+class PledgeRule(_Strict):
+    min_pledges: int = Field(default=0, ge=0)
+    min_distinct_themes: int = Field(default=0, ge=0)
+    # "mandatory": only pledges on the scheme's mandatory themes count towards the rule.
+    themes: Literal["any", "mandatory"] = "any"
+
+
+class Prerequisite(_Strict):
+    level: Slug
+    held_months: int = Field(default=0, ge=0)
+
+
+class Level(_Strict):
+    id: Slug
+    name: str
+    aliases: list[str] = []
+    rank: int = Field(ge=1)
+    validity_months: int = Field(ge=1)
+    standards: list[Slug] = []
+    pledge_rule: PledgeRule | None = None
+    evidence: list[Slug] = []
+    requires: Prerequisite | None = None
+    self_service: bool = False
+
+
+class EvidenceRequirement(_Strict):
+    id: Slug
+    title: str
+    description: str = ""
+    # "pledge": one item for each pledge; "standard": one for each standard the level assesses.
+    per: Literal["application", "pledge", "standard"] = "application"
+
+
+class StateDef(_Strict):
+    name: Slug
+    label: str = ""
+    terminal: bool = False
+    # Application states: the applicant may change pledges and evidence.
+    editable: bool = False
+    # Application states: the assigned assessor may review evidence and score.
+    reviewable: bool = False
+    # Award states: the organisation holds the award (listed, counts as a prerequisite).
+    in_force: bool = False
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+
+class TransitionDef(_Strict):
+    trigger: Slug
+    source: list[Slug] = Field(min_length=1)
+    dest: Slug
+    roles: list[Role] = Field(min_length=1)
+    guards: list[GuardRef] = []
+    effects: list[Slug] = []
+    label: str = ""
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @property
+    def title(self) -> str:
+        return self.label or self.trigger.replace("_", " ").capitalize()
+
+
+class Workflow(_Strict):
+    initial: Slug
+    states: list[StateDef] = Field(min_length=1)
+    transitions: list[TransitionDef] = Field(min_length=1)
+
+    def state(self, name: str) -> StateDef:
+        return next(s for s in self.states if s.name == name)
+
+    def transition(self, trigger: str, source: str) -> TransitionDef | None:
+        """The transition a trigger takes from a state, if any (pairs are unique)."""
+        return next(
+            (t for t in self.transitions if t.trigger == trigger and source in t.source), None
+        )
+
+
+class Workflows(_Strict):
+    application: Workflow
+    award: Workflow
+
+    def of(self, kind: str) -> Workflow:
+        return self.application if kind == "application" else self.award
+
+
+class Offset(_Strict):
+    """A signed distance from an anchor; negative means before it."""
+
+    days: int = 0
+    months: int = 0
+    working_days: int = 0
+
+
+class Deadline(_Strict):
+    kind: Slug
+    label: str
+    subject: SubjectKind
+    # The deadline runs while the subject is in one of these states.
+    while_in: list[Slug] = Field(min_length=1)
+    anchor: Literal["state_entered", "issued", "expires"]
+    offset: Offset = Offset()
+    repeat_months: int | None = Field(default=None, ge=1)
+    remind_before_days: list[int] = []
+    on_due: Slug | None = None
+    # Empty: every level. Otherwise only subjects at these levels have this deadline.
+    levels: list[Slug] = []
+
+    @field_validator("remind_before_days")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(d <= 0 for d in value):
+            raise ValueError("reminder offsets are whole days before the deadline, each > 0")
+        return sorted(set(value), reverse=True)
+
+
+class SchemeSettings(_Strict):
+    pass_mark_percent: float = Field(default=80, gt=0, le=100)
+    # Working-day offsets skip weekends and this calendar's public holidays (the `holidays` package).
+    holiday_country: str = "GB"
+    holiday_subdivision: str = "ENG"
+
+
+class Policy(_Strict):
+    id: Slug = Field(default="unnamed", exclude=True)
+    name: str
+    version: str
+    description: str = ""
+    settings: SchemeSettings = SchemeSettings()
+    themes: list[Theme] = []
+    standards: list[Standard] = []
+    levels: list[Level] = Field(min_length=1)
+    evidence_requirements: list[EvidenceRequirement] = []
+    workflows: Workflows
+    deadlines: list[Deadline] = []
+    digest: str = Field(default="", exclude=True)
+    source_text: str = Field(default="", exclude=True, repr=False)
+
+    def level(self, level_id: str) -> Level:
+        return next(lv for lv in self.levels if lv.id == level_id)
+
+    def find_level(self, name: str) -> Level | None:
+        """A level by id, name or alias, case-insensitively ("Level 1" finds Bronze)."""
+        wanted = name.strip().casefold()
+        for lv in self.levels:
+            if wanted in {
+                lv.id.casefold(),
+                lv.name.casefold(),
+                *(a.casefold() for a in lv.aliases),
+            }:
+                return lv
+        return None
+
+    def standard(self, standard_id: str) -> Standard:
+        return next(s for s in self.standards if s.id == standard_id)
+
+    def requirement(self, requirement_id: str) -> EvidenceRequirement | None:
+        return next((r for r in self.evidence_requirements if r.id == requirement_id), None)
+
+    def theme(self, theme_id: str) -> Theme | None:
+        return next((t for t in self.themes if t.id == theme_id), None)

@@ -1,0 +1,19 @@
+"""Imports every table module so SQLModel.metadata is complete; used by entry points, Alembic and tests."""
+
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+
+from svqm.accounts import models as accounts_models
+from svqm.evidence import models as evidence_models
+from svqm.workflow import audit as _audit  # registers the append-only triggers on create_all
+from svqm.workflow import models as workflow_models
+
+__all__ = ["accounts_models", "create_tables", "evidence_models", "metadata", "workflow_models"]
+
+metadata = SQLModel.metadata
+assert _audit.GENESIS
+
+
+def create_tables(engine: Engine) -> None:
+    """Create every table (tests and throwaway databases; real ones use `svqm db upgrade`)."""
+    metadata.create_all(engine)

@@ -1,0 +1,168 @@
+"""What applicants and assessors do to an application's content, checked against role and state.
+
+Pledges and uploads are the applicant's while the state is `editable`; reviews and scores are the
+assigned assessor's while it is `reviewable` (both flags come from the policy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import BinaryIO
+
+from sqlmodel import Session
+
+from svqm.errors import Conflict, NotFound, PermissionDenied
+from svqm.evidence import pledges as pledge_service
+from svqm.evidence import service as evidence_service
+from svqm.evidence.models import (
+    EvidenceItem,
+    Pledge,
+    PledgeCreate,
+    Review,
+    ReviewCreate,
+    Score,
+    ScoreCreate,
+)
+from svqm.evidence.storage import BlobStore
+from svqm.workflow.models import Application
+from svqm.workflow.schemes import Scheme, SchemeRegistry
+from svqm.workflow.service import Actor, fire
+
+
+def _as_applicant(actor: Actor, app: Application, scheme: Scheme, what: str) -> None:
+    if actor.role != "applicant" or actor.organisation_id != app.organisation_id:
+        if actor.role == "applicant":
+            raise NotFound(f"no application {app.id}")
+        raise PermissionDenied(f"only the applicant organisation may {what}")
+    state = scheme.policy.workflows.application.state(app.state)
+    if not state.editable:
+        editable = [s.title for s in scheme.policy.workflows.application.states if s.editable]
+        raise Conflict(
+            f"you can {what} only while the application is "
+            f"{' or '.join(editable)} (it is {state.title})"
+        )
+
+
+def _as_assessor(actor: Actor, app: Application, scheme: Scheme, what: str) -> None:
+    if actor.role != "assessor" or actor.id != app.assessor_id:
+        raise PermissionDenied(f"only the assessor assigned to this application may {what}")
+    state = scheme.policy.workflows.application.state(app.state)
+    if not state.reviewable:
+        raise Conflict(
+            f"you can {what} only while the application is under review (it is {state.title})"
+        )
+
+
+def add_pledge(
+    session: Session,
+    app: Application,
+    data: PledgeCreate,
+    *,
+    actor: Actor,
+    registry: SchemeRegistry,
+    now: datetime,
+) -> Pledge:
+    """The applicant adds a pledge to its application."""
+    scheme = registry.for_subject(session, app)
+    _as_applicant(actor, app, scheme, "change pledges")
+    assert app.id is not None
+    return pledge_service.create_pledge(
+        session,
+        application_id=app.id,
+        data=data,
+        policy=scheme.policy,
+        created_by_id=actor.id,
+        today=now.date(),
+    )
+
+
+def upload_evidence(
+    session: Session,
+    app: Application,
+    store: BlobStore,
+    *,
+    requirement: str,
+    pledge_id: int | None,
+    stream: BinaryIO | Iterable[bytes],
+    filename: str,
+    title: str,
+    actor: Actor,
+    registry: SchemeRegistry,
+    now: datetime,
+) -> EvidenceItem:
+    """The applicant uploads evidence for a checklist slot; checks happen before any byte is read."""
+    scheme = registry.for_subject(session, app)
+    _as_applicant(actor, app, scheme, "upload evidence")
+    assert app.id is not None
+    level = scheme.policy.level(app.level)
+    slot = evidence_service.resolve_slot(
+        session,
+        application_id=app.id,
+        policy=scheme.policy,
+        level=level,
+        requirement=requirement,
+        pledge_id=pledge_id,
+    )
+    return evidence_service.add_evidence(
+        session,
+        store,
+        slot=slot,
+        application_id=app.id,
+        stream=stream,
+        filename=filename,
+        title=title,
+        uploaded_by_id=actor.id,
+        now=now,
+    )
+
+
+def review_evidence(
+    session: Session,
+    app: Application,
+    item: EvidenceItem,
+    data: ReviewCreate,
+    *,
+    actor: Actor,
+    registry: SchemeRegistry,
+    now: datetime,
+) -> Review:
+    """The assigned assessor decides on one evidence item.
+
+    Asking for more information also hands the application back to the applicant (the
+    `request_changes` trigger), with the comment, unless it is already with them.
+    """
+    scheme = registry.for_subject(session, app)
+    _as_assessor(actor, app, scheme, "review evidence")
+    if item.application_id != app.id:
+        raise NotFound(f"no evidence {item.id} in application {app.id}")
+    review = evidence_service.review_evidence(session, item, data, reviewer_id=actor.id, now=now)
+    flow = scheme.flows["application"]
+    if data.decision == "more_information" and flow.transition("request_changes", app.state):
+        fire(session, app, "request_changes", actor=actor, registry=registry, now=now,
+             comment=f"evidence {item.id} ({item.slot}): {data.comment}")
+    return review
+
+
+def score_question(
+    session: Session,
+    app: Application,
+    data: ScoreCreate,
+    *,
+    actor: Actor,
+    registry: SchemeRegistry,
+    now: datetime,
+) -> Score:
+    """The assigned assessor scores one question."""
+    scheme = registry.for_subject(session, app)
+    _as_assessor(actor, app, scheme, "score the standards")
+    assert app.id is not None
+    return evidence_service.set_score(
+        session,
+        application_id=app.id,
+        policy=scheme.policy,
+        level=scheme.policy.level(app.level),
+        data=data,
+        assessor_id=actor.id,
+        now=now,
+    )

@@ -1,0 +1,130 @@
+"""Named effects that a transition runs in the same transaction as its state change.
+
+Effects write rows (an award, an assignment); they never send anything. Each returns a note
+that goes into the transition's audit comment.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from svqm.accounts.models import User
+from svqm.policy import Policy
+from svqm.workflow.deadlines import add_months
+from svqm.workflow.models import Application, Award
+
+
+@dataclass(frozen=True)
+class EffectContext:
+    session: Session
+    policy: Policy
+    subject: object
+    now: datetime
+    # Fires a system transition on another subject (kept as a callable to avoid an import cycle).
+    fire_system: Callable[[object, str, str], None]
+
+
+EFFECTS: dict[str, Callable[[EffectContext], str]] = {}
+
+
+def effect(name: str) -> Callable[[Callable[[EffectContext], str]], Callable[[EffectContext], str]]:
+    def register(fn: Callable[[EffectContext], str]) -> Callable[[EffectContext], str]:
+        EFFECTS[name] = fn
+        return fn
+
+    return register
+
+
+@effect("issue_award")
+def issue_award(ctx: EffectContext) -> str:
+    """Create the award for an awarded application; it supersedes the awards it renews or upgrades."""
+    app = ctx.subject
+    assert isinstance(app, Application)
+    assert app.id is not None
+    level = ctx.policy.level(app.level)
+    # Every award that `renew` can leave (those in force, and expired ones still restorable) is
+    # superseded; the policy cross-check guarantees the trigger exists for the system.
+    renewable = {
+        src
+        for t in ctx.policy.workflows.award.transitions
+        if t.trigger == "renew"
+        for src in t.source
+    }
+    superseded = ctx.session.exec(
+        select(Award)
+        .where(
+            Award.organisation_id == app.organisation_id,
+            Award.scheme == app.scheme,
+            col(Award.state).in_(renewable),
+        )
+        .order_by(col(Award.id))
+    ).all()
+    award = Award(
+        organisation_id=app.organisation_id,
+        application_id=app.id,
+        scheme=app.scheme,
+        scheme_version=app.scheme_version,
+        policy_digest=app.policy_digest,
+        level=app.level,
+        state=ctx.policy.workflows.award.initial,
+        certificate_number=f"{app.scheme.upper()}-{ctx.now:%Y}-{secrets.token_hex(4).upper()}",
+        issued_at=ctx.now,
+        expires_at=add_months(ctx.now, level.validity_months),
+        supersedes_id=superseded[-1].id if superseded else None,
+        state_changed_at=ctx.now,
+    )
+    ctx.session.add(award)
+    ctx.session.flush()
+    for old in superseded:
+        ctx.fire_system(old, "renew", f"superseded by award {award.id}")
+    return f"award {award.id} issued ({award.certificate_number})"
+
+
+def open_workload(session: Session, policy: Policy) -> dict[int, int]:
+    """Open applications per assessor (those not in a terminal state)."""
+    terminal = [s.name for s in policy.workflows.application.states if s.terminal]
+    rows = session.exec(
+        select(Application.assessor_id, func.count())
+        .where(col(Application.assessor_id).is_not(None), col(Application.state).not_in(terminal))
+        .group_by(col(Application.assessor_id))
+    ).all()
+    return {int(aid): int(n) for aid, n in rows if aid is not None}
+
+
+def eligible_assessors(session: Session, organisation_id: int) -> list[User]:
+    """Active assessors with no conflict: never a member of the applicant organisation."""
+    return list(
+        session.exec(
+            select(User)
+            .where(
+                User.role == "assessor",
+                col(User.active).is_(True),
+                (col(User.organisation_id).is_(None)) | (User.organisation_id != organisation_id),
+            )
+            .order_by(col(User.id))
+        )
+    )
+
+
+@effect("assign_assessor")
+def assign_assessor(ctx: EffectContext) -> str:
+    """Assign the least-loaded assessor with no conflict, if none is assigned yet."""
+    app = ctx.subject
+    assert isinstance(app, Application)
+    if app.assessor_id is not None:
+        return f"assessor {app.assessor_id} kept"
+    candidates = eligible_assessors(ctx.session, app.organisation_id)
+    if not candidates:
+        return "no assessor available: an admin must assign one"
+    load = open_workload(ctx.session, ctx.policy)
+    chosen = min(candidates, key=lambda u: (load.get(u.id or 0, 0), u.id))
+    app.assessor_id = chosen.id
+    ctx.session.add(app)
+    ctx.session.flush()
+    return f"assigned to assessor {chosen.id}"

@@ -1,0 +1,162 @@
+"""Named guards that policies reference. Each returns every reason it is unmet (empty list = met)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from svqm.evidence import pledges as pledge_service
+from svqm.evidence import requirements as evidence_requirements
+from svqm.evidence import service as evidence_service
+from svqm.policy import Policy
+from svqm.workflow import deadlines
+from svqm.workflow.deadlines import add_months
+
+
+@dataclass(frozen=True)
+class GuardContext:
+    session: Session
+    policy: Policy
+    kind: str
+    subject: object
+    actor_id: int | None
+    actor_role: str
+    now: datetime
+    comment: str
+    argument: str = ""
+
+
+@dataclass(frozen=True)
+class Guard:
+    check: Callable[[GuardContext], list[str]]
+    # What the guard's `name:argument` refers to ("deadline"), or None if it takes none.
+    argument: str | None = None
+
+
+GUARDS: dict[str, Guard] = {}
+
+
+def guard(
+    name: str, argument: str | None = None
+) -> Callable[[Callable[[GuardContext], list[str]]], Callable[[GuardContext], list[str]]]:
+    def register(fn: Callable[[GuardContext], list[str]]) -> Callable[[GuardContext], list[str]]:
+        GUARDS[name] = Guard(fn, argument)
+        return fn
+
+    return register
+
+
+def evaluate(ctx: GuardContext, refs: list[str]) -> list[str]:
+    """Every unmet reason of the guards named in `refs` (`name` or `name:argument`)."""
+    unmet: list[str] = []
+    for ref in refs:
+        name, _, argument = ref.partition(":")
+        unmet.extend(GUARDS[name].check(_with_argument(ctx, argument)))
+    return unmet
+
+
+def _with_argument(ctx: GuardContext, argument: str) -> GuardContext:
+    from dataclasses import replace
+
+    return replace(ctx, argument=argument)
+
+
+@guard("has_comment")
+def has_comment(ctx: GuardContext) -> list[str]:
+    """A comment explaining the decision is given."""
+    return [] if ctx.comment.strip() else ["a comment explaining this step is required"]
+
+
+@guard("pledge_rule_met")
+def pledge_rule_met(ctx: GuardContext) -> list[str]:
+    """The application's pledges meet its level's pledge rule."""
+    level = ctx.policy.level(ctx.subject.level)
+    pledges = pledge_service.list_pledges(ctx.session, ctx.subject.id)
+    return pledge_service.pledge_rule_unmet(pledges, level.pledge_rule, ctx.policy)
+
+
+@guard("prerequisite_held")
+def prerequisite_held(ctx: GuardContext) -> list[str]:
+    """The organisation holds the award the level requires, for long enough."""
+    from svqm.workflow.models import Award
+
+    level = ctx.policy.level(ctx.subject.level)
+    need = level.requires
+    if need is None:
+        return []
+    required = ctx.policy.level(need.level)
+    in_force = {s.name for s in ctx.policy.workflows.award.states if s.in_force}
+    awards = ctx.session.exec(
+        select(Award).where(
+            Award.organisation_id == ctx.subject.organisation_id,
+            Award.scheme == ctx.policy.id,
+        )
+    ).all()
+    ranks = {lv.id: lv.rank for lv in ctx.policy.levels}
+    for award in awards:
+        if award.state not in in_force or ranks.get(award.level, 0) < required.rank:
+            continue
+        if (
+            ranks[award.level] > required.rank
+            or add_months(award.issued_at, need.held_months) <= ctx.now
+        ):
+            return []
+    held = f" held for at least {need.held_months} months" if need.held_months else ""
+    return [f"{level.name} needs a {required.name} award in force{held}"]
+
+
+def _due(ctx: GuardContext) -> datetime:
+    d = deadlines.deadline(ctx.policy, ctx.argument)
+    return deadlines.due_at(ctx.policy, d, deadlines.anchor_time(d, ctx.subject))
+
+
+@guard("before_deadline", argument="deadline")
+def before_deadline(ctx: GuardContext) -> list[str]:
+    """The named deadline has not passed yet."""
+    due = _due(ctx)
+    label = deadlines.deadline(ctx.policy, ctx.argument).label
+    return [] if ctx.now <= due else [f"{label} passed at {due:%Y-%m-%d %H:%M} UTC"]
+
+
+@guard("after_deadline", argument="deadline")
+def after_deadline(ctx: GuardContext) -> list[str]:
+    """The named deadline has passed."""
+    due = _due(ctx)
+    label = deadlines.deadline(ctx.policy, ctx.argument).label
+    return [] if ctx.now > due else [f"{label} is not until {due:%Y-%m-%d %H:%M} UTC"]
+
+
+def _slots(ctx: GuardContext) -> list[evidence_requirements.Slot]:
+    return evidence_requirements.checklist(
+        ctx.session,
+        application_id=ctx.subject.id,
+        policy=ctx.policy,
+        level=ctx.policy.level(ctx.subject.level),
+    )
+
+
+@guard("required_evidence_present")
+def required_evidence_present(ctx: GuardContext) -> list[str]:
+    """Every evidence slot of the level has at least one upload."""
+    return evidence_requirements.missing(_slots(ctx))
+
+
+@guard("all_evidence_accepted")
+def all_evidence_accepted(ctx: GuardContext) -> list[str]:
+    """The latest version in every slot has been accepted by the assessor."""
+    return evidence_requirements.not_accepted(_slots(ctx))
+
+
+@guard("score_passes")
+def score_passes(ctx: GuardContext) -> list[str]:
+    """Every mandatory question met and the weighted overall score at or above the pass mark."""
+    result = evidence_service.score_result(
+        ctx.session,
+        application_id=ctx.subject.id,
+        policy=ctx.policy,
+        level=ctx.policy.level(ctx.subject.level),
+    )
+    return result.reasons()

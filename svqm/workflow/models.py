@@ -1,0 +1,76 @@
+"""Application, Award, the audit trail and the policy snapshots that applications run under."""
+
+from datetime import datetime
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from svqm.clock import utc_now
+from svqm.db import UtcDateTime
+
+
+def _when(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UtcDateTime(), nullable=nullable)
+
+
+class PolicySnapshot(SQLModel, table=True):
+    """The exact policy text a subject started under, so editing a file never rewrites it."""
+
+    digest: str = Field(primary_key=True, max_length=64)
+    scheme: str = Field(max_length=64, index=True)
+    version: str = Field(max_length=64)
+    source_text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utc_now, sa_column=_when())
+
+
+class Application(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    scheme: str = Field(max_length=64, index=True)
+    scheme_version: str = Field(max_length=64)
+    policy_digest: str = Field(foreign_key="policysnapshot.digest", max_length=64)
+    level: str = Field(max_length=64)
+    state: str = Field(max_length=64, index=True)
+    version: int = 1
+    assessor_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utc_now, sa_column=_when())
+    state_changed_at: datetime = Field(default_factory=utc_now, sa_column=_when())
+
+
+class Award(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    application_id: int = Field(foreign_key="application.id", unique=True)
+    scheme: str = Field(max_length=64, index=True)
+    scheme_version: str = Field(max_length=64)
+    policy_digest: str = Field(foreign_key="policysnapshot.digest", max_length=64)
+    level: str = Field(max_length=64)
+    state: str = Field(max_length=64, index=True)
+    version: int = 1
+    certificate_number: str = Field(max_length=40, unique=True)
+    issued_at: datetime = Field(sa_column=_when())
+    expires_at: datetime = Field(sa_column=_when())
+    supersedes_id: int | None = Field(default=None, foreign_key="award.id")
+    created_at: datetime = Field(default_factory=utc_now, sa_column=_when())
+    state_changed_at: datetime = Field(default_factory=utc_now, sa_column=_when())
+
+
+class AuditEvent(SQLModel, table=True):
+    """One change to a subject. Append-only; each subject's events form a hash chain."""
+
+    __table_args__ = (UniqueConstraint("subject_kind", "subject_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_kind: str = Field(max_length=20)
+    subject_id: int = Field(index=True)
+    seq: int
+    at: datetime = Field(sa_column=_when())
+    actor_id: int | None = Field(default=None)
+    actor_role: str = Field(max_length=20)
+    trigger: str = Field(max_length=64)
+    source: str = Field(max_length=64)
+    dest: str = Field(max_length=64)
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)

@@ -1,0 +1,363 @@
+"""The only writer of a subject's state: fire a trigger, open an application, assign an assessor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col, select
+
+from svqm.accounts.models import User
+from svqm.errors import (
+    GuardRefused,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    StaleVersion,
+    TransitionRefused,
+)
+from svqm.policy import TransitionDef
+from svqm.workflow import guards as guard_registry
+from svqm.workflow.audit import append_event
+from svqm.workflow.effects import EFFECTS, EffectContext
+from svqm.workflow.machine import SubjectFlow
+from svqm.workflow.models import Application, AuditEvent, Award
+from svqm.workflow.schemes import Scheme, SchemeRegistry
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who fires a trigger: a user in one role, or the system (the scheduler)."""
+
+    id: int | None
+    role: str
+    organisation_id: int | None = None
+
+    @classmethod
+    def of(cls, user: User) -> Actor:
+        return cls(user.id, user.role, user.organisation_id)
+
+
+SYSTEM = Actor(None, "system")
+Subject = Application | Award
+
+
+def kind_of(subject: Subject) -> str:
+    return "application" if isinstance(subject, Application) else "award"
+
+
+def _authorise(actor: Actor, subject: Subject, t: TransitionDef, kind: str) -> None:
+    """Role first, then who within the role: own organisation, the assigned assessor, four eyes."""
+    if actor.role not in t.roles:
+        allowed = ", ".join(t.roles)
+        raise PermissionDenied(f"a {actor.role} may not '{t.trigger}' (allowed: {allowed})")
+    if actor.role == "applicant" and actor.organisation_id != subject.organisation_id:
+        raise NotFound(f"no {kind} {subject.id}")
+    assessor_id = subject.assessor_id if isinstance(subject, Application) else None
+    if actor.role == "assessor" and assessor_id != actor.id:
+        raise PermissionDenied(f"only the assessor assigned to this {kind} may '{t.trigger}'")
+    if actor.role == "panel" and (
+        actor.id == assessor_id or actor.organisation_id == subject.organisation_id
+    ):
+        raise PermissionDenied(
+            "four eyes: the assessor of an application, or a member of its organisation, "
+            "cannot decide it"
+        )
+
+
+def _context(
+    session: Session, scheme: Scheme, subject: Subject, actor: Actor, now: datetime, comment: str
+) -> guard_registry.GuardContext:
+    return guard_registry.GuardContext(
+        session=session,
+        policy=scheme.policy,
+        kind=kind_of(subject),
+        subject=subject,
+        actor_id=actor.id,
+        actor_role=actor.role,
+        now=now,
+        comment=comment,
+    )
+
+
+def _bump(
+    session: Session, subject: Subject, *, state: str, now: datetime, state_changed: bool
+) -> int:
+    """Conditional write: only if nobody changed the row since we read it (else StaleVersion)."""
+    model = type(subject)
+    values: dict[str, object] = {"version": subject.version + 1, "state": state}
+    if state_changed:
+        values["state_changed_at"] = now
+    result = session.execute(
+        update(model)
+        .where(col(model.id) == subject.id, col(model.version) == subject.version)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise StaleVersion(
+            f"{kind_of(subject)} {subject.id} was changed by someone else; reload it and try again"
+        )
+    for name, value in values.items():
+        set_committed_value(subject, name, value)
+    return subject.version
+
+
+def fire(
+    session: Session,
+    subject: Subject,
+    trigger: str,
+    *,
+    actor: Actor,
+    registry: SchemeRegistry,
+    now: datetime,
+    comment: str = "",
+    expected_version: int | None = None,
+) -> AuditEvent:
+    """Fire `trigger` on a subject as `actor`, in the caller's transaction.
+
+    Checks the version, that the trigger leaves the current state, the actor's role and
+    standing, and every guard; then moves the state through the scheme's shared machine, bumps
+    the version with a conditional update, runs the transition's effects and appends one audit
+    event. Nothing is committed here.
+
+    Raises:
+        StaleVersion: `expected_version` (or the row as read) is no longer current.
+        TransitionRefused: the trigger does not leave the current state.
+        PermissionDenied / NotFound: the actor may not fire it on this subject.
+        GuardRefused: with every unmet reason.
+    """
+    kind = kind_of(subject)
+    scheme = registry.for_subject(session, subject)
+    flow = scheme.flows[kind]
+    if expected_version is not None and expected_version != subject.version:
+        raise StaleVersion(
+            f"{kind} {subject.id} is at version {subject.version}, not "
+            f"{expected_version}; reload it and try again"
+        )
+    t = flow.transition(trigger, subject.state)
+    if t is None:
+        allowed = ", ".join(flow.triggers_from(subject.state)) or "none"
+        raise TransitionRefused(
+            f"'{trigger}' is not allowed while the {kind} is "
+            f"'{subject.state}' (allowed now: {allowed})"
+        )
+    _authorise(actor, subject, t, kind)
+    unmet = guard_registry.evaluate(
+        _context(session, scheme, subject, actor, now, comment), t.guards
+    )
+    if unmet:
+        raise GuardRefused(f"cannot '{trigger}' yet: {len(unmet)} requirement(s) unmet", unmet)
+    source = subject.state
+    dest = flow.move(SubjectFlow(source), trigger)
+    seq = _bump(session, subject, state=dest, now=now, state_changed=True) - 1
+    notes = [
+        EFFECTS[name](
+            EffectContext(
+                session=session,
+                policy=scheme.policy,
+                subject=subject,
+                now=now,
+                fire_system=lambda other, trig, why: _fire_system(
+                    session, other, trig, why, registry, now
+                ),
+            )
+        )
+        for name in t.effects
+    ]
+    text = "\n".join([comment.strip(), *notes]).strip()
+    assert subject.id is not None
+    return append_event(
+        session,
+        subject_kind=kind,
+        subject_id=subject.id,
+        seq=seq,
+        at=now,
+        actor_id=actor.id,
+        actor_role=actor.role,
+        trigger=trigger,
+        source=source,
+        dest=dest,
+        comment=text,
+    )
+
+
+def _fire_system(
+    session: Session,
+    subject: object,
+    trigger: str,
+    comment: str,
+    registry: SchemeRegistry,
+    now: datetime,
+) -> None:
+    assert isinstance(subject, Application | Award)
+    fire(session, subject, trigger, actor=SYSTEM, registry=registry, now=now, comment=comment)
+
+
+def available(
+    session: Session, subject: Subject, *, actor: Actor, registry: SchemeRegistry, now: datetime
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Triggers the actor may fire now, and for the others open to them, what a guard would refuse."""
+    kind = kind_of(subject)
+    scheme = registry.for_subject(session, subject)
+    flow = scheme.flows[kind]
+    ready: list[str] = []
+    unmet: dict[str, list[str]] = {}
+    for trigger in flow.triggers_from(subject.state):
+        t = flow.transition(trigger, subject.state)
+        assert t is not None
+        try:
+            _authorise(actor, subject, t, kind)
+        except (PermissionDenied, NotFound):
+            continue
+        # A comment is asked for when the trigger is fired; it is not something to fix first.
+        refs = [g for g in t.guards if g != "has_comment"]
+        reasons = guard_registry.evaluate(_context(session, scheme, subject, actor, now, ""), refs)
+        if reasons:
+            unmet[trigger] = reasons
+        else:
+            ready.append(trigger)
+    return ready, unmet
+
+
+def open_application(
+    session: Session,
+    *,
+    organisation_id: int,
+    scheme_id: str,
+    level: str,
+    actor: Actor,
+    registry: SchemeRegistry,
+    now: datetime,
+) -> Application:
+    """Start an application for a level (by id, name or alias) under the scheme's current policy."""
+    if actor.role == "applicant" and actor.organisation_id != organisation_id:
+        raise NotFound(f"no organisation {organisation_id}")
+    if actor.role not in ("applicant", "admin"):
+        raise PermissionDenied(f"a {actor.role} may not open applications")
+    scheme = registry.get(scheme_id)
+    found = scheme.policy.find_level(level)
+    if found is None:
+        names = ", ".join(
+            f"{lv.name} ({', '.join(lv.aliases)})" if lv.aliases else lv.name
+            for lv in scheme.policy.levels
+        )
+        raise InvalidInput(f"'{level}' is not a level of {scheme.policy.name} (levels: {names})")
+    terminal = [s.name for s in scheme.policy.workflows.application.states if s.terminal]
+    existing = session.exec(
+        select(Application.id).where(
+            Application.organisation_id == organisation_id,
+            Application.scheme == scheme.id,
+            Application.level == found.id,
+            col(Application.state).not_in(terminal),
+        )
+    ).first()
+    if existing is not None:
+        raise InvalidInput(
+            f"this organisation already has an open {found.name} application "
+            f"({existing}); continue that one or withdraw it first"
+        )
+    registry.record_snapshot(session, scheme)
+    app = Application(
+        organisation_id=organisation_id,
+        scheme=scheme.id,
+        scheme_version=scheme.policy.version,
+        policy_digest=scheme.policy.digest,
+        level=found.id,
+        state=scheme.policy.workflows.application.initial,
+        created_by_id=actor.id,
+        created_at=now,
+        state_changed_at=now,
+    )
+    # Checked on the unsaved row: a refused application leaves nothing behind.
+    unmet = guard_registry.evaluate(
+        _context(session, scheme, app, actor, now, ""), ["prerequisite_held"]
+    )
+    if unmet:
+        raise GuardRefused(f"cannot apply for {found.name} yet", unmet)
+    session.add(app)
+    session.flush()
+    return app
+
+
+def assign_assessor(
+    session: Session,
+    application: Application,
+    assessor: User,
+    *,
+    actor: Actor,
+    registry: SchemeRegistry,
+    now: datetime,
+    expected_version: int | None = None,
+) -> AuditEvent:
+    """An admin (re)assigns the application's assessor; audited like any change."""
+    if actor.role != "admin":
+        raise PermissionDenied("only an admin may assign assessors")
+    if expected_version is not None and expected_version != application.version:
+        raise StaleVersion(f"application {application.id} changed since you read it")
+    if assessor.role != "assessor" or not assessor.active:
+        raise InvalidInput(f"user {assessor.id} is not an active assessor")
+    if assessor.organisation_id == application.organisation_id:
+        raise InvalidInput(
+            "conflict of interest: the assessor belongs to the applicant organisation"
+        )
+    registry.for_subject(session, application)
+    seq = _bump(session, application, state=application.state, now=now, state_changed=False) - 1
+    application.assessor_id = assessor.id
+    session.add(application)
+    session.flush()
+    assert application.id is not None
+    return append_event(
+        session,
+        subject_kind="application",
+        subject_id=application.id,
+        seq=seq,
+        at=now,
+        actor_id=actor.id,
+        actor_role=actor.role,
+        trigger="assign_assessor",
+        source=application.state,
+        dest=application.state,
+        comment=f"assigned to assessor {assessor.id}",
+    )
+
+
+def history(session: Session, subject: Subject) -> list[AuditEvent]:
+    """The subject's audit events, oldest first."""
+    return list(
+        session.exec(
+            select(AuditEvent)
+            .where(
+                AuditEvent.subject_kind == kind_of(subject),
+                AuditEvent.subject_id == subject.id,
+            )
+            .order_by(col(AuditEvent.seq))
+        )
+    )
+
+
+def offered_for_rows(
+    session: Session, rows: Iterable[tuple[int, str, str]], *, role: str, registry: SchemeRegistry
+) -> Iterator[tuple[int, SubjectFlow, tuple[str, ...]]]:
+    """Bind (id, state, policy_digest) application rows and list the triggers `role` may fire.
+
+    For queues and lists: no guards run, so this is what the role could do, not what is ready.
+    """
+    flows: dict[str, Any] = {}
+    for subject_id, state, digest in rows:
+        flow = flows.get(digest)
+        if flow is None:
+            stub = Application(
+                organisation_id=0,
+                scheme="",
+                scheme_version="",
+                level="",
+                state=state,
+                policy_digest=digest,
+            )
+            flow = flows[digest] = registry.for_subject(session, stub).flows["application"]
+        yield subject_id, SubjectFlow(state), flow.offered(state, role)

@@ -1,0 +1,101 @@
+"""Shared fixtures: a migrated database per test on SQLite and PostgreSQL, the real schemes, a fixed clock."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
+
+from svqm.db import make_engine, writer
+from svqm.dbmigrate import upgrade
+from svqm.tables import metadata
+from svqm.workflow.audit import append_only_ddl
+from svqm.workflow.schemes import SchemeRegistry, load_registry
+
+REPO = Path(__file__).resolve().parent.parent
+POLICIES = REPO / "policies"
+POSTGRES_URL = os.environ.get("SVQM_TEST_POSTGRES_URL", "")
+
+
+@pytest.fixture(scope="session")
+def registry() -> SchemeRegistry:
+    return load_registry(POLICIES)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One database migrated with Alembic; each test gets a copy of the file."""
+    path = tmp_path_factory.mktemp("template") / "svqm.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of our own on the PostgreSQL server, migrated once, dropped at the end."""
+    if not POSTGRES_URL:
+        pytest.skip("SVQM_TEST_POSTGRES_URL is not set (make test sets it)")
+    name = f"svqm_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _truncate(engine: Engine) -> None:
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        # A tamper test may have dropped the append-only trigger: put it back.
+        for statement in append_only_ddl("postgresql"):
+            conn.execute(text(statement))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A freshly migrated, empty database: a SQLite file, or the PostgreSQL test database."""
+    if request.param == "sqlite":
+        path = tmp_path / "svqm.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        eng = make_engine(f"sqlite:///{path}")
+        yield eng
+        eng.dispose()
+        return
+    eng = make_engine(request.getfixturevalue("postgres_url"))
+    _truncate(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A write session; the test commits when it wants another connection to see its rows."""
+    with Session(writer(engine), expire_on_commit=False) as s:
+        yield s
+        s.rollback()

@@ -1,0 +1,187 @@
+"""Plain factory functions: they flush, never commit."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from svqm.accounts import service as accounts
+from svqm.accounts.models import Organisation, User
+from svqm.evidence import requirements
+from svqm.evidence.models import EvidenceItem, PledgeCreate, ReviewCreate, ScoreCreate
+from svqm.evidence.storage import BlobStore
+from svqm.workflow import actions
+from svqm.workflow import service as workflow
+from svqm.workflow.models import Application
+from svqm.workflow.schemes import SchemeRegistry
+
+_n = itertools.count(1)
+
+
+def make_org(session: Session, name: str | None = None) -> Organisation:
+    return accounts.create_organisation(
+        session, name=name or f"Organisation {next(_n)}", sector="health"
+    )
+
+
+def make_user(session: Session, role: str, org: Organisation | None = None) -> User:
+    return accounts.add_user(
+        session,
+        email=f"{role}{next(_n)}@example.test",
+        role=role,
+        organisation_id=org.id if org else None,
+    )
+
+
+def actor(user: User) -> workflow.Actor:
+    return workflow.Actor.of(user)
+
+
+def open_app(
+    session: Session,
+    registry: SchemeRegistry,
+    applicant: User,
+    *,
+    scheme: str = "svqm",
+    level: str = "bronze",
+    now: datetime,
+) -> Application:
+    assert applicant.organisation_id is not None
+    return workflow.open_application(
+        session,
+        organisation_id=applicant.organisation_id,
+        scheme_id=scheme,
+        level=level,
+        actor=actor(applicant),
+        registry=registry,
+        now=now,
+    )
+
+
+def add_pledges(
+    session: Session,
+    registry: SchemeRegistry,
+    app: Application,
+    applicant: User,
+    *,
+    now: datetime,
+    count: int | None = None,
+) -> None:
+    """Pledges that meet the level's rule: one per theme (mandatory themes where the rule says)."""
+    policy = registry.for_subject(session, app).policy
+    rule = policy.level(app.level).pledge_rule
+    themes = [t for t in policy.themes if rule is None or rule.themes == "any" or t.mandatory]
+    need = count if count is not None else max(6, rule.min_pledges if rule else 0)
+    for i in range(need):
+        theme = themes[i % len(themes)]
+        actions.add_pledge(
+            session,
+            app,
+            PledgeCreate(
+                theme=theme.id,
+                title=f"Pledge {i + 1} on {theme.name}",
+                indicator="count",
+                target="10",
+                due_date=(now + timedelta(days=365)).date(),
+            ),
+            actor=actor(applicant),
+            registry=registry,
+            now=now,
+        )
+
+
+def upload_all(
+    session: Session,
+    registry: SchemeRegistry,
+    store: BlobStore,
+    app: Application,
+    applicant: User,
+    *,
+    now: datetime,
+) -> list[EvidenceItem]:
+    policy = registry.for_subject(session, app).policy
+    slots = requirements.checklist(
+        session, application_id=app.id or 0, policy=policy, level=policy.level(app.level)
+    )
+    return [
+        actions.upload_evidence(
+            session,
+            app,
+            store,
+            requirement=s.id,
+            pledge_id=None,
+            stream=io.BytesIO(f"evidence for {s.id}\n".encode()),
+            filename=f"{s.id.replace(':', '_')}.txt",
+            title="",
+            actor=actor(applicant),
+            registry=registry,
+            now=now,
+        )
+        for s in slots
+    ]
+
+
+def review_all(
+    session: Session,
+    registry: SchemeRegistry,
+    app: Application,
+    assessor: User,
+    *,
+    now: datetime,
+    decision: str = "accepted",
+) -> None:
+    from svqm.evidence import service as evidence_service
+
+    for item in evidence_service.list_evidence(session, app.id or 0):
+        if item.status == "pending":
+            actions.review_evidence(
+                session,
+                app,
+                item,
+                ReviewCreate(
+                    decision=decision, comment="" if decision == "accepted" else "needs more"
+                ),
+                actor=actor(assessor),
+                registry=registry,
+                now=now,
+            )
+
+
+def score_all(
+    session: Session,
+    registry: SchemeRegistry,
+    app: Application,
+    assessor: User,
+    *,
+    now: datetime,
+    fraction: float = 1.0,
+) -> None:
+    policy = registry.for_subject(session, app).policy
+    for sid in policy.level(app.level).standards:
+        for q in policy.standard(sid).questions:
+            actions.score_question(
+                session,
+                app,
+                ScoreCreate(standard=sid, question=q.id, score=round(q.max_score * fraction)),
+                actor=actor(assessor),
+                registry=registry,
+                now=now,
+            )
+
+
+def store_at(root: object) -> BlobStore:
+    from pathlib import Path
+
+    return BlobStore(
+        Path(str(root)),
+        max_bytes=25 * 1024 * 1024,
+        max_unpacked_bytes=200 * 1024 * 1024,
+        max_entries=2000,
+    )
+
+
+def blob(text: str) -> io.BytesIO:
+    return io.BytesIO(text.encode())

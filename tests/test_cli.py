@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SVQM = str(Path(sys.executable).with_name("svqm"))
+
+
+def run(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SVQM, *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SVQM_DATABASE_URL": f"sqlite:///{tmp_path}/svqm.db",
+        "SVQM_EVIDENCE_DIR": str(tmp_path / "evidence"),
+        "COLUMNS": "200",
+    }
+
+
+def test_db_upgrade_then_demo_once_then_audit_verify(env):
+    assert run("db", "upgrade", env=env).returncode == 0
+    first = run("demo", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "demo data created" in first.stdout
+    again = run("demo", env=env)
+    assert (again.returncode, again.stdout.strip()) == (0, "demo data already present")
+    verified = run("audit", "verify", env=env)
+    assert verified.returncode == 0, verified.stderr
+    assert "audit trail intact" in verified.stdout
+
+
+def test_user_add_reads_the_password_from_stdin_and_refuses_bad_input(env):
+    run("db", "upgrade", env=env)
+    ok = run(
+        "user",
+        "add",
+        "Admin@Example.test",
+        "--role",
+        "admin",
+        "--password-stdin",
+        env=env,
+        stdin="a long enough passphrase\n",
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "admin@example.test (admin)" in ok.stdout
+    for args, stdin, message in [
+        (["admin@example.test", "--role", "admin"], "", "already exists"),
+        (["x@example.test", "--role", "wizard"], "", "role must be one of"),
+        (["y@example.test", "--role", "applicant"], "", "must belong to an organisation"),
+        (["z@example.test", "--role", "panel", "--password-stdin"], "short\n", "at least 8"),
+    ]:
+        bad = run("user", "add", *args, env=env, stdin=stdin)
+        assert bad.returncode == 1
+        assert message in bad.stderr
+        assert "Traceback" not in bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_commands_before_db_upgrade_fail_with_one_line(env):
+    result = run("audit", "verify", env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: database:")
+    assert "Traceback" not in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_really_serves(env):
+    run("db", "upgrade", env=env)
+    port = _free_port()
+    server = subprocess.Popen(
+        [SVQM, "serve", "--port", str(port), "--no-scheduler"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.1)  # waiting for a real process to bind its port
+        assert response.json() == {"status": "ok"}
+        schemes = httpx.get(f"http://127.0.0.1:{port}/api/v1/schemes", timeout=5).json()
+        assert {s["id"] for s in schemes} == {"svqm", "svqm-health"}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -1,0 +1,222 @@
+"""Put a subject in any state and make any guard pass, to exercise every transition of a policy."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from svqm.accounts.models import Organisation, User
+from svqm.evidence import pledges as pledge_service
+from svqm.evidence import requirements
+from svqm.evidence import service as evidence_service
+from svqm.evidence.models import PledgeCreate, ReviewCreate, ScoreCreate
+from svqm.evidence.storage import BlobStore
+from svqm.policy import Policy, TransitionDef
+from svqm.workflow.deadlines import add_months
+from svqm.workflow.models import Application, Award
+from svqm.workflow.schemes import SchemeRegistry
+from svqm.workflow.service import SYSTEM, Actor
+from tests.factories import make_org, make_user
+
+
+@dataclass
+class Cast:
+    org: Organisation
+    applicant: User
+    assessor: User
+    panel: User
+    admin: User
+
+    def actor(self, role: str) -> Actor:
+        if role == "system":
+            return SYSTEM
+        return Actor.of(
+            {
+                "applicant": self.applicant,
+                "assessor": self.assessor,
+                "panel": self.panel,
+                "admin": self.admin,
+            }[role]
+        )
+
+
+def make_cast(session: Session) -> Cast:
+    org = make_org(session)
+    return Cast(
+        org,
+        make_user(session, "applicant", org),
+        make_user(session, "assessor"),
+        make_user(session, "panel"),
+        make_user(session, "admin"),
+    )
+
+
+def application_in(
+    session: Session,
+    registry: SchemeRegistry,
+    cast: Cast,
+    *,
+    scheme: str,
+    level: str,
+    state: str,
+    at: datetime,
+) -> Application:
+    s = registry.get(scheme)
+    registry.record_snapshot(session, s)
+    app = Application(
+        organisation_id=cast.org.id or 0,
+        scheme=scheme,
+        scheme_version=s.policy.version,
+        policy_digest=s.policy.digest,
+        level=level,
+        state=state,
+        assessor_id=cast.assessor.id,
+        created_at=at,
+        state_changed_at=at,
+    )
+    session.add(app)
+    session.flush()
+    return app
+
+
+def award_in(
+    session: Session,
+    registry: SchemeRegistry,
+    cast: Cast,
+    *,
+    scheme: str,
+    level: str,
+    state: str,
+    issued: datetime,
+    at: datetime,
+) -> Award:
+    s = registry.get(scheme)
+    registry.record_snapshot(session, s)
+    holder = application_in(
+        session, registry, cast, scheme=scheme, level=level, state="awarded", at=issued
+    )
+    award = Award(
+        organisation_id=cast.org.id or 0,
+        application_id=holder.id or 0,
+        scheme=scheme,
+        scheme_version=s.policy.version,
+        policy_digest=s.policy.digest,
+        level=level,
+        state=state,
+        certificate_number=f"T-{holder.id}",
+        issued_at=issued,
+        expires_at=add_months(issued, s.policy.level(level).validity_months),
+        state_changed_at=at,
+    )
+    session.add(award)
+    session.flush()
+    return award
+
+
+def satisfy(
+    session: Session,
+    policy: Policy,
+    registry: SchemeRegistry,
+    store: BlobStore,
+    cast: Cast,
+    subject: Application | Award,
+    t: TransitionDef,
+    now: datetime,
+) -> tuple[datetime, str]:
+    """Create what the transition's guards need; returns the `now` and comment to fire with."""
+    comment = "reasons given" if "has_comment" in t.guards else ""
+    for ref in t.guards:
+        name = ref.partition(":")[0]
+        if name == "after_deadline":
+            now = subject.state_changed_at + timedelta(days=60)
+        elif name == "prerequisite_held":
+            need = policy.level(subject.level).requires
+            if need is not None:
+                award_in(
+                    session,
+                    registry,
+                    cast,
+                    scheme=policy.id,
+                    level=need.level,
+                    state="active",
+                    issued=add_months(now, -need.held_months - 1),
+                    at=now,
+                )
+        elif name == "pledge_rule_met":
+            _pledges(session, policy, subject, now)
+        elif name in ("required_evidence_present", "all_evidence_accepted"):
+            _evidence(session, policy, store, subject, now, accept=name == "all_evidence_accepted")
+        elif name == "score_passes":
+            _scores(session, policy, subject, now)
+    return now, comment
+
+
+def _pledges(session: Session, policy: Policy, app: object, now: datetime) -> None:
+    assert isinstance(app, Application)
+    assert app.id is not None
+    if pledge_service.list_pledges(session, app.id):
+        return
+    rule = policy.level(app.level).pledge_rule
+    themes = [t for t in policy.themes if rule is None or rule.themes == "any" or t.mandatory]
+    for i in range(6):
+        pledge_service.create_pledge(
+            session,
+            application_id=app.id,
+            data=PledgeCreate(
+                theme=themes[i % len(themes)].id,
+                title=f"pledge {i}",
+                indicator="n",
+                target="1",
+                due_date=(now + timedelta(days=300)).date(),
+            ),
+            policy=policy,
+            created_by_id=None,
+            today=now.date(),
+        )
+
+
+def _evidence(
+    session: Session, policy: Policy, store: BlobStore, app: object, now: datetime, *, accept: bool
+) -> None:
+    assert isinstance(app, Application)
+    assert app.id is not None
+    _pledges(session, policy, app, now)
+    slots = requirements.checklist(
+        session, application_id=app.id, policy=policy, level=policy.level(app.level)
+    )
+    for slot in slots:
+        item = slot.current or evidence_service.add_evidence(
+            session,
+            store,
+            slot=slot,
+            application_id=app.id,
+            stream=io.BytesIO(f"{slot.id}\n".encode()),
+            filename="e.txt",
+            title="",
+            uploaded_by_id=None,
+            now=now,
+        )
+        if accept and item.status != "accepted":
+            evidence_service.review_evidence(
+                session, item, ReviewCreate(decision="accepted"), reviewer_id=None, now=now
+            )
+
+
+def _scores(session: Session, policy: Policy, app: object, now: datetime) -> None:
+    assert isinstance(app, Application)
+    assert app.id is not None
+    level = policy.level(app.level)
+    for sid in level.standards:
+        for q in policy.standard(sid).questions:
+            evidence_service.set_score(
+                session,
+                application_id=app.id,
+                policy=policy,
+                level=level,
+                data=ScoreCreate(standard=sid, question=q.id, score=q.max_score),
+                assessor_id=None,
+                now=now,
+            )
