@@ -12,38 +12,66 @@ export SVQM_TEST_POSTGRES_URL
 
 .PHONY: run test bench setup system-deps postgres lint clean
 
+# The venv with the project and its dev tools (pytest, ruff, playwright's Python package).
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-setup: system-deps $(STAMP)
+CSS := svqm/web/static/build/app.css
 
-# Debian packages the project needs: graphviz draws the workflow diagrams as SVG.
+# Everything `run` and `test` need: Debian packages, the venv, the npm packages, the stylesheet.
+setup: system-deps $(STAMP) node_modules/.installed $(CSS)
+
+# The service's stylesheet: GOV.UK Frontend's Sass compiled with a system font (never committed).
+$(CSS): svqm/web/static/scss/app.scss node_modules/.installed
+	mkdir -p $(dir $@)
+	npx sass --load-path=. --no-source-map --style=compressed --quiet-deps \
+	  --silence-deprecation=import $< $@
+
+# Debian packages the project needs: graphviz draws the workflow diagrams as SVG; chromium is the
+# browser the browser tests drive through Playwright (never a Playwright browser download).
 system-deps:
-	@command -v dot >/dev/null || { apt-get update -qq && apt-get install -y -qq graphviz; }
+	@missing=""; \
+	command -v dot >/dev/null || missing="$$missing graphviz"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+# Front-end packages from npm (package.json): govuk-frontend, and axe-core for the accessibility checks.
+# `npm ci` installs exactly the committed package-lock.json; without one, `npm install` writes it.
+node_modules/.installed: package.json $(wildcard package-lock.json)
+	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+	touch $@
 
 # Start the local PostgreSQL if it is down (the machine runs one; tests need it).
 postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; echo "PostgreSQL did not start" >&2; exit 1
 
+# Migrate var/svqm.db, seed the demo once and serve on $(HOST):$(PORT).
 run: setup
 	$(BIN)/svqm db upgrade
 	$(BIN)/svqm demo
 	$(BIN)/svqm serve --host $(HOST) --port $(PORT)
 
+# Lint, check the import layers and run the whole test suite (browser tests included).
 test: setup postgres
 	$(BIN)/ruff check svqm tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The benchmarks (results in var/bench/results.json); B4 drives the server with Debian's wrk.
 bench: setup
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python -m benchmarks
 
+# Lint only.
 lint: setup
 	$(BIN)/ruff check svqm tests benchmarks
 
+# Remove what setup, run and test made (node_modules is kept: `npm ci` replaces it anyway).
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "B1": "benchmarks.b1_transitions",
     "B2": "benchmarks.b2_bind",
     "B3": "benchmarks.b3_upload",
+    "B4": "benchmarks.b4_web",
 }
 
 

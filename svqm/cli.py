@@ -14,6 +14,7 @@ from rich.table import Table as RichTable
 from sqlalchemy.exc import OperationalError
 
 from svqm import clock
+from svqm.accounts import auth
 from svqm.accounts import service as accounts
 from svqm.config import get_settings
 from svqm.db import make_engine, session_scope
@@ -88,10 +89,9 @@ def serve(
     import uvicorn
 
     _registry()  # refuse to start on a broken policy, with its message rather than a traceback
-    if no_scheduler:
-        import os
-
-        os.environ["SVQM_RUN_SCHEDULER"] = "false"
+    # The in-process scheduler arrives with the deadlines issue; until then every process is a
+    # plain web worker and --no-scheduler has nothing to turn off.
+    del no_scheduler
     uvicorn.run(
         "svqm.web.app:create_app",
         factory=True,
@@ -249,14 +249,15 @@ def user_add(
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
     with _database() as engine, session_scope(engine) as session:
         user = accounts.add_user(
-            session,
-            email=email,
-            role=role,
-            organisation_id=organisation,
-            password=password,
+            session, email=email, role=role, organisation_id=organisation, password=password,
             name=name,
         )
         out.print(f"user {user.id} added: {user.email} ({user.role})")
+        if auth.needs_second_factor(user):
+            auth.ensure_totp_secret(session, user)
+            # Shown once: the person scans it into an authenticator app before signing in.
+            out.print("sign-in needs a second factor; add this to an authenticator app:")
+            out.print(auth.totp_uri(user, get_settings().TOTP_ISSUER), markup=False)
 
 
 @audit_app.command("verify")
@@ -289,9 +290,12 @@ def evidence_add(
     settings = get_settings()
     if not file.is_file():
         raise _fail(f"{file}: no such file")
-    store = BlobStore(settings.EVIDENCE_DIR, max_bytes=settings.MAX_UPLOAD_BYTES,
-                      max_unpacked_bytes=settings.MAX_UNPACKED_BYTES,
-                      max_entries=settings.MAX_ARCHIVE_ENTRIES)
+    store = BlobStore(
+        settings.EVIDENCE_DIR,
+        max_bytes=settings.MAX_UPLOAD_BYTES,
+        max_unpacked_bytes=settings.MAX_UNPACKED_BYTES,
+        max_entries=settings.MAX_ARCHIVE_ENTRIES,
+    )
     registry = _registry()
     with _database() as engine, session_scope(engine) as session:
         user = accounts.get_user_by_email(session, as_user)
@@ -302,11 +306,23 @@ def evidence_add(
             raise _fail(f"no application {application}")
         with file.open("rb") as stream:
             item = actions.upload_evidence(
-                session, app_row, store, requirement=requirement, pledge_id=pledge,
-                stream=stream, filename=file.name, title=title, actor=Actor.of(user),
-                registry=registry, now=clock.utc_now())
-        out.print(f"evidence {item.id} stored for {item.slot} (version {item.version}, "
-                  f"{item.content_type}, {item.size} bytes, sha256 {item.sha256})", markup=False)
+                session,
+                app_row,
+                store,
+                requirement=requirement,
+                pledge_id=pledge,
+                stream=stream,
+                filename=file.name,
+                title=title,
+                actor=Actor.of(user),
+                registry=registry,
+                now=clock.utc_now(),
+            )
+        out.print(
+            f"evidence {item.id} stored for {item.slot} (version {item.version}, "
+            f"{item.content_type}, {item.size} bytes, sha256 {item.sha256})",
+            markup=False,
+        )
 
 
 @app.command()

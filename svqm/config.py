@@ -25,6 +25,18 @@ class Settings(BaseSettings):
     MAX_UNPACKED_BYTES: int = 200 * 1024 * 1024
     MAX_ARCHIVE_ENTRIES: int = 2000
     SQLITE_BUSY_TIMEOUT_MS: int = 10_000
+    # Signs the anonymous CSRF cookie of the sign-in and sign-up forms. Unset: a random key is
+    # made once and kept in VAR_DIR/secret_key (never committed).
+    SECRET_KEY: str = ""
+    SESSION_IDLE_MINUTES: int = 60
+    SESSION_MAX_HOURS: int = 12
+    API_TOKEN_HOURS: int = 8
+    LOGIN_MAX_FAILURES: int = 5
+    LOGIN_WINDOW_MINUTES: int = 15
+    # Secure cookies with the __Host- prefix; off only for plain-http development and tests.
+    COOKIE_SECURE: bool = False
+    TOTP_ISSUER: str = "svqm"
+    RUN_SCHEDULER: bool = True
 
 
 @lru_cache

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
+from svqm.accounts import auth
 from svqm.accounts import service as accounts
 from svqm.accounts.models import Organisation, User
 from svqm.config import get_settings
@@ -56,7 +57,9 @@ _PLEDGES = {
 
 
 def _staff(session: Session, email: str, role: str, name: str) -> User:
-    return accounts.add_user(session, email=email, role=role, password=DEMO_PASSWORD, name=name)
+    user = accounts.add_user(session, email=email, role=role, password=DEMO_PASSWORD, name=name)
+    auth.ensure_totp_secret(session, user)
+    return user
 
 
 def _org(session: Session, name: str, sector: str, email: str) -> tuple[Organisation, User]:
@@ -185,7 +188,7 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
     )
     admin = _staff(session, "admin@demo.svqm.test", "admin", "Alex Admin")
     assessor = _staff(session, "assessor@demo.svqm.test", "assessor", "Asha Assessor")
-    _staff(session, "assessor2@demo.svqm.test", "assessor", "Ben Assessor")
+    assessor2 = _staff(session, "assessor2@demo.svqm.test", "assessor", "Ben Assessor")
     panel = _staff(session, "panel@demo.svqm.test", "panel", "Priya Panel")
 
     def journey(
@@ -242,15 +245,13 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
     )
     j = journey(supplier, supplier_user, "svqm", "Level 1", now - timedelta(days=3))
     j.pledges(_PLEDGES["svqm"][:4])
-    assert admin.id is not None
-    return "\n".join(
-        [
-            "demo data created; every demo account's password is " + DEMO_PASSWORD,
-            "  admin      admin@demo.svqm.test",
-            "  assessors  assessor@demo.svqm.test, assessor2@demo.svqm.test",
-            "  panel      panel@demo.svqm.test",
-            "  applicants applicant@riverside.demo.svqm.test (Health Bronze awarded),",
-            "             applicant@harbour.demo.svqm.test (Bronze held, Silver under review),",
-            "             applicant@northgate.demo.svqm.test (Bronze draft)",
-        ]
-    )
+    staff = [admin, assessor, assessor2, panel]
+    lines = [
+        "demo data created; every demo account's password is " + DEMO_PASSWORD,
+        "  applicants applicant@riverside.demo.svqm.test (Health Bronze awarded),",
+        "             applicant@harbour.demo.svqm.test (Bronze held, Silver under review),",
+        "             applicant@northgate.demo.svqm.test (Bronze draft)",
+        "  staff sign in with a code from an authenticator app; add each account's key:",
+    ]
+    lines += [f"  {u.role:<9} {u.email:<28} key {u.totp_secret}" for u in staff]
+    return "\n".join(lines)

@@ -81,3 +81,15 @@ class InvalidUpload(SvqmError):
     """An upload is malformed: empty, a bad filename, a broken or oversized archive."""
 
     code = "invalid_upload"
+
+
+class NotSignedIn(SvqmError):
+    """No valid session or token, or the second factor is still owed."""
+
+    code = "not_signed_in"
+
+
+class TooManyAttempts(SvqmError):
+    """Too many failed sign-ins for this account recently; try again later."""
+
+    code = "too_many_attempts"

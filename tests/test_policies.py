@@ -339,7 +339,7 @@ def test_policy_edit_never_rewrites_running_application(
     assert fresh.policy_digest == edited.policy.digest
     assert fresh.scheme_version == "2026.2"
     assert session.get(PolicySnapshot, edited.policy.digest) is not None
-    with pytest.raises(TransitionRefused, match="not allowed"):
+    with pytest.raises(TransitionRefused, match="no trigger .withdraw."):
         workflow.fire(
             session, fresh, "withdraw", actor=actor(applicant), registry=registry2, now=now
         )

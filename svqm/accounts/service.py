@@ -6,7 +6,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
-from svqm.accounts.models import ROLES, Organisation, User
+from svqm.accounts.models import ROLES, ConflictOfInterest, Organisation, User
 from svqm.errors import InvalidInput
 
 # argon2-cffi's defaults (t=3, m=64 MiB, p=4, argon2id) clear the ASVS Appendix C minimums.
@@ -90,3 +90,40 @@ def add_user(
     session.add(user)
     session.flush()
     return user
+
+
+def conflicted(session: Session, user_id: int | None, organisation_id: int) -> bool:
+    """Whether the user belongs to, or has declared a conflict with, the organisation."""
+    if user_id is None:
+        return False
+    user = session.get(User, user_id)
+    if user is not None and user.organisation_id == organisation_id:
+        return True
+    return (
+        session.exec(
+            select(ConflictOfInterest.id).where(
+                ConflictOfInterest.user_id == user_id,
+                ConflictOfInterest.organisation_id == organisation_id,
+            )
+        ).first()
+        is not None
+    )
+
+
+def declare_conflict(
+    session: Session, *, user_id: int, organisation_id: int, reason: str, recorded_by_id: int | None
+) -> ConflictOfInterest:
+    """Record that a user may not assess or decide an organisation's applications."""
+    if session.get(User, user_id) is None:
+        raise InvalidInput(f"no user {user_id}")
+    if session.get(Organisation, organisation_id) is None:
+        raise InvalidInput(f"no organisation {organisation_id}")
+    row = ConflictOfInterest(
+        user_id=user_id,
+        organisation_id=organisation_id,
+        reason=reason.strip()[:500],
+        recorded_by_id=recorded_by_id,
+    )
+    session.add(row)
+    session.flush()
+    return row

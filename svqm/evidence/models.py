@@ -109,7 +109,7 @@ class Score(SQLModel, table=True):
     application_id: int = Field(foreign_key="application.id", index=True)
     standard: str = Field(max_length=64)
     question: str = Field(max_length=64)
-    score: int
+    score: int = Field(ge=0, le=100)
     assessor_id: int | None = Field(default=None, foreign_key="user_account.id")
     at: datetime = Field(default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False))
 
@@ -119,4 +119,4 @@ class ScoreCreate(SQLModel):
 
     standard: str = Field(max_length=64)
     question: str = Field(max_length=64)
-    score: int
+    score: int = Field(ge=0, le=100)

@@ -94,7 +94,9 @@ def checklist(session: Session, *, application_id: int, policy: Policy, level: L
 
 
 def find_slot(slots: list[Slot], requirement: str, pledge_id: int | None) -> Slot | None:
-    """The slot an upload names: a slot id, or a requirement id plus the pledge it is for."""
+    """The slot an upload names: a slot id, a requirement plus its pledge, or just the pledge."""
+    if not requirement and pledge_id is not None:
+        return next((s for s in slots if s.pledge_id == pledge_id), None)
     wanted = slot_id(requirement, pledge_id=pledge_id) if pledge_id is not None else requirement
     return next((s for s in slots if s.id == wanted), None)
 

@@ -139,8 +139,15 @@ def review_evidence(
     review = evidence_service.review_evidence(session, item, data, reviewer_id=actor.id, now=now)
     flow = scheme.flows["application"]
     if data.decision == "more_information" and flow.transition("request_changes", app.state):
-        fire(session, app, "request_changes", actor=actor, registry=registry, now=now,
-             comment=f"evidence {item.id} ({item.slot}): {data.comment}")
+        fire(
+            session,
+            app,
+            "request_changes",
+            actor=actor,
+            registry=registry,
+            now=now,
+            comment=f"{item.title or item.slot}: {data.comment}",
+        )
     return review
 
 

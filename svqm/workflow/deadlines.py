@@ -85,3 +85,20 @@ def applies(deadline: Deadline, kind: str, subject: object) -> bool:
     if deadline.subject != kind or subject.state not in deadline.while_in:
         return False
     return not deadline.levels or subject.level in deadline.levels
+
+
+def running(policy: Policy, kind: str, subject: object, now: datetime) -> list[tuple[str, datetime]]:
+    """The deadlines running for a subject now, with their next due date, soonest first."""
+    out = []
+    for d in policy.deadlines:
+        if not applies(d, kind, subject):
+            continue
+        anchor = anchor_time(d, subject)
+        due = due_at(policy, d, anchor)
+        occurrence = 0
+        # A repeating deadline (annual reports) shows its next occurrence from now on.
+        while d.repeat_months and due < now and occurrence < 1000:
+            occurrence += 1
+            due = due_at(policy, d, anchor, occurrence)
+        out.append((d.kind, due))
+    return sorted(out, key=lambda item: item[1])

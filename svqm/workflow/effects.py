@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from svqm.accounts.models import User
+from svqm.accounts.models import ConflictOfInterest, User
 from svqm.policy import Policy
 from svqm.workflow.deadlines import add_months
 from svqm.workflow.models import Application, Award
@@ -98,7 +98,10 @@ def open_workload(session: Session, policy: Policy) -> dict[int, int]:
 
 
 def eligible_assessors(session: Session, organisation_id: int) -> list[User]:
-    """Active assessors with no conflict: never a member of the applicant organisation."""
+    """Active assessors with no conflict: not a member, no declared conflict of interest."""
+    declared = select(ConflictOfInterest.user_id).where(
+        ConflictOfInterest.organisation_id == organisation_id
+    )
     return list(
         session.exec(
             select(User)
@@ -106,6 +109,7 @@ def eligible_assessors(session: Session, organisation_id: int) -> list[User]:
                 User.role == "assessor",
                 col(User.active).is_(True),
                 (col(User.organisation_id).is_(None)) | (User.organisation_id != organisation_id),
+                col(User.id).not_in(declared),
             )
             .order_by(col(User.id))
         )

@@ -48,6 +48,9 @@ class CompiledWorkflow:
         self._triggers = {s.name: tuple(self.machine.get_triggers(s.name)) for s in workflow.states}
         # Lookups done for every row listed or fired, precomputed once per scheme.
         self._by_pair = {(t.trigger, src): t for t in workflow.transitions for src in t.source}
+        self._roles: dict[str, set[str]] = {}
+        for t in workflow.transitions:
+            self._roles.setdefault(t.trigger, set()).update(t.roles)
         self._offered = {
             (state, role): tuple(
                 trig for trig in triggers if role in self._by_pair[(trig, state)].roles
@@ -63,6 +66,10 @@ class CompiledWorkflow:
     def transition(self, trigger: str, state: str) -> TransitionDef | None:
         """The transition `trigger` takes from `state`, if it leaves it."""
         return self._by_pair.get((trigger, state))
+
+    def roles_for(self, trigger: str) -> set[str]:
+        """Every role that may fire `trigger` from some state (empty: no such trigger)."""
+        return self._roles.get(trigger, set())
 
     def offered(self, state: str, role: str) -> tuple[str, ...]:
         """Triggers leaving `state` that `role` may fire (before guards and who-checks)."""

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
+from svqm.accounts import service as accounts
 from svqm.accounts.models import User
 from svqm.errors import (
     GuardRefused,
@@ -134,6 +135,14 @@ def fire(
     kind = kind_of(subject)
     scheme = registry.for_subject(session, subject)
     flow = scheme.flows[kind]
+    roles = flow.roles_for(trigger)
+    if not roles:
+        raise TransitionRefused(f"the {kind} workflow has no trigger '{trigger}'")
+    # A role that may never fire this trigger is refused before anything about the subject.
+    if actor.role not in roles:
+        raise PermissionDenied(
+            f"a {actor.role} may not '{trigger}' (allowed: {', '.join(sorted(roles))})"
+        )
     if expected_version is not None and expected_version != subject.version:
         raise StaleVersion(
             f"{kind} {subject.id} is at version {subject.version}, not "
@@ -147,6 +156,10 @@ def fire(
             f"'{subject.state}' (allowed now: {allowed})"
         )
     _authorise(actor, subject, t, kind)
+    if actor.role in ("assessor", "panel") and accounts.conflicted(
+        session, actor.id, subject.organisation_id
+    ):
+        raise PermissionDenied("conflict of interest: you may not act on this organisation's case")
     unmet = guard_registry.evaluate(
         _context(session, scheme, subject, actor, now, comment), t.guards
     )
@@ -235,10 +248,10 @@ def open_application(
     now: datetime,
 ) -> Application:
     """Start an application for a level (by id, name or alias) under the scheme's current policy."""
-    if actor.role == "applicant" and actor.organisation_id != organisation_id:
+    if actor.role != "applicant":
+        raise PermissionDenied("applications are opened by the organisation's own applicants")
+    if actor.organisation_id != organisation_id:
         raise NotFound(f"no organisation {organisation_id}")
-    if actor.role not in ("applicant", "admin"):
-        raise PermissionDenied(f"a {actor.role} may not open applications")
     scheme = registry.get(scheme_id)
     found = scheme.policy.find_level(level)
     if found is None:
@@ -287,7 +300,7 @@ def open_application(
 def assign_assessor(
     session: Session,
     application: Application,
-    assessor: User,
+    assessor_id: int,
     *,
     actor: Actor,
     registry: SchemeRegistry,
@@ -299,11 +312,13 @@ def assign_assessor(
         raise PermissionDenied("only an admin may assign assessors")
     if expected_version is not None and expected_version != application.version:
         raise StaleVersion(f"application {application.id} changed since you read it")
-    if assessor.role != "assessor" or not assessor.active:
-        raise InvalidInput(f"user {assessor.id} is not an active assessor")
-    if assessor.organisation_id == application.organisation_id:
+    assessor = session.get(User, assessor_id)
+    if assessor is None or assessor.role != "assessor" or not assessor.active:
+        raise InvalidInput(f"user {assessor_id} is not an active assessor")
+    if accounts.conflicted(session, assessor.id, application.organisation_id):
         raise InvalidInput(
-            "conflict of interest: the assessor belongs to the applicant organisation"
+            "conflict of interest: the assessor belongs to, or has declared a conflict with, "
+            "the applicant organisation"
         )
     registry.for_subject(session, application)
     seq = _bump(session, application, state=application.state, now=now, state_changed=False) - 1

@@ -73,7 +73,7 @@ def application_in(
         policy_digest=s.policy.digest,
         level=level,
         state=state,
-        assessor_id=cast.assessor.id,
+        assessor_id=cast.assessor.id if cast.assessor else None,
         created_at=at,
         state_changed_at=at,
     )

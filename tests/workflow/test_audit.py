@@ -37,7 +37,7 @@ def _history(engine, registry, now) -> int:
         )
         admin = workflow.Actor.of(cast.admin)
         workflow.assign_assessor(
-            session, app, cast.assessor, actor=admin, registry=registry, now=now
+            session, app, cast.assessor.id, actor=admin, registry=registry, now=now
         )
         workflow.fire(
             session,

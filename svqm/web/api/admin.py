@@ -1,0 +1,67 @@
+"""JSON for admins: staff accounts and declared conflicts of interest."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+from sqlmodel import col, select
+
+from svqm.accounts import auth
+from svqm.accounts import service as accounts
+from svqm.accounts.models import User
+from svqm.web.deps import Id, NowDep, SessionDep, SettingsDep, require_role
+from svqm.web.schemas import ConflictCreate, StaffCreate, UserPublic
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+AdminUser = Annotated[User, Depends(require_role("admin"))]
+
+
+def user_public(user: User, uri: str | None = None) -> UserPublic:
+    return UserPublic(id=user.id or 0, email=user.email, name=user.name, role=user.role,
+                      organisation_id=user.organisation_id, active=user.active, otpauth_uri=uri)
+
+
+@router.get("/users")
+def list_users(admin: AdminUser, session: SessionDep) -> list[UserPublic]:
+    """Every user."""
+    return [user_public(u) for u in session.exec(select(User).order_by(col(User.id)))]
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED)
+def create_user(
+    body: StaffCreate, admin: AdminUser, session: SessionDep, settings: SettingsDep
+) -> UserPublic:
+    """Add a user; staff get a TOTP secret, returned once as an otpauth URI."""
+    user = accounts.add_user(session, email=body.email, role=body.role, name=body.name,
+                             organisation_id=body.organisation_id, password=body.password)
+    uri = None
+    if auth.needs_second_factor(user):
+        auth.ensure_totp_secret(session, user)
+        uri = auth.totp_uri(user, settings.TOTP_ISSUER)
+    return user_public(user, uri)
+
+
+@router.post("/users/{user_id}/disable")
+def disable_user(user_id: Id, admin: AdminUser, session: SessionDep, now: NowDep) -> UserPublic:
+    """Disable a user and end every session and token they have."""
+    from svqm.errors import InvalidInput, NotFound
+
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    if user.id == admin.id:
+        raise InvalidInput("you cannot disable yourself")
+    user.active = False
+    session.add(user)
+    auth.revoke_all(session, user_id, now)
+    return user_public(user)
+
+
+@router.post("/conflicts", status_code=status.HTTP_201_CREATED)
+def declare_conflict(body: ConflictCreate, admin: AdminUser, session: SessionDep) -> dict[str, int]:
+    """Record that a user may not assess or decide an organisation's applications."""
+    row = accounts.declare_conflict(session, user_id=body.user_id,
+                                    organisation_id=body.organisation_id, reason=body.reason,
+                                    recorded_by_id=admin.id)
+    return {"id": row.id or 0}

@@ -1,0 +1,56 @@
+"""JSON: public sign-up of an organisation, and bearer tokens for the API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+
+from svqm.accounts import auth
+from svqm.accounts import service as accounts
+from svqm.db import session_scope
+from svqm.errors import NotSignedIn, SvqmError
+from svqm.web.deps import ApiUser, NowDep, SessionDep, SettingsDep
+from svqm.web.schemas import OrganisationCreate, OrganisationPublic, TokenRequest, TokenResponse
+
+router = APIRouter(prefix="/api/v1", tags=["sign-in"])
+
+
+@router.post("/organisations", status_code=status.HTTP_201_CREATED)
+def create_organisation(body: OrganisationCreate, session: SessionDep) -> OrganisationPublic:
+    """Register an organisation and its first applicant (public sign-up)."""
+    org = accounts.create_organisation(session, name=body.name, sector=body.sector)
+    user = accounts.add_user(session, email=body.email, role="applicant", organisation_id=org.id,
+                             password=body.password, name="")
+    return OrganisationPublic(id=org.id or 0, name=org.name, sector=org.sector,
+                              user_id=user.id or 0)
+
+
+@router.post("/auth/token")
+def create_token(
+    body: TokenRequest, request: Request, settings: SettingsDep, now: NowDep
+) -> TokenResponse:
+    """Exchange email, password and (for staff) a TOTP code for a bearer token."""
+    failure: SvqmError | None = None
+    # Its own unit of work: a failed attempt must be counted even though the request fails.
+    with session_scope(request.app.state.engine) as session:
+        try:
+            user = auth.authenticate(session, email=body.email, password=body.password, now=now,
+                                     settings=settings)
+            if auth.needs_second_factor(user) and not auth.verify_totp(user, body.otp or "", now):
+                auth.record_failure(session, user.email, now)
+                raise NotSignedIn("the email, password or code is not right")
+            token, row = auth.start_session(session, user, kind="api", now=now, settings=settings,
+                                            mfa_passed=True)
+        except SvqmError as exc:
+            failure = exc
+    if failure is not None:
+        raise failure
+    return TokenResponse(access_token=token, expires_at=row.expires_at)
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_token(request: Request, user: ApiUser, session: SessionDep, now: NowDep) -> None:
+    """Revoke the token this request carries."""
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    row = session.get(auth.UserSession, auth.token_hash(token))
+    if row is not None:
+        auth.revoke(session, row, now)

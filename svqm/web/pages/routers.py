@@ -1,0 +1,17 @@
+"""The list of page routers, in the order they are mounted."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from svqm.web.pages import account, admin, applicant, applicant_forms, assessor, panel, public
+
+ALL: list[APIRouter] = [
+    public.router,
+    account.router,
+    applicant.router,
+    applicant_forms.router,
+    assessor.router,
+    panel.router,
+    admin.router,
+]

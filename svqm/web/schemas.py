@@ -1,0 +1,165 @@
+"""Request and response bodies of the JSON API (never the table classes: no mass assignment)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DbId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrganisationCreate(_In):
+    name: str = Field(min_length=1, max_length=200)
+    sector: str = Field(default="", max_length=100)
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=128)
+
+
+class OrganisationPublic(BaseModel):
+    id: int
+    name: str
+    sector: str
+    user_id: int
+
+
+class TokenRequest(_In):
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=128)
+    otp: str | None = Field(default=None, max_length=12)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: datetime
+
+
+class ApplicationCreate(_In):
+    scheme: str = Field(max_length=64)
+    level: str = Field(max_length=64)
+
+
+class DeadlinePublic(BaseModel):
+    kind: str
+    due_at: datetime
+
+
+class ApplicationPublic(BaseModel):
+    id: int
+    organisation_id: int
+    scheme: str
+    scheme_version: str
+    level: str
+    state: str
+    version: int
+    triggers: list[str]
+    unmet: dict[str, list[str]]
+    deadlines: list[DeadlinePublic]
+    assessor_id: int | None
+    created_at: datetime
+    state_changed_at: datetime
+
+
+class EventRequest(_In):
+    comment: str = Field(default="", max_length=5000)
+    version: int | None = Field(default=None, ge=1, le=2_147_483_647)
+
+
+class HistoryEvent(BaseModel):
+    at: datetime
+    actor_id: int | None
+    actor_role: str
+    trigger: str
+    source: str
+    dest: str
+    comment: str
+
+
+class RequirementPublic(BaseModel):
+    id: str
+    requirement: str
+    title: str
+    pledge_id: int | None
+    standard: str | None
+    satisfied: bool
+    status: str
+    evidence: list[int]
+
+
+class EvidenceCreated(BaseModel):
+    id: int
+    sha256: str
+    size: int
+    content_type: str
+    version: int
+    slot: str
+    filename: str
+
+
+class ReviewPublic(BaseModel):
+    id: int
+    evidence_id: int
+    decision: str
+    comment: str
+    at: datetime
+    application_state: str
+
+
+class ScoreResultPublic(BaseModel):
+    passed: bool
+    overall_percent: float
+    threshold: float
+    standards: dict[str, float]
+    failed_mandatory: list[str]
+    unscored: list[str]
+
+
+class AssignRequest(_In):
+    assessor_id: DbId
+    version: int | None = Field(default=None, ge=1, le=2_147_483_647)
+
+
+class ConflictCreate(_In):
+    user_id: DbId
+    organisation_id: DbId
+    reason: str = Field(default="", max_length=500)
+
+
+class StaffCreate(_In):
+    email: str = Field(max_length=254)
+    role: str = Field(max_length=20)
+    name: str = Field(default="", max_length=200)
+    organisation_id: DbId | None = None
+    password: str = Field(min_length=1, max_length=128)
+
+
+class UserPublic(BaseModel):
+    id: int
+    email: str
+    name: str
+    role: str
+    organisation_id: int | None
+    active: bool
+    otpauth_uri: str | None = None
+
+
+class AwardPublic(BaseModel):
+    id: int
+    organisation_id: int
+    organisation_name: str
+    scheme: str
+    scheme_version: str
+    level: str
+    level_name: str
+    state: str
+    certificate_number: str
+    issued_at: datetime
+    expires_at: datetime
+    supersedes_id: int | None
+    verify_url: str

@@ -1,0 +1,372 @@
+"""Browser tests: Debian's Chromium driven by Playwright against a real `svqm serve`, with axe-core.
+
+The browser is Debian's package (`make system-deps` installs it at /usr/bin/chromium); Playwright's own
+browser download (`playwright install`) is never used. axe-core comes from npm (`make setup`).
+
+Fixtures:
+- `chromium_path` (session): the browser's path; skipped when missing, a failure when CI is set.
+- `live_server` (module): base URL of `svqm serve` on a fresh migrated SQLite database in a temp dir.
+- `live_server_env` (module): the environment `live_server` runs with, for `svqm` commands on its database.
+- `browser` (session) and `page` (per test, in a fresh context; requests off this machine are aborted).
+- `new_page`: `open(**context_options) -> Page`, a page in another fresh context set up like `page`'s
+  (one per person in a test with several people); the options go to `browser.new_context`.
+- `axe`: `check_accessibility(page) -> list[dict]`, the axe-core WCAG 2.x A/AA violations of the page.
+- `screenshot`: `save(page, step) -> Path`, a full-page PNG at var/screenshots/<test>/<step>.png.
+A failing test that used `page` also gets var/screenshots/<test>/failure.png (and failure-<n>.png for
+each page of `new_page`) and, with `live_server`,
+the server's log in its report.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    Route,
+    sync_playwright,
+)
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+AXE_JS = REPO / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = REPO / "var" / "screenshots"
+SVQM = Path(sys.executable).parent / "svqm"  # the console script of this venv
+STARTUP_DEADLINE_S = 30.0
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# Base URL of each running live server -> its log file, for the report of a failing test.
+_SERVER_LOGS: dict[str, Path] = {}
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _missing(what: str) -> None:
+    """Skip on a developer's machine; fail under CI, where a missing tool is a broken setup."""
+    message = f"{what}: run `make setup` (browser tests need it)"
+    if _in_ci():
+        pytest.fail(f"{message}; CI is set, so this is a failure, not a skip", pytrace=False)
+    pytest.skip(message)
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "_"
+
+
+# --- marker -------------------------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/browser is marked `browser` (deselect with -m 'not browser')."""
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.browser)
+
+
+# --- live server --------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _server_env(tmp: Path) -> dict[str, str]:
+    """This process's environment without any SVQM_* of the developer's, plus the server's own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SVQM_")}
+    env.update(
+        SVQM_DATABASE_URL=f"sqlite:///{tmp / 'svqm.db'}",
+        SVQM_EVIDENCE_DIR=str(tmp / "evidence"),
+        SVQM_VAR_DIR=str(tmp / "var"),
+        SVQM_MAIL_DIR=str(tmp / "mail"),
+        SVQM_ENV="test",
+    )
+    return env
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return False
+    except OSError:  # refused, reset, timed out: not up yet
+        return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`svqm serve` on a migrated SQLite database of its own; yields "http://127.0.0.1:PORT".
+
+    One server per test module (starting one costs about a second): tests in a module share its data.
+    """
+    tmp = tmp_path_factory.mktemp("live_server")
+    env = _server_env(tmp)
+    migrate = subprocess.run(
+        [str(SVQM), "db", "upgrade"],
+        cwd=tmp,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if migrate.returncode != 0:
+        pytest.fail(f"`svqm db upgrade` failed:\n{migrate.stdout}{migrate.stderr}", pytrace=False)
+
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = tmp / "server.log"
+    command = [str(SVQM), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-scheduler"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=tmp,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_DEADLINE_S
+        while not _answers(f"{base_url}/healthz"):
+            if process.poll() is not None:
+                pytest.fail(
+                    f"`svqm serve` exited with {process.returncode} before answering:\n"
+                    f"{log_path.read_text(errors='replace')}",
+                    pytrace=False,
+                )
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"`svqm serve` did not answer {base_url}/healthz within "
+                    f"{STARTUP_DEADLINE_S:g} s:\n{log_path.read_text(errors='replace')}",
+                    pytrace=False,
+                )
+            time.sleep(0.05)
+        _SERVER_LOGS[base_url] = log_path
+        yield base_url
+    finally:
+        _SERVER_LOGS.pop(base_url, None)
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
+def live_server_env(live_server: str) -> dict[str, str]:
+    """The environment `live_server` runs with: run `svqm` commands with it to reach its database."""
+    return _server_env(_SERVER_LOGS[live_server].parent)
+
+
+# --- browser ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> Path:
+    """Debian's Chromium (package chromium)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        _missing(f"{CHROMIUM} is missing (Debian package chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright, chromium_path: Path) -> Iterator[Browser]:
+    """One headless Chromium for the whole session."""
+    browser = playwright.chromium.launch(
+        executable_path=str(chromium_path), headless=True, args=CHROMIUM_ARGS
+    )
+    yield browser
+    browser.close()
+
+
+def _local_only(route: Route) -> None:
+    """This machine reaches no other host: abort such requests at once instead of waiting on them."""
+    url = urlsplit(route.request.url)
+    if url.scheme in ("http", "https", "ws", "wss") and url.hostname not in LOCAL_HOSTS:
+        route.abort("blockedbyclient")
+    else:
+        route.continue_()
+
+
+def _new_context(browser: Browser, **options: Any) -> BrowserContext:
+    """A fresh context with the tests' settings; `options` add to or override `new_context`'s."""
+    context = browser.new_context(
+        **{"viewport": {"width": 1280, "height": 800}, "locale": "en-GB", **options}
+    )
+    context.set_default_timeout(10_000)
+    context.route("**/*", _local_only)
+    return context
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A page in a fresh browser context (no cookies or storage shared with other tests)."""
+    context = _new_context(browser)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+class PageOpener:
+    """`open(**context_options) -> Page`: each call a page in a fresh context of its own."""
+
+    def __init__(self, browser: Browser) -> None:
+        self._browser = browser
+        self.pages: list[Page] = []
+
+    def __call__(self, **context_options: Any) -> Page:
+        page = _new_context(self._browser, **context_options).new_page()
+        self.pages.append(page)
+        return page
+
+    def close(self) -> None:
+        for page in self.pages:
+            page.context.close()
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator[PageOpener]:
+    """Pages in contexts of their own (one per person), set up like `page`'s; closed after the test."""
+    opener = PageOpener(browser)
+    yield opener
+    opener.close()
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+class AxeViolations(list[dict]):
+    """axe-core's violations; str() lists each one's id, impact, help and target nodes."""
+
+    def __str__(self) -> str:
+        if not self:
+            return "no accessibility violations"
+        lines = [f"{len(self)} accessibility violation(s):"]
+        for v in self:
+            lines.append(f"- {v['id']} ({v.get('impact')}): {v['help']} [{v.get('helpUrl', '')}]")
+            for node in v.get("nodes", []):
+                lines.append(f"    at {node.get('target')}: {node.get('html', '')[:200]}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def check_accessibility(page: Page) -> list[dict]:
+    """Run axe-core (WCAG 2.0/2.1 A and AA, WCAG 2.2 AA) on the page; return its violations.
+
+    Use: `violations = axe(page); assert not violations, violations` (the message lists them).
+    """
+    if not AXE_JS.is_file():
+        _missing(f"{AXE_JS.relative_to(REPO)} is missing (npm package axe-core)")
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(AXE_JS))
+    violations = page.evaluate(
+        """async (tags) => {
+            const result = await axe.run(document, {
+                runOnly: {type: "tag", values: tags},
+                resultTypes: ["violations"],
+            });
+            return result.violations;
+        }""",
+        WCAG_TAGS,
+    )
+    return AxeViolations(violations)
+
+
+@pytest.fixture
+def axe() -> Callable[[Page], list[dict]]:
+    """`check_accessibility(page) -> list[dict]`: axe-core's WCAG A/AA violations of the page."""
+    return check_accessibility
+
+
+@pytest.fixture
+def screenshot(request: pytest.FixtureRequest) -> Callable[[Page, str], Path]:
+    """`save(page, step) -> Path`: a full-page PNG at var/screenshots/<test name>/<step>.png.
+
+    The test's folder is emptied first, so it holds only this run's steps.
+    """
+    folder = SCREENSHOTS / _safe_name(request.node.name)
+    shutil.rmtree(folder, ignore_errors=True)
+
+    def save(page: Page, step: str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{_safe_name(step)}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save
+
+
+# --- what a failing test leaves behind ----------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    report: pytest.TestReport = yield
+    if report.when != "call" or not report.failed:
+        return report
+    funcargs = getattr(item, "funcargs", {})
+    pages = [("failure", funcargs.get("page"))]
+    opener = funcargs.get("new_page")
+    if isinstance(opener, PageOpener):
+        pages += [(f"failure-{n}", p) for n, p in enumerate(opener.pages, 1)]
+    for name, page in pages:
+        if page is None:
+            continue
+        path = SCREENSHOTS / _safe_name(item.name) / f"{name}.png"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(path), full_page=True)
+            report.sections.append(("browser", f"screenshot of the page at failure: {path}"))
+        except Exception as exc:  # the page may be gone; the test's own failure matters more
+            report.sections.append(("browser", f"no failure screenshot: {exc}"))
+    log = _SERVER_LOGS.get(funcargs.get("live_server", ""))
+    if log is not None and log.is_file():
+        tail = log.read_text(errors="replace").splitlines()[-60:]
+        report.sections.append(("live server log (last 60 lines)", "\n".join(tail)))
+    return report

@@ -1,0 +1,394 @@
+"""The whole journey through the web pages, in a real browser, with axe-core on every page.
+
+An organisation signs up, opens a Bronze application, makes six pledges, uploads evidence for
+every checklist slot and submits; the assessor (the only one, so assigned automatically) asks
+for more information on one item; the applicant uploads a new version and resubmits; the
+assessor accepts everything and recommends the award; a panel member confirms it; the
+applicant's dashboard shows the award. Staff accounts are made with `svqm user add` (the only
+way to make them); everything else goes through the pages, as a person would.
+
+Each person has a browser context of their own. Every distinct page is screenshotted (in
+var/screenshots/test_journey_from_sign_up_to_award/) and checked with axe-core (WCAG 2.x A and
+AA). The test fails at the end if any page has a violation, if the browser saw an error response
+or a script error, or if a page lacked something the journey could go on without (`problems`).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pyotp
+import pytest
+from playwright.sync_api import Locator, Page, Response, expect
+
+SVQM = Path(sys.executable).parent / "svqm"  # this venv's console script, as conftest runs it
+
+ORGANISATION = "Harbour Lane Community Trust"
+APPLICANT = "ops@harbour-lane.example"
+APPLICANT_PASSWORD = "tide-lantern-orchard-57"
+ASSESSOR = "assessor@svqm.example"
+PANEL = "panel@svqm.example"
+STAFF_PASSWORD = "granite-meadow-compass-83"
+SCHEME = "Social Value Quality Mark"
+LEVEL = "Bronze (Level 1)"
+COMMITMENT = "Signed executive commitment to the pledges"
+DELIVERY_PLAN = "Delivery plan for the pledge"
+# Six of the scheme's nine themes (policies/svqm.yaml), as the theme list names them.
+PLEDGES = [
+    ("Employment and employability", "Hire local young people", "people hired, kept a year", "10"),
+    ("Education, training and development", "Run apprenticeships", "apprentices completing", "6"),
+    ("Health and wellbeing", "Support staff wellbeing", "staff using the wellbeing service", "60%"),
+    ("Local economy and procurement", "Buy from local suppliers", "local spend", "30%"),
+    ("Environment and carbon reduction", "Cut fleet emissions", "tonnes of CO2e saved", "40"),
+    ("Community and volunteering", "Give volunteering days", "volunteering days given", "200"),
+]
+StaffAdding = subprocess.Popen[str]
+MORE_INFO = "Please upload the commitment signed by your chief executive, with the date."
+CERTIFICATE = re.compile(r"SVQM-\d{4}-[0-9A-F]{8}")
+
+
+def _text_file(name: str, text: str) -> dict[str, object]:
+    return {"name": name, "mimeType": "text/plain", "buffer": text.encode()}
+
+
+@pytest.fixture
+def add_staff(live_server_env: dict[str, str]) -> Iterator[Callable[[str, str], StaffAdding]]:
+    """`add(email, role)`: start `svqm user add` on the live server's database, in the background.
+
+    Starting the CLI takes seconds (its imports), so it runs while the applicant starts; the
+    password goes in (and the account is made) when `_totp_secret` finishes it.
+    """
+    started: list[StaffAdding] = []
+
+    def add(email: str, role: str) -> StaffAdding:
+        process = subprocess.Popen(
+            [str(SVQM), "user", "add", email, "--role", role, "--password-stdin"],
+            # Wide enough that the otpauth URI is printed on one line.
+            env={**live_server_env, "COLUMNS": "500"},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started.append(process)
+        return process
+
+    yield add
+    for process in started:
+        if process.returncode is None:  # the test failed before finishing it
+            process.kill()
+            process.communicate()
+
+
+def _totp_secret(process: StaffAdding) -> str:
+    """Give `svqm user add` its password; the TOTP secret in the otpauth URI it prints for staff."""
+    out, err = process.communicate(STAFF_PASSWORD + "\n", timeout=60)
+    assert process.returncode == 0, f"{' '.join(map(str, process.args))} failed:\n{out}{err}"
+    uri = next((w for w in out.split() if w.startswith("otpauth://")), None)
+    assert uri is not None, f"no otpauth URI in the output of svqm user add:\n{out}"
+    return parse_qs(urlsplit(uri).query)["secret"][0]
+
+
+@dataclass
+class Journey:
+    """Visits pages: screenshots each, runs axe on each, and notes what went wrong on the way."""
+
+    base: str
+    screenshot: Callable[[Page, str], Path]
+    axe: Callable[[Page], list[dict]]
+    violations: dict[str, tuple[str, list[dict]]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def person(self, opener: Callable[..., Page], who: str) -> Page:
+        # bypass_csp: the pages' strict CSP (script nonces) would block the inline <script> that
+        # `axe` injects with add_script_tag. It only lets the test inject axe-core: the pages' own
+        # scripts are external files or carry the nonce, and nothing here depends on the bypass.
+        page = opener(bypass_csp=True)
+
+        def on_response(response: Response) -> None:
+            # Chromium asks for /favicon.ico on its own; the pages link no icon.
+            if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+                self.problems.append(
+                    f"{who}: HTTP {response.status} for {response.request.method} {response.url}"
+                )
+
+        page.on("response", on_response)
+        page.on("pageerror", lambda exc: self.problems.append(f"{who}: script error {exc}"))
+        return page
+
+    def check(self, page: Page, step: str) -> None:
+        """Screenshot the page and keep its accessibility violations."""
+        page.wait_for_load_state("load")
+        self.screenshot(page, step)
+        found = self.axe(page)
+        if found:
+            self.violations[step] = (page.url.removeprefix(self.base), found)
+
+    def expect_menu(self, page: Page, step: str, *links: str) -> None:
+        """The header's navigation ("Menu") should offer these links; noted, not fatal, if not."""
+        menu = page.get_by_role("navigation", name="Menu")
+        missing = [name for name in links if not menu.get_by_role("link", name=name).count()]
+        if missing:
+            self.problems.append(
+                f"{step} ({page.url.removeprefix(self.base)}): the header's navigation 'Menu' "
+                f"has no link {', '.join(repr(m) for m in missing)}"
+            )
+
+    def report(self) -> str:
+        lines = []
+        for step, (url, found) in self.violations.items():
+            lines.append(f"{step} ({url}):")
+            for v in found:
+                targets = "; ".join(str(n.get("target")) for n in v.get("nodes", []))
+                lines.append(f"  - {v['id']} ({v.get('impact')}): {v['help']} at {targets}")
+        lines += [f"- {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+# --- steps shared by several people ------------------------------------------------------------
+
+
+def sign_in(journey: Journey, page: Page, email: str, password: str, step: str) -> None:
+    page.goto(f"{journey.base}/login")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    journey.check(page, step)
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+
+def second_factor(journey: Journey, page: Page, secret: str, step: str) -> None:
+    """The first sign-in of a staff member: the enrolment page, then the code."""
+    expect(page).to_have_url(re.compile(r"/login/second-factor"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Set up your authenticator app")
+    expect(page.get_by_role("img", name=re.compile("QR code"))).to_be_visible()
+    shown = page.locator("code").first.inner_text()
+    assert shown.replace(" ", "") == secret, "the setup key shown is not the account's secret"
+    journey.check(page, step)
+    page.get_by_label("Security code").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Continue").click()
+
+
+def sign_out(page: Page) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/login\?done=signed-out"))
+
+
+def unmet_for_submit(page: Page, trigger: str = "submit") -> list[str]:
+    """What the page lists as still needed before the application can be (re)submitted."""
+    return page.locator(f"#trigger-{trigger}").get_by_role("listitem").all_inner_texts()
+
+
+def upload(page: Page, slot: str, name: str, text: str, *, again: bool = False) -> None:
+    """Upload a text file through a checklist slot's own form."""
+    what = "Upload a new version" if again else "Upload a file"
+    page.get_by_label(f"{what} for {slot}", exact=True).set_input_files(_text_file(name, text))
+    page.get_by_role("button", name=f"Upload evidence for {slot}", exact=True).click()
+    expect(page.get_by_text("Evidence uploaded.")).to_be_visible()
+
+
+def queue_link(application_id: int) -> re.Pattern[str]:
+    """A queue's link to an application: the organisation, then (for screen readers) its number."""
+    # The number is in a visually hidden span, which the accessible name sets off with a space.
+    return re.compile(rf"^{re.escape(ORGANISATION)}\s*: application {application_id}$")
+
+
+def review_form(page: Page, slot: str) -> Locator:
+    """The assessor's review form of a slot's current version."""
+    decision = page.get_by_role(
+        "group", name=re.compile(rf"^Your decision on version \d+ of {re.escape(slot)}$")
+    )
+    return page.locator("form").filter(has=decision)
+
+
+def review(page: Page, slot: str, decision: str, comment: str = "") -> None:
+    form = review_form(page, slot)
+    form.get_by_label(decision, exact=True).check()
+    if comment:
+        form.get_by_label(re.compile("^Comment for the applicant")).fill(comment)
+    form.get_by_role("button", name=f"Save review of {slot}", exact=True).click()
+
+
+# --- the journey -------------------------------------------------------------------------------
+
+
+def test_journey_from_sign_up_to_award(live_server, add_staff, new_page, screenshot, axe):
+    journey = Journey(live_server, screenshot, axe)
+    base = live_server
+    # The staff accounts, made with the CLI while the applicant starts (before the submission,
+    # which assigns the only assessor automatically).
+    adding = [add_staff(ASSESSOR, "assessor"), add_staff(PANEL, "panel")]
+    slots = [COMMITMENT] + [f"{DELIVERY_PLAN}: {title}" for _, title, _, _ in PLEDGES]
+
+    # The public pages.
+    applicant = journey.person(new_page, "applicant")
+    applicant.goto(f"{base}/schemes")
+    expect(applicant.get_by_role("heading", level=1)).to_have_text("Schemes")
+    journey.check(applicant, "01-schemes")
+    journey.expect_menu(applicant, "01-schemes", "Schemes", "Directory", "Sign in")
+    applicant.get_by_role("link", name=SCHEME, exact=True).click()
+    expect(applicant).to_have_url(f"{base}/schemes/svqm")
+    expect(applicant.get_by_role("heading", level=1)).to_have_text(SCHEME)
+    journey.check(applicant, "02-scheme-svqm")
+
+    # 1. Sign up, start a Bronze application, pledge, upload, submit.
+    applicant.goto(f"{base}/signup")
+    journey.check(applicant, "03-signup")
+    applicant.get_by_label("Organisation name").fill(ORGANISATION)
+    applicant.get_by_label("Sector (optional)").fill("Community services")
+    applicant.get_by_label("Your email address").fill(APPLICANT)
+    applicant.get_by_label("Create a password").fill(APPLICANT_PASSWORD)
+    applicant.get_by_role("button", name="Register and sign in").click()
+    expect(applicant).to_have_url(re.compile(r"/dashboard"))
+    expect(applicant.get_by_text("Your organisation is registered")).to_be_visible()
+    journey.check(applicant, "04-dashboard-new")
+    journey.expect_menu(applicant, "04-dashboard-new", "Dashboard", "Schemes", "Directory")
+
+    applicant.get_by_label("Scheme", exact=True).select_option(label=SCHEME)
+    applicant.get_by_label("Level", exact=True).select_option(label=LEVEL)
+    applicant.get_by_role("button", name="Start application").click()
+    expect(applicant).to_have_url(re.compile(r"/applications/\d+\?done=opened"))
+    application_id = int(re.search(r"/applications/(\d+)", applicant.url).group(1))
+    expect(applicant.get_by_role("heading", level=1)).to_have_text(f"{LEVEL} application")
+    unmet = [len(unmet_for_submit(applicant))]
+    assert unmet[0] > 0, "a new application can be submitted with no pledges or evidence"
+    journey.check(applicant, "05-application-new")
+
+    for n, (theme, title, indicator, target) in enumerate(PLEDGES, 1):
+        applicant.get_by_label("Theme", exact=True).select_option(label=theme)
+        applicant.get_by_label("Pledge", exact=True).fill(title)
+        applicant.get_by_label("Description (optional)").fill(f"How we will {title.lower()}.")
+        applicant.get_by_label("Key value indicator").fill(indicator)
+        applicant.get_by_label("Target", exact=True).fill(target)
+        applicant.get_by_label("Day", exact=True).fill("31")
+        applicant.get_by_label("Month", exact=True).fill("3")
+        applicant.get_by_label("Year", exact=True).fill("2027")
+        applicant.get_by_role("button", name="Add pledge").click()
+        expect(applicant.get_by_text("Pledge added.")).to_be_visible()
+        expect(applicant.get_by_role("table").filter(has_text=title)).to_be_visible()
+        expect(applicant.get_by_role("caption")).to_have_text(
+            f"{n} pledge" + ("s" if n > 1 else "")
+        )
+    # The pledge rule is met: the pledges section no longer lists what is still needed.
+    expect(applicant.get_by_text("Still needed:", exact=True)).to_have_count(0)
+    unmet.append(len(unmet_for_submit(applicant)))
+    journey.check(applicant, "06-application-pledged")
+
+    for n, slot in enumerate(slots, 1):
+        upload(applicant, slot, f"evidence-{n}.txt", f"Evidence for {slot}.\n")
+        unmet.append(len(unmet_for_submit(applicant)))
+    assert unmet[-1] == 0, f"still unmet after every upload: {unmet_for_submit(applicant)}"
+    assert all(a > b for a, b in zip(unmet[1:], unmet[2:], strict=False)), (
+        f"the submit button's unmet list did not shrink with each upload: {unmet}"
+    )
+    expect(applicant.get_by_text(re.compile("You cannot submit application yet"))).to_have_count(0)
+    journey.check(applicant, "07-application-ready")
+    assessor_secret, panel_secret = (_totp_secret(process) for process in adding)
+    applicant.get_by_role("button", name="Submit application", exact=True).click()
+    expect(applicant.get_by_text("Application submitted.")).to_be_visible()
+    journey.check(applicant, "08-application-submitted")
+    sign_out(applicant)
+
+    # 2. The assessor signs in (enrolling the authenticator), starts the review, asks for more.
+    assessor = journey.person(new_page, "assessor")
+    sign_in(journey, assessor, ASSESSOR, STAFF_PASSWORD, "09-login")
+    second_factor(journey, assessor, assessor_secret, "10-second-factor-enrolment")
+    expect(assessor).to_have_url(f"{base}/assess")
+    journey.check(assessor, "11-assess-queue")
+    journey.expect_menu(assessor, "11-assess-queue", "My queue", "Schemes", "Directory")
+    assessor.get_by_role("link", name=queue_link(application_id)).click()
+    expect(assessor).to_have_url(f"{base}/assess/{application_id}")
+    journey.check(assessor, "12-review-submitted")
+    assessor.get_by_role("button", name="Start review", exact=True).click()
+    expect(assessor.get_by_text("Done: start review.")).to_be_visible()
+    journey.check(assessor, "13-review-under-review")
+    review(assessor, COMMITMENT, "More information needed", MORE_INFO)
+    expect(assessor.get_by_text("Your review has been saved.")).to_be_visible()
+    expect(assessor.get_by_role("table", name="Review history")).to_contain_text(MORE_INFO)
+
+    # 3. The applicant reads the comment, uploads a new version and resubmits.
+    sign_in(journey, applicant, APPLICANT, APPLICANT_PASSWORD, "14-login-applicant")
+    expect(applicant).to_have_url(f"{base}/dashboard")
+    applicant.get_by_role("link", name=f"Application {application_id}", exact=True).click()
+    expect(applicant).to_have_url(f"{base}/applications/{application_id}")
+    expect(
+        applicant.get_by_role("heading", name=re.compile("^Assessor's comment on version 1"))
+    ).to_be_visible()
+    expect(applicant.get_by_text(MORE_INFO).first).to_be_visible()
+    expect(
+        applicant.get_by_role("heading", name="Resubmit application", exact=True)
+    ).to_be_visible()
+    assert unmet_for_submit(applicant, "resubmit"), "resubmitting needs nothing new"
+    journey.check(applicant, "15-application-more-information")
+    upload(
+        applicant, COMMITMENT, "commitment-signed.txt", "Signed: the chief executive.\n", again=True
+    )
+    assert unmet_for_submit(applicant, "resubmit") == [], unmet_for_submit(applicant, "resubmit")
+    applicant.get_by_role("button", name="Resubmit application", exact=True).click()
+    expect(applicant.get_by_text("Application sent back to the assessor.")).to_be_visible()
+    sign_out(applicant)
+
+    # 4. The assessor accepts every item and recommends the award.
+    assessor.goto(f"{base}/assess/{application_id}")
+    for slot in slots:
+        review(assessor, slot, "Accepted")
+        expect(assessor.get_by_text("Your review has been saved.")).to_be_visible()
+    expect(assessor.locator("#trigger-recommend_award-unmet")).to_have_count(0)
+    journey.check(assessor, "16-review-all-accepted")
+    assessor.get_by_role("button", name="Recommend award", exact=True).click()
+    expect(assessor.get_by_text("Done: recommend award.")).to_be_visible()
+
+    # 5. A panel member confirms the award, with a comment.
+    panel = journey.person(new_page, "panel")
+    sign_in(journey, panel, PANEL, STAFF_PASSWORD, "17-login-panel")
+    second_factor(journey, panel, panel_secret, "18-second-factor-enrolment-panel")
+    expect(panel).to_have_url(f"{base}/panel")
+    journey.check(panel, "19-panel-queue")
+    journey.expect_menu(panel, "19-panel-queue", "Decisions", "Schemes", "Directory")
+    panel.get_by_role("link", name=queue_link(application_id)).click()
+    expect(panel).to_have_url(f"{base}/panel/{application_id}")
+    journey.check(panel, "20-panel-decision")
+    confirm = panel.locator("form").filter(
+        has=panel.get_by_role("button", name="Confirm award", exact=True)
+    )
+    comment = confirm.get_by_role("textbox")
+    if comment.count():
+        comment.fill("Confirmed: the evidence and pledges meet Bronze.")
+    else:
+        journey.problems.append(
+            f"/panel/{application_id}: the 'Confirm award' form has no comment box, so the panel "
+            "cannot confirm with a comment (the page shows one only for steps whose guards need it)"
+        )
+    confirm.get_by_role("button", name="Confirm award", exact=True).click()
+    expect(panel.get_by_text("Done: confirm award.")).to_be_visible()
+
+    # 6. The applicant's dashboard shows the award; the public directory lists it.
+    sign_in(journey, applicant, APPLICANT, APPLICANT_PASSWORD, "21-login-applicant-again")
+    expect(applicant).to_have_url(f"{base}/dashboard")
+    awards = applicant.get_by_role("table", name="Your organisation's awards")
+    row = awards.get_by_role("row").filter(has_text=LEVEL)
+    expect(row).to_have_count(1)
+    expect(row.get_by_role("link", name=CERTIFICATE)).to_be_visible()
+    certificate = row.get_by_role("link").inner_text()
+    journey.check(applicant, "22-dashboard-award")
+    applicant.get_by_role("link", name=certificate).click()
+    expect(applicant).to_have_url(re.compile(r"/awards/\d+/verify"))
+    expect(applicant.get_by_text("This award is valid.")).to_be_visible()
+    journey.check(applicant, "23-award-verify")
+    applicant.goto(f"{base}/awards")
+    expect(applicant.get_by_text(ORGANISATION).first).to_be_visible()
+    journey.check(applicant, "24-awards-directory")
+
+    # One failure listing every page's violations (pytest's rewrite of an assert would repeat it).
+    if summary := journey.report():
+        pytest.fail(
+            f"{len(journey.violations)} page(s) with accessibility violations, "
+            f"{len(journey.problems)} other problem(s):\n{summary}",
+            pytrace=False,
+        )

@@ -1,0 +1,118 @@
+"""Helpers for page tests: an app client, form tokens, signing in through the pages, accounts."""
+
+from __future__ import annotations
+
+import html as html_lib
+import itertools
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pyotp
+from fastapi.testclient import TestClient
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from svqm.accounts import auth
+from svqm.accounts import service as accounts
+from svqm.accounts.models import Organisation, User
+from svqm.config import Settings
+from svqm.web.app import create_app
+from svqm.workflow.schemes import SchemeRegistry
+
+PASSWORD = "correct horse battery"
+SESSION = "svqm_session"  # COOKIE_SECURE is off in tests, so no __Host- prefix
+_n = itertools.count(1)
+
+
+def make_client(engine: Engine, registry: SchemeRegistry, tmp_path: Path) -> TestClient:
+    """A client of a new app on the test database; use it as a context manager."""
+    settings = Settings(ENV="test", DATABASE_URL=engine.url.render_as_string(hide_password=False),
+                        EVIDENCE_DIR=str(tmp_path / "evidence"), VAR_DIR=str(tmp_path))
+    return TestClient(create_app(settings=settings, engine=engine, registry=registry))
+
+
+class _Inputs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "input":
+            self.inputs.append(dict(attrs))
+
+
+def hidden_values(html: str, name: str) -> list[str]:
+    """Every value of the inputs called `name` on the page, in order."""
+    parser = _Inputs()
+    parser.feed(html)
+    return [i.get("value") or "" for i in parser.inputs if i.get("name") == name]
+
+
+def csrf_of(html: str) -> str:
+    tokens = hidden_values(html, "csrf_token")
+    assert tokens, "the page has no form with a csrf_token"
+    assert len(set(tokens)) == 1, "a page's forms should all carry the same token"
+    return tokens[0]
+
+
+def form_token(client: TestClient, path: str) -> str:
+    """GET a page and read the hidden csrf_token of its forms."""
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code, response.text[:500])
+    return csrf_of(response.text)
+
+
+def error_summary(html: str) -> str:
+    """The text of the page's error summary ('' if it has none)."""
+    match = re.search(r'<div class="govuk-error-summary".*?</ul>', html, re.S)
+    if not match:
+        return ""
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", match.group(0))).strip()
+    return html_lib.unescape(text)
+
+
+def sign_in(
+    client: TestClient, email: str, password: str = PASSWORD, totp_secret: str | None = None
+) -> None:
+    """Sign in through the pages; staff also give the code from their authenticator."""
+    token = form_token(client, "/login")
+    response = client.post("/login", data={"email": email, "password": password,
+                                           "csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303, response.text[:500]
+    if totp_secret is None:
+        return
+    assert response.headers["location"].startswith("/login/second-factor")
+    token = form_token(client, "/login/second-factor")
+    response = client.post("/login/second-factor", data={
+        "code": pyotp.TOTP(totp_secret).now(), "csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303, response.text[:500]
+
+
+def replay_cookie(client: TestClient, value: str, name: str = SESSION) -> None:
+    """Put a cookie value back in the client's jar, as a copied cookie would be replayed."""
+    client.cookies.delete(name)
+    client.cookies.set(name, value, domain="testserver.local", path="/")
+
+
+def make_account(
+    session: Session, role: str, org: Organisation | None = None, password: str = PASSWORD
+) -> User:
+    """A user with a password (and, for staff, a TOTP secret), committed for the app to see."""
+    n = next(_n)
+    if role == "applicant" and org is None:
+        org = accounts.create_organisation(session, name=f"Organisation {n}", sector="health")
+    user = accounts.add_user(session, email=f"{role}{n}@example.test", role=role,
+                             organisation_id=org.id if org else None, password=password)
+    if auth.needs_second_factor(user):
+        auth.ensure_totp_secret(session, user)
+    session.commit()
+    return user
+
+
+def count(engine: Engine, model: Any, *where: Any) -> int:
+    """Rows of a table, read in a short session of its own (so no lock is held afterwards)."""
+    with Session(engine) as s:
+        return s.exec(select(func.count()).select_from(model).where(*where)).one()

@@ -1,0 +1,309 @@
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from sqlmodel import Session
+
+from svqm.accounts import service as accounts
+from svqm.evidence.models import EvidenceItem, Pledge
+from svqm.workflow.models import Application
+from tests.web.pages_helpers import (
+    count,
+    csrf_of,
+    error_summary,
+    form_token,
+    hidden_values,
+    make_account,
+    make_client,
+    sign_in,
+)
+
+BRONZE_THEMES = ["employment", "skills", "health", "inclusion", "local_economy", "environment"]
+# Windows executables start "MZ"; renamed .pdf it must still be refused by its content.
+EXECUTABLE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 200
+
+
+@pytest.fixture
+def client(engine, registry, tmp_path):
+    with make_client(engine, registry, tmp_path) as c:
+        yield c
+
+
+@pytest.fixture
+def applicant(client, session):
+    user = make_account(session, "applicant")
+    sign_in(client, user.email)
+    return user
+
+
+def _open(client, level="bronze", scheme="svqm") -> int:
+    token = form_token(client, "/dashboard")
+    response = client.post("/applications", data={"scheme": scheme, "level": level,
+                                                  "csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303, error_summary(response.text)
+    match = re.fullmatch(r"/applications/(\d+)\?done=opened", response.headers["location"])
+    assert match, response.headers["location"]
+    return int(match.group(1))
+
+
+def _pledge(client, app_id, theme, title="Hire 10 local people", **extra):
+    due = date.today() + timedelta(days=365)
+    data = {"theme": theme, "title": title, "description": "Measured every quarter.",
+            "indicator": "people hired", "target": "10", "due_date-day": str(due.day),
+            "due_date-month": str(due.month), "due_date-year": str(due.year),
+            "csrf_token": form_token(client, f"/applications/{app_id}"), **extra}
+    return client.post(f"/applications/{app_id}/pledges", data=data, follow_redirects=False)
+
+
+def _upload(client, app_id, slot, content=b"our evidence\n", filename="evidence.txt"):
+    token = form_token(client, f"/applications/{app_id}")
+    return client.post(f"/applications/{app_id}/evidence",
+                       data={"requirement": slot, "title": f"Evidence for {slot}",
+                             "csrf_token": token},
+                       files={"file": (filename, content, "text/plain")}, follow_redirects=False)
+
+
+def _fire(client, app_id, trigger, version=None, comment=""):
+    page = client.get(f"/applications/{app_id}")
+    if version is None:
+        version = int(hidden_values(page.text, "version")[0])
+    return client.post(f"/applications/{app_id}/events/{trigger}", data={
+        "version": str(version), "comment": comment, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False)
+
+
+def test_dashboard_offers_levels_with_their_aliases(client, applicant):
+    page = client.get("/dashboard")
+    assert page.status_code == 200
+    assert '<option value="svqm:bronze">Bronze (Level 1)</option>' in page.text
+    assert '<option value="svqm-health:health_bronze">Health Bronze (Bronze, Level 1)</option>' in (
+        page.text)
+    assert '<optgroup label="Social Value Quality Mark">' in page.text
+    assert 'for="scheme"' in page.text
+    assert 'for="level"' in page.text
+    assert "Your organisation has not started an application yet." in page.text
+
+
+def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
+    app_id = _open(client)
+    page = client.get(f"/applications/{app_id}?done=opened")
+    assert page.status_code == 200
+    assert "Application started." in page.text
+    assert 'class="govuk-task-list"' in page.text
+    assert "Bronze needs pledges under at least 6 different themes." in page.text
+    # The submit button is there from the start, with everything still missing listed beside it.
+    assert f'action="/applications/{app_id}/events/submit"' in page.text
+    assert "You cannot submit application yet. Still needed:" in page.text
+    assert "0 covered so far" in page.text
+    early = _fire(client, app_id, "submit")
+    assert early.status_code == 422
+    summary = error_summary(early.text)
+    assert "Pledges under at least 6 different themes are needed" in summary
+    assert "Evidence missing: executive_commitment" in summary
+
+    for theme in BRONZE_THEMES:
+        added = _pledge(client, app_id, theme, title=f"Our pledge on {theme}")
+        assert added.status_code == 303, error_summary(added.text)
+    page = client.get(f"/applications/{app_id}?done=pledge-added")
+    assert "Pledge added." in page.text
+    assert "6 made." in page.text
+    assert count(engine, Pledge) == 6
+
+    slots = hidden_values(page.text, "requirement")
+    assert slots[0] == "executive_commitment"
+    assert len(slots) == 7
+    assert all(s.startswith("pledge_plan:pledge-") for s in slots[1:])
+    for slot in slots:
+        uploaded = _upload(client, app_id, slot)
+        assert uploaded.status_code == 303, error_summary(uploaded.text)
+    page = client.get(f"/applications/{app_id}")
+    assert "7 of 7 items have usable evidence." in page.text
+    assert page.text.count("<strong class=\"govuk-tag\">Awaiting review</strong>") == 7
+    assert "Still needed" not in page.text
+
+    # Every uploaded version can be downloaded from the page, as an attachment.
+    link = re.search(r'href="(/evidence/\d+/download)"', page.text).group(1)
+    download = client.get(link)
+    assert download.status_code == 200
+    assert download.content == b"our evidence\n"
+    assert download.headers["content-disposition"].startswith("attachment;")
+
+    submitted = _fire(client, app_id, "submit")
+    assert (submitted.status_code, submitted.headers["location"]) == (
+        303, f"/applications/{app_id}?done=event-submit")
+    page = client.get(submitted.headers["location"])
+    assert "Application submitted. An assessor will now review it." in page.text
+    assert ">Submitted</strong>" in page.text
+    assert f'action="/applications/{app_id}/pledges' not in page.text  # no longer editable
+    with Session(engine) as s:
+        assert s.get(Application, app_id).state == "submitted"
+    history = client.get(f"/applications/{app_id}/history")
+    assert history.status_code == 200
+    assert "by You: Draft to Submitted" in history.text
+    dashboard = client.get("/dashboard")
+    assert f'href="/applications/{app_id}"' in dashboard.text
+    assert "Assessor review:" in dashboard.text
+
+
+def test_a_stale_page_gets_a_409_telling_them_to_reload(client, applicant, engine):
+    app_id = _open(client)
+    page = client.get(f"/applications/{app_id}")
+    version = int(hidden_values(page.text, "version")[0])
+    assert _fire(client, app_id, "withdraw", version=version).status_code == 303
+    stale = _fire(client, app_id, "withdraw", version=version)
+    assert stale.status_code == 409
+    assert "text/html" in stale.headers["content-type"]
+    assert "changed since you loaded the page" in error_summary(stale.text)
+    with Session(engine) as s:
+        app = s.get(Application, app_id)
+    assert (app.state, app.version) == ("withdrawn", version + 1)
+
+
+def test_another_organisations_application_is_not_found(client, applicant, session, engine,
+                                                        registry, tmp_path):
+    other = make_account(session, "applicant")
+    with make_client(engine, registry, tmp_path) as theirs:
+        sign_in(theirs, other.email)
+        their_app = _open(theirs)
+        _pledge(theirs, their_app, "skills")
+        _upload(theirs, their_app, "executive_commitment")
+    with Session(engine) as s:
+        from sqlmodel import select
+
+        evidence_id = s.exec(select(EvidenceItem.id)).one()
+    token = form_token(client, "/dashboard")
+    for response in (
+        client.get(f"/applications/{their_app}"),
+        client.get(f"/applications/{their_app}/history"),
+        client.get(f"/evidence/{evidence_id}/download"),
+        client.post(f"/applications/{their_app}/pledges", data={"csrf_token": token}),
+        client.post(f"/applications/{their_app}/events/withdraw",
+                    data={"csrf_token": token, "version": "1"}),
+    ):
+        assert response.status_code == 404
+        assert "text/html" in response.headers["content-type"]
+        assert "Page not found" in response.text
+    assert count(engine, Pledge) == 1
+    with Session(engine) as s:
+        assert s.get(Application, their_app).state == "draft"
+
+
+def test_an_executable_renamed_pdf_is_refused_and_nothing_is_stored(client, applicant, engine,
+                                                                    tmp_path):
+    app_id = _open(client)
+    refused = _upload(client, app_id, "executive_commitment", content=EXECUTABLE,
+                      filename="annual-report.pdf")
+    assert refused.status_code == 415
+    summary = error_summary(refused.text)
+    assert "not an allowed type" in summary
+    assert 'href="#slot-executive-commitment-file"' in refused.text
+    assert 'id="slot-executive-commitment-file-error"' in refused.text
+    assert 'value="Evidence for executive_commitment"' in refused.text  # the title typed is kept
+    assert count(engine, EvidenceItem) == 0
+    blobs = tmp_path / "evidence" / "blobs"
+    assert not blobs.exists() or not any(p.is_file() for p in blobs.rglob("*"))
+    no_file = client.post(f"/applications/{app_id}/evidence", data={
+        "requirement": "executive_commitment", "csrf_token": csrf_of(refused.text)},
+        files={"file": ("", b"", "application/octet-stream")})
+    assert no_file.status_code == 422
+    assert "Choose a file to upload" in error_summary(no_file.text)
+
+
+def test_pledge_form_problems_are_listed_and_what_was_typed_is_kept(client, applicant, engine):
+    app_id = _open(client)
+    response = _pledge(client, app_id, "", title="Plant 500 trees", target="",
+                       **{"due_date-day": "31", "due_date-month": "2"})
+    assert response.status_code == 422
+    summary = error_summary(response.text)
+    assert "Choose a theme for the pledge" in summary
+    assert "Enter the target" in summary
+    assert "Enter a real due date" in summary
+    for field in ("theme", "target", "due_date-day"):
+        assert f'href="#{field}"' in response.text
+    assert 'value="Plant 500 trees"' in response.text
+    past = _pledge(client, app_id, "skills", **{"due_date-year": "2001"})
+    assert past.status_code == 422
+    assert "due date must be in the future" in error_summary(past.text)
+    assert count(engine, Pledge) == 0
+
+
+def test_user_text_is_escaped_on_every_page(client, session, engine):
+    attack = "<script>alert(1)</script>"
+    org = accounts.create_organisation(session, name=f"{attack} Ltd", sector="care")
+    session.commit()
+    user = make_account(session, "applicant", org=org)
+    sign_in(client, user.email)
+    app_id = _open(client)
+    assert _pledge(client, app_id, "skills", title=attack, description=attack,
+                   indicator=attack, target=attack).status_code == 303
+    assert _upload(client, app_id, "executive_commitment").status_code == 303
+    too_long = _pledge(client, app_id, "health", title=attack, target="x" * 300)
+    assert too_long.status_code == 422
+    pages = [client.get("/dashboard").text, client.get(f"/applications/{app_id}").text,
+             too_long.text]
+    assert _fire(client, app_id, "withdraw", comment=attack).status_code == 303
+    pages += [client.get(f"/applications/{app_id}/history").text,
+              client.get(f"/applications/{app_id}").text]
+    for html in pages:
+        assert "<script>alert(1)" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+        # Only the page's own two scripts: the nonce'd class switch and the module.
+        assert len(re.findall(r"<script\b", html)) == 2
+
+
+def test_staff_see_an_application_read_only(client, applicant, session, engine, registry,
+                                            tmp_path):
+    app_id = _open(client)
+    _pledge(client, app_id, "skills")
+    admin = make_account(session, "admin")
+    with make_client(engine, registry, tmp_path) as staff:
+        sign_in(staff, admin.email, totp_secret=admin.totp_secret)
+        page = staff.get(f"/applications/{app_id}")
+        assert page.status_code == 200
+        assert "This page is read-only." in page.text
+        assert "<form method=\"post\" action=\"/applications/" not in page.text
+        assert "Our pledge" not in page.text
+        assert "Hire 10 local people" in page.text
+        dashboard = staff.get("/dashboard")
+        assert dashboard.status_code == 403
+        assert "This page is for applicants" in dashboard.text
+        refused = staff.post(f"/applications/{app_id}/pledges", data={
+            "csrf_token": csrf_of(page.text), "theme": "health", "title": "x", "indicator": "x",
+            "target": "x", "due_date-day": "1", "due_date-month": "1", "due_date-year": "2099"})
+        assert refused.status_code == 403
+        assert "only the applicant organisation may change pledges" in error_summary(
+            refused.text).lower()
+    assert count(engine, Pledge) == 1
+
+
+def test_an_application_for_an_unknown_level_shows_the_levels(client, applicant, engine):
+    token = form_token(client, "/dashboard")
+    response = client.post("/applications", data={"scheme": "svqm", "level": "health_bronze",
+                                                  "csrf_token": token})
+    assert response.status_code == 422
+    assert "is not a level of Social Value Quality Mark" in error_summary(response.text)
+    assert count(engine, Application) == 0
+    unknown = client.post("/applications", data={"scheme": "nope", "level": "bronze",
+                                                 "csrf_token": token})
+    assert unknown.status_code == 422
+    assert "No scheme 'nope'" in error_summary(unknown.text)
+
+
+def test_a_level_of_another_scheme_is_refused_not_guessed(client, applicant, engine):
+    token = form_token(client, "/dashboard")
+    response = client.post("/applications", data={"scheme": "svqm-health",
+                                                  "level": "svqm:bronze", "csrf_token": token})
+    assert response.status_code == 422
+    assert "The level you chose is a level of Social Value Quality Mark" in error_summary(
+        response.text)
+    assert '<option value="svqm:bronze" selected>' in response.text
+    assert count(engine, Application) == 0
+    opened = client.post("/applications", data={"scheme": "svqm", "level": "svqm:bronze",
+                                                "csrf_token": token}, follow_redirects=False)
+    assert opened.status_code == 303
+    with Session(engine) as s:
+        from sqlmodel import select
+
+        assert s.exec(select(Application.level)).one() == "bronze"
