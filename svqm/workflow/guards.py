@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -27,6 +28,8 @@ class GuardContext:
     now: datetime
     comment: str
     argument: str = ""
+    # Shared by the guards of one evaluation, so what several of them read is read once.
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,13 @@ def after_deadline(ctx: GuardContext) -> list[str]:
 
 
 def _slots(ctx: GuardContext) -> list[evidence_requirements.Slot]:
+    if "slots" not in ctx.cache:
+        ctx.cache["slots"] = _checklist(ctx)
+    slots: list[evidence_requirements.Slot] = ctx.cache["slots"]
+    return slots
+
+
+def _checklist(ctx: GuardContext) -> list[evidence_requirements.Slot]:
     return evidence_requirements.checklist(
         ctx.session,
         application_id=ctx.subject.id,

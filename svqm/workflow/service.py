@@ -220,6 +220,8 @@ def available(
     flow = scheme.flows[kind]
     ready: list[str] = []
     unmet: dict[str, list[str]] = {}
+    # One context for every trigger: guards that read the same evidence read it once.
+    context = _context(session, scheme, subject, actor, now, "")
     for trigger in flow.triggers_from(subject.state):
         t = flow.transition(trigger, subject.state)
         assert t is not None
@@ -229,7 +231,7 @@ def available(
             continue
         # A comment is asked for when the trigger is fired; it is not something to fix first.
         refs = [g for g in t.guards if g != "has_comment"]
-        reasons = guard_registry.evaluate(_context(session, scheme, subject, actor, now, ""), refs)
+        reasons = guard_registry.evaluate(context, refs)
         if reasons:
             unmet[trigger] = reasons
         else:
