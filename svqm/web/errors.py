@@ -32,18 +32,23 @@ STATUS: list[tuple[type[errors.SvqmError], int]] = [
     (errors.PolicyError, 500),
 ]
 
-_TITLES = {
+TITLES = {
     401: "Sign in to continue",
-    403: "You cannot do that",
+    403: "You cannot do this",
     404: "Page not found",
     405: "Not allowed",
-    409: "This has changed",
+    409: "This changed since you opened it",
     413: "The file is too large",
     415: "That kind of file is not accepted",
     422: "Check what you entered",
     429: "Too many attempts",
     500: "Sorry, something went wrong",
 }
+
+
+def error_title(status: int) -> str:
+    """The heading of an error page for a status."""
+    return TITLES.get(status, "There is a problem")
 
 
 def status_of(exc: errors.SvqmError) -> int:
@@ -67,9 +72,10 @@ def _answer(
     from svqm.web.pages import render
 
     context = {
-        "title": _TITLES.get(status, "Something went wrong"),
+        "title": error_title(status),
         "detail": detail,
         "unmet": (extra or {}).get("unmet", []),
+        "home": None,
         "errors": None,
         "flash": None,
     }

@@ -65,7 +65,7 @@ def count_applications(session: Session, actor: Actor) -> int:
     return session.exec(select(func.count()).select_from(Application).where(_visible(actor))).one()
 
 
-def get_award(session: Session, award_id: int, actor: Actor | None) -> Award:
+def get_award(session: Session, award_id: int) -> Award:
     """Any award by id: its status is public, as a certificate's is (the verify page must be able
     to say 'withdrawn'); the directory lists only awards in force."""
     award = session.get(Award, award_id)

@@ -95,6 +95,12 @@ def render(
     return response
 
 
+def flash_of(word: str | None, messages: dict[str, str]) -> dict[str, str] | None:
+    """The success banner for `?done=<word>`; unknown words show nothing (never echoed)."""
+    text = messages.get(word or "")
+    return {"type": "success", "text": text} if text else None
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the static files and include every page router."""
     from svqm.web.pages import routers

@@ -31,7 +31,7 @@ from svqm.web.deps import (
     verify_csrf,
 )
 from svqm.web.errors import status_of
-from svqm.web.pages import render
+from svqm.web.pages import flash_of, render
 from svqm.web.schemas import OrganisationCreate
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
@@ -66,11 +66,6 @@ def page(
     context.setdefault("errors", None)
     context.setdefault("flash", None)
     return render(request, name, context, auth=auth, status_code=status_code)
-
-
-def flash_for(done: str | None, messages: dict[str, str]) -> dict[str, str] | None:
-    text = messages.get(done or "")
-    return {"type": "success", "text": text} if text else None
 
 
 def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
@@ -144,7 +139,7 @@ def login_form(request: Request, next: str = "", done: str = "") -> HTMLResponse
         title="Sign in",
         email="",
         next=safe_next(next) or "",
-        flash=flash_for(done, DONE),
+        flash=flash_of(done, DONE),
     )
 
 

@@ -28,6 +28,7 @@ from svqm.web.deps import (
     SettingsDep,
     verify_csrf,
 )
+from svqm.web.pages import flash_of
 from svqm.web.pages.panel import (
     application_rows,
     case_context,
@@ -45,7 +46,6 @@ from svqm.web.pages.public import (
     blank,
     error_page,
     field,
-    flash_of,
     only,
     show,
     version_of,
@@ -399,7 +399,7 @@ def award_event(
     if denied := only(request, auth, "admin"):
         return denied
     try:
-        award = queries.get_award(session, award_id, auth.actor)
+        award = queries.get_award(session, award_id)
     except NotFound as exc:
         return error_page(request, exc, auth)
     if failure := fire_from(form, session, award, trigger, auth, registry, now):

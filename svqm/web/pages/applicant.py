@@ -24,7 +24,8 @@ from svqm.web.deps import (
     verify_csrf,
 )
 from svqm.web.errors import status_of
-from svqm.web.pages.account import flash_for, page
+from svqm.web.pages import flash_of
+from svqm.web.pages.account import page
 from svqm.web.pages.applicant_views import (
     DONE,
     EVENT_DONE,
@@ -166,7 +167,7 @@ def dashboard(
             "The dashboard shows an organisation's own applications. Use your own "
             "home page instead.",
         )
-    return _dashboard(request, who, session, registry, now, flash=flash_for(done, DONE))
+    return _dashboard(request, who, session, registry, now, flash=flash_of(done, DONE))
 
 
 @router.post("/applications", response_model=None)
@@ -261,7 +262,7 @@ def application_page(
     app = load_application(session, application_id, who)
     if app is None:
         return not_found(request, who)
-    flash = flash_for(done, DONE)
+    flash = flash_of(done, DONE)
     if flash is None and done.startswith("event-"):
         trigger = done.removeprefix("event-")
         wf = registry.for_subject(session, app).policy.workflows.application

@@ -130,11 +130,12 @@ def problem(
     home = home_of(who.user) if who else "/"
     return page(
         request,
-        "applicant/problem.html",
+        "error.html",
         auth=who,
         status_code=status_code,
         title=title,
-        text=text,
+        detail=text,
+        unmet=[],
         home=home,
     )
 

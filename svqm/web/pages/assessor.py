@@ -16,6 +16,7 @@ from svqm.evidence import service as evidence_service
 from svqm.evidence.models import ReviewCreate, ScoreCreate
 from svqm.policy import Policy
 from svqm.web.deps import Id, NowDep, PageAuth, PageUser, RegistryDep, SessionDep, verify_csrf
+from svqm.web.pages import flash_of
 from svqm.web.pages.panel import (
     application_rows,
     case_context,
@@ -31,7 +32,6 @@ from svqm.web.pages.public import (
     attempt,
     blank,
     field,
-    flash_of,
     only,
     show,
     version_of,

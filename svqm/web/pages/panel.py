@@ -21,13 +21,13 @@ from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import Score
 from svqm.web.deps import Id, NowDep, PageAuth, PageUser, RegistryDep, SessionDep, verify_csrf
+from svqm.web.pages import flash_of
 from svqm.web.pages.public import (
     FormDep,
     after_post,
     attempt,
     error_page,
     field,
-    flash_of,
     only,
     show,
     version_of,

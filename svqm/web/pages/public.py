@@ -27,7 +27,7 @@ from svqm.web.deps import (
     SessionDep,
     verify_csrf,
 )
-from svqm.web.errors import status_of
+from svqm.web.errors import error_title, status_of
 from svqm.web.pages import render
 from svqm.workflow import diagram, queries
 from svqm.workflow.guards import GUARDS
@@ -37,11 +37,6 @@ from svqm.workflow.schemes import SchemeRegistry
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
 HOME = {"applicant": "/dashboard", "assessor": "/assess", "panel": "/panel", "admin": "/admin"}
-_ERROR_TITLES = {
-    403: "You cannot do this",
-    404: "Page not found",
-    409: "This changed since you opened it",
-}
 Errors = list[dict[str, str]] | None
 
 # --- helpers the staff pages share -------------------------------------------------------------
@@ -97,9 +92,9 @@ def show(
 def error_page(request: Request, exc: SvqmError, auth: PageAuth | None) -> HTMLResponse:
     """A page saying what went wrong, with the status the API would give."""
     status, unmet = status_of(exc), getattr(exc, "unmet", [])
-    title = _ERROR_TITLES.get(status, "There is a problem")
+    title = error_title(status)
     return show(
-        request, "public/error.html", auth, title, status=status, detail=exc.detail, unmet=unmet
+        request, "error.html", auth, title, status=status, detail=exc.detail, unmet=unmet, home=None
     )
 
 
@@ -124,12 +119,6 @@ def attempt(session: Session, write: Callable[[], object]) -> SvqmError | None:
 def after_post(url: str, word: str) -> RedirectResponse:
     """Post/redirect/get, with a word that picks a fixed success message."""
     return RedirectResponse(f"{url}?done={word}", status_code=303)
-
-
-def flash_of(word: str | None, messages: dict[str, str]) -> dict[str, str] | None:
-    """The success banner for `?done=<word>`; unknown words show nothing (never echoed)."""
-    text = messages.get(word or "")
-    return {"type": "success", "text": text} if text else None
 
 
 def blank(value: str | None) -> str | None:
@@ -324,7 +313,7 @@ def verify(
 ) -> HTMLResponse:
     """Whether an award is valid today, as its record stands."""
     try:
-        award = queries.get_award(session, award_id, None)
+        award = queries.get_award(session, award_id)
     except NotFound as exc:
         return error_page(request, exc, auth)
     policy = registry.for_subject(session, award).policy
