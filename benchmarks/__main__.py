@@ -21,6 +21,8 @@ BENCHMARKS: dict[str, str] = {
     "B2": "benchmarks.b2_bind",
     "B3": "benchmarks.b3_upload",
     "B4": "benchmarks.b4_web",
+    "B5": "benchmarks.b5_sweep",
+    "B6": "benchmarks.b6_simulate",
 }
 
 

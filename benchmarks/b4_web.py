@@ -54,25 +54,39 @@ def _seed(engine: Any) -> tuple[str, str, int]:
     states = [s.name for s in policy.workflows.application.states]
     settings = Settings()
     with session_scope(engine) as s:
-        orgs = [accounts.create_organisation(s, name=f"Org {i}", sector="health")
-                for i in range(50)]
-        assessors = [accounts.add_user(s, email=f"assessor{i}@bench.example", role="assessor")
-                     for i in range(ASSESSORS)]
+        orgs = [
+            accounts.create_organisation(s, name=f"Org {i}", sector="health") for i in range(50)
+        ]
+        assessors = [
+            accounts.add_user(s, email=f"assessor{i}@bench.example", role="assessor")
+            for i in range(ASSESSORS)
+        ]
         reg.record_snapshot(s, scheme)
-        rows = [{
-            "organisation_id": orgs[i % len(orgs)].id, "scheme": scheme.id,
-            "scheme_version": policy.version, "policy_digest": policy.digest,
-            "level": "bronze", "state": states[1 + i % (len(states) - 1)], "version": 1,
-            "assessor_id": assessors[i % ASSESSORS].id, "created_by_id": None,
-            "created_at": NOW, "state_changed_at": NOW,
-        } for i in range(ROWS)]
+        rows = [
+            {
+                "organisation_id": orgs[i % len(orgs)].id,
+                "scheme": scheme.id,
+                "scheme_version": policy.version,
+                "policy_digest": policy.digest,
+                "level": "bronze",
+                "state": states[1 + i % (len(states) - 1)],
+                "version": 1,
+                "assessor_id": assessors[i % ASSESSORS].id,
+                "created_by_id": None,
+                "created_at": NOW,
+                "state_changed_at": NOW,
+            }
+            for i in range(ROWS)
+        ]
         s.execute(insert(Application.__table__), rows)  # type: ignore[arg-type]
         me = assessors[0]
         now = utc_now()
-        cookie, _ = auth.start_session(s, me, kind="web", now=now, settings=settings,
-                                       mfa_passed=True)
-        token, _ = auth.start_session(s, me, kind="api", now=now, settings=settings,
-                                      mfa_passed=True)
+        cookie, _ = auth.start_session(
+            s, me, kind="web", now=now, settings=settings, mfa_passed=True
+        )
+        token, _ = auth.start_session(
+            s, me, kind="api", now=now, settings=settings, mfa_passed=True
+        )
         app_id = s.exec(select(Application.id).where(Application.assessor_id == me.id)).first()
     return cookie, token, int(app_id)
 
@@ -100,8 +114,9 @@ def _wrk(url: str, headers: list[str]) -> dict[str, float]:
     if "Latency Distribution" not in text:
         raise RuntimeError(f"wrk printed no latency distribution:\n{text}\n{out.stderr}")
     latency = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", text, re.M))
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                       text)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    )
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     return {
         "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),  # type: ignore[union-attr]
@@ -121,18 +136,28 @@ def run() -> Result:
         engine.dispose()
         port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("SVQM_")}
-        env.update(SVQM_DATABASE_URL=f"sqlite:///{tmp / 'svqm.db'}", SVQM_VAR_DIR=str(tmp),
-                   SVQM_EVIDENCE_DIR=str(tmp / "evidence"), SVQM_ENV="test")
+        env.update(
+            SVQM_DATABASE_URL=f"sqlite:///{tmp / 'svqm.db'}",
+            SVQM_VAR_DIR=str(tmp),
+            SVQM_EVIDENCE_DIR=str(tmp / "evidence"),
+            SVQM_ENV="test",
+        )
         svqm = str(Path(sys.executable).with_name("svqm"))
         log = (tmp / "server.log").open("w")
-        server = subprocess.Popen([svqm, "serve", "--port", str(port), "--no-scheduler"],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
+        server = subprocess.Popen(
+            [svqm, "serve", "--port", str(port), "--no-scheduler", "--no-access-log"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             _wait(base, server)
             queue = _check(f"{base}/assess", {"Cookie": f"svqm_session={cookie}"})
-            one = _check(f"{base}/api/v1/applications/{app_id}",
-                         {"Authorization": f"Bearer {token}"})
+            one = _check(
+                f"{base}/api/v1/applications/{app_id}", {"Authorization": f"Bearer {token}"}
+            )
             health = _wrk(f"{base}/healthz", [])
             page = _wrk(f"{base}/assess", [f"Cookie: svqm_session={cookie}"])
             api = _wrk(f"{base}/api/v1/applications/{app_id}", [f"Authorization: Bearer {token}"])
@@ -143,22 +168,39 @@ def run() -> Result:
     page_ratio = page["requests_per_s"] / health["requests_per_s"]
     api_ratio = api["requests_per_s"] / health["requests_per_s"]
     return Result(
-        id=ID, name=NAME,
-        measured={"queue page req/s": page["requests_per_s"], "API req/s": api["requests_per_s"],
-                  "queue p50 ms": page["p50_ms"], "queue p99 ms": page["p99_ms"],
-                  "API p50 ms": api["p50_ms"], "API p99 ms": api["p99_ms"]},
-        baseline={"/healthz req/s": health["requests_per_s"], "p50 ms": health["p50_ms"],
-                  "p99 ms": health["p99_ms"]},
-        ratio=min(page_ratio, api_ratio), target=TARGET, unit="x of /healthz throughput",
+        id=ID,
+        name=NAME,
+        measured={
+            "queue page req/s": page["requests_per_s"],
+            "API req/s": api["requests_per_s"],
+            "queue p50 ms": page["p50_ms"],
+            "queue p99 ms": page["p99_ms"],
+            "API p50 ms": api["p50_ms"],
+            "API p99 ms": api["p99_ms"],
+        },
+        baseline={
+            "/healthz req/s": health["requests_per_s"],
+            "p50 ms": health["p50_ms"],
+            "p99 ms": health["p99_ms"],
+        },
+        ratio=min(page_ratio, api_ratio),
+        target=TARGET,
+        unit="x of /healthz throughput",
         higher_is_better=True,
         checks=[
             Check("queue page p99/p50", page["p99_ms"] / page["p50_ms"], P99_TARGET, "x"),
             Check("API p99/p50", api["p99_ms"] / api["p50_ms"], P99_TARGET, "x"),
             Check("errors (non-2xx, socket)", page["errors"] + api["errors"], 0, ""),
         ],
-        detail={"queue_ratio": round(page_ratio, 4), "api_ratio": round(api_ratio, 4),
-                "queue_page_bytes": queue, "api_bytes": one, "rows": ROWS,
-                "connections": CONNECTIONS, "duration_s": DURATION},
+        detail={
+            "queue_ratio": round(page_ratio, 4),
+            "api_ratio": round(api_ratio, 4),
+            "queue_page_bytes": queue,
+            "api_bytes": one,
+            "rows": ROWS,
+            "connections": CONNECTIONS,
+            "duration_s": DURATION,
+        },
     )
 
 

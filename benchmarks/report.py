@@ -49,7 +49,8 @@ class Result:
     `ratio` is measured time / baseline time; the result passes when `ratio <= target` and every
     extra check is within its own target. With `higher_is_better` the ratio is one where more is
     better (e.g. baseline time / measured time, a relative throughput) and passes when
-    `ratio >= target`.
+    `ratio >= target`. A figure with no target (`target=None`, e.g. a rate to watch over time)
+    is reported in `unit` and always passes: running it is the test.
     """
 
     id: str
@@ -57,7 +58,7 @@ class Result:
     measured: dict[str, float]
     baseline: dict[str, float]
     ratio: float
-    target: float
+    target: float | None
     unit: str
     checks: list[Check] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
@@ -65,6 +66,8 @@ class Result:
 
     @property
     def ratio_passed(self) -> bool:
+        if self.target is None:
+            return True
         return _meets(self.ratio, self.target, self.higher_is_better)
 
     @property
@@ -124,9 +127,9 @@ def print_table(results: list[Result], console: Console | None = None) -> None:
             r.name,
             _figures(r.measured),
             _figures(r.baseline),
-            f"{r.ratio:.2f}x",
-            f"{_bound(r.higher_is_better)} {r.target:g}x",
-            _verdict(r.ratio_passed),
+            f"{r.ratio:.2f}x" if r.target is not None else f"{_num(r.ratio)} {r.unit}",
+            f"{_bound(r.higher_is_better)} {r.target:g}x" if r.target is not None else "none",
+            _verdict(r.ratio_passed) if r.target is not None else "[bold]RAN[/]",
         )
         for c in r.checks:
             table.add_row(
@@ -144,9 +147,15 @@ def print_table(results: list[Result], console: Console | None = None) -> None:
             f"; {c.name} {_num(c.value)} {c.unit} (target {_bound(c.higher_is_better)} {c.target:g})"
             for c in r.checks
         )
+        if r.target is None:
+            figure = f"{_num(r.ratio)} {r.unit}, no target"
+        else:
+            figure = f"ratio {r.ratio:.2f}x, target {_bound(r.higher_is_better)} {r.target:g}x"
+        verdict = "target met" if r.passed else "TARGET MISSED"
+        if r.target is None and not r.checks:
+            verdict = "ran"
         console.print(
-            f"{r.id}: {'target met' if r.passed else 'TARGET MISSED'} "
-            f"(ratio {r.ratio:.2f}x, target {_bound(r.higher_is_better)} {r.target:g}x{extra})",
+            f"{r.id}: {verdict} ({figure}{extra})",
             style="green" if r.passed else "red",
             highlight=False,
         )

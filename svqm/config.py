@@ -37,6 +37,26 @@ class Settings(BaseSettings):
     COOKIE_SECURE: bool = False
     TOTP_ISSUER: str = "svqm"
     RUN_SCHEDULER: bool = True
+    # Where links in emails and calendar entries point.
+    BASE_URL: str = "http://127.0.0.1:8000"
+    # Mail: with no SMTP_HOST, messages go to the Maildir in MAIL_DIR.
+    MAIL_FROM: str = "SVQM <no-reply@svqm.localhost>"
+    SMTP_HOST: str = ""
+    SMTP_PORT: int = 25
+    SMTP_SECURITY: Literal["none", "starttls", "tls"] = "none"
+    SMTP_USERNAME: str = ""
+    SMTP_PASSWORD: str = ""
+    SMTP_TIMEOUT_SECONDS: float = 30
+    # Delivery retries back off exponentially (with jitter) from this delay, up to the attempt
+    # limit; then the message is dead-lettered for an admin to retry.
+    OUTBOX_MAX_ATTEMPTS: int = 8
+    OUTBOX_BACKOFF_SECONDS: float = 60
+    OUTBOX_BACKOFF_MAX_SECONDS: float = 6 * 3600
+    # A dispatcher's claim on a message; if it dies, another may send it after this long.
+    OUTBOX_LEASE_SECONDS: float = 300
+    OUTBOX_BATCH: int = 20
+    SWEEP_INTERVAL_SECONDS: float = 300
+    DISPATCH_INTERVAL_SECONDS: float = 30
 
 
 @lru_cache

@@ -5,10 +5,22 @@ from sqlmodel import SQLModel
 
 from svqm.accounts import models as accounts_models
 from svqm.evidence import models as evidence_models
+from svqm.notify import models as notify_models
 from svqm.workflow import audit as _audit  # registers the append-only triggers on create_all
 from svqm.workflow import models as workflow_models
+from svqm.workflow import reports as report_models
+from svqm.workflow import schedule as schedule_models
 
-__all__ = ["accounts_models", "create_tables", "evidence_models", "metadata", "workflow_models"]
+__all__ = [
+    "accounts_models",
+    "create_tables",
+    "evidence_models",
+    "metadata",
+    "notify_models",
+    "report_models",
+    "schedule_models",
+    "workflow_models",
+]
 
 metadata = SQLModel.metadata
 assert _audit.GENESIS

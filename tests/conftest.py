@@ -23,6 +23,8 @@ from svqm.workflow.schemes import SchemeRegistry, load_registry
 REPO = Path(__file__).resolve().parent.parent
 POLICIES = REPO / "policies"
 POSTGRES_URL = os.environ.get("SVQM_TEST_POSTGRES_URL", "")
+# Apps built by tests never start the in-process scheduler unless a test asks for it.
+os.environ["SVQM_RUN_SCHEDULER"] = "false"
 
 
 @pytest.fixture(scope="session")

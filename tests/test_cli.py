@@ -109,7 +109,7 @@ def test_serve_really_serves(env):
                 time.sleep(0.1)  # waiting for a real process to bind its port
         assert response.json() == {"status": "ok"}
         schemes = httpx.get(f"http://127.0.0.1:{port}/api/v1/schemes", timeout=5).json()
-        assert {s["id"] for s in schemes} == {"svqm", "svqm-health"}
+        assert {s["id"] for s in schemes} == {"svqm", "svqm-health", "bcorp-style", "iip-style", "iso17021-style"}
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -123,31 +123,68 @@ def test_evidence_add_uploads_with_the_web_checks(env, tmp_path):
     applicant = "applicant@northgate.demo.svqm.test"
     # The demo's Northgate draft is its third application (after Riverside's and Harbour's).
     listed = subprocess.run(
-        [sys.executable, "-c",
-         "from sqlmodel import Session, select; from svqm.db import make_engine; "
-         "from svqm.workflow.models import Application; import os; "
-         "e = make_engine(os.environ['SVQM_DATABASE_URL']); "
-         "print(Session(e).exec(select(Application.id).where(Application.state == 'draft'))"
-         ".first())"], env=env, capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            "-c",
+            "from sqlmodel import Session, select; from svqm.db import make_engine; "
+            "from svqm.workflow.models import Application; import os; "
+            "e = make_engine(os.environ['SVQM_DATABASE_URL']); "
+            "print(Session(e).exec(select(Application.id).where(Application.state == 'draft'))"
+            ".first())",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     app_id = listed.stdout.strip()
-    ok = run("evidence", "add", app_id, str(good), "--requirement", "executive_commitment",
-             "--as", applicant, env=env)
+    ok = run(
+        "evidence",
+        "add",
+        app_id,
+        str(good),
+        "--requirement",
+        "executive_commitment",
+        "--as",
+        applicant,
+        env=env,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "stored for executive_commitment (version 1, text/plain" in ok.stdout
-    again = run("evidence", "add", app_id, str(good), "--requirement", "executive_commitment",
-                "--as", applicant, env=env)
+    again = run(
+        "evidence",
+        "add",
+        app_id,
+        str(good),
+        "--requirement",
+        "executive_commitment",
+        "--as",
+        applicant,
+        env=env,
+    )
     assert "(version 2," in again.stdout
     exe = tmp_path / "report.pdf"
     exe.write_bytes(b"MZ\x90\x00" + b"\0" * 200)
     for args, message in [
-        ([str(exe), "--requirement", "executive_commitment", "--as", applicant],
-         "not an allowed type"),
-        ([str(good), "--requirement", "nope", "--as", applicant],
-         "not an evidence requirement"),
-        ([str(good), "--requirement", "executive_commitment", "--as", "nobody@x.test"],
-         "no active user"),
-        ([str(tmp_path / "missing.txt"), "--requirement", "executive_commitment", "--as",
-          applicant], "no such file"),
+        (
+            [str(exe), "--requirement", "executive_commitment", "--as", applicant],
+            "not an allowed type",
+        ),
+        ([str(good), "--requirement", "nope", "--as", applicant], "not an evidence requirement"),
+        (
+            [str(good), "--requirement", "executive_commitment", "--as", "nobody@x.test"],
+            "no active user",
+        ),
+        (
+            [
+                str(tmp_path / "missing.txt"),
+                "--requirement",
+                "executive_commitment",
+                "--as",
+                applicant,
+            ],
+            "no such file",
+        ),
     ]:
         bad = run("evidence", "add", app_id, *args, env=env)
         assert bad.returncode == 1, bad.stdout

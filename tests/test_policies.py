@@ -57,12 +57,24 @@ def _load(path: Path) -> Policy:
 
 
 def test_real_policies_exist() -> None:
-    assert [p.name for p in REAL] == ["svqm-health.yaml", "svqm.yaml"]
+    assert [p.name for p in REAL] == [
+        "bcorp-style.yaml",
+        "iip-style.yaml",
+        "iso17021-style.yaml",
+        "svqm-health.yaml",
+        "svqm.yaml",
+    ]
 
 
 def test_real_policies_load_into_the_registry() -> None:
     registry = load_registry(POLICIES)
-    assert sorted(registry.current) == ["svqm", "svqm-health"]
+    assert sorted(registry.current) == [
+        "bcorp-style",
+        "iip-style",
+        "iso17021-style",
+        "svqm",
+        "svqm-health",
+    ]
     for scheme_id, scheme in registry.current.items():
         policy = scheme.policy
         assert policy.id == scheme_id

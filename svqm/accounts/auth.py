@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
 
 import pyotp
-from sqlalchemy import delete, func, update
+from sqlalchemy import bindparam, delete, func, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from svqm.accounts.models import STAFF_ROLES, LoginAttempt, User, UserSession
@@ -16,8 +19,16 @@ from svqm.accounts.service import get_user_by_email, hash_password, verify_passw
 from svqm.config import Settings
 from svqm.errors import NotSignedIn, TooManyAttempts
 
-# Verified against when the email is unknown, so both cases take the same time (no enumeration).
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so both cases take the same time.
+
+    Made on first use, not at import: every CLI command would pay for it otherwise.
+    """
+    return hash_password(secrets.token_urlsafe(16))
+
+
 _REFUSED = "the email, password or code is not right"
 
 
@@ -95,7 +106,7 @@ def authenticate(
     check_throttle(session, email, now, settings)
     user = get_user_by_email(session, email)
     if user is None or not user.active:
-        verify_password(User(email="", role="", password_hash=_DUMMY_HASH), password)
+        verify_password(User(email="", role="", password_hash=_dummy_hash()), password)
         record_failure(session, email, now)
         raise NotSignedIn(_REFUSED)
     if not verify_password(user, password):
@@ -130,28 +141,62 @@ def start_session(
     return token, row
 
 
+# Every request asks this: one primary-key query for the session and its user together, built
+# once (building it and deriving its cache key per request cost more than running it).
+_SESSION_AND_USER = (
+    select(UserSession, User)
+    .join(User, col(User.id) == col(UserSession.user_id))
+    .where(col(UserSession.token_hash) == bindparam("token_hash"))
+)
+
+
 def resolve(
     session: Session, token: str, *, kind: str, now: datetime, settings: Settings
 ) -> tuple[User, UserSession] | None:
     """The live session for a token: not revoked, expired or idle, and its user still active."""
     if not token or len(token) > 200:
         return None
-    row = session.get(UserSession, token_hash(token))
-    if row is None or row.kind != kind or row.revoked_at is not None or now >= row.expires_at:
+    found = session.exec(_SESSION_AND_USER, params={"token_hash": token_hash(token)}).first()
+    if found is None:
+        return None
+    row, user = found
+    if row.kind != kind or row.revoked_at is not None or now >= row.expires_at:
         return None
     if kind == "web" and now - row.last_seen_at > timedelta(minutes=settings.SESSION_IDLE_MINUTES):
         return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.active:
+    if not user.active:
         return None
     return user, row
 
 
+# How stale last_seen_at may get before a request writes it again.
+TOUCH_EVERY = timedelta(minutes=1)
+
+
 def touch(session: Session, row: UserSession, now: datetime) -> None:
-    """Keep an active web session alive (written at most once a minute)."""
-    if now - row.last_seen_at > timedelta(minutes=1):
-        row.last_seen_at = now
-        session.add(row)
+    """Keep an active web session alive (written at most once a minute), best effort.
+
+    Written at once, in a savepoint, and only if still stale: the page requests of one session
+    run side by side, and in SQLite's read-only transaction of a GET the write fails when another
+    request has just written it (SQLITE_BUSY). That failure is left alone, not the request's
+    error: the other request kept the session alive, or the next one will.
+    """
+    if now - row.last_seen_at <= TOUCH_EVERY:
+        return
+    try:
+        with session.begin_nested():
+            session.execute(
+                update(UserSession)
+                .where(
+                    col(UserSession.token_hash) == row.token_hash,
+                    col(UserSession.last_seen_at) < now - TOUCH_EVERY,
+                )
+                .values(last_seen_at=now)
+                .execution_options(synchronize_session=False)
+            )
+    except OperationalError:
+        return
+    set_committed_value(row, "last_seen_at", now)
 
 
 def pass_second_factor(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
 import stat
 import struct
@@ -37,6 +38,7 @@ ALLOWED_TYPES: dict[str, str] = {
 }
 
 _NOT_ALLOWED = f"the file's content is not an allowed type ({', '.join(ALLOWED_TYPES.values())})"
+_NOT_UTF8 = f"{_NOT_ALLOWED}; text files must be UTF-8"
 _DAMAGED = "the Office document is damaged: its zip archive cannot be read"
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -53,19 +55,24 @@ _ZIP_LOCAL = b"PK\x03\x04"
 _ZIP_EOCD = b"PK\x05\x06"
 _ZIP64_LOCATOR = b"PK\x06\x07"
 _ZIP64_EOCD = b"PK\x06\x06"
+# Heads detect_type recognises without looking at the rest, so no text scan is needed.
+_BINARY_HEADS = (*(magic for magic, _ in _MAGIC), _ZIP_LOCAL)
 # [Content_Types].xml is a few KiB in real packages; the cap holds even if its declared size lies.
 _CONTENT_TYPES_CAP = 1 << 20
 # A generous average size of one central-directory record; bounds zipfile's in-memory index.
 _CD_BYTES_PER_ENTRY = 1024
 _TYPES_ELEMENT = re.compile(rb"<(?:[\w.-]+:)?Types[\s>/]")
 _CHUNK = 1 << 16
+# Enough bytes of the file's start for every signature below.
+_HEAD_BYTES = 16
 _TEXT_SAMPLE_CHARS = 64 * 1024
 # csv.Sniffer is quadratic on quote-heavy input, so it sees only the head of the sample.
 _SNIFF_CHARS = 4 * 1024
 # C0 controls other than tab, LF, form feed and CR; UTF-8 never uses these bytes inside a sequence.
 _BAD_TEXT_BYTES = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20)])
-# Deleting every allowed byte leaves only the bad ones: a C loop, ~7x faster than a regex scan.
-_TEXT_SAFE_BYTES = bytes(b for b in range(256) if b not in _BAD_TEXT_BYTES)
+# Searched for one by one (memchr) in windows that stay in the CPU cache: half the time of
+# bytes.translate and ~12x faster than a regex, and each call holds the GIL only microseconds.
+_SCAN_WINDOW = 256 * 1024
 _TEXT_CHUNK = 1 << 20
 # Text a browser might sniff and render as markup (after the WHATWG mime-sniffing rules).
 _MARKUP_START = re.compile(
@@ -76,10 +83,16 @@ _MARKUP_START = re.compile(
 _MARKUP_ANYWHERE = re.compile(r"<(?:!doctype\s+html|html|script|body|iframe|svg)[\s>/]", re.I)
 
 
-def detect_type(path: Path, *, max_unpacked_bytes: int, max_entries: int) -> str:
-    """Return the MIME type of the file's content, or refuse it."""
+def detect_type(
+    path: Path, *, max_unpacked_bytes: int, max_entries: int, text: TextScan | None = None
+) -> str:
+    """Return the MIME type of the file's content, or refuse it.
+
+    `text`, if given, is a TextScan fed every byte of this file while it was written, so a large
+    text upload is not read a second time; without it the file is scanned here.
+    """
     with open(path, "rb") as f:
-        head = f.read(16)
+        head = f.read(_HEAD_BYTES)
         if not head:
             raise InvalidUpload("the file is empty")
         for magic, mime in _MAGIC:
@@ -87,8 +100,15 @@ def detect_type(path: Path, *, max_unpacked_bytes: int, max_entries: int) -> str
                 return mime
         if head.startswith(_ZIP_LOCAL):
             return _detect_ooxml(f, max_unpacked_bytes=max_unpacked_bytes, max_entries=max_entries)
-        f.seek(0)
-        return _detect_text(f)
+        if text is None:
+            text = TextScan()
+            f.seek(0)
+            while chunk := f.read(_TEXT_CHUNK):
+                text.feed(chunk)
+        elif text.size != os.fstat(f.fileno()).st_size or text.head != head:
+            # A scan of other bytes would vouch for a file it never saw: a caller's bug.
+            raise ValueError("the text scan did not see this file's bytes")
+        return text.verdict()
 
 
 def _detect_ooxml(f: BinaryIO, *, max_unpacked_bytes: int, max_entries: int) -> str:
@@ -172,34 +192,87 @@ def _read_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes:
     return bytes(out)
 
 
-def _detect_text(f: BinaryIO) -> str:
-    """Accept UTF-8 text free of binary controls; CSV if it has a consistent delimiter."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
-    sample: list[str] = []
-    sampled = 0
-    truncated = False
-    try:
-        while chunk := f.read(_TEXT_CHUNK):
-            if chunk.translate(None, _TEXT_SAFE_BYTES):
-                raise UnsupportedFileType(_NOT_ALLOWED)
-            text = decoder.decode(chunk)
-            if sampled < _TEXT_SAMPLE_CHARS:
-                sample.append(text)
-                sampled += len(text)
-            else:
-                truncated = True
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        raise UnsupportedFileType(f"{_NOT_ALLOWED}; text files must be UTF-8") from exc
-    head = "".join(sample)
-    truncated = truncated or len(head) > _TEXT_SAMPLE_CHARS
-    head = head[:_TEXT_SAMPLE_CHARS].removeprefix("\ufeff")
-    if _MARKUP_START.match(head.lstrip()) or _MARKUP_ANYWHERE.search(head[:1024]):
-        raise UnsupportedFileType(_NOT_ALLOWED)
-    if truncated and "\n" in head:
-        # A row cut off by the sample's end would look inconsistent; drop it.
-        head = head[: head.rindex("\n") + 1]
-    return CSV if _looks_like_csv(head) else TEXT
+class TextScan:
+    """Whether a stream of bytes is acceptable text, learnt chunk by chunk as it is copied.
+
+    The rules are those for the whole file: strict UTF-8 throughout, no C0 control bytes but tab,
+    LF, FF and CR; the first _TEXT_SAMPLE_CHARS characters are kept for the markup and CSV
+    checks. Once the bytes are refused, or their head is a binary format's (which detect_type
+    recognises without this scan), later chunks are only counted.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+        self._sample: list[str] = []
+        self._sampled = 0
+        self._truncated = False
+        self._refusal: str | None = None
+        self._skip = False
+        self.size = 0
+        self.head = b""
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Take the next chunk; it must not change until this returns."""
+        if len(self.head) < _HEAD_BYTES:
+            self.head += bytes(chunk[: _HEAD_BYTES - len(self.head)])
+            self._skip = self._skip or self.head.startswith(_BINARY_HEADS)
+        self.size += len(chunk)
+        if self._skip or self._refusal is not None:
+            return
+        data = chunk if isinstance(chunk, bytes | bytearray) else bytes(chunk)
+        if _has_bad_text_bytes(data):
+            self._refusal = _NOT_ALLOWED
+            return
+        # Pure ASCII with no sequence left open is valid UTF-8: skip building a str of it.
+        if self._sampled >= _TEXT_SAMPLE_CHARS and data.isascii() and not self._pending():
+            self._truncated = True
+            return
+        view = memoryview(data)
+        try:
+            # In slices, so a chunk of 4-byte characters never becomes one huge str.
+            for start in range(0, len(view), _TEXT_CHUNK):
+                self._keep(self._decoder.decode(view[start : start + _TEXT_CHUNK]))
+        except UnicodeDecodeError:
+            self._refusal = _NOT_UTF8
+
+    def verdict(self) -> str:
+        """CSV or plain text, or UnsupportedFileType; call once every byte has been fed."""
+        if self._refusal is None and not self._skip:
+            try:
+                self._decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                self._refusal = _NOT_UTF8
+        if self._refusal is not None or self._skip:
+            raise UnsupportedFileType(self._refusal or _NOT_ALLOWED)
+        head = "".join(self._sample).removeprefix("\ufeff")
+        if _MARKUP_START.match(head.lstrip()) or _MARKUP_ANYWHERE.search(head[:1024]):
+            raise UnsupportedFileType(_NOT_ALLOWED)
+        if self._truncated and "\n" in head:
+            # A row cut off by the sample's end would look inconsistent; drop it.
+            head = head[: head.rindex("\n") + 1]
+        return CSV if _looks_like_csv(head) else TEXT
+
+    def _pending(self) -> bool:
+        return bool(self._decoder.getstate()[0])
+
+    def _keep(self, text: str) -> None:
+        room = _TEXT_SAMPLE_CHARS - self._sampled
+        if len(text) > room:
+            self._truncated = True
+            text = text[:room]
+        if text:
+            self._sample.append(text)
+            self._sampled += len(text)
+
+
+def _has_bad_text_bytes(data: bytes | bytearray) -> bool:
+    find = data.find
+    for start in range(0, len(data), _SCAN_WINDOW):
+        end = start + _SCAN_WINDOW
+        for byte in _BAD_TEXT_BYTES:
+            if find(byte, start, end) >= 0:
+                return True
+    return False
 
 
 def _looks_like_csv(sample: str) -> bool:

@@ -1,4 +1,10 @@
-"""Scoring against the standards: mandatory gates plus a weighted overall percentage. Pure."""
+"""Scoring against the standards: mandatory gates plus a weighted overall percentage. Pure.
+
+The pass mark is a percentage (SVQM: 80%) or a number of points (B Corp: 80 of 200), the
+level's own or the scheme's (`Policy.pass_mark`). Each question earns `weight x score /
+max_score` points, so its weight is what it is worth at full marks. A points mark is also shown
+as the percentage of the level's available points it stands for (`threshold`).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,15 @@ class ScoreResult:
     standards: dict[str, float] = field(default_factory=dict)
     failed_mandatory: list[str] = field(default_factory=list)
     unscored: list[str] = field(default_factory=list)
+    # Points earned and available; `pass_mark_points` is set when the mark is in points.
+    points: float = 0.0
+    points_available: float = 0.0
+    pass_mark_points: float | None = None
+
+    def _below_mark(self) -> bool:
+        if self.pass_mark_points is not None:
+            return self.points < self.pass_mark_points
+        return self.overall_percent < self.threshold
 
     def reasons(self) -> list[str]:
         """Why the result is a fail, one line each; empty on a pass."""
@@ -22,7 +37,12 @@ class ScoreResult:
             return []
         out = [f"not scored yet: {q}" for q in self.unscored]
         out += [f"mandatory question not met: {q}" for q in self.failed_mandatory]
-        if self.overall_percent < self.threshold:
+        if self.pass_mark_points is not None and self._below_mark():
+            out.append(
+                f"overall score {self.points:g} points is below the "
+                f"{self.pass_mark_points:g}-point pass mark"
+            )
+        elif self._below_mark():
             out.append(
                 f"overall score {self.overall_percent:.1f}% is below the "
                 f"{self.threshold:g}% pass mark"
@@ -32,11 +52,18 @@ class ScoreResult:
 
 def evaluate(policy: Policy, level: Level, scores: dict[tuple[str, str], int]) -> ScoreResult:
     """Score a level's standards. An unscored question counts as 0 and fails the result."""
-    threshold = policy.settings.pass_mark_percent
+    unit, mark = policy.pass_mark(level)
     if not level.standards:
-        return ScoreResult(passed=True, overall_percent=100.0, threshold=threshold)
+        return ScoreResult(
+            passed=True, overall_percent=100.0, threshold=0.0 if unit == "points" else mark
+        )
     total_weight = earned = 0.0
-    result = ScoreResult(passed=False, overall_percent=0.0, threshold=threshold)
+    result = ScoreResult(
+        passed=False,
+        overall_percent=0.0,
+        threshold=mark,
+        pass_mark_points=mark if unit == "points" else None,
+    )
     for sid in level.standards:
         std = policy.standard(sid)
         std_weight = std_earned = 0.0
@@ -56,7 +83,9 @@ def evaluate(policy: Policy, level: Level, scores: dict[tuple[str, str], int]) -
         total_weight += std_weight
         earned += std_earned
     result.overall_percent = round(100 * earned / total_weight, 2)
-    result.passed = (
-        not result.unscored and not result.failed_mandatory and result.overall_percent >= threshold
-    )
+    # Rounded only to drop float noise: 79.999 points must not pass an 80-point mark.
+    result.points, result.points_available = round(earned, 6), round(total_weight, 6)
+    if unit == "points":
+        result.threshold = round(100 * mark / total_weight, 2)
+    result.passed = not result.unscored and not result.failed_mandatory and not result._below_mark()
     return result

@@ -10,13 +10,13 @@ import re
 import tempfile
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
 from svqm.errors import InvalidUpload, UploadTooLarge
-from svqm.evidence.filetypes import detect_type
+from svqm.evidence.filetypes import TextScan, detect_type
 
 MAX_FILENAME_CHARS = 200
 # Longer "extensions" are just part of the name; they need not survive the cap.
@@ -27,7 +27,15 @@ _BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
 _BLOB_MODE = 0o640
+# Large reads mean fewer system calls and hand-overs between threads; see _IN_FLIGHT for memory.
+_CHUNK_SIZE = 8 << 20
+# Chunks being read, hashed or scanned at once: bounds the buffers to 3 x 8 MiB.
+_IN_FLIGHT = 3
+_WRITEBACK_EVERY = 64 << 20
 _DIR_MODE = 0o750
+
+_Buffer = bytes | bytearray | memoryview
+_Item = tuple[_Buffer, bytearray | None]
 
 
 def sanitise_filename(name: str) -> str:
@@ -78,7 +86,9 @@ class BlobStore:
         self._blobs = self.root / "blobs"
         self._tmp = self.root / "tmp"
 
-    def put(self, stream: BinaryIO | Iterable[bytes], *, chunk_size: int = 1 << 20) -> StoredBlob:
+    def put(
+        self, stream: BinaryIO | Iterable[bytes], *, chunk_size: int = _CHUNK_SIZE
+    ) -> StoredBlob:
         """Stream, size-check, type-check and store an upload; never leaves a temp file behind."""
         if isinstance(stream, bytes | bytearray | memoryview):
             raise TypeError("put() takes a file object or an iterable of byte chunks, not bytes")
@@ -89,15 +99,21 @@ class BlobStore:
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="upload-", suffix=".part")
         tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as out:
-                sha256, size = self._copy(stream, out, chunk_size)
-                out.flush()
-                os.fsync(out.fileno())
-            if size == 0:
-                raise InvalidUpload("the file is empty")
-            content_type = detect_type(
-                tmp, max_unpacked_bytes=self.max_unpacked_bytes, max_entries=self.max_entries
-            )
+            try:
+                text = TextScan()
+                sha256, size = _copy(stream, fd, chunk_size, self.max_bytes, text)
+                if size == 0:
+                    raise InvalidUpload("the file is empty")
+                content_type = detect_type(
+                    tmp,
+                    max_unpacked_bytes=self.max_unpacked_bytes,
+                    max_entries=self.max_entries,
+                    text=text,
+                )
+                # Durable before it is published; most pages were written back during the copy.
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             final = self.path_for(sha256)
             final.parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
             os.chmod(tmp, _BLOB_MODE)
@@ -106,24 +122,6 @@ class BlobStore:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-
-    def _copy(
-        self, stream: BinaryIO | Iterable[bytes], out: BinaryIO, chunk_size: int
-    ) -> tuple[str, int]:
-        """Copy chunk by chunk, stopping the moment the count passes max_bytes."""
-        hasher = _BackgroundHasher()
-        size = 0
-        try:
-            for chunk in _chunks(stream, chunk_size, self.max_bytes):
-                size += len(chunk)
-                if size > self.max_bytes:
-                    limit = _mib(self.max_bytes)
-                    raise UploadTooLarge(f"the file is larger than the {limit} MiB limit")
-                hasher.update(chunk)
-                out.write(chunk)
-        finally:
-            digest = hasher.finish()
-        return digest, size
 
     def open(self, sha256: str) -> BinaryIO:
         """Open a stored blob for reading; FileNotFoundError if it is not stored."""
@@ -150,41 +148,196 @@ class BlobStore:
         return sorted(p for p in self._tmp.iterdir() if p.is_file())
 
 
-class _BackgroundHasher:
-    """SHA-256 on a second thread, so hashing overlaps the disk writes (both release the GIL)."""
+def _copy(
+    stream: BinaryIO | Iterable[bytes], fd: int, chunk_size: int, max_bytes: int, text: TextScan
+) -> tuple[str, int]:
+    """Copy to `fd` chunk by chunk, stopping the moment the count passes max_bytes.
 
-    def __init__(self) -> None:
+    This thread reads and writes; meanwhile one thread hashes and another scans the text of
+    earlier chunks, and a fourth pushes written pages to disk. Returns the SHA-256 and size.
+    """
+    pipeline = _Pipeline(text)
+    writeback = _Writeback(fd)
+    size = 0
+    try:
+        for chunk, slot in _chunks(stream, chunk_size, max_bytes, pipeline):
+            size += len(chunk)
+            if size > max_bytes:
+                raise UploadTooLarge(f"the file is larger than the {_mib(max_bytes)} MiB limit")
+            _write_all(fd, chunk)
+            pipeline.send(chunk, slot)
+            writeback.wrote(size)
+    except BaseException:
+        # The upload is abandoned: stop the threads; their own errors no longer matter.
+        try:
+            pipeline.stop()
+        finally:
+            writeback.stop()
+        raise
+    digest = pipeline.finish()
+    writeback.finish()
+    return digest, size
+
+
+class _Pipeline:
+    """SHA-256, then the text scan, of each written chunk, each stage on its own thread.
+
+    Hashing and the reads and writes release the GIL, so they overlap; at most _IN_FLIGHT
+    chunks, and so read buffers, are in use at once.
+    """
+
+    def __init__(self, text: TextScan) -> None:
         self._digest = hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
-        self._thread = threading.Thread(target=self._run, name="upload-sha256", daemon=True)
-        self._thread.start()
+        self._text = text
+        self._error: BaseException | None = None
+        # A slot is None until a read buffer (a bytearray) comes back to be reused in its place.
+        self._free: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
+        for _ in range(_IN_FLIGHT):
+            self._free.put(None)
+        self._hashing: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._scanning: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._hash, name="upload-sha256", daemon=True),
+            threading.Thread(target=self._scan, name="upload-text-scan", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            self._digest.update(chunk)
+    def acquire(self) -> bytearray | None:
+        """Wait for a free slot: a buffer to read into again, or None to allocate one."""
+        return self._free.get()
 
-    def update(self, chunk: bytes) -> None:
-        self._queue.put(bytes(chunk))
+    def release(self, slot: bytearray | None) -> None:
+        self._free.put(slot)
+
+    def send(self, chunk: _Buffer, slot: bytearray | None) -> None:
+        """Hand over a written chunk; its slot is released once both stages are done with it."""
+        self._hashing.put((chunk, slot))
+
+    def _hash(self) -> None:
+        while (item := self._hashing.get()) is not None:
+            self._guard(self._digest.update, item[0])
+            self._scanning.put(item)
+        self._scanning.put(None)
+
+    def _scan(self) -> None:
+        while (item := self._scanning.get()) is not None:
+            self._guard(self._text.feed, item[0])
+            self.release(item[1])
+
+    def _guard(self, stage: Callable[[_Buffer], object], chunk: _Buffer) -> None:
+        # After a failure keep draining, so the reader never waits for a slot forever.
+        if self._error is None:
+            try:
+                stage(chunk)
+            except BaseException as exc:  # re-raised by finish()
+                self._error = exc
+
+    def stop(self) -> None:
+        self._hashing.put(None)
+        for thread in self._threads:
+            thread.join()
 
     def finish(self) -> str:
-        self._queue.put(None)
-        self._thread.join()
+        self.stop()
+        if self._error is not None:
+            raise self._error
         return self._digest.hexdigest()
 
 
-def _chunks(stream: BinaryIO | Iterable[bytes], chunk_size: int, max_bytes: int) -> Iterable[bytes]:
-    if hasattr(stream, "read"):
-        reader = cast(BinaryIO, stream)
-        # Never ask for more than one byte past the limit, whatever the stream claims to hold.
-        remaining = max_bytes + 1
+class _Writeback:
+    """fdatasync of the staged file on a thread after every _WRITEBACK_EVERY bytes written.
+
+    Linux starts writing a new file back only when asked (or after ~30 s), so the fsync before
+    publishing would otherwise wait for the whole upload to reach the disk. That fsync stays
+    the durability point; an error here is raised all the same, since the kernel reports a
+    write-back error to only one of the sync calls on the file.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._asked = 0
+        self._wake = threading.Event()
+        self._stopping = False
+        self._error: OSError | None = None
+        self._thread: threading.Thread | None = None
+
+    def wrote(self, total: int) -> None:
+        if total - self._asked < _WRITEBACK_EVERY:
+            return
+        self._asked = total
+        if self._thread is None:
+            # Started on demand: most uploads never reach the first step.
+            self._thread = threading.Thread(target=self._run, name="upload-writeback", daemon=True)
+            self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                self._error = exc
+                return
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def finish(self) -> None:
+        self.stop()
+        if self._error is not None:
+            raise self._error
+
+
+def _chunks(
+    stream: BinaryIO | Iterable[bytes], chunk_size: int, max_bytes: int, pipeline: _Pipeline
+) -> Iterator[_Item]:
+    """Yield (chunk, slot) pairs, each chunk holding a slot until the pipeline releases it."""
+    # Never ask for more than one byte past the limit, whatever the stream claims to hold.
+    remaining = max_bytes + 1
+    readinto = getattr(stream, "readinto", None)
+    if readinto is not None:
+        # Into a few reused buffers: no new object per chunk and no copy for the other stages.
         while remaining > 0:
+            buf = pipeline.acquire() or bytearray(chunk_size)
+            n = readinto(memoryview(buf)[: min(chunk_size, remaining)])
+            if not n:
+                pipeline.release(buf)
+                return
+            remaining -= n
+            # The bytearray itself when full, so the text scan can use its methods without a copy.
+            yield (buf if n == len(buf) else memoryview(buf)[:n]), buf
+    elif hasattr(stream, "read"):
+        reader = cast(BinaryIO, stream)
+        while remaining > 0:
+            slot = pipeline.acquire()
             chunk = reader.read(min(chunk_size, remaining))
             if not chunk:
+                pipeline.release(slot)
                 return
             remaining -= len(chunk)
-            yield chunk
-        return
-    yield from stream
+            yield _frozen(chunk), slot
+    else:
+        for chunk in cast(Iterable[bytes], stream):
+            yield _frozen(chunk), pipeline.acquire()
+
+
+def _frozen(chunk: _Buffer) -> bytes:
+    # Other threads read the chunk later: a caller's bytearray may have changed by then.
+    return chunk if isinstance(chunk, bytes) else bytes(chunk)
+
+
+def _write_all(fd: int, chunk: _Buffer) -> None:
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _publish(tmp: Path, final: Path) -> bool:

@@ -63,6 +63,7 @@ def _check_levels(policy: Policy, problems: list[str]) -> None:
                 problems.append(
                     f"levels[{i}].requires.level: '{lv.requires.level}' must rank below '{lv.id}'"
                 )
+        _check_pass_mark(policy, i, problems)
         rule = lv.pledge_rule
         if rule is not None:
             eligible = mandatory_themes if rule.themes == "mandatory" else policy.themes
@@ -75,6 +76,23 @@ def _check_levels(policy: Policy, problems: list[str]) -> None:
                 problems.append(
                     f"levels[{i}].pledge_rule.themes: 'mandatory' but no theme is marked mandatory"
                 )
+
+
+def _check_pass_mark(policy: Policy, i: int, problems: list[str]) -> None:
+    """One pass mark per level and per scheme, and a points mark the standards can reach."""
+    lv = policy.levels[i]
+    if lv.pass_mark_percent is not None and lv.pass_mark_points is not None:
+        problems.append(f"levels[{i}]: give pass_mark_percent or pass_mark_points, not both")
+    unit, mark = policy.pass_mark(lv)
+    known = {s.id: s for s in policy.standards}
+    if unit != "points" or not lv.standards or any(s not in known for s in lv.standards):
+        return
+    available = sum(q.weight for sid in lv.standards for q in known[sid].questions)
+    if mark > available:
+        problems.append(
+            f"levels[{i}]: a pass mark of {mark:g} points is more than the {available:g} "
+            "points its standards offer (each question is worth its weight)"
+        )
 
 
 def _reachable(workflow: Workflow) -> set[str]:
@@ -185,6 +203,49 @@ def _check_award_chain(policy: Policy, problems: list[str]) -> None:
         )
 
 
+def _check_repeat_and_filing(policy: Policy, i: int, problems: list[str]) -> None:
+    """Repeat options need a repeat; filings and expiry exist for awards; late filing is consistent."""
+    d = policy.deadlines[i]
+    at = f"deadlines[{i}]"
+    if not d.repeat_months:
+        for name in ("repeat_from", "repeat_to_end_of"):
+            if name in d.model_fields_set:
+                problems.append(f"{at}.{name}: only a repeating deadline (repeat_months) has it")
+    if d.repeat_from == "met" and not d.filed_by:
+        problems.append(f"{at}.repeat_from: 'met' needs filed_by; only a filing meets a deadline")
+    if d.subject != "award":
+        for name in ("until_expiry", "filed_by", "on_late_filing"):
+            if getattr(d, name):
+                problems.append(f"{at}.{name}: exists only for award deadlines")
+        return
+    if len(set(d.filed_by)) != len(d.filed_by):
+        problems.append(f"{at}.filed_by: a role is listed twice")
+    if d.on_late_filing is None:
+        return
+    if not d.filed_by:
+        problems.append(f"{at}.on_late_filing: needs filed_by; only a filing can be late")
+        return
+    workflow = policy.workflows.award
+    matches = [t for t in workflow.transitions if t.trigger == d.on_late_filing]
+    if not matches:
+        problems.append(
+            f"{at}.on_late_filing: no trigger '{d.on_late_filing}' in the award workflow"
+        )
+    for t in matches:
+        missing = [r for r in d.filed_by if r not in t.roles]
+        if missing:
+            problems.append(
+                f"{at}.on_late_filing: trigger '{t.trigger}' from {', '.join(t.source)} does not "
+                f"list the filer role {', '.join(repr(r) for r in missing)}"
+            )
+    for state in d.while_in:
+        if workflow.transition(d.on_late_filing, state) is not None:
+            problems.append(
+                f"{at}.on_late_filing: trigger '{d.on_late_filing}' can fire from '{state}', "
+                "where the deadline runs; a filing there must be on time or late, not both"
+            )
+
+
 def _check_deadlines(policy: Policy, problems: list[str]) -> None:
     _unique(problems, "deadlines", (d.kind for d in policy.deadlines), "deadline kind")
     for i, d in enumerate(policy.deadlines):
@@ -208,6 +269,7 @@ def _check_deadlines(policy: Policy, problems: list[str]) -> None:
                 f"{at}.offset: use one unit (days, months or working_days), "
                 f"not {' and '.join(units)}"
             )
+        _check_repeat_and_filing(policy, i, problems)
         if d.on_due is None:
             continue
         matches = [t for t in workflow.transitions if t.trigger == d.on_due]
@@ -238,6 +300,9 @@ def cross_check(
     `known_guards` maps each guard name to the kind of argument it takes (None or "deadline").
     """
     problems: list[str] = []
+    settings = policy.settings
+    if settings.pass_mark_points is not None and "pass_mark_percent" in settings.model_fields_set:
+        problems.append("settings: give pass_mark_percent or pass_mark_points, not both")
     _check_catalogue(policy, problems)
     _check_levels(policy, problems)
     for kind in ("application", "award"):

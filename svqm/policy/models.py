@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
 # A guard is named, optionally with one argument: `before_deadline:appeal_window`.
@@ -13,6 +21,9 @@ GuardRef = Annotated[
 ]
 Role = Literal["applicant", "assessor", "panel", "admin", "system"]
 SubjectKind = Literal["application", "award"]
+Recipient = Literal["applicant", "assessor", "panel", "admin"]
+# Who may file what meets a deadline (an award's holder, or an admin on its behalf).
+Filer = Literal["applicant", "admin"]
 SUBJECT_KINDS: tuple[SubjectKind, ...] = ("application", "award")
 
 
@@ -66,6 +77,10 @@ class Level(_Strict):
     evidence: list[Slug] = []
     requires: Prerequisite | None = None
     self_service: bool = False
+    # The level's own pass mark, replacing the scheme's (Investors in People's higher levels ask
+    # for more of the same indicators). At most one of the two.
+    pass_mark_percent: float | None = Field(default=None, gt=0, le=100)
+    pass_mark_points: float | None = Field(default=None, gt=0)
 
 
 class EvidenceRequirement(_Strict):
@@ -151,10 +166,30 @@ class Deadline(_Strict):
     anchor: Literal["state_entered", "issued", "expires"]
     offset: Offset = Offset()
     repeat_months: int | None = Field(default=None, ge=1)
+    # What a repeat counts from: the previous occurrence's due time ("due": anniversaries), or
+    # when it was met ("met": the next surveillance counts from the last one held).
+    repeat_from: Literal["due", "met"] = "due"
+    # A repeat falls due at the end of the calendar month or year (scheme time zone) in which it
+    # would otherwise fall: "at least once in each calendar year".
+    repeat_to_end_of: Literal["month", "year"] | None = None
+    # Awards: an occurrence that would fall due at or after the award's expiry is not opened
+    # (the renewal takes the place of the last annual review).
+    until_expiry: bool = False
     remind_before_days: list[int] = []
     on_due: Slug | None = None
     # Empty: every level. Otherwise only subjects at these levels have this deadline.
     levels: list[Slug] = []
+    # Who is reminded: the subject's organisation ("applicant"), its assigned assessor, every
+    # panel member or every admin.
+    notify: list[Recipient] = Field(default=["applicant"], min_length=1)
+    # Who else is told when the deadline passes (an overdue review goes to the admins).
+    escalate_to: list[Recipient] = []
+    # Awards: who may meet the deadline by filing a document (svqm.workflow.reports): a report,
+    # a fee receipt, an audit report. Empty: filing does not meet it.
+    filed_by: list[Filer] = []
+    # The trigger a filing fires instead when the award is in a state it leaves: the deadline
+    # was missed and the filing puts the award back in good standing.
+    on_late_filing: Slug | None = None
 
     @field_validator("remind_before_days")
     @classmethod
@@ -166,9 +201,23 @@ class Deadline(_Strict):
 
 class SchemeSettings(_Strict):
     pass_mark_percent: float = Field(default=80, gt=0, le=100)
+    # A mark in points instead (B Corp: 80 of 200): the weighted points earned, each question
+    # worth its weight at full marks. When set, pass_mark_percent is not applied.
+    pass_mark_points: float | None = Field(default=None, gt=0)
     # Working-day offsets skip weekends and this calendar's public holidays (the `holidays` package).
     holiday_country: str = "GB"
     holiday_subdivision: str = "ENG"
+    # Where days, months and years end: working-day and end-of-year deadlines end at local midnight.
+    time_zone: str = "Europe/London"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}' (an IANA name: Europe/London)") from None
+        return value
 
 
 class Policy(_Strict):
@@ -186,6 +235,39 @@ class Policy(_Strict):
     digest: str = Field(default="", exclude=True)
     source_text: str = Field(default="", exclude=True, repr=False)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_annual_report(cls, data: Any) -> Any:
+        """Policies written before `filed_by` existed (SVQM's, and their saved snapshots).
+
+        The engine then filed only the `annual_report` deadline, by the holder or an admin, and
+        a late report fired `file_report` where the award workflow had one. Those policies keep
+        that meaning; a policy that says `filed_by` itself is taken as written.
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("deadlines"), list):
+            return data
+        workflows = data.get("workflows")
+        award = workflows.get("award") if isinstance(workflows, dict) else None
+        transitions = award.get("transitions") if isinstance(award, dict) else None
+        triggers = {
+            t.get("trigger")
+            for t in (transitions if isinstance(transitions, list) else [])
+            if isinstance(t, dict)
+        }
+        deadlines = []
+        for d in data["deadlines"]:
+            if (
+                isinstance(d, dict)
+                and d.get("kind") == "annual_report"
+                and d.get("subject") == "award"
+                and "filed_by" not in d
+            ):
+                d = {**d, "filed_by": ["applicant", "admin"]}
+                if "on_late_filing" not in d and "file_report" in triggers:
+                    d["on_late_filing"] = "file_report"
+            deadlines.append(d)
+        return {**data, "deadlines": deadlines}
+
     def level(self, level_id: str) -> Level:
         return next(lv for lv in self.levels if lv.id == level_id)
 
@@ -201,11 +283,41 @@ class Policy(_Strict):
                 return lv
         return None
 
+    def pass_mark(self, level: Level) -> tuple[Literal["percent", "points"], float]:
+        """The mark a level's score must reach: the level's own, else the scheme's."""
+        if level.pass_mark_points is not None:
+            return "points", level.pass_mark_points
+        if level.pass_mark_percent is not None:
+            return "percent", level.pass_mark_percent
+        if self.settings.pass_mark_points is not None:
+            return "points", self.settings.pass_mark_points
+        return "percent", self.settings.pass_mark_percent
+
+    def pass_mark_text(self) -> str:
+        """The pass mark for people: "80%", "80 points", with any level's own mark after it."""
+
+        def text(unit: str, mark: float) -> str:
+            return f"{mark:g}%" if unit == "percent" else f"{mark:g} points"
+
+        points = self.settings.pass_mark_points
+        scheme = (
+            text("points", points) if points else text("percent", self.settings.pass_mark_percent)
+        )
+        own = [
+            f"{lv.name}: {text(*self.pass_mark(lv))}"
+            for lv in self.levels
+            if lv.pass_mark_points is not None or lv.pass_mark_percent is not None
+        ]
+        return f"{scheme} ({'; '.join(own)})" if own else scheme
+
     def standard(self, standard_id: str) -> Standard:
         return next(s for s in self.standards if s.id == standard_id)
 
     def requirement(self, requirement_id: str) -> EvidenceRequirement | None:
         return next((r for r in self.evidence_requirements if r.id == requirement_id), None)
+
+    def deadline(self, kind: str) -> Deadline | None:
+        return next((d for d in self.deadlines if d.kind == kind), None)
 
     def theme(self, theme_id: str) -> Theme | None:
         return next((t for t in self.themes if t.id == theme_id), None)

@@ -17,8 +17,18 @@ from svqm.clock import Clock, SystemClock
 from svqm.config import Settings, get_settings
 from svqm.db import make_engine
 from svqm.evidence.storage import BlobStore
+from svqm.notify import scheduler as notify_scheduler
 from svqm.web import errors, openapi
-from svqm.web.api import admin, applications, auth, awards, evidence, schemes
+from svqm.web.api import (
+    admin,
+    applications,
+    auth,
+    awards,
+    evidence,
+    organisations,
+    reports,
+    schemes,
+)
 from svqm.web.app_csp import CSP
 from svqm.web.deps import LoginRequired
 from svqm.web.pages import install as install_pages
@@ -94,13 +104,24 @@ def create_app(
         app.state.clock = clock or SystemClock()
         app.state.secret_key = secret_key(settings)
         app.state.store = BlobStore(
-            Path(settings.EVIDENCE_DIR), max_bytes=settings.MAX_UPLOAD_BYTES,
+            Path(settings.EVIDENCE_DIR),
+            max_bytes=settings.MAX_UPLOAD_BYTES,
             max_unpacked_bytes=settings.MAX_UNPACKED_BYTES,
             max_entries=settings.MAX_ARCHIVE_ENTRIES,
         )
+        scheduler = None
+        if settings.RUN_SCHEDULER:
+            # The embedded case: one process serves and schedules (`--no-scheduler` turns it off).
+            scheduler = notify_scheduler.background(
+                app.state.engine, app.state.registry, settings, app.state.clock
+            )
+            scheduler.start()
+        app.state.scheduler = scheduler
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=True)
             if own_engine:
                 app.state.engine.dispose()
 
@@ -127,7 +148,7 @@ def create_app(
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    for module in (schemes, auth, applications, evidence, awards, admin):
+    for module in (schemes, auth, organisations, applications, evidence, awards, reports, admin):
         app.include_router(module.router)
     install_pages(app, settings)
     app.add_middleware(BodyLimit, max_upload=settings.MAX_UPLOAD_BYTES)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Path, Request
 from sqlmodel import Session
 
@@ -35,32 +37,62 @@ def cookie_name(settings: Settings, base: str) -> str:
     return f"__Host-{base}" if settings.COOKIE_SECURE else base
 
 
-def get_settings_dep(request: Request) -> Settings:
+# The four below only read what the app's lifespan stored, so they are `async`: FastAPI runs a
+# plain `def` dependency in its thread pool, and each such hop costs more than the lookup itself.
+
+
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_registry(request: Request) -> SchemeRegistry:
+async def get_registry(request: Request) -> SchemeRegistry:
     registry: SchemeRegistry = request.app.state.registry
     return registry
 
 
-def get_now(request: Request) -> datetime:
+def now_of(request: Request) -> datetime:
+    """The app clock's time (tests freeze it)."""
     clock: Clock = request.app.state.clock
     return clock.now()
 
 
-def get_store(request: Request) -> BlobStore:
+async def get_now(request: Request) -> datetime:
+    return now_of(request)
+
+
+async def get_store(request: Request) -> BlobStore:
     store: BlobStore = request.app.state.store
     return store
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One unit of work per request; writes take the write lock up front (SQLite BEGIN IMMEDIATE)."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One unit of work per request; writes take the write lock up front (SQLite BEGIN IMMEDIATE).
+
+    Entering the session and its transaction touches no database (it connects at the first
+    query), so that happens on the event loop; leaving them commits or rolls back, which does
+    I/O, so that runs in a worker thread.
+    """
     engine = request.app.state.engine
     bind = engine if request.method in ("GET", "HEAD", "OPTIONS") else writer(engine)
-    with Session(bind, expire_on_commit=False) as session, session.begin():
+    stack = ExitStack()
+    session = stack.enter_context(Session(bind, expire_on_commit=False))
+    stack.enter_context(session.begin())
+    try:
         yield session
+    except BaseException as exc:
+        await _leave(stack, exc)
+        raise
+    else:
+        await _leave(stack, None)
+
+
+async def _leave(stack: ExitStack, exc: BaseException | None) -> None:
+    """Exit the transaction and the session exactly as their `with` statement would."""
+    args = (type(exc), exc, exc.__traceback__) if exc is not None else (None, None, None)
+    # A limiter of its own, as FastAPI gives a dependency's exit: waiting for a free worker
+    # while holding a pooled connection could deadlock with requests waiting for it.
+    await anyio.to_thread.run_sync(stack.__exit__, *args, limiter=anyio.CapacityLimiter(1))
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -76,7 +108,9 @@ def api_user(request: Request, session: SessionDep, settings: SettingsDep, now: 
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise NotSignedIn("sign in first: send 'Authorization: Bearer <token>' from /api/v1/auth/token")
+        raise NotSignedIn(
+            "sign in first: send 'Authorization: Bearer <token>' from /api/v1/auth/token"
+        )
     found = auth.resolve(session, token.strip(), kind="api", now=now, settings=settings)
     if found is None:
         raise NotSignedIn("the token is unknown, expired or revoked; get a new one")
@@ -86,9 +120,7 @@ def api_user(request: Request, session: SessionDep, settings: SettingsDep, now: 
 ApiUser = Annotated[User, Depends(api_user)]
 
 
-def api_user_outside_transaction(
-    request: Request, settings: SettingsDep, now: NowDep
-) -> User:
+def api_user_outside_transaction(request: Request, settings: SettingsDep, now: NowDep) -> User:
     """The bearer token's user, read in a short read-only session of its own.
 
     For uploads: the request must not hold the database's write lock while a file streams in.
@@ -122,7 +154,9 @@ class LoginRequired(Exception):
         self.second_factor = second_factor
 
 
-def _session_row(request: Request, session: Session, settings: Settings, now: datetime) -> PageAuth | None:
+def _session_row(
+    request: Request, session: Session, settings: Settings, now: datetime
+) -> PageAuth | None:
     token = request.cookies.get(cookie_name(settings, SESSION_COOKIE), "")
     found = auth.resolve(session, token, kind="web", now=now, settings=settings)
     if found is None:
@@ -140,7 +174,9 @@ def optional_page_user(
     return found if found is not None and found.session.mfa_passed else None
 
 
-def page_user(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep) -> PageAuth:
+def page_user(
+    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> PageAuth:
     """The signed-in person, or a redirect to sign in (or to give the second factor)."""
     found = _session_row(request, session, settings, now)
     if found is None:
@@ -189,7 +225,7 @@ async def verify_csrf(request: Request) -> AsyncIterator[None]:
         expected = ""
         if token:
             with Session(request.app.state.engine) as s:
-                found = auth.resolve(s, token, kind="web", now=get_now(request), settings=settings)
+                found = auth.resolve(s, token, kind="web", now=now_of(request), settings=settings)
                 if found is not None:
                     expected = found[1].csrf_token
         if not expected:

@@ -100,21 +100,29 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
-        code = {401: "not_signed_in", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {
+            401: "not_signed_in",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+        }.get(exc.status_code, "http_error")
         return _answer(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     # A value the database cannot store (an id of 2^63, a NUL character) is bad input, not a fault.
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
     async def _out_of_range(request: Request, exc: Exception) -> Response:
-        return _answer(request, 422, "invalid_input",
-                       "a value in the request cannot be stored (a number out of range, "
-                       "or a NUL character)")
+        return _answer(
+            request,
+            422,
+            "invalid_input",
+            "a value in the request cannot be stored (a number out of range, or a NUL character)",
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         ref = uuid.uuid4().hex[:12]
         log.exception("unhandled error, reference %s", ref)
-        return _answer(request, 500, "internal_error",
-                       f"something went wrong on our side (reference {ref})")
+        return _answer(
+            request, 500, "internal_error", f"something went wrong on our side (reference {ref})"
+        )

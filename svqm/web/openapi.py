@@ -13,8 +13,11 @@ ERROR = {
     "properties": {
         "error": {"type": "string", "description": "a machine-readable code"},
         "detail": {"type": "string", "description": "one sentence a person can read"},
-        "unmet": {"type": "array", "items": {"type": "string"},
-                  "description": "every unmet requirement, when a guard refused"},
+        "unmet": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "every unmet requirement, when a guard refused",
+        },
     },
 }
 _WHY = {
@@ -36,8 +39,9 @@ def install(app: FastAPI) -> None:
     def document() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        doc = get_openapi(title=app.title, version=app.version, description=app.description,
-                          routes=app.routes)
+        doc = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)

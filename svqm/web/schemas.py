@@ -163,3 +163,19 @@ class AwardPublic(BaseModel):
     expires_at: datetime
     supersedes_id: int | None
     verify_url: str
+
+
+class ReportPublic(BaseModel):
+    """An annual report filed for an award."""
+
+    id: int
+    award_id: int
+    period: str
+    title: str
+    filename: str
+    sha256: str
+    size: int
+    content_type: str
+    submitted_at: datetime
+    # The award's status once the report is in (an overdue report brings it back to good standing).
+    award_state: str

@@ -1,4 +1,4 @@
-"""Request bodies: a byte-counting limit on every body, and the evidence upload form."""
+"""Request bodies: a byte-counting limit on every body, and the evidence and report upload forms."""
 
 from __future__ import annotations
 
@@ -68,21 +68,71 @@ def _text(form: Any, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-async def read_upload_form(request: Request) -> UploadForm:
-    """Parse an evidence upload: `file`, and `requirement` or `pledge_id`, optional `title`."""
+async def _file_form(request: Request) -> tuple[Any, UploadFile]:
+    """The multipart form and its one `file` part (refused as invalid input otherwise)."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidInput("send the file as multipart/form-data with a 'file' field")
     form = await request.form(max_files=1, max_fields=10)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
+        # Any other file part is closed now, not left to the garbage collector.
+        await form.close()
         raise InvalidInput("the form has no 'file' field with a file in it")
+    return form, upload
+
+
+async def read_upload_form(request: Request) -> UploadForm:
+    """Parse an evidence upload: `file`, and `requirement` or `pledge_id`, optional `title`."""
+    form, upload = await _file_form(request)
     requirement, pledge = _text(form, "requirement"), _text(form, "pledge_id")
     if not requirement and not pledge:
         upload.file.close()
-        raise InvalidInput("name the evidence requirement ('requirement') or the pledge ('pledge_id')")
+        raise InvalidInput(
+            "name the evidence requirement ('requirement') or the pledge ('pledge_id')"
+        )
     if pledge and (not pledge.isdigit() or not 1 <= int(pledge) <= 2_147_483_647):
         upload.file.close()
         raise InvalidInput("pledge_id must be a whole number (a pledge's id)")
-    return UploadForm(file=upload.file, filename=upload.filename or "", requirement=requirement,
-                      pledge_id=int(pledge) if pledge else None, title=_text(form, "title")[:200],
-                      _upload=upload)
+    return UploadForm(
+        file=upload.file,
+        filename=upload.filename or "",
+        requirement=requirement,
+        pledge_id=int(pledge) if pledge else None,
+        title=_text(form, "title")[:200],
+        _upload=upload,
+    )
+
+
+@dataclass
+class ReportForm:
+    file: IO[bytes]
+    filename: str
+    period: str
+    title: str
+    _upload: UploadFile
+
+    def close(self) -> None:
+        self._upload.file.close()
+
+
+async def read_report_form(request: Request) -> ReportForm:
+    """Parse an annual report upload: `file`, `period`, optional `title`.
+
+    The period is checked by svqm.workflow.reports (with the award), so only its length is
+    bounded here.
+    """
+    form, upload = await _file_form(request)
+    period, title = _text(form, "period"), _text(form, "title")
+    if not period:
+        await form.close()
+        raise InvalidInput("give the reporting period ('period'), e.g. 2027")
+    if "\x00" in title:
+        await form.close()
+        raise InvalidInput("the title must not contain NUL characters")
+    return ReportForm(
+        file=upload.file,
+        filename=upload.filename or "",
+        period=period[:40],
+        title=title[:200],
+        _upload=upload,
+    )

@@ -11,9 +11,15 @@ import holidays
 
 from svqm.policy import Deadline, Policy
 
-# Working-day deadlines end at midnight in the scheme's home time zone, not UTC, so a day's
-# length across the BST changes is right.
+# Working-day and end-of-year deadlines end at midnight in the scheme's home time zone, not UTC,
+# so a day's length across the clock changes is right. This is the default zone.
 _LOCAL = ZoneInfo("Europe/London")
+
+
+@lru_cache(maxsize=32)
+def zone(name: str) -> ZoneInfo:
+    """A time zone by IANA name (the policy check has vouched for it)."""
+    return ZoneInfo(name)
 
 
 def add_months(when: datetime, months: int) -> datetime:
@@ -34,17 +40,33 @@ def is_working_day(day: date, country: str, subdivision: str) -> bool:
     return day.weekday() < 5 and day not in _holiday_calendar(country, subdivision)
 
 
-def add_working_days(when: datetime, days: int, country: str, subdivision: str) -> datetime:
+def add_working_days(
+    when: datetime, days: int, country: str, subdivision: str, tz: ZoneInfo = _LOCAL
+) -> datetime:
     """The end (local midnight) of the `days`-th working day after `when`'s local date."""
-    day = when.astimezone(_LOCAL).date()
+    day = when.astimezone(tz).date()
     step = 1 if days >= 0 else -1
     remaining = abs(days)
     while remaining:
         day += timedelta(days=step)
         if is_working_day(day, country, subdivision):
             remaining -= 1
-    end = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=_LOCAL)
+    end = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=tz)
     return end.astimezone(UTC)
+
+
+def end_of(when: datetime, period: str, tz: ZoneInfo = _LOCAL) -> datetime:
+    """The end (local midnight) of the calendar month or year `when` falls in.
+
+    A moment exactly at a period's start belongs to that period (1 January 00:00 ends on the
+    next 1 January), so a repeat due at midnight is never pulled back a whole period.
+    """
+    local = when.astimezone(tz)
+    if period == "year":
+        start = date(local.year + 1, 1, 1)
+    else:
+        start = date(local.year + local.month // 12, local.month % 12 + 1, 1)
+    return datetime.combine(start, time(0, 0), tzinfo=tz).astimezone(UTC)
 
 
 def anchor_time(deadline: Deadline, subject: object) -> datetime:
@@ -59,20 +81,45 @@ def anchor_time(deadline: Deadline, subject: object) -> datetime:
     return value
 
 
-def due_at(policy: Policy, deadline: Deadline, anchor: datetime, occurrence: int = 0) -> datetime:
-    """When the deadline falls; `occurrence` counts repeats (annual reports) from 0."""
+def due_at(
+    policy: Policy,
+    deadline: Deadline,
+    anchor: datetime,
+    occurrence: int = 0,
+    previous: datetime | None = None,
+) -> datetime:
+    """When the deadline falls; `occurrence` counts repeats (annual reports) from 0.
+
+    A repeat counts `repeat_months` from the anchor's first due time (`repeat_from: due`), or
+    from `previous`, the moment the occurrence before it was met (`repeat_from: met`); then
+    `repeat_to_end_of` moves it to the end of its calendar month or year.
+    """
     off = deadline.offset
     due = anchor
     if off.months:
         due = add_months(due, off.months)
     if off.days:
         due = due + timedelta(days=off.days)
+    s = policy.settings
     if off.working_days:
-        s = policy.settings
-        due = add_working_days(due, off.working_days, s.holiday_country, s.holiday_subdivision)
-    if occurrence and deadline.repeat_months:
+        due = add_working_days(
+            due, off.working_days, s.holiday_country, s.holiday_subdivision, zone(s.time_zone)
+        )
+    if not (occurrence and deadline.repeat_months):
+        return due
+    if deadline.repeat_from == "met" and previous is not None:
+        due = add_months(previous, deadline.repeat_months)
+    else:
         due = add_months(due, deadline.repeat_months * occurrence)
+    if deadline.repeat_to_end_of:
+        due = end_of(due, deadline.repeat_to_end_of, zone(s.time_zone))
     return due
+
+
+def beyond_expiry(deadline: Deadline, subject: object, due: datetime) -> bool:
+    """Whether an `until_expiry` deadline would fall due at or after the award expires."""
+    expires = getattr(subject, "expires_at", None)
+    return deadline.until_expiry and isinstance(expires, datetime) and due >= expires
 
 
 def deadline(policy: Policy, kind: str) -> Deadline:
@@ -87,8 +134,15 @@ def applies(deadline: Deadline, kind: str, subject: object) -> bool:
     return not deadline.levels or subject.level in deadline.levels
 
 
-def running(policy: Policy, kind: str, subject: object, now: datetime) -> list[tuple[str, datetime]]:
-    """The deadlines running for a subject now, with their next due date, soonest first."""
+def running(
+    policy: Policy, kind: str, subject: object, now: datetime
+) -> list[tuple[str, datetime]]:
+    """The deadlines running for a subject now, with their next due date, soonest first.
+
+    Worked out from the policy alone: a repeat counted from when the previous occurrence was
+    met (`repeat_from: met`) is shown as if each was met on its due date. The schedule's rows
+    (svqm.workflow.schedule) are the authority.
+    """
     out = []
     for d in policy.deadlines:
         if not applies(d, kind, subject):
@@ -99,6 +153,7 @@ def running(policy: Policy, kind: str, subject: object, now: datetime) -> list[t
         # A repeating deadline (annual reports) shows its next occurrence from now on.
         while d.repeat_months and due < now and occurrence < 1000:
             occurrence += 1
-            due = due_at(policy, d, anchor, occurrence)
-        out.append((d.kind, due))
+            due = due_at(policy, d, anchor, occurrence, previous=due)
+        if not beyond_expiry(d, subject, due):
+            out.append((d.kind, due))
     return sorted(out, key=lambda item: item[1])

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from svqm.accounts.models import ConflictOfInterest, User
 from svqm.policy import Policy
+from svqm.workflow import schedule
 from svqm.workflow.deadlines import add_months
 from svqm.workflow.models import Application, Award
 
@@ -81,9 +82,29 @@ def issue_award(ctx: EffectContext) -> str:
     )
     ctx.session.add(award)
     ctx.session.flush()
+    schedule.sync(ctx.session, ctx.policy, award, ctx.now)
     for old in superseded:
         ctx.fire_system(old, "renew", f"superseded by award {award.id}")
     return f"award {award.id} issued ({award.certificate_number})"
+
+
+@effect("extend_validity")
+def extend_validity(ctx: EffectContext) -> str:
+    """A restored award's expiry moves on by whole validity periods from the old one.
+
+    As ISO/IEC 17021-1 restores a certificate: the new expiry is based on the prior cycle, not on
+    the day of the decision.
+    """
+    award = ctx.subject
+    assert isinstance(award, Award)
+    months = ctx.policy.level(award.level).validity_months
+    expires = award.expires_at
+    while expires <= ctx.now:
+        expires = add_months(expires, months)
+    award.expires_at = expires
+    ctx.session.add(award)
+    ctx.session.flush()
+    return f"valid until {expires:%Y-%m-%d}"
 
 
 def open_workload(session: Session, policy: Policy) -> dict[int, int]:

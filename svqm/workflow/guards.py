@@ -121,7 +121,7 @@ def before_deadline(ctx: GuardContext) -> list[str]:
     """The named deadline has not passed yet."""
     due = _due(ctx)
     label = deadlines.deadline(ctx.policy, ctx.argument).label
-    return [] if ctx.now <= due else [f"{label} passed at {due:%Y-%m-%d %H:%M} UTC"]
+    return [] if ctx.now < due else [f"{label} passed at {due:%Y-%m-%d %H:%M} UTC"]
 
 
 @guard("after_deadline", argument="deadline")
@@ -129,7 +129,7 @@ def after_deadline(ctx: GuardContext) -> list[str]:
     """The named deadline has passed."""
     due = _due(ctx)
     label = deadlines.deadline(ctx.policy, ctx.argument).label
-    return [] if ctx.now > due else [f"{label} is not until {due:%Y-%m-%d %H:%M} UTC"]
+    return [] if ctx.now >= due else [f"{label} is not until {due:%Y-%m-%d %H:%M} UTC"]
 
 
 def _slots(ctx: GuardContext) -> list[evidence_requirements.Slot]:

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from svqm.clock import utc_now
@@ -24,6 +24,9 @@ class PolicySnapshot(SQLModel, table=True):
 
 
 class Application(SQLModel, table=True):
+    # An assessor's queue, newest change first, read straight off the index.
+    __table_args__ = (Index("ix_application_queue", "assessor_id", "state_changed_at", "id"),)
+
     id: int | None = Field(default=None, primary_key=True)
     organisation_id: int = Field(foreign_key="organisation.id", index=True)
     scheme: str = Field(max_length=64, index=True)

@@ -58,6 +58,10 @@ class SchemeRegistry:
         self.current: dict[str, Scheme] = {pid: Scheme(p) for pid, p in policies.items()}
         self._by_digest: dict[str, Scheme] = {s.policy.digest: s for s in self.current.values()}
 
+    def ids(self) -> list[str]:
+        """The current schemes' ids, sorted."""
+        return sorted(self.current)
+
     def get(self, scheme_id: str) -> Scheme:
         """The current version of a scheme."""
         try:

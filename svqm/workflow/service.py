@@ -23,6 +23,7 @@ from svqm.errors import (
 )
 from svqm.policy import TransitionDef
 from svqm.workflow import guards as guard_registry
+from svqm.workflow import schedule
 from svqm.workflow.audit import append_event
 from svqm.workflow.effects import EFFECTS, EffectContext
 from svqm.workflow.machine import SubjectFlow
@@ -182,6 +183,8 @@ def fire(
         )
         for name in t.effects
     ]
+    # The deadlines move with the state, in the same transaction.
+    schedule.sync(session, scheme.policy, subject, now)
     text = "\n".join([comment.strip(), *notes]).strip()
     assert subject.id is not None
     return append_event(
@@ -296,6 +299,7 @@ def open_application(
         raise GuardRefused(f"cannot apply for {found.name} yet", unmet)
     session.add(app)
     session.flush()
+    schedule.sync(session, scheme.policy, app, now)
     return app
 
 

@@ -50,7 +50,8 @@ PLEDGES = [
 ]
 StaffAdding = subprocess.Popen[str]
 MORE_INFO = "Please upload the commitment signed by your chief executive, with the date."
-CERTIFICATE = re.compile(r"SVQM-\d{4}-[0-9A-F]{8}")
+# The whole link text: the award page link only mentions the number in its hidden text.
+CERTIFICATE = re.compile(r"^SVQM-\d{4}-[0-9A-F]{8}$")
 
 
 def _text_file(name: str, text: str) -> dict[str, object]:
@@ -375,9 +376,15 @@ def test_journey_from_sign_up_to_award(live_server, add_staff, new_page, screens
     row = awards.get_by_role("row").filter(has_text=LEVEL)
     expect(row).to_have_count(1)
     expect(row.get_by_role("link", name=CERTIFICATE)).to_be_visible()
-    certificate = row.get_by_role("link").inner_text()
+    certificate = row.get_by_role("link", name=CERTIFICATE).inner_text()
     journey.check(applicant, "22-dashboard-award")
-    applicant.get_by_role("link", name=certificate).click()
+    # The award's own page: its deadlines and the form for the year's report.
+    row.get_by_role("link", name=re.compile("Reports and deadlines")).click()
+    expect(applicant).to_have_url(re.compile(r"/dashboard/awards/\d+"))
+    expect(applicant.get_by_text("Annual report").first).to_be_visible()
+    journey.check(applicant, "22b-award-page")
+    applicant.go_back()
+    applicant.get_by_role("link", name=certificate, exact=True).click()
     expect(applicant).to_have_url(re.compile(r"/awards/\d+/verify"))
     expect(applicant.get_by_text("This award is valid.")).to_be_visible()
     journey.check(applicant, "23-award-verify")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import struct
 import time
 import zipfile
@@ -7,9 +8,11 @@ import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from svqm.errors import InvalidUpload, UnsupportedFileType
-from svqm.evidence.filetypes import ALLOWED_TYPES, detect_type
+from svqm.evidence.filetypes import ALLOWED_TYPES, TextScan, detect_type
 
 MIB = 1 << 20
 LIMITS = {"max_unpacked_bytes": 200 * MIB, "max_entries": 2000}
@@ -281,3 +284,87 @@ def test_detect_type_refuses_a_package_whose_declared_size_lies(tmp_path: Path) 
     data[cd_offset + 24 : cd_offset + 28] = struct.pack("<L", 100)
     with pytest.raises(InvalidUpload, match="damaged"):
         detect(write(path, bytes(data)))
+
+
+def scan_of(data: bytes, cuts: list[int]) -> TextScan:
+    scan = TextScan()
+    bounds = [0, *sorted(cuts), len(data)]
+    for start, end in itertools.pairwise(bounds):
+        scan.feed(memoryview(data)[start:end])
+    return scan
+
+
+def verdict_of(scan: TextScan) -> str:
+    try:
+        return scan.verdict()
+    except UnsupportedFileType as exc:
+        return f"refused: {exc.detail}"
+
+
+def verdict_of_file(path: Path) -> str:
+    try:
+        return detect(path)
+    except UnsupportedFileType as exc:
+        return f"refused: {exc.detail}"
+
+
+TEXTS = [
+    b"name,score\nalpha,1\nbeta,2\n",
+    "\ufeffnom,note\n\u00e9t\u00e9,1\nhiver \U0001f600,2\n".encode(),
+    b"Our policy.\nWe pay the living wage\n",
+    b"line\x00with a NUL\n",
+    b"caf\xe9 latin-1\n",
+    "unfinished \u20ac".encode()[:-1],
+    b"<p>markup</p>\n",
+]
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    st.sampled_from(TEXTS),
+    st.integers(min_value=1, max_value=200),
+    st.lists(st.integers(min_value=0, max_value=10_000), max_size=6),
+)
+def test_text_scan_fed_in_any_chunks_agrees_with_reading_the_file(
+    tmp_path_factory: pytest.TempPathFactory, text: bytes, repeat: int, cuts: list[int]
+) -> None:
+    data = text * repeat
+    cuts = [cut % (len(data) + 1) for cut in cuts]
+    path = write(tmp_path_factory.mktemp("scan") / "upload.txt", data)
+    expected = verdict_of_file(path)
+    assert verdict_of(scan_of(data, cuts)) == expected
+    # What put() does: detect_type trusts the scan instead of reading the file again.
+    try:
+        given_scan = detect_type(path, **LIMITS, text=scan_of(data, cuts))
+    except UnsupportedFileType as exc:
+        given_scan = f"refused: {exc.detail}"
+    assert given_scan == expected
+
+
+def test_text_scan_checks_bytes_far_past_the_sample() -> None:
+    body = b"a,b\n" * (1 << 20)
+    for late in [b"\x00", b"\x1b", b"\xff", b"\xc3"]:
+        scan = scan_of(body + late + b"\n", [3, 1 << 20, 3 << 20])
+        with pytest.raises(UnsupportedFileType):
+            scan.verdict()
+    assert scan_of(body, [1 << 21]).verdict() == "text/csv"
+
+
+def test_text_scan_accepts_a_character_split_between_chunks() -> None:
+    data = "a,\u00e9\n".encode() * 100_000
+    split = data.index("\u00e9".encode(), 70_000) + 1
+    assert scan_of(data, [split]).verdict() == "text/csv"
+
+
+def test_text_scan_skips_binary_formats(tmp_path: Path) -> None:
+    data = pdf_bytes() + bytes(100)
+    scan = scan_of(data, [3, 9])
+    assert scan.head == data[:16]
+    assert detect_type(write(tmp_path / "a.pdf", data), **LIMITS, text=scan) == "application/pdf"
+
+
+def test_detect_type_refuses_a_scan_of_other_bytes(tmp_path: Path) -> None:
+    path = write(tmp_path / "upload.csv", b"name,score\nalpha,1\nbeta,2\n")
+    for other in [b"name,score\nalpha,1\n", b"NAME,score\nalpha,1\nbeta,2\n"]:
+        with pytest.raises(ValueError, match="did not see"):
+            detect_type(path, **LIMITS, text=scan_of(other, []))

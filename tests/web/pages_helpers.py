@@ -29,8 +29,12 @@ _n = itertools.count(1)
 
 def make_client(engine: Engine, registry: SchemeRegistry, tmp_path: Path) -> TestClient:
     """A client of a new app on the test database; use it as a context manager."""
-    settings = Settings(ENV="test", DATABASE_URL=engine.url.render_as_string(hide_password=False),
-                        EVIDENCE_DIR=str(tmp_path / "evidence"), VAR_DIR=str(tmp_path))
+    settings = Settings(
+        ENV="test",
+        DATABASE_URL=engine.url.render_as_string(hide_password=False),
+        EVIDENCE_DIR=str(tmp_path / "evidence"),
+        VAR_DIR=str(tmp_path),
+    )
     return TestClient(create_app(settings=settings, engine=engine, registry=registry))
 
 
@@ -79,15 +83,21 @@ def sign_in(
 ) -> None:
     """Sign in through the pages; staff also give the code from their authenticator."""
     token = form_token(client, "/login")
-    response = client.post("/login", data={"email": email, "password": password,
-                                           "csrf_token": token}, follow_redirects=False)
+    response = client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": token},
+        follow_redirects=False,
+    )
     assert response.status_code == 303, response.text[:500]
     if totp_secret is None:
         return
     assert response.headers["location"].startswith("/login/second-factor")
     token = form_token(client, "/login/second-factor")
-    response = client.post("/login/second-factor", data={
-        "code": pyotp.TOTP(totp_secret).now(), "csrf_token": token}, follow_redirects=False)
+    response = client.post(
+        "/login/second-factor",
+        data={"code": pyotp.TOTP(totp_secret).now(), "csrf_token": token},
+        follow_redirects=False,
+    )
     assert response.status_code == 303, response.text[:500]
 
 
@@ -104,8 +114,13 @@ def make_account(
     n = next(_n)
     if role == "applicant" and org is None:
         org = accounts.create_organisation(session, name=f"Organisation {n}", sector="health")
-    user = accounts.add_user(session, email=f"{role}{n}@example.test", role=role,
-                             organisation_id=org.id if org else None, password=password)
+    user = accounts.add_user(
+        session,
+        email=f"{role}{n}@example.test",
+        role=role,
+        organisation_id=org.id if org else None,
+        password=password,
+    )
     if auth.needs_second_factor(user):
         auth.ensure_totp_secret(session, user)
     session.commit()

@@ -18,6 +18,8 @@ from svqm.accounts import auth
 from svqm.config import Settings
 from svqm.db import writer
 from svqm.evidence import service as evidence_service
+from svqm.notify import outbox
+from svqm.notify.models import OutboxMessage
 from svqm.tables import metadata
 from svqm.web.app import create_app
 from svqm.workflow.models import Award
@@ -83,10 +85,38 @@ class World:
             self.app_a.assessor_id = self.users["assessor"].id
             self.app_b.assessor_id = self.users["assessor_b"].id
             self.app_a.state = self.app_b.state = "submitted"
-            self.award_a = award_in(s, registry, _Cast(self.org_a), scheme="svqm", level="bronze",
-                                    state="active", issued=now - timedelta(days=30), at=now)
-            self.award_b = award_in(s, registry, _Cast(self.org_b), scheme="svqm", level="bronze",
-                                    state="active", issued=now - timedelta(days=30), at=now)
+            self.award_a = award_in(
+                s,
+                registry,
+                _Cast(self.org_a),
+                scheme="svqm",
+                level="bronze",
+                state="active",
+                issued=now - timedelta(days=30),
+                at=now,
+            )
+            self.award_b = award_in(
+                s,
+                registry,
+                _Cast(self.org_b),
+                scheme="svqm",
+                level="bronze",
+                state="active",
+                issued=now - timedelta(days=30),
+                at=now,
+            )
+            # A dead letter for the admin's outbox retry.
+            outbox.enqueue(
+                s,
+                key="matrix:dead",
+                template="reminder",
+                context={},
+                to_addrs=["someone@org.test"],
+                now=now,
+            )
+            dead = s.exec(select(OutboxMessage).where(OutboxMessage.key == "matrix:dead")).one()
+            dead.status = "dead"
+            self.message_id = dead.id
             self.evidence_a = evidence_service.list_evidence(s, self.app_a.id)[0].id
             self.evidence_b = evidence_service.list_evidence(s, self.app_b.id)[0].id
             s.commit()
@@ -95,12 +125,22 @@ class World:
         """Path parameters naming the role's own objects, or another party's."""
         mine = own or role in ("panel", "admin")
         app, award, evidence, org = (
-            (self.app_a, self.award_a, self.evidence_a, self.org_a) if mine
-            else (self.app_b, self.award_b, self.evidence_b, self.org_b))
-        return {"application_id": str(app.id), "award_id": str(award.id),
-                "evidence_id": str(evidence), "organisation_id": str(org.id),
-                "user_id": str(self.users["applicant_b"].id), "scheme_id": "svqm",
-                "kind": "application", "trigger": "withdraw", "id": str(app.id)}
+            (self.app_a, self.award_a, self.evidence_a, self.org_a)
+            if mine
+            else (self.app_b, self.award_b, self.evidence_b, self.org_b)
+        )
+        return {
+            "application_id": str(app.id),
+            "award_id": str(award.id),
+            "evidence_id": str(evidence),
+            "organisation_id": str(org.id),
+            "message_id": str(self.message_id),
+            "user_id": str(self.users["applicant_b"].id),
+            "scheme_id": "svqm",
+            "kind": "application",
+            "trigger": "withdraw",
+            "id": str(app.id),
+        }
 
 
 class _Cast:
@@ -122,8 +162,14 @@ def _sign_in(client: TestClient, world: World, role: str) -> str:
     with Session(writer(world.engine), expire_on_commit=False) as s:
         from svqm.accounts.models import User
 
-        token, row = auth.start_session(s, s.get(User, user.id), kind="web",
-                                        now=_utc_now(), settings=Settings(), mfa_passed=True)
+        token, row = auth.start_session(
+            s,
+            s.get(User, user.id),
+            kind="web",
+            now=_utc_now(),
+            settings=Settings(),
+            mfa_passed=True,
+        )
         s.commit()
     client.cookies.set("svqm_session", token)
     client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
@@ -138,9 +184,11 @@ def _utc_now():
 
 def _counts(engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return {t.name: conn.execute(text(f'SELECT count(*) FROM "{t.name}"')).scalar_one()
-                for t in metadata.sorted_tables
-                if t.name not in ("user_session", "login_attempt")}
+        return {
+            t.name: conn.execute(text(f'SELECT count(*) FROM "{t.name}"')).scalar_one()
+            for t in metadata.sorted_tables
+            if t.name not in ("user_session", "login_attempt")
+        }
 
 
 def _state(engine) -> list[tuple]:
@@ -167,11 +215,16 @@ def _expectations() -> list[tuple[str, str, str]]:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_matrix_holds_for_every_route(world, engine, registry, tmp_path, role):
-    settings = Settings(ENV="test", DATABASE_URL=engine.url.render_as_string(hide_password=False),
-                        EVIDENCE_DIR=str(tmp_path / "evidence"), VAR_DIR=str(tmp_path))
+    settings = Settings(
+        ENV="test",
+        DATABASE_URL=engine.url.render_as_string(hide_password=False),
+        EVIDENCE_DIR=str(tmp_path / "evidence"),
+        VAR_DIR=str(tmp_path),
+    )
     failures = []
-    with TestClient(create_app(settings=settings, engine=engine, registry=registry),
-                    follow_redirects=False) as client:
+    with TestClient(
+        create_app(settings=settings, engine=engine, registry=registry), follow_redirects=False
+    ) as client:
         csrf = _sign_in(client, world, role) if role != "anonymous" else ""
         for route, rules in MATRIX["routes"].items():
             rule = rules.get(role, rules.get("default", "deny"))
@@ -187,11 +240,14 @@ def test_matrix_holds_for_every_route(world, engine, registry, tmp_path, role):
                 response = client.request(method, path, **_body(route, method, path, csrf))
                 status = response.status_code
                 login_redirect = status in (302, 303) and "/login" in response.headers.get(
-                    "location", "")
+                    "location", ""
+                )
                 denied = status in DENIED or login_redirect
                 if status >= 500 or (expect != "any" and (expect == "deny") != denied):
-                    failures.append(f"{role} {'own' if own else 'other'} {method} {path}: "
-                                    f"expected {expect}, got {status}")
+                    failures.append(
+                        f"{role} {'own' if own else 'other'} {method} {path}: "
+                        f"expected {expect}, got {status}"
+                    )
                 if before is not None and before != (_counts(engine), _state(engine)):
                     failures.append(f"{role} {method} {path}: a denied request changed data")
     assert failures == [], "\n".join(failures)
@@ -214,12 +270,15 @@ def _body(route: str, method: str, path: str, csrf: str) -> dict:
         return {}
     given = MATRIX.get("bodies", {}).get(route, {})
     if path.startswith("/api/"):
-        kwargs: dict = {"json": given.get("json", {})} if "json" in given or "data" not in given else {}
+        kwargs: dict = (
+            {"json": given.get("json", {})} if "json" in given or "data" not in given else {}
+        )
     else:
         kwargs = {"data": {"csrf_token": csrf, **given.get("data", {})}}
     if "data" in given and path.startswith("/api/"):
         kwargs["data"] = given["data"]
     if "file" in given:
-        kwargs["files"] = {"file": (given["file"]["name"], given["file"]["content"].encode(),
-                                    "text/plain")}
+        kwargs["files"] = {
+            "file": (given["file"]["name"], given["file"]["content"].encode(), "text/plain")
+        }
     return kwargs

@@ -27,8 +27,11 @@ def client(engine, registry, tmp_path):
 
 def _login(client, email, password, **extra):
     token = form_token(client, "/login")
-    return client.post("/login", data={"email": email, "password": password,
-                                       "csrf_token": token, **extra}, follow_redirects=False)
+    return client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": token, **extra},
+        follow_redirects=False,
+    )
 
 
 def test_applicant_signs_in_and_reaches_the_dashboard(client, session):
@@ -37,14 +40,15 @@ def test_applicant_signs_in_and_reaches_the_dashboard(client, session):
     assert (response.status_code, response.headers["location"]) == (303, "/dashboard")
     page = client.get("/dashboard")
     assert page.status_code == 200
-    assert "<h1 class=\"govuk-heading-l\">Your dashboard</h1>" in page.text
+    assert '<h1 class="govuk-heading-l">Your dashboard</h1>' in page.text
     assert f"Signed in as {user.email}" in page.text
 
 
 def test_sign_in_goes_back_to_a_local_next_page_only(client, session):
     user = make_account(session, "applicant")
     assert client.get("/dashboard", follow_redirects=False).headers["location"] == (
-        "/login?next=/dashboard")
+        "/login?next=/dashboard"
+    )
     form = client.get("/login?next=/applications/7")
     assert 'name="next" value="/applications/7"' in form.text
     response = _login(client, user.email, PASSWORD, next="/applications/7")
@@ -64,15 +68,19 @@ def test_staff_must_give_the_second_factor_before_any_page(client, session):
     blocked = client.get("/dashboard", follow_redirects=False)
     assert blocked.status_code == 303
     assert blocked.headers["location"] == "/login/second-factor?next=/dashboard"
-    wrong = client.post("/login/second-factor", data={
-        "code": "000000", "csrf_token": form_token(client, "/login/second-factor")})
+    wrong = client.post(
+        "/login/second-factor",
+        data={"code": "000000", "csrf_token": form_token(client, "/login/second-factor")},
+    )
     assert wrong.status_code == 401
     assert "Enter the 6-digit code" in error_summary(wrong.text)
     assert client.get("/dashboard", follow_redirects=False).status_code == 303
     token = form_token(client, "/login/second-factor")
-    done = client.post("/login/second-factor", data={
-        "code": pyotp.TOTP(admin.totp_secret).now(), "csrf_token": token},
-        follow_redirects=False)
+    done = client.post(
+        "/login/second-factor",
+        data={"code": pyotp.TOTP(admin.totp_secret).now(), "csrf_token": token},
+        follow_redirects=False,
+    )
     assert (done.status_code, done.headers["location"]) == (303, "/admin")
     # Now signed in: the applicant dashboard answers, with a 403 page for an admin.
     page = client.get("/dashboard", follow_redirects=False)
@@ -90,8 +98,10 @@ def test_enrolment_shows_the_qr_code_and_uri_until_a_code_is_confirmed(client, s
     assert 'alt="QR code to add this account to an authenticator app' in page.text
     assert "otpauth://totp/" in page.text
     assert f"secret={panel.totp_secret}" in page.text
-    client.post("/login/second-factor", data={
-        "code": pyotp.TOTP(panel.totp_secret).now(), "csrf_token": csrf_of(page.text)})
+    client.post(
+        "/login/second-factor",
+        data={"code": pyotp.TOTP(panel.totp_secret).now(), "csrf_token": csrf_of(page.text)},
+    )
     with Session(client.app.state.engine) as s:
         assert s.get(User, panel.id).totp_confirmed_at is not None
     client.post("/logout", data={"csrf_token": form_token(client, "/login")})
@@ -110,9 +120,11 @@ def test_the_second_factor_gives_a_new_session_and_the_old_one_dies(client, sess
     assert pending
     assert pending != "planted-by-an-attacker"
     token = form_token(client, "/login/second-factor")
-    response = client.post("/login/second-factor", data={
-        "code": pyotp.TOTP(assessor.totp_secret).now(), "csrf_token": token},
-        follow_redirects=False)
+    response = client.post(
+        "/login/second-factor",
+        data={"code": pyotp.TOTP(assessor.totp_secret).now(), "csrf_token": token},
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     full = client.cookies.get(SESSION)
     assert full
@@ -129,8 +141,7 @@ def test_sign_out_revokes_the_session_on_the_server(client, session):
     copied = client.cookies.get(SESSION)
     token = form_token(client, "/dashboard")
     response = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
-    assert (response.status_code, response.headers["location"]) == (
-        303, "/login?done=signed-out")
+    assert (response.status_code, response.headers["location"]) == (303, "/login?done=signed-out")
     assert response.headers["clear-site-data"] == '"cookies", "storage"'
     assert SESSION not in client.cookies
     assert "You have signed out." in client.get("/login?done=signed-out").text
@@ -163,15 +174,21 @@ def test_a_token_from_another_session_is_refused(engine, registry, tmp_path, ses
         sign_in(a, alice.email)
         sign_in(b, bob.email)
         bobs_token = form_token(b, "/dashboard")
-        refused = a.post("/applications", data={"scheme": "svqm", "level": "bronze",
-                                                "csrf_token": bobs_token})
+        refused = a.post(
+            "/applications", data={"scheme": "svqm", "level": "bronze", "csrf_token": bobs_token}
+        )
         assert refused.status_code == 403
         # A signed-out visitor's token is no good for a signed-in session either.
         anon = make_client(engine, registry, tmp_path)
         with anon:
             visitor_token = form_token(anon, "/login")
-        assert a.post("/applications", data={"scheme": "svqm", "level": "bronze",
-                                             "csrf_token": visitor_token}).status_code == 403
+        assert (
+            a.post(
+                "/applications",
+                data={"scheme": "svqm", "level": "bronze", "csrf_token": visitor_token},
+            ).status_code
+            == 403
+        )
     assert count(engine, Application) == 0
 
 
@@ -181,21 +198,28 @@ def test_a_cross_site_post_is_refused(client, session, engine):
     user = make_account(session, "applicant")
     sign_in(client, user.email)
     token = form_token(client, "/dashboard")
-    refused = client.post("/applications", data={"scheme": "svqm", "level": "bronze",
-                                                 "csrf_token": token},
-                          headers={"Sec-Fetch-Site": "cross-site"})
+    refused = client.post(
+        "/applications",
+        data={"scheme": "svqm", "level": "bronze", "csrf_token": token},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
     assert refused.status_code == 403
     assert count(engine, Application) == 0
-    same_site = client.post("/applications", data={"scheme": "svqm", "level": "bronze",
-                                                   "csrf_token": token},
-                            headers={"Sec-Fetch-Site": "same-origin"}, follow_redirects=False)
+    same_site = client.post(
+        "/applications",
+        data={"scheme": "svqm", "level": "bronze", "csrf_token": token},
+        headers={"Sec-Fetch-Site": "same-origin"},
+        follow_redirects=False,
+    )
     assert same_site.status_code == 303
 
 
 def test_wrong_passwords_are_throttled_across_app_instances(engine, registry, tmp_path, session):
     user = make_account(session, "applicant")
-    with make_client(engine, registry, tmp_path / "one") as one, \
-            make_client(engine, registry, tmp_path / "two") as two:
+    with (
+        make_client(engine, registry, tmp_path / "one") as one,
+        make_client(engine, registry, tmp_path / "two") as two,
+    ):
         statuses = [_login(one, user.email, "wrong password 1").status_code for _ in range(3)]
         statuses += [_login(two, user.email, "wrong password 2").status_code for _ in range(3)]
         assert statuses == [401, 401, 401, 401, 401, 429]
@@ -215,7 +239,8 @@ def test_unknown_email_and_wrong_password_look_the_same(client, session):
     assert unknown.status_code == wrong.status_code == 401
     assert error_summary(unknown.text) == error_summary(wrong.text)
     assert error_summary(wrong.text) == (
-        "There is a problem Enter a correct email address and password")
+        "There is a problem Enter a correct email address and password"
+    )
     # The email typed is kept; the password never is.
     assert f'value="{user.email}"' in wrong.text
     assert "not the password" not in wrong.text
@@ -223,12 +248,21 @@ def test_unknown_email_and_wrong_password_look_the_same(client, session):
 
 def test_sign_up_creates_the_organisation_and_signs_in(client, engine):
     token = form_token(client, "/signup")
-    response = client.post("/signup", data={
-        "organisation": "Harbour Care Group", "sector": "social care",
-        "email": "Owner@Harbour.example", "password": "a long enough secret",
-        "csrf_token": token}, follow_redirects=False)
+    response = client.post(
+        "/signup",
+        data={
+            "organisation": "Harbour Care Group",
+            "sector": "social care",
+            "email": "Owner@Harbour.example",
+            "password": "a long enough secret",
+            "csrf_token": token,
+        },
+        follow_redirects=False,
+    )
     assert (response.status_code, response.headers["location"]) == (
-        303, "/dashboard?done=signed-up")
+        303,
+        "/dashboard?done=signed-up",
+    )
     page = client.get("/dashboard?done=signed-up")
     assert page.status_code == 200
     assert "Harbour Care Group" in page.text
@@ -243,16 +277,30 @@ def test_sign_up_creates_the_organisation_and_signs_in(client, engine):
 
 def test_sign_up_problems_keep_what_was_typed(client, engine):
     token = form_token(client, "/signup")
-    response = client.post("/signup", data={
-        "organisation": "Northgate Facilities", "sector": "", "email": "ops@northgate.example",
-        "password": "short", "csrf_token": token})
+    response = client.post(
+        "/signup",
+        data={
+            "organisation": "Northgate Facilities",
+            "sector": "",
+            "email": "ops@northgate.example",
+            "password": "short",
+            "csrf_token": token,
+        },
+    )
     assert response.status_code == 422
     assert "a password needs at least 8 characters" in error_summary(response.text).lower()
     assert 'href="#password"' in response.text
     assert 'value="Northgate Facilities"' in response.text
     assert count(engine, Organisation) == 0
-    empty = client.post("/signup", data={"organisation": "", "email": "", "password": "",
-                                         "csrf_token": csrf_of(response.text)})
+    empty = client.post(
+        "/signup",
+        data={
+            "organisation": "",
+            "email": "",
+            "password": "",
+            "csrf_token": csrf_of(response.text),
+        },
+    )
     assert empty.status_code == 422
     summary = error_summary(empty.text)
     assert "Enter your organisation name" in summary
@@ -262,8 +310,11 @@ def test_sign_up_problems_keep_what_was_typed(client, engine):
 def test_the_session_cookie_is_httponly_lax_and_ends_with_the_browser(client, session):
     user = make_account(session, "applicant")
     response = _login(client, user.email, PASSWORD)
-    cookie = next(v for k, v in response.headers.multi_items()
-                  if k == "set-cookie" and v.startswith(f"{SESSION}="))
+    cookie = next(
+        v
+        for k, v in response.headers.multi_items()
+        if k == "set-cookie" and v.startswith(f"{SESSION}=")
+    )
     attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
     assert "httponly" in attributes
     assert "samesite=lax" in cookie.lower()

@@ -40,8 +40,11 @@ def applicant(client, session):
 
 def _open(client, level="bronze", scheme="svqm") -> int:
     token = form_token(client, "/dashboard")
-    response = client.post("/applications", data={"scheme": scheme, "level": level,
-                                                  "csrf_token": token}, follow_redirects=False)
+    response = client.post(
+        "/applications",
+        data={"scheme": scheme, "level": level, "csrf_token": token},
+        follow_redirects=False,
+    )
     assert response.status_code == 303, error_summary(response.text)
     match = re.fullmatch(r"/applications/(\d+)\?done=opened", response.headers["location"])
     assert match, response.headers["location"]
@@ -50,28 +53,40 @@ def _open(client, level="bronze", scheme="svqm") -> int:
 
 def _pledge(client, app_id, theme, title="Hire 10 local people", **extra):
     due = date.today() + timedelta(days=365)
-    data = {"theme": theme, "title": title, "description": "Measured every quarter.",
-            "indicator": "people hired", "target": "10", "due_date-day": str(due.day),
-            "due_date-month": str(due.month), "due_date-year": str(due.year),
-            "csrf_token": form_token(client, f"/applications/{app_id}"), **extra}
+    data = {
+        "theme": theme,
+        "title": title,
+        "description": "Measured every quarter.",
+        "indicator": "people hired",
+        "target": "10",
+        "due_date-day": str(due.day),
+        "due_date-month": str(due.month),
+        "due_date-year": str(due.year),
+        "csrf_token": form_token(client, f"/applications/{app_id}"),
+        **extra,
+    }
     return client.post(f"/applications/{app_id}/pledges", data=data, follow_redirects=False)
 
 
 def _upload(client, app_id, slot, content=b"our evidence\n", filename="evidence.txt"):
     token = form_token(client, f"/applications/{app_id}")
-    return client.post(f"/applications/{app_id}/evidence",
-                       data={"requirement": slot, "title": f"Evidence for {slot}",
-                             "csrf_token": token},
-                       files={"file": (filename, content, "text/plain")}, follow_redirects=False)
+    return client.post(
+        f"/applications/{app_id}/evidence",
+        data={"requirement": slot, "title": f"Evidence for {slot}", "csrf_token": token},
+        files={"file": (filename, content, "text/plain")},
+        follow_redirects=False,
+    )
 
 
 def _fire(client, app_id, trigger, version=None, comment=""):
     page = client.get(f"/applications/{app_id}")
     if version is None:
         version = int(hidden_values(page.text, "version")[0])
-    return client.post(f"/applications/{app_id}/events/{trigger}", data={
-        "version": str(version), "comment": comment, "csrf_token": csrf_of(page.text)},
-        follow_redirects=False)
+    return client.post(
+        f"/applications/{app_id}/events/{trigger}",
+        data={"version": str(version), "comment": comment, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
 
 
 def test_dashboard_offers_levels_with_their_aliases(client, applicant):
@@ -79,7 +94,8 @@ def test_dashboard_offers_levels_with_their_aliases(client, applicant):
     assert page.status_code == 200
     assert '<option value="svqm:bronze">Bronze (Level 1)</option>' in page.text
     assert '<option value="svqm-health:health_bronze">Health Bronze (Bronze, Level 1)</option>' in (
-        page.text)
+        page.text
+    )
     assert '<optgroup label="Social Value Quality Mark">' in page.text
     assert 'for="scheme"' in page.text
     assert 'for="level"' in page.text
@@ -120,7 +136,7 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
         assert uploaded.status_code == 303, error_summary(uploaded.text)
     page = client.get(f"/applications/{app_id}")
     assert "7 of 7 items have usable evidence." in page.text
-    assert page.text.count("<strong class=\"govuk-tag\">Awaiting review</strong>") == 7
+    assert page.text.count('<strong class="govuk-tag">Awaiting review</strong>') == 7
     assert "Still needed" not in page.text
 
     # Every uploaded version can be downloaded from the page, as an attachment.
@@ -132,7 +148,9 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
 
     submitted = _fire(client, app_id, "submit")
     assert (submitted.status_code, submitted.headers["location"]) == (
-        303, f"/applications/{app_id}?done=event-submit")
+        303,
+        f"/applications/{app_id}?done=event-submit",
+    )
     page = client.get(submitted.headers["location"])
     assert "Application submitted. An assessor will now review it." in page.text
     assert ">Submitted</strong>" in page.text
@@ -161,8 +179,9 @@ def test_a_stale_page_gets_a_409_telling_them_to_reload(client, applicant, engin
     assert (app.state, app.version) == ("withdrawn", version + 1)
 
 
-def test_another_organisations_application_is_not_found(client, applicant, session, engine,
-                                                        registry, tmp_path):
+def test_another_organisations_application_is_not_found(
+    client, applicant, session, engine, registry, tmp_path
+):
     other = make_account(session, "applicant")
     with make_client(engine, registry, tmp_path) as theirs:
         sign_in(theirs, other.email)
@@ -179,8 +198,9 @@ def test_another_organisations_application_is_not_found(client, applicant, sessi
         client.get(f"/applications/{their_app}/history"),
         client.get(f"/evidence/{evidence_id}/download"),
         client.post(f"/applications/{their_app}/pledges", data={"csrf_token": token}),
-        client.post(f"/applications/{their_app}/events/withdraw",
-                    data={"csrf_token": token, "version": "1"}),
+        client.post(
+            f"/applications/{their_app}/events/withdraw", data={"csrf_token": token, "version": "1"}
+        ),
     ):
         assert response.status_code == 404
         assert "text/html" in response.headers["content-type"]
@@ -190,11 +210,13 @@ def test_another_organisations_application_is_not_found(client, applicant, sessi
         assert s.get(Application, their_app).state == "draft"
 
 
-def test_an_executable_renamed_pdf_is_refused_and_nothing_is_stored(client, applicant, engine,
-                                                                    tmp_path):
+def test_an_executable_renamed_pdf_is_refused_and_nothing_is_stored(
+    client, applicant, engine, tmp_path
+):
     app_id = _open(client)
-    refused = _upload(client, app_id, "executive_commitment", content=EXECUTABLE,
-                      filename="annual-report.pdf")
+    refused = _upload(
+        client, app_id, "executive_commitment", content=EXECUTABLE, filename="annual-report.pdf"
+    )
     assert refused.status_code == 415
     summary = error_summary(refused.text)
     assert "not an allowed type" in summary
@@ -204,17 +226,25 @@ def test_an_executable_renamed_pdf_is_refused_and_nothing_is_stored(client, appl
     assert count(engine, EvidenceItem) == 0
     blobs = tmp_path / "evidence" / "blobs"
     assert not blobs.exists() or not any(p.is_file() for p in blobs.rglob("*"))
-    no_file = client.post(f"/applications/{app_id}/evidence", data={
-        "requirement": "executive_commitment", "csrf_token": csrf_of(refused.text)},
-        files={"file": ("", b"", "application/octet-stream")})
+    no_file = client.post(
+        f"/applications/{app_id}/evidence",
+        data={"requirement": "executive_commitment", "csrf_token": csrf_of(refused.text)},
+        files={"file": ("", b"", "application/octet-stream")},
+    )
     assert no_file.status_code == 422
     assert "Choose a file to upload" in error_summary(no_file.text)
 
 
 def test_pledge_form_problems_are_listed_and_what_was_typed_is_kept(client, applicant, engine):
     app_id = _open(client)
-    response = _pledge(client, app_id, "", title="Plant 500 trees", target="",
-                       **{"due_date-day": "31", "due_date-month": "2"})
+    response = _pledge(
+        client,
+        app_id,
+        "",
+        title="Plant 500 trees",
+        target="",
+        **{"due_date-day": "31", "due_date-month": "2"},
+    )
     assert response.status_code == 422
     summary = error_summary(response.text)
     assert "Choose a theme for the pledge" in summary
@@ -236,16 +266,31 @@ def test_user_text_is_escaped_on_every_page(client, session, engine):
     user = make_account(session, "applicant", org=org)
     sign_in(client, user.email)
     app_id = _open(client)
-    assert _pledge(client, app_id, "skills", title=attack, description=attack,
-                   indicator=attack, target=attack).status_code == 303
+    assert (
+        _pledge(
+            client,
+            app_id,
+            "skills",
+            title=attack,
+            description=attack,
+            indicator=attack,
+            target=attack,
+        ).status_code
+        == 303
+    )
     assert _upload(client, app_id, "executive_commitment").status_code == 303
     too_long = _pledge(client, app_id, "health", title=attack, target="x" * 300)
     assert too_long.status_code == 422
-    pages = [client.get("/dashboard").text, client.get(f"/applications/{app_id}").text,
-             too_long.text]
+    pages = [
+        client.get("/dashboard").text,
+        client.get(f"/applications/{app_id}").text,
+        too_long.text,
+    ]
     assert _fire(client, app_id, "withdraw", comment=attack).status_code == 303
-    pages += [client.get(f"/applications/{app_id}/history").text,
-              client.get(f"/applications/{app_id}").text]
+    pages += [
+        client.get(f"/applications/{app_id}/history").text,
+        client.get(f"/applications/{app_id}").text,
+    ]
     for html in pages:
         assert "<script>alert(1)" not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -253,8 +298,7 @@ def test_user_text_is_escaped_on_every_page(client, session, engine):
         assert len(re.findall(r"<script\b", html)) == 2
 
 
-def test_staff_see_an_application_read_only(client, applicant, session, engine, registry,
-                                            tmp_path):
+def test_staff_see_an_application_read_only(client, applicant, session, engine, registry, tmp_path):
     app_id = _open(client)
     _pledge(client, app_id, "skills")
     admin = make_account(session, "admin")
@@ -263,45 +307,64 @@ def test_staff_see_an_application_read_only(client, applicant, session, engine, 
         page = staff.get(f"/applications/{app_id}")
         assert page.status_code == 200
         assert "This page is read-only." in page.text
-        assert "<form method=\"post\" action=\"/applications/" not in page.text
+        assert '<form method="post" action="/applications/' not in page.text
         assert "Our pledge" not in page.text
         assert "Hire 10 local people" in page.text
         dashboard = staff.get("/dashboard")
         assert dashboard.status_code == 403
         assert "This page is for applicants" in dashboard.text
-        refused = staff.post(f"/applications/{app_id}/pledges", data={
-            "csrf_token": csrf_of(page.text), "theme": "health", "title": "x", "indicator": "x",
-            "target": "x", "due_date-day": "1", "due_date-month": "1", "due_date-year": "2099"})
+        refused = staff.post(
+            f"/applications/{app_id}/pledges",
+            data={
+                "csrf_token": csrf_of(page.text),
+                "theme": "health",
+                "title": "x",
+                "indicator": "x",
+                "target": "x",
+                "due_date-day": "1",
+                "due_date-month": "1",
+                "due_date-year": "2099",
+            },
+        )
         assert refused.status_code == 403
-        assert "only the applicant organisation may change pledges" in error_summary(
-            refused.text).lower()
+        assert (
+            "only the applicant organisation may change pledges"
+            in error_summary(refused.text).lower()
+        )
     assert count(engine, Pledge) == 1
 
 
 def test_an_application_for_an_unknown_level_shows_the_levels(client, applicant, engine):
     token = form_token(client, "/dashboard")
-    response = client.post("/applications", data={"scheme": "svqm", "level": "health_bronze",
-                                                  "csrf_token": token})
+    response = client.post(
+        "/applications", data={"scheme": "svqm", "level": "health_bronze", "csrf_token": token}
+    )
     assert response.status_code == 422
     assert "is not a level of Social Value Quality Mark" in error_summary(response.text)
     assert count(engine, Application) == 0
-    unknown = client.post("/applications", data={"scheme": "nope", "level": "bronze",
-                                                 "csrf_token": token})
+    unknown = client.post(
+        "/applications", data={"scheme": "nope", "level": "bronze", "csrf_token": token}
+    )
     assert unknown.status_code == 422
     assert "No scheme 'nope'" in error_summary(unknown.text)
 
 
 def test_a_level_of_another_scheme_is_refused_not_guessed(client, applicant, engine):
     token = form_token(client, "/dashboard")
-    response = client.post("/applications", data={"scheme": "svqm-health",
-                                                  "level": "svqm:bronze", "csrf_token": token})
+    response = client.post(
+        "/applications", data={"scheme": "svqm-health", "level": "svqm:bronze", "csrf_token": token}
+    )
     assert response.status_code == 422
     assert "The level you chose is a level of Social Value Quality Mark" in error_summary(
-        response.text)
+        response.text
+    )
     assert '<option value="svqm:bronze" selected>' in response.text
     assert count(engine, Application) == 0
-    opened = client.post("/applications", data={"scheme": "svqm", "level": "svqm:bronze",
-                                                "csrf_token": token}, follow_redirects=False)
+    opened = client.post(
+        "/applications",
+        data={"scheme": "svqm", "level": "svqm:bronze", "csrf_token": token},
+        follow_redirects=False,
+    )
     assert opened.status_code == 303
     with Session(engine) as s:
         from sqlmodel import select

@@ -71,8 +71,12 @@ schema = schemathesis.openapi.from_dict(served_openapi())
 # Every response check but the stateful and auth-probing ones. Not `positive_data_acceptance`: a
 # request valid by the schema is refused by design when a guard or the state says no (409, 422).
 CHECKS = [
-    not_a_server_error, status_code_conformance, content_type_conformance,
-    response_schema_conformance, response_headers_conformance, negative_data_rejection,
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+    negative_data_rejection,
 ]
 # Ids and names of the seeded world, by parameter or body field, so that generated requests reach
 # real objects and pass the first checks too (a random id or theme almost never exists).
@@ -122,7 +126,8 @@ def _cheap_password_hashing():
     cheap = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(accounts, "_hasher", cheap)
-        mp.setattr(auth, "_DUMMY_HASH", cheap.hash("nobody's password"))
+        dummy = cheap.hash("nobody's password")
+        mp.setattr(auth, "_dummy_hash", lambda: dummy)
         yield
 
 
@@ -148,8 +153,9 @@ def _fresh_token(engine, email: str, settings_: Settings) -> dict[str, str]:
     with Session(writer(engine)) as s:
         user = accounts.get_user_by_email(s, email)
         assert user is not None
-        token, _ = auth.start_session(s, user, kind="api", now=datetime.now(UTC),
-                                      settings=settings_, mfa_passed=True)
+        token, _ = auth.start_session(
+            s, user, kind="api", now=datetime.now(UTC), settings=settings_, mfa_passed=True
+        )
         s.commit()
     return {"Authorization": f"Bearer {token}"}
 
@@ -161,34 +167,66 @@ def _ok(response, status: int = 200):
 
 def _bronze_ready(client, headers) -> int:
     """A Bronze application with six pledges and a file in every slot of its checklist."""
-    app_id = _ok(client.post("/api/v1/applications", headers=headers,
-                             json={"scheme": "svqm", "level": "Level 1"}), 201)["id"]
+    app_id = _ok(
+        client.post(
+            "/api/v1/applications", headers=headers, json={"scheme": "svqm", "level": "Level 1"}
+        ),
+        201,
+    )["id"]
     themes = [t["id"] for t in _ok(client.get("/api/v1/schemes/svqm"))["themes"]]
     for theme in themes[:6]:
-        _ok(client.post(f"/api/v1/applications/{app_id}/pledges", headers=headers, json={
-            "theme": theme, "title": f"Pledge on {theme}", "description": "", "indicator": "n",
-            "target": "10", "due_date": "2030-01-01"}), 201)
+        _ok(
+            client.post(
+                f"/api/v1/applications/{app_id}/pledges",
+                headers=headers,
+                json={
+                    "theme": theme,
+                    "title": f"Pledge on {theme}",
+                    "description": "",
+                    "indicator": "n",
+                    "target": "10",
+                    "due_date": "2030-01-01",
+                },
+            ),
+            201,
+        )
     for slot in _ok(client.get(f"/api/v1/applications/{app_id}/requirements", headers=headers)):
-        _ok(client.post(f"/api/v1/applications/{app_id}/evidence", headers=headers,
-                        data={"requirement": slot["id"], "title": slot["title"]},
-                        files={"file": ("evidence.txt", f"{slot['id']}\n".encode(),
-                                        "text/plain")}), 201)
+        _ok(
+            client.post(
+                f"/api/v1/applications/{app_id}/evidence",
+                headers=headers,
+                data={"requirement": slot["id"], "title": slot["title"]},
+                files={"file": ("evidence.txt", f"{slot['id']}\n".encode(), "text/plain")},
+            ),
+            201,
+        )
     return app_id
 
 
 def _fire(client, headers, app_id: int, trigger: str, comment: str = "") -> dict:
-    return _ok(client.post(f"/api/v1/applications/{app_id}/events/{trigger}", headers=headers,
-                           json={"comment": comment}))
+    return _ok(
+        client.post(
+            f"/api/v1/applications/{app_id}/events/{trigger}",
+            headers=headers,
+            json={"comment": comment},
+        )
+    )
 
 
 def _award(client, tokens, app_id: int) -> None:
     """Submit, review, accept every file, recommend and confirm: the application is awarded."""
     _fire(client, tokens["applicant"], app_id, "submit")
     _fire(client, tokens["assessor"], app_id, "start_review")
-    for item in _ok(client.get(f"/api/v1/applications/{app_id}/evidence",
-                               headers=tokens["assessor"])):
-        _ok(client.post(f"/api/v1/evidence/{item['id']}/review", headers=tokens["assessor"],
-                        json={"decision": "accepted", "comment": "fine"}))
+    for item in _ok(
+        client.get(f"/api/v1/applications/{app_id}/evidence", headers=tokens["assessor"])
+    ):
+        _ok(
+            client.post(
+                f"/api/v1/evidence/{item['id']}/review",
+                headers=tokens["assessor"],
+                json={"decision": "accepted", "comment": "fine"},
+            )
+        )
     _fire(client, tokens["assessor"], app_id, "recommend_award")
     assert _fire(client, tokens["panel"], app_id, "confirm_award", "agreed")["state"] == "awarded"
 
@@ -196,8 +234,18 @@ def _award(client, tokens, app_id: int) -> None:
 def _seed(app, engine) -> dict[str, dict[str, str]]:
     with TestClient(app) as client:
         staff = {role: _staff(engine, role) for role in ("admin", "assessor", "panel")}
-        _ok(client.post("/api/v1/organisations", json={
-            "name": "Fuzz Org", "sector": "health", "email": APPLICANT, "password": PASSWORD}), 201)
+        _ok(
+            client.post(
+                "/api/v1/organisations",
+                json={
+                    "name": "Fuzz Org",
+                    "sector": "health",
+                    "email": APPLICANT,
+                    "password": PASSWORD,
+                },
+            ),
+            201,
+        )
         tokens = {"applicant": _token(client, APPLICANT)}
         tokens |= {role: _token(client, email, secret) for role, (email, secret) in staff.items()}
         _award(client, tokens, _bronze_ready(client, tokens["applicant"]))
@@ -210,9 +258,14 @@ def _know(client, app, admin) -> None:
     apps = _ok(client.get("/api/v1/applications", headers=admin))
     users = _ok(client.get("/api/v1/admin/users", headers=admin))
     policies = [s.policy for s in app.state.registry.current.values()]
-    per_app = {name: [item for a in apps for item in _ok(client.get(
-        f"/api/v1/applications/{a['id']}/{name}", headers=admin))]
-        for name in ("evidence", "pledges", "requirements")}
+    per_app = {
+        name: [
+            item
+            for a in apps
+            for item in _ok(client.get(f"/api/v1/applications/{a['id']}/{name}", headers=admin))
+        ]
+        for name in ("evidence", "pledges", "requirements")
+    }
     KNOWN.clear()
     KNOWN.update(
         application_id=[a["id"] for a in apps],
@@ -225,14 +278,20 @@ def _know(client, app, admin) -> None:
         organisation_id=sorted({a["organisation_id"] for a in apps}),
         scheme_id=[p.id for p in policies],
         scheme=[p.id for p in policies],
-        level=sorted({name for p in policies for lv in p.levels
-                      for name in (lv.id, lv.name, *lv.aliases)}),
+        level=sorted(
+            {name for p in policies for lv in p.levels for name in (lv.id, lv.name, *lv.aliases)}
+        ),
         theme=sorted({t.id for p in policies for t in p.themes}),
         standard=sorted({s.id for p in policies for s in p.standards}),
         question=sorted({q.id for p in policies for s in p.standards for q in s.questions}),
-        trigger=sorted({t.trigger for p in policies
-                        for flow in (p.workflows.application, p.workflows.award)
-                        for t in flow.transitions}),
+        trigger=sorted(
+            {
+                t.trigger
+                for p in policies
+                for flow in (p.workflows.application, p.workflows.award)
+                for t in flow.transitions
+            }
+        ),
     )
     assert all(KNOWN.values()), KNOWN
 
@@ -251,15 +310,24 @@ def _database(backend: str, request, tmp) -> Engine:
 
 
 def _app(engine, registry, tmp):
-    settings_ = Settings(ENV="test", DATABASE_URL=engine.url.render_as_string(hide_password=False),
-                         EVIDENCE_DIR=str(tmp / "evidence"), VAR_DIR=str(tmp),
-                         MAX_UPLOAD_BYTES=200_000)
+    settings_ = Settings(
+        ENV="test",
+        DATABASE_URL=engine.url.render_as_string(hide_password=False),
+        EVIDENCE_DIR=str(tmp / "evidence"),
+        VAR_DIR=str(tmp),
+        MAX_UPLOAD_BYTES=200_000,
+    )
     return create_app(settings=settings_, engine=engine, registry=registry), settings_
 
 
-@pytest.fixture(scope="module", params=[
-    "sqlite-admin", "sqlite-applicant", pytest.param("postgres-admin", marks=pytest.mark.postgres),
-])
+@pytest.fixture(
+    scope="module",
+    params=[
+        "sqlite-admin",
+        "sqlite-applicant",
+        pytest.param("postgres-admin", marks=pytest.mark.postgres),
+    ],
+)
 def world(request, registry, tmp_path_factory):
     """(app, the persona's headers, a maker of fresh headers for the persona) on a seeded database."""
     backend, persona = request.param.split("-")
@@ -278,8 +346,11 @@ def world(request, registry, tmp_path_factory):
 
 @schema.parametrize()
 # On a busy 2-core machine drawing cases is slow, and Schemathesis filters some draws: not faults.
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 def test_every_operation_keeps_to_the_schema(case, world):
     app, headers, fresh = world
     if case.operation.path == "/api/v1/auth/logout":
@@ -306,12 +377,23 @@ def small(engine, registry, tmp_path) -> Small:
     app, _ = _app(engine, registry, tmp_path)
     with TestClient(app) as client:
         admin_email, secret = _staff(engine, "admin")
-        _ok(client.post("/api/v1/organisations", json={
-            "name": "Small Org", "sector": "", "email": APPLICANT, "password": PASSWORD}), 201)
+        _ok(
+            client.post(
+                "/api/v1/organisations",
+                json={"name": "Small Org", "sector": "", "email": APPLICANT, "password": PASSWORD},
+            ),
+            201,
+        )
         applicant = _token(client, APPLICANT)
         admin = _token(client, admin_email, secret)
-        application = _ok(client.post("/api/v1/applications", headers=applicant,
-                                      json={"scheme": "svqm", "level": "bronze"}), 201)
+        application = _ok(
+            client.post(
+                "/api/v1/applications",
+                headers=applicant,
+                json={"scheme": "svqm", "level": "bronze"},
+            ),
+            201,
+        )
     return Small(app, admin, applicant, application["id"])
 
 
@@ -326,8 +408,9 @@ def _refusals(small: Small, probes) -> list[str]:
         try:
             response = case.call(app=small.app, headers=headers)
         except Exception as exc:  # Starlette re-raises what the app did not handle (a 500)
-            problems.append(f"{label} -> 500, unhandled {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0]}")
+            problems.append(
+                f"{label} -> 500, unhandled {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            )
             continue
         try:
             case.validate_response(response, headers=headers, checks=CHECKS)
@@ -340,37 +423,113 @@ def _refusals(small: Small, probes) -> list[str]:
 def _id_probes(small: Small, n: int):
     app = small.application_id
     apps = "/api/v1/applications/{application_id}"
-    pledge = {"theme": "x", "title": "t", "description": "", "indicator": "n", "target": "1",
-              "due_date": "2030-01-01"}
+    pledge = {
+        "theme": "x",
+        "title": "t",
+        "description": "",
+        "indicator": "n",
+        "target": "1",
+        "due_date": "2030-01-01",
+    }
     return [
-        *(("admin", "GET", f"{apps}{tail}", {"path_parameters": {"application_id": n}})
-          for tail in ("", "/history", "/requirements", "/pledges", "/evidence", "/scores")),
-        ("admin", "POST", f"{apps}/pledges",
-         {"path_parameters": {"application_id": n}, "body": pledge}),
-        ("admin", "POST", f"{apps}/scores", {"path_parameters": {"application_id": n},
-                                             "body": {"standard": "s", "question": "q", "score": 1}}),
-        ("admin", "POST", f"{apps}/events/{{trigger}}",
-         {"path_parameters": {"application_id": n, "trigger": "withdraw"}, "body": {}}),
-        ("admin", "POST", f"{apps}/assessor",
-         {"path_parameters": {"application_id": n}, "body": {"assessor_id": 1}}),
-        ("admin", "POST", f"{apps}/assessor",
-         {"path_parameters": {"application_id": app}, "body": {"assessor_id": n}}),
-        ("applicant", "POST", f"{apps}/evidence", {
-            "path_parameters": {"application_id": n}, "media_type": "multipart/form-data",
-            "body": {"file": b"hello\n", "requirement": "executive_commitment"}}),
+        *(
+            ("admin", "GET", f"{apps}{tail}", {"path_parameters": {"application_id": n}})
+            for tail in ("", "/history", "/requirements", "/pledges", "/evidence", "/scores")
+        ),
+        (
+            "admin",
+            "POST",
+            f"{apps}/pledges",
+            {"path_parameters": {"application_id": n}, "body": pledge},
+        ),
+        (
+            "admin",
+            "POST",
+            f"{apps}/scores",
+            {
+                "path_parameters": {"application_id": n},
+                "body": {"standard": "s", "question": "q", "score": 1},
+            },
+        ),
+        (
+            "admin",
+            "POST",
+            f"{apps}/events/{{trigger}}",
+            {"path_parameters": {"application_id": n, "trigger": "withdraw"}, "body": {}},
+        ),
+        (
+            "admin",
+            "POST",
+            f"{apps}/assessor",
+            {"path_parameters": {"application_id": n}, "body": {"assessor_id": 1}},
+        ),
+        (
+            "admin",
+            "POST",
+            f"{apps}/assessor",
+            {"path_parameters": {"application_id": app}, "body": {"assessor_id": n}},
+        ),
+        (
+            "applicant",
+            "POST",
+            f"{apps}/evidence",
+            {
+                "path_parameters": {"application_id": n},
+                "media_type": "multipart/form-data",
+                "body": {"file": b"hello\n", "requirement": "executive_commitment"},
+            },
+        ),
         ("admin", "GET", "/api/v1/applications", {"query": {"offset": n}}),
-        ("admin", "GET", "/api/v1/evidence/{evidence_id}/file", {"path_parameters": {"evidence_id": n}}),
-        ("admin", "POST", "/api/v1/evidence/{evidence_id}/review", {
-            "path_parameters": {"evidence_id": n}, "body": {"decision": "accepted"}}),
+        (
+            "admin",
+            "GET",
+            "/api/v1/evidence/{evidence_id}/file",
+            {"path_parameters": {"evidence_id": n}},
+        ),
+        (
+            "admin",
+            "POST",
+            "/api/v1/evidence/{evidence_id}/review",
+            {"path_parameters": {"evidence_id": n}, "body": {"decision": "accepted"}},
+        ),
         (None, "GET", "/api/v1/awards/{award_id}", {"path_parameters": {"award_id": n}}),
-        ("admin", "POST", "/api/v1/awards/{award_id}/events/{trigger}", {
-            "path_parameters": {"award_id": n, "trigger": "suspend"}, "body": {"comment": "c"}}),
-        ("admin", "POST", "/api/v1/admin/users/{user_id}/disable", {"path_parameters": {"user_id": n}}),
-        ("admin", "POST", "/api/v1/admin/users", {"body": {
-            "email": "new@staff.test", "role": "applicant", "organisation_id": n,
-            "password": PASSWORD}}),
-        ("admin", "POST", "/api/v1/admin/conflicts", {"body": {"user_id": n, "organisation_id": 1}}),
-        ("admin", "POST", "/api/v1/admin/conflicts", {"body": {"user_id": 1, "organisation_id": n}}),
+        (
+            "admin",
+            "POST",
+            "/api/v1/awards/{award_id}/events/{trigger}",
+            {"path_parameters": {"award_id": n, "trigger": "suspend"}, "body": {"comment": "c"}},
+        ),
+        (
+            "admin",
+            "POST",
+            "/api/v1/admin/users/{user_id}/disable",
+            {"path_parameters": {"user_id": n}},
+        ),
+        (
+            "admin",
+            "POST",
+            "/api/v1/admin/users",
+            {
+                "body": {
+                    "email": "new@staff.test",
+                    "role": "applicant",
+                    "organisation_id": n,
+                    "password": PASSWORD,
+                }
+            },
+        ),
+        (
+            "admin",
+            "POST",
+            "/api/v1/admin/conflicts",
+            {"body": {"user_id": n, "organisation_id": 1}},
+        ),
+        (
+            "admin",
+            "POST",
+            "/api/v1/admin/conflicts",
+            {"body": {"user_id": 1, "organisation_id": n}},
+        ),
     ]
 
 
@@ -390,23 +549,70 @@ def _nul_probes(small: Small):
     return [
         (None, "GET", "/api/v1/awards", {"query": {"level": nul}}),
         (None, "GET", "/api/v1/awards", {"query": {"scheme": nul}}),
-        (None, "POST", "/api/v1/auth/token", {"body": {"email": f"{nul}@org.test", "password": "x"}}),
-        (None, "POST", "/api/v1/organisations", {"body": {
-            "name": nul, "sector": "", "email": "nul@org.test", "password": PASSWORD}}),
+        (
+            None,
+            "POST",
+            "/api/v1/auth/token",
+            {"body": {"email": f"{nul}@org.test", "password": "x"}},
+        ),
+        (
+            None,
+            "POST",
+            "/api/v1/organisations",
+            {"body": {"name": nul, "sector": "", "email": "nul@org.test", "password": PASSWORD}},
+        ),
         ("admin", "GET", "/api/v1/applications", {"query": {"state": nul}}),
-        ("applicant", "POST", "/api/v1/applications/{application_id}/pledges", {
-            "path_parameters": app, "body": {"theme": "employment", "title": nul,
-                                             "description": "", "indicator": "n", "target": "1",
-                                             "due_date": "2030-01-01"}}),
-        ("admin", "POST", "/api/v1/admin/users", {"body": {
-            "email": "nul@staff.test", "role": "assessor", "name": nul, "password": PASSWORD}}),
-        ("admin", "POST", "/api/v1/admin/conflicts", {"body": {
-            "user_id": 1, "organisation_id": 1, "reason": nul}}),
-        ("applicant", "POST", "/api/v1/applications/{application_id}/evidence", {
-            "path_parameters": app, "media_type": "multipart/form-data",
-            "body": {"file": b"hello\n", "requirement": "executive_commitment", "title": nul}}),
-        ("applicant", "POST", "/api/v1/applications/{application_id}/events/{trigger}", {
-            "path_parameters": {**app, "trigger": "withdraw"}, "body": {"comment": nul}}),
+        (
+            "applicant",
+            "POST",
+            "/api/v1/applications/{application_id}/pledges",
+            {
+                "path_parameters": app,
+                "body": {
+                    "theme": "employment",
+                    "title": nul,
+                    "description": "",
+                    "indicator": "n",
+                    "target": "1",
+                    "due_date": "2030-01-01",
+                },
+            },
+        ),
+        (
+            "admin",
+            "POST",
+            "/api/v1/admin/users",
+            {
+                "body": {
+                    "email": "nul@staff.test",
+                    "role": "assessor",
+                    "name": nul,
+                    "password": PASSWORD,
+                }
+            },
+        ),
+        (
+            "admin",
+            "POST",
+            "/api/v1/admin/conflicts",
+            {"body": {"user_id": 1, "organisation_id": 1, "reason": nul}},
+        ),
+        (
+            "applicant",
+            "POST",
+            "/api/v1/applications/{application_id}/evidence",
+            {
+                "path_parameters": app,
+                "media_type": "multipart/form-data",
+                "body": {"file": b"hello\n", "requirement": "executive_commitment", "title": nul},
+            },
+        ),
+        (
+            "applicant",
+            "POST",
+            "/api/v1/applications/{application_id}/events/{trigger}",
+            {"path_parameters": {**app, "trigger": "withdraw"}, "body": {"comment": nul}},
+        ),
     ]
 
 
@@ -431,10 +637,14 @@ def test_served_openapi_describes_the_error_bodies_sent(small):
     response = case.call(headers=small.applicant)
     assert response.status_code == 422
     assert response.json()["error"] == "invalid_input"
-    case.validate_response(response, headers=small.applicant,
-                           checks=[status_code_conformance, response_schema_conformance])
+    case.validate_response(
+        response,
+        headers=small.applicant,
+        checks=[status_code_conformance, response_schema_conformance],
+    )
     signed_out = served["/api/v1/applications"]["GET"].Case()
     response = signed_out.call()
     assert response.status_code == 401
-    signed_out.validate_response(response, checks=[status_code_conformance,
-                                                   response_schema_conformance])
+    signed_out.validate_response(
+        response, checks=[status_code_conformance, response_schema_conformance]
+    )

@@ -39,7 +39,9 @@ def _subject(
     state: str,
     now: datetime,
 ) -> Application | Award:
-    level = "silver"
+    # Silver where the scheme has it (SVQM's, with a prerequisite), else the scheme's first level.
+    levels = [lv.id for lv in registry.get(scheme).policy.levels]
+    level = "silver" if "silver" in levels else levels[0]
     if kind == "application":
         return application_in(
             session, registry, cast, scheme=scheme, level=level, state=state, at=now

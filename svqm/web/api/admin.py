@@ -18,8 +18,15 @@ AdminUser = Annotated[User, Depends(require_role("admin"))]
 
 
 def user_public(user: User, uri: str | None = None) -> UserPublic:
-    return UserPublic(id=user.id or 0, email=user.email, name=user.name, role=user.role,
-                      organisation_id=user.organisation_id, active=user.active, otpauth_uri=uri)
+    return UserPublic(
+        id=user.id or 0,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        organisation_id=user.organisation_id,
+        active=user.active,
+        otpauth_uri=uri,
+    )
 
 
 @router.get("/users")
@@ -33,8 +40,14 @@ def create_user(
     body: StaffCreate, admin: AdminUser, session: SessionDep, settings: SettingsDep
 ) -> UserPublic:
     """Add a user; staff get a TOTP secret, returned once as an otpauth URI."""
-    user = accounts.add_user(session, email=body.email, role=body.role, name=body.name,
-                             organisation_id=body.organisation_id, password=body.password)
+    user = accounts.add_user(
+        session,
+        email=body.email,
+        role=body.role,
+        name=body.name,
+        organisation_id=body.organisation_id,
+        password=body.password,
+    )
     uri = None
     if auth.needs_second_factor(user):
         auth.ensure_totp_secret(session, user)
@@ -61,7 +74,11 @@ def disable_user(user_id: Id, admin: AdminUser, session: SessionDep, now: NowDep
 @router.post("/conflicts", status_code=status.HTTP_201_CREATED)
 def declare_conflict(body: ConflictCreate, admin: AdminUser, session: SessionDep) -> dict[str, int]:
     """Record that a user may not assess or decide an organisation's applications."""
-    row = accounts.declare_conflict(session, user_id=body.user_id,
-                                    organisation_id=body.organisation_id, reason=body.reason,
-                                    recorded_by_id=admin.id)
+    row = accounts.declare_conflict(
+        session,
+        user_id=body.user_id,
+        organisation_id=body.organisation_id,
+        reason=body.reason,
+        recorded_by_id=admin.id,
+    )
     return {"id": row.id or 0}

@@ -32,7 +32,7 @@ from svqm.web.schemas import (
     ScoreResultPublic,
 )
 from svqm.web.uploads import read_upload_form
-from svqm.workflow import actions, deadlines, queries
+from svqm.workflow import actions, queries, schedule
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
@@ -45,15 +45,23 @@ def application_public(
 ) -> ApplicationPublic:
     """An application as the caller sees it: what they may fire now and what is unmet."""
     ready, unmet = workflow.available(session, app, actor=actor, registry=registry, now=now)
-    policy = registry.for_subject(session, app).policy
     assert app.id is not None
     return ApplicationPublic(
-        id=app.id, organisation_id=app.organisation_id, scheme=app.scheme,
-        scheme_version=app.scheme_version, level=app.level, state=app.state, version=app.version,
-        triggers=ready, unmet=unmet,
-        deadlines=[DeadlinePublic(kind=k, due_at=d)
-                   for k, d in deadlines.running(policy, "application", app, now)],
-        assessor_id=app.assessor_id, created_at=app.created_at,
+        id=app.id,
+        organisation_id=app.organisation_id,
+        scheme=app.scheme,
+        scheme_version=app.scheme_version,
+        level=app.level,
+        state=app.state,
+        version=app.version,
+        triggers=ready,
+        unmet=unmet,
+        deadlines=[
+            DeadlinePublic(kind=k, due_at=d)
+            for k, d in schedule.open_due(session, "application", [app.id])[app.id]
+        ],
+        assessor_id=app.assessor_id,
+        created_at=app.created_at,
         state_changed_at=app.state_changed_at,
     )
 
@@ -64,29 +72,49 @@ def _load(session: Session, application_id: Id, user) -> Application:  # type: i
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_application(
-    body: ApplicationCreate, user: ApiUser, session: SessionDep, registry: RegistryDep,
-    now: NowDep, response: Response,
+    body: ApplicationCreate,
+    user: ApiUser,
+    session: SessionDep,
+    registry: RegistryDep,
+    now: NowDep,
+    response: Response,
 ) -> ApplicationPublic:
     """Open an application for a level (by id, name or alias such as 'Level 1')."""
     actor = actor_of(user)
     app = workflow.open_application(
-        session, organisation_id=user.organisation_id or 0, scheme_id=body.scheme,
-        level=body.level, actor=actor, registry=registry, now=now)
+        session,
+        organisation_id=user.organisation_id or 0,
+        scheme_id=body.scheme,
+        level=body.level,
+        actor=actor,
+        registry=registry,
+        now=now,
+    )
     response.headers["Location"] = f"/api/v1/applications/{app.id}"
     return application_public(session, app, actor=actor, registry=registry, now=now)
 
 
 @router.get("")
 def list_applications(
-    user: ApiUser, session: SessionDep, registry: RegistryDep, now: NowDep,
-    state: str | None = None, level: str | None = None, scheme: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    user: ApiUser,
+    session: SessionDep,
+    registry: RegistryDep,
+    now: NowDep,
+    state: str | None = None,
+    level: str | None = None,
+    scheme: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[ApplicationPublic]:
     """The caller's applications: their organisation's, an assessor's queue, or all for admins."""
     actor = actor_of(user)
     rows = queries.list_applications(
-        session, actor, queries.ApplicationFilter(state=state, level=level, scheme=scheme),
-        limit=limit, offset=offset)
+        session,
+        actor,
+        queries.ApplicationFilter(state=state, level=level, scheme=scheme),
+        limit=limit,
+        offset=offset,
+    )
     return [application_public(session, a, actor=actor, registry=registry, now=now) for a in rows]
 
 
@@ -103,9 +131,18 @@ def read_application(
 def read_history(application_id: Id, user: ApiUser, session: SessionDep) -> list[HistoryEvent]:
     """The application's audit events, oldest first."""
     app = _load(session, application_id, user)
-    return [HistoryEvent(at=e.at, actor_id=e.actor_id, actor_role=e.actor_role, trigger=e.trigger,
-                         source=e.source, dest=e.dest, comment=e.comment)
-            for e in workflow.history(session, app)]
+    return [
+        HistoryEvent(
+            at=e.at,
+            actor_id=e.actor_id,
+            actor_role=e.actor_role,
+            trigger=e.trigger,
+            source=e.source,
+            dest=e.dest,
+            comment=e.comment,
+        )
+        for e in workflow.history(session, app)
+    ]
 
 
 @router.get("/{application_id}/requirements")
@@ -115,31 +152,48 @@ def read_requirements(
     """The evidence checklist: every slot the level asks for and whether it is satisfied."""
     app = _load(session, application_id, user)
     policy = registry.for_subject(session, app).policy
-    slots = evidence_requirements.checklist(session, application_id=application_id,
-                                            policy=policy, level=policy.level(app.level))
-    return [RequirementPublic(id=s.id, requirement=s.requirement_id, title=s.title,
-                              pledge_id=s.pledge_id, standard=s.standard_id,
-                              satisfied=s.satisfied, status=s.status,
-                              evidence=[i.id or 0 for i in s.items]) for s in slots]
+    slots = evidence_requirements.checklist(
+        session, application_id=application_id, policy=policy, level=policy.level(app.level)
+    )
+    return [
+        RequirementPublic(
+            id=s.id,
+            requirement=s.requirement_id,
+            title=s.title,
+            pledge_id=s.pledge_id,
+            standard=s.standard_id,
+            satisfied=s.satisfied,
+            status=s.status,
+            evidence=[i.id or 0 for i in s.items],
+        )
+        for s in slots
+    ]
 
 
 @router.get("/{application_id}/pledges")
 def list_pledges(application_id: Id, user: ApiUser, session: SessionDep) -> list[PledgePublic]:
     """The application's pledges."""
     _load(session, application_id, user)
-    return [PledgePublic.model_validate(p, from_attributes=True)
-            for p in actions.pledge_service.list_pledges(session, application_id)]
+    return [
+        PledgePublic.model_validate(p, from_attributes=True)
+        for p in actions.pledge_service.list_pledges(session, application_id)
+    ]
 
 
 @router.post("/{application_id}/pledges", status_code=status.HTTP_201_CREATED)
 def create_pledge(
-    application_id: Id, body: PledgeCreate, user: ApiUser, session: SessionDep,
-    registry: RegistryDep, now: NowDep,
+    application_id: Id,
+    body: PledgeCreate,
+    user: ApiUser,
+    session: SessionDep,
+    registry: RegistryDep,
+    now: NowDep,
 ) -> PledgePublic:
     """Add a pledge (theme, title, description, key value indicator, target, due date)."""
     app = _load(session, application_id, user)
-    pledge = actions.add_pledge(session, app, body, actor=actor_of(user), registry=registry,
-                                now=now)
+    pledge = actions.add_pledge(
+        session, app, body, actor=actor_of(user), registry=registry, now=now
+    )
     return PledgePublic.model_validate(pledge, from_attributes=True)
 
 
@@ -147,19 +201,42 @@ def create_pledge(
 def list_evidence(application_id: Id, user: ApiUser, session: SessionDep) -> list[EvidencePublic]:
     """Every version of every evidence item."""
     _load(session, application_id, user)
-    return [EvidencePublic.model_validate(i, from_attributes=True)
-            for i in evidence_service.list_evidence(session, application_id)]
+    return [
+        EvidencePublic.model_validate(i, from_attributes=True)
+        for i in evidence_service.list_evidence(session, application_id)
+    ]
 
 
-@router.post("/{application_id}/evidence", status_code=status.HTTP_201_CREATED,
-             openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {
-                 "schema": {"type": "object", "required": ["file"], "properties": {
-                     "file": {"type": "string", "format": "binary"},
-                     "requirement": {"type": "string"}, "pledge_id": {"type": "integer"},
-                     "title": {"type": "string"}}}}}}})
+@router.post(
+    "/{application_id}/evidence",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "requirement": {"type": "string"},
+                            "pledge_id": {"type": "integer"},
+                            "title": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
 async def upload_evidence(
-    application_id: Id, request: Request, user: UploaderUser, registry: RegistryDep,
-    now: NowDep, store: StoreDep,
+    application_id: Id,
+    request: Request,
+    user: UploaderUser,
+    registry: RegistryDep,
+    now: NowDep,
+    store: StoreDep,
 ) -> EvidenceCreated:
     """Upload a file (multipart: file, requirement or pledge_id, title), streamed to the store."""
     from starlette.concurrency import run_in_threadpool
@@ -172,12 +249,27 @@ async def upload_evidence(
         with session_scope(request.app.state.engine) as session:
             app = _load(session, application_id, user)
             item = actions.upload_evidence(
-                session, app, store, requirement=form.requirement, pledge_id=form.pledge_id,
-                stream=form.file, filename=form.filename, title=form.title,
-                actor=actor_of(user), registry=registry, now=now)
-            return EvidenceCreated(id=item.id or 0, sha256=item.sha256, size=item.size,
-                                   content_type=item.content_type, version=item.version,
-                                   slot=item.slot, filename=item.filename)
+                session,
+                app,
+                store,
+                requirement=form.requirement,
+                pledge_id=form.pledge_id,
+                stream=form.file,
+                filename=form.filename,
+                title=form.title,
+                actor=actor_of(user),
+                registry=registry,
+                now=now,
+            )
+            return EvidenceCreated(
+                id=item.id or 0,
+                sha256=item.sha256,
+                size=item.size,
+                content_type=item.content_type,
+                version=item.version,
+                slot=item.slot,
+                filename=item.filename,
+            )
 
     try:
         return await run_in_threadpool(save)
@@ -192,17 +284,27 @@ def read_scores(
     """The result against the level's standards, explained."""
     app = _load(session, application_id, user)
     policy = registry.for_subject(session, app).policy
-    result = evidence_service.score_result(session, application_id=application_id, policy=policy,
-                                           level=policy.level(app.level))
-    return ScoreResultPublic(passed=result.passed, overall_percent=result.overall_percent,
-                             threshold=result.threshold, standards=result.standards,
-                             failed_mandatory=result.failed_mandatory, unscored=result.unscored)
+    result = evidence_service.score_result(
+        session, application_id=application_id, policy=policy, level=policy.level(app.level)
+    )
+    return ScoreResultPublic(
+        passed=result.passed,
+        overall_percent=result.overall_percent,
+        threshold=result.threshold,
+        standards=result.standards,
+        failed_mandatory=result.failed_mandatory,
+        unscored=result.unscored,
+    )
 
 
 @router.post("/{application_id}/scores")
 def score_question(
-    application_id: Id, body: ScoreCreate, user: ApiUser, session: SessionDep,
-    registry: RegistryDep, now: NowDep,
+    application_id: Id,
+    body: ScoreCreate,
+    user: ApiUser,
+    session: SessionDep,
+    registry: RegistryDep,
+    now: NowDep,
 ) -> ScoreResultPublic:
     """The assigned assessor scores one question; answers the running result."""
     app = _load(session, application_id, user)
@@ -212,25 +314,47 @@ def score_question(
 
 @router.post("/{application_id}/events/{trigger}")
 def fire_event(
-    application_id: Id, trigger: str, body: EventRequest, user: ApiUser, session: SessionDep,
-    registry: RegistryDep, now: NowDep,
+    application_id: Id,
+    trigger: str,
+    body: EventRequest,
+    user: ApiUser,
+    session: SessionDep,
+    registry: RegistryDep,
+    now: NowDep,
 ) -> ApplicationPublic:
     """Fire a workflow trigger; 409 if not allowed now or stale, 422 listing every unmet guard."""
     app = _load(session, application_id, user)
-    workflow.fire(session, app, trigger, actor=actor_of(user), registry=registry, now=now,
-                  comment=body.comment, expected_version=body.version)
+    workflow.fire(
+        session,
+        app,
+        trigger,
+        actor=actor_of(user),
+        registry=registry,
+        now=now,
+        comment=body.comment,
+        expected_version=body.version,
+    )
     return application_public(session, app, actor=actor_of(user), registry=registry, now=now)
 
 
 @router.post("/{application_id}/assessor")
 def assign_assessor(
-    application_id: Id, body: AssignRequest, user: ApiUser, session: SessionDep,
-    registry: RegistryDep, now: NowDep,
+    application_id: Id,
+    body: AssignRequest,
+    user: ApiUser,
+    session: SessionDep,
+    registry: RegistryDep,
+    now: NowDep,
 ) -> ApplicationPublic:
     """An admin assigns or reassigns the assessor."""
     app = _load(session, application_id, user)
-    workflow.assign_assessor(session, app, body.assessor_id, actor=actor_of(user),
-                             registry=registry, now=now, expected_version=body.version)
+    workflow.assign_assessor(
+        session,
+        app,
+        body.assessor_id,
+        actor=actor_of(user),
+        registry=registry,
+        now=now,
+        expected_version=body.version,
+    )
     return application_public(session, app, actor=actor_of(user), registry=registry, now=now)
-
-

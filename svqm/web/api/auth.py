@@ -18,10 +18,17 @@ router = APIRouter(prefix="/api/v1", tags=["sign-in"])
 def create_organisation(body: OrganisationCreate, session: SessionDep) -> OrganisationPublic:
     """Register an organisation and its first applicant (public sign-up)."""
     org = accounts.create_organisation(session, name=body.name, sector=body.sector)
-    user = accounts.add_user(session, email=body.email, role="applicant", organisation_id=org.id,
-                             password=body.password, name="")
-    return OrganisationPublic(id=org.id or 0, name=org.name, sector=org.sector,
-                              user_id=user.id or 0)
+    user = accounts.add_user(
+        session,
+        email=body.email,
+        role="applicant",
+        organisation_id=org.id,
+        password=body.password,
+        name="",
+    )
+    return OrganisationPublic(
+        id=org.id or 0, name=org.name, sector=org.sector, user_id=user.id or 0
+    )
 
 
 @router.post("/auth/token")
@@ -33,13 +40,15 @@ def create_token(
     # Its own unit of work: a failed attempt must be counted even though the request fails.
     with session_scope(request.app.state.engine) as session:
         try:
-            user = auth.authenticate(session, email=body.email, password=body.password, now=now,
-                                     settings=settings)
+            user = auth.authenticate(
+                session, email=body.email, password=body.password, now=now, settings=settings
+            )
             if auth.needs_second_factor(user) and not auth.verify_totp(user, body.otp or "", now):
                 auth.record_failure(session, user.email, now)
                 raise NotSignedIn("the email, password or code is not right")
-            token, row = auth.start_session(session, user, kind="api", now=now, settings=settings,
-                                            mfa_passed=True)
+            token, row = auth.start_session(
+                session, user, kind="api", now=now, settings=settings, mfa_passed=True
+            )
         except SvqmError as exc:
             failure = exc
     if failure is not None:

@@ -18,32 +18,45 @@ router = APIRouter(prefix="/api/v1/awards", tags=["awards"])
 
 
 def in_force_states(registry: SchemeRegistry) -> set[str]:
-    return {s.name for sch in registry.current.values()
-            for s in sch.policy.workflows.award.states if s.in_force}
+    return {
+        s.name
+        for sch in registry.current.values()
+        for s in sch.policy.workflows.award.states
+        if s.in_force
+    }
 
 
 def award_public(session: Session, award: Award, registry: SchemeRegistry) -> AwardPublic:
     policy = registry.for_subject(session, award).policy
     org = session.get(Organisation, award.organisation_id)
     return AwardPublic(
-        id=award.id or 0, organisation_id=award.organisation_id,
-        organisation_name=org.name if org else "", scheme=award.scheme,
-        scheme_version=award.scheme_version, level=award.level,
-        level_name=policy.level(award.level).name, state=award.state,
-        certificate_number=award.certificate_number, issued_at=award.issued_at,
-        expires_at=award.expires_at, supersedes_id=award.supersedes_id,
+        id=award.id or 0,
+        organisation_id=award.organisation_id,
+        organisation_name=org.name if org else "",
+        scheme=award.scheme,
+        scheme_version=award.scheme_version,
+        level=award.level,
+        level_name=policy.level(award.level).name,
+        state=award.state,
+        certificate_number=award.certificate_number,
+        issued_at=award.issued_at,
+        expires_at=award.expires_at,
+        supersedes_id=award.supersedes_id,
         verify_url=f"/awards/{award.id}/verify",
     )
 
 
 @router.get("")
 def list_awards(
-    session: SessionDep, registry: RegistryDep, level: str | None = None,
+    session: SessionDep,
+    registry: RegistryDep,
+    level: str | None = None,
     scheme: str | None = None,
 ) -> list[AwardPublic]:
     """The public directory: awards in force only."""
-    rows = queries.list_awards(session, states=in_force_states(registry), level=level,
-                               scheme=scheme)
+    rows = queries.list_awards(
+        session, states=in_force_states(registry), level=level, scheme=scheme
+    )
     return [award_public(session, a, registry) for a in rows]
 
 
@@ -55,13 +68,26 @@ def read_award(award_id: Id, session: SessionDep, registry: RegistryDep) -> Awar
 
 @router.post("/{award_id}/events/{trigger}")
 def fire_award_event(
-    award_id: Id, trigger: str, body: EventRequest, user: ApiUser, session: SessionDep,
-    registry: RegistryDep, now: NowDep,
+    award_id: Id,
+    trigger: str,
+    body: EventRequest,
+    user: ApiUser,
+    session: SessionDep,
+    registry: RegistryDep,
+    now: NowDep,
 ) -> AwardPublic:
     """Suspend, reinstate, withdraw or restore an award (admins), or file its report."""
     award = queries.get_award(session, award_id)
     if user.role == "applicant" and award.organisation_id != user.organisation_id:
         raise NotFound(f"no award {award_id}")
-    workflow.fire(session, award, trigger, actor=actor_of(user), registry=registry, now=now,
-                  comment=body.comment, expected_version=body.version)
+    workflow.fire(
+        session,
+        award,
+        trigger,
+        actor=actor_of(user),
+        registry=registry,
+        now=now,
+        comment=body.comment,
+        expected_version=body.version,
+    )
     return award_public(session, award, registry)

@@ -47,6 +47,9 @@ templates = Jinja2Templates(
         undefined=_PageUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates ship with the code: a restart picks up an edit, as it does for policies, and
+        # no render stats every template file on disk.
+        auto_reload=False,
     )
 )
 

@@ -29,6 +29,7 @@ from svqm.web.deps import (
     verify_csrf,
 )
 from svqm.web.pages import flash_of
+from svqm.web.pages.admin_ops import dead_letter_count
 from svqm.web.pages.panel import (
     application_rows,
     case_context,
@@ -97,13 +98,14 @@ def _disable(session: Session, user: User, now: datetime) -> None:
 def overview(
     request: Request, auth: PageUser, session: SessionDep, registry: RegistryDep
 ) -> HTMLResponse:
-    """Applications by state and awards by level."""
+    """Applications by state, awards by level, and a warning while emails go undelivered."""
     if denied := only(request, auth, "admin"):
         return denied
     options = filter_options(registry)
     counts = {
         "by_state": _counts(session, Application.state),
         "by_level": _counts(session, Award.level),
+        "dead_letters": dead_letter_count(session),
     }
     return show(request, "admin/overview.html", auth, "Administration", **options, **counts)
 

@@ -13,6 +13,7 @@ from svqm.accounts.models import Organisation
 from svqm.errors import GuardRefused, NotFound, SvqmError
 from svqm.evidence import service as evidence_service
 from svqm.web.api.evidence import attachment
+from svqm.web.deadline_views import DeadlineView, describe
 from svqm.web.deps import (
     Id,
     NowDep,
@@ -40,7 +41,7 @@ from svqm.web.pages.applicant_views import (
     state_tag,
     trigger_title,
 )
-from svqm.workflow import deadlines, queries
+from svqm.workflow import queries, schedule
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
@@ -64,48 +65,39 @@ def _dashboard(
     flash: dict[str, str] | None = None,
 ) -> HTMLResponse:
     org = session.get(Organisation, who.user.organisation_id)
-    upcoming: list[tuple[datetime, str, str, str]] = []
+    # The deadlines are the schedule's rows, the same ones the reminders and the calendar use.
+    rows = schedule.upcoming(session, organisation_id=who.user.organisation_id or 0)
+    upcoming = describe(session, registry, rows)
+    soonest: dict[tuple[str, int], DeadlineView] = {}
+    for view in upcoming:
+        soonest.setdefault((view.subject_kind, view.subject_id), view)
     applications = []
     for app in queries.list_applications(session, who.actor):
         policy = registry.for_subject(session, app).policy
-        level = policy.level(app.level)
-        href = f"/applications/{app.id}"
-        running = deadlines.running(policy, "application", app, now)
-        for kind, due in running:
-            what = f"{policy.name}: {level_label(level)} application"
-            upcoming.append((due, deadlines.deadline(policy, kind).label, what, href))
+        first = soonest.get(("application", app.id or 0))
         applications.append(
             {
                 "id": app.id,
-                "href": href,
+                "href": f"/applications/{app.id}",
                 "scheme": policy.name,
-                "level": level_label(level),
+                "level": level_label(policy.level(app.level)),
                 "state": state_tag(policy.workflows.application, app.state),
-                "deadline": (
-                    f"{deadlines.deadline(policy, running[0][0]).label}: {day(running[0][1])}"
-                )
-                if running
-                else "None",
+                "deadline": f"{first.label}: {day(first.due_at)}" if first else "None",
             }
         )
     awards = []
     for award in queries.organisation_awards(session, who.user.organisation_id or 0):
         policy = registry.for_subject(session, award).policy
-        level = policy.level(award.level)
-        for kind, due in deadlines.running(policy, "award", award, now):
-            what = f"{policy.name}: {level_label(level)} award"
-            upcoming.append(
-                (due, deadlines.deadline(policy, kind).label, what, f"/awards/{award.id}/verify")
-            )
         awards.append(
             {
                 "id": award.id,
                 "scheme": policy.name,
-                "level": level_label(level),
+                "level": level_label(policy.level(award.level)),
                 "certificate": award.certificate_number,
                 "state": state_tag(policy.workflows.award, award.state),
                 "expires": day(award.expires_at),
                 "href": f"/awards/{award.id}/verify",
+                "page": f"/dashboard/awards/{award.id}",
             }
         )
     chosen = chosen or {"scheme": "", "level": ""}
@@ -142,8 +134,14 @@ def _dashboard(
         errors=errors,
         flash=flash,
         upcoming=[
-            {"due": day(d), "label": label, "what": what, "href": href}
-            for d, label, what, href in sorted(upcoming, key=lambda u: u[0])[:10]
+            {
+                "due": day(v.due_at),
+                "label": v.label,
+                "what": v.subject,
+                "href": v.applicant_path,
+                "overdue": v.overdue(now),
+            }
+            for v in upcoming[:10]
         ],
     )
 

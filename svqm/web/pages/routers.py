@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from svqm.web.pages import account, admin, applicant, applicant_forms, assessor, panel, public
+from svqm.web.pages import (
+    account,
+    admin,
+    admin_ops,
+    applicant,
+    applicant_awards,
+    applicant_forms,
+    assessor,
+    panel,
+    public,
+)
 
 ALL: list[APIRouter] = [
     public.router,
     account.router,
     applicant.router,
     applicant_forms.router,
+    applicant_awards.router,
     assessor.router,
     panel.router,
     admin.router,
+    admin_ops.router,
 ]

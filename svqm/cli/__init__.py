@@ -1,7 +1,8 @@
-"""The `svqm` command: serve, db, policy, user, audit, demo. User errors exit 1 with one clear line."""
+"""The `svqm` command and its subcommands. User errors exit 1 with one clear line, never a traceback."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -84,14 +85,23 @@ def serve(
     no_scheduler: Annotated[
         bool, typer.Option("--no-scheduler", help="Do not run the scheduler in-process.")
     ] = False,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request (off behind a proxy that logs them).")
+    ] = True,
 ) -> None:
     """Serve the site and the API."""
     import uvicorn
 
     _registry()  # refuse to start on a broken policy, with its message rather than a traceback
-    # The in-process scheduler arrives with the deadlines issue; until then every process is a
-    # plain web worker and --no-scheduler has nothing to turn off.
-    del no_scheduler
+    if workers > 1 and not no_scheduler:
+        # APScheduler 3 runs in every process that starts it: N workers would sweep N times.
+        raise _fail(
+            "several workers each would run the scheduler: add --no-scheduler and run "
+            "`svqm scheduler` as one process of its own"
+        )
+    if no_scheduler:
+        # The workers are separate processes that read their settings from the environment.
+        os.environ["SVQM_RUN_SCHEDULER"] = "false"
     uvicorn.run(
         "svqm.web.app:create_app",
         factory=True,
@@ -99,6 +109,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        access_log=access_log,
     )
 
 
@@ -168,7 +179,7 @@ def policy_show(scheme: str) -> None:
         "weight",
         "mandatory",
         "max score",
-        title=f"Standards (pass mark {policy.settings.pass_mark_percent:g}%)",
+        title=f"Standards (pass mark {policy.pass_mark_text()})",
     )
     for std in policy.standards:
         for i, q in enumerate(std.questions):
@@ -249,7 +260,11 @@ def user_add(
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
     with _database() as engine, session_scope(engine) as session:
         user = accounts.add_user(
-            session, email=email, role=role, organisation_id=organisation, password=password,
+            session,
+            email=email,
+            role=role,
+            organisation_id=organisation,
+            password=password,
             name=name,
         )
         out.print(f"user {user.id} added: {user.email} ({user.role})")
@@ -333,6 +348,12 @@ def demo() -> None:
     with _database() as engine, session_scope(engine) as session:
         report = seed_demo(session, registry=_registry(), now=clock.utc_now())
     out.print(report, markup=False)
+
+
+# The scheduling commands live in their own module; importing it registers them on `app`.
+from svqm.cli import scheduling as _scheduling  # noqa: E402
+
+assert _scheduling.COMMANDS
 
 
 def main() -> None:

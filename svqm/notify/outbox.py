@@ -1,0 +1,245 @@
+"""Outbox rows: enqueued once by key, claimed by one dispatcher at a time, retried, dead-lettered.
+
+Claims: PostgreSQL locks the rows it picks with `FOR UPDATE SKIP LOCKED`, so two dispatchers take
+different rows; SQLite serialises writers (svqm.db begins write transactions IMMEDIATE) and the
+claim is a conditional UPDATE. A claim is a lease: a dispatcher that dies holding rows loses them
+when the lease runs out and another sends them. A row is marked sent only after the relay
+accepted it, so a crash between the two sends that one message twice, never zero times.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, func, select
+
+from svqm.errors import InvalidInput, NotFound
+from svqm.notify.models import DEAD, PENDING, SENDING, SENT, DeliveryAttempt, OutboxMessage
+
+
+def message(
+    *,
+    key: str,
+    template: str,
+    context: dict[str, Any],
+    to_addrs: list[str],
+    now: datetime,
+    organisation_id: int | None = None,
+    deadline_id: int | None = None,
+) -> dict[str, Any]:
+    """An outbox row's values; one with nobody to send it to is dead from the start."""
+    return {
+        "key": key,
+        "template": template,
+        "context": json.dumps(context, sort_keys=True),
+        "to_addrs": ", ".join(to_addrs),
+        "organisation_id": organisation_id,
+        "deadline_id": deadline_id,
+        "status": PENDING if to_addrs else DEAD,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "claim_token": "",
+        "last_error": "" if to_addrs else "nobody to send it to",
+        "created_at": now,
+    }
+
+
+def _insert(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(OutboxMessage).on_conflict_do_nothing(index_elements=["key"])
+
+
+def enqueue_many(session: Session, messages: list[dict[str, Any]]) -> None:
+    """Insert messages, skipping any whose key exists.
+
+    One statement executed for many rows: compiled once, not once per batch as a multi-row VALUES
+    list of a new length would be.
+    """
+    if messages:
+        session.execute(_insert(session), messages)
+
+
+def enqueue(session: Session, **fields: Any) -> bool:
+    """Add one message unless its key exists (then nothing happens); True if added."""
+    # SQLAlchemy keeps rowcount for UPDATE and DELETE only; without preserve_rowcount psycopg's
+    # INSERT reports -1 and this would say False for every new message on PostgreSQL.
+    statement = _insert(session).values(message(**fields))
+    result = session.execute(statement.execution_options(preserve_rowcount=True))
+    return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Claim:
+    token: str
+    rows: list[OutboxMessage]
+
+
+def claim(session: Session, *, now: datetime, limit: int, lease_seconds: float) -> Claim:
+    """Take up to `limit` messages that are due (or whose claim lapsed) for this dispatcher."""
+    token = secrets.token_hex(16)
+    claimable = or_(
+        and_(col(OutboxMessage.status) == PENDING, col(OutboxMessage.next_attempt_at) <= now),
+        and_(col(OutboxMessage.status) == SENDING, col(OutboxMessage.lease_until) <= now),
+    )
+    ids = list(
+        session.exec(
+            select(OutboxMessage.id)
+            .where(claimable)
+            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not ids:
+        return Claim(token, [])
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(ids), claimable)
+        .values(
+            status=SENDING,
+            claim_token=token,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            attempts=OutboxMessage.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.exec(
+        select(OutboxMessage)
+        .where(OutboxMessage.claim_token == token)
+        .order_by(col(OutboxMessage.id))
+        .execution_options(populate_existing=True)
+    ).all()
+    return Claim(token, list(rows))
+
+
+def release(session: Session, rows: list[OutboxMessage], token: str) -> None:
+    """Hand back claimed rows that were never tried (the dispatcher is stopping): due at once
+    for whoever dispatches next, instead of when the lease runs out; the claim's attempt undone."""
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id).in_([r.id for r in rows]),
+            col(OutboxMessage.claim_token) == token,
+            col(OutboxMessage.status) == SENDING,
+        )
+        .values(status=PENDING, lease_until=None, attempts=OutboxMessage.attempts - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _record(
+    session: Session, row: OutboxMessage, now: datetime, outcome: str, detail: str, worker: str
+) -> None:
+    assert row.id is not None
+    session.add(
+        DeliveryAttempt(outbox_id=row.id, at=now, outcome=outcome, detail=detail, worker=worker)
+    )
+
+
+def mark_sent(
+    session: Session, row: OutboxMessage, token: str, *, now: datetime, worker: str
+) -> None:
+    """The relay accepted it. Recorded even if our lease lapsed meanwhile: it *was* sent."""
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == row.id, col(OutboxMessage.status) != SENT)
+        .values(status=SENT, sent_at=now, lease_until=None, last_error="")
+        .execution_options(synchronize_session=False)
+    )
+    _record(session, row, now, "sent", f"claim {token[:8]}", worker)
+
+
+def backoff(attempts: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Seconds before the next try: exponential with full jitter in its upper half."""
+    ceiling = min(cap, base * 2 ** max(attempts - 1, 0))
+    return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+
+
+def mark_failed(
+    session: Session,
+    row: OutboxMessage,
+    token: str,
+    *,
+    now: datetime,
+    error: str,
+    permanent: bool,
+    max_attempts: int,
+    base: float,
+    cap: float,
+    worker: str,
+) -> str:
+    """Schedule the next try, or dead-letter the message; returns the outcome recorded."""
+    dead = permanent or row.attempts >= max_attempts
+    values: dict[str, Any] = {"last_error": error[:2000], "lease_until": None}
+    if dead:
+        values["status"] = DEAD
+    else:
+        delay = backoff(row.attempts, base=base, cap=cap)
+        values |= {"status": PENDING, "next_attempt_at": now + timedelta(seconds=delay)}
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id) == row.id,
+            col(OutboxMessage.claim_token) == token,
+            col(OutboxMessage.status) == SENDING,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    outcome = "dead" if dead else "retry"
+    _record(session, row, now, outcome, error[:2000], worker)
+    return outcome
+
+
+def retry(session: Session, message_id: int, *, now: datetime) -> OutboxMessage:
+    """An admin sends a dead-lettered message again: it is pending now, with fresh attempts."""
+    row = session.get(OutboxMessage, message_id)
+    if row is None:
+        raise NotFound(f"no outbox message {message_id}")
+    if row.status != DEAD:
+        raise InvalidInput(f"message {message_id} is {row.status}; only dead messages are retried")
+    if not row.to_addrs:
+        raise InvalidInput(f"message {message_id} has nobody to send it to")
+    row.status, row.attempts, row.next_attempt_at, row.lease_until = PENDING, 0, now, None
+    session.add(row)
+    session.flush()
+    return row
+
+
+def counts(session: Session) -> dict[str, int]:
+    """Messages by status."""
+    rows = session.exec(
+        select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))
+    ).all()
+    found = {status: int(n) for status, n in rows}
+    return {s: found.get(s, 0) for s in (PENDING, SENDING, SENT, DEAD)}
+
+
+def listing(
+    session: Session, *, status: str | None = None, limit: int = 100
+) -> list[OutboxMessage]:
+    """The newest messages, optionally of one status."""
+    query = select(OutboxMessage)
+    if status:
+        query = query.where(OutboxMessage.status == status)
+    return list(session.exec(query.order_by(col(OutboxMessage.id).desc()).limit(limit)))
+
+
+def attempts_of(session: Session, message_id: int) -> list[DeliveryAttempt]:
+    """Every attempt at one message, oldest first."""
+    return list(
+        session.exec(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.outbox_id == message_id)
+            .order_by(col(DeliveryAttempt.id))
+        )
+    )

@@ -1,0 +1,125 @@
+"""JSON: an award's annual reports, and filing one (multipart, streamed to the store like evidence)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from svqm.accounts.models import User
+from svqm.db import session_scope
+from svqm.errors import NotFound, PermissionDenied
+from svqm.web.deps import (
+    ApiUser,
+    Id,
+    NowDep,
+    RegistryDep,
+    SessionDep,
+    StoreDep,
+    UploaderUser,
+    actor_of,
+)
+from svqm.web.schemas import ReportPublic
+from svqm.web.uploads import read_report_form
+from svqm.workflow import queries, reports
+from svqm.workflow.models import Award
+
+router = APIRouter(prefix="/api/v1/awards", tags=["awards"])
+
+_MULTIPART = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "period"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "period": {"type": "string", "description": "the year reported on"},
+                        "title": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def reporting_award(session: Session, award_id: int, user: User) -> Award:
+    """The award, if this person may read and file its reports: its holder's applicants, admins.
+
+    Another organisation's award is not found, never forbidden: that would say it exists.
+    """
+    if user.role not in ("applicant", "admin"):
+        raise PermissionDenied(f"a {user.role} may not see or file annual reports")
+    award = queries.get_award(session, award_id)
+    if user.role == "applicant" and award.organisation_id != user.organisation_id:
+        raise NotFound(f"no award {award_id}")
+    return award
+
+
+def report_public(report: reports.AnnualReport, award: Award) -> ReportPublic:
+    return ReportPublic(
+        id=report.id or 0,
+        award_id=report.award_id,
+        period=report.period,
+        title=report.title,
+        filename=report.filename,
+        sha256=report.sha256,
+        size=report.size,
+        content_type=report.content_type,
+        submitted_at=report.submitted_at,
+        award_state=award.state,
+    )
+
+
+def _authorise(engine: Engine, award_id: int, user: User) -> None:
+    with Session(engine) as session:
+        reporting_award(session, award_id, user)
+
+
+@router.get("/{award_id}/reports")
+def list_reports(award_id: Id, user: ApiUser, session: SessionDep) -> list[ReportPublic]:
+    """The award's annual reports, newest first."""
+    award = reporting_award(session, award_id, user)
+    return [report_public(r, award) for r in reports.reports_of(session, award_id)]
+
+
+@router.post("/{award_id}/reports", status_code=status.HTTP_201_CREATED, openapi_extra=_MULTIPART)
+async def file_report(
+    award_id: Id,
+    request: Request,
+    user: UploaderUser,
+    registry: RegistryDep,
+    now: NowDep,
+    store: StoreDep,
+) -> ReportPublic:
+    """File the year's report (multipart: file, period, title); on time it meets the deadline."""
+    engine = request.app.state.engine
+    # Refuse before the body is read: nobody else's file is received at all.
+    await run_in_threadpool(_authorise, engine, award_id, user)
+    form = await read_report_form(request)
+
+    def save() -> ReportPublic:
+        with session_scope(engine) as session:
+            award = reporting_award(session, award_id, user)
+            report = reports.file_report(
+                session,
+                award,
+                store,
+                period=form.period,
+                stream=form.file,
+                filename=form.filename,
+                title=form.title,
+                actor=actor_of(user),
+                registry=registry,
+                now=now,
+            )
+            return report_public(report, award)
+
+    try:
+        return await run_in_threadpool(save)
+    finally:
+        form.close()

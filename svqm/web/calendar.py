@@ -1,0 +1,103 @@
+"""An organisation's open deadlines as an iCalendar feed (RFC 5545), for any calendar app.
+
+One VEVENT per deadline row, with a stable UID so that a calendar re-reading the feed updates the
+event rather than adding a copy, and one VALARM per reminder offset of the policy's deadline, so
+the calendar reminds people when the service's emails do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from icalendar import Alarm, Calendar, Event, vText
+from sqlmodel import Session
+from starlette.responses import Response
+
+from svqm import __version__
+from svqm.accounts.models import Organisation
+from svqm.web.deadline_views import DeadlineView, describe
+from svqm.workflow import schedule
+from svqm.workflow.schemes import SchemeRegistry
+
+PRODID = f"-//svqm//Accreditation deadlines {__version__}//EN"
+
+
+def _host(base_url: str) -> str:
+    """The UID domain: the service's own host name, so UIDs are unique across services."""
+    return urlsplit(base_url).hostname or "svqm.localhost"
+
+
+def deadline_event(view: DeadlineView, *, base_url: str, now: datetime) -> Event:
+    """The VEVENT of one deadline row, with its reminders as alarms."""
+    link = base_url.rstrip("/") + view.applicant_path
+    summary = f"{view.label}: {view.subject}"
+    event = Event()
+    event.add("uid", vText(f"deadline-{view.id}@{_host(base_url)}"))
+    event.add("dtstamp", now.astimezone(UTC))
+    # A deadline is a moment, not a stretch of time: no DTEND, and it never shows as busy.
+    event.add("dtstart", view.due_at.astimezone(UTC))
+    event.add("summary", vText(summary))
+    event.add("description", vText(f"{summary}.\nDetails: {link}"))
+    event.add("url", link)
+    event.add("transp", "TRANSPARENT")
+    for days in view.remind_before_days:
+        alarm = Alarm()
+        alarm.add("action", "DISPLAY")
+        alarm.add("trigger", timedelta(days=-days))
+        alarm.add("description", vText(f"{summary} (in {days} days)"))
+        event.add_component(alarm)
+    return event
+
+
+def deadline_calendar(
+    views: Iterable[DeadlineView], *, organisation: str, base_url: str, now: datetime
+) -> bytes:
+    """The whole feed: a VCALENDAR named after the organisation, one event per deadline."""
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    # vText escapes line breaks, commas and semicolons, so a name cannot add properties.
+    cal.add("x-wr-calname", vText(f"{organisation}: accreditation deadlines"))
+    cal.add("x-wr-caldesc", vText(f"Deadlines of {organisation}'s applications and awards"))
+    for view in views:
+        cal.add_component(deadline_event(view, base_url=base_url, now=now))
+    return cal.to_ical()
+
+
+# Far more than an organisation has open at once; a bound all the same.
+FEED_LIMIT = 1000
+
+
+def organisation_feed(
+    session: Session,
+    registry: SchemeRegistry,
+    organisation: Organisation,
+    *,
+    base_url: str,
+    now: datetime,
+) -> bytes:
+    """The feed of every open deadline of the organisation's applications and awards."""
+    rows = schedule.upcoming(session, organisation_id=organisation.id, limit=FEED_LIMIT)
+    return deadline_calendar(
+        describe(session, registry, rows),
+        organisation=organisation.name,
+        base_url=base_url,
+        now=now,
+    )
+
+
+class CalendarResponse(Response):
+    """text/calendar (Starlette adds the charset), offered as a file to save or subscribe to."""
+
+    media_type = "text/calendar"
+
+    def __init__(self, content: bytes, status_code: int = 200) -> None:
+        super().__init__(
+            content,
+            status_code=status_code,
+            headers={"Content-Disposition": 'attachment; filename="deadlines.ics"'},
+        )

@@ -1,0 +1,137 @@
+"""Deadline rows as people read them: the policy's label, the subject named, the reminder offsets.
+
+The schedule (svqm.workflow.schedule) stores kinds and subject ids; the dashboard, the admin's
+deadline list and the calendar feed all need the same words for them, so they are made here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from svqm.accounts.models import Organisation
+from svqm.policy import Policy
+from svqm.web.pages.applicant_views import level_label
+from svqm.workflow.models import Application, Award
+from svqm.workflow.schedule import ScheduledDeadline
+from svqm.workflow.schemes import SchemeRegistry
+
+
+@dataclass(frozen=True)
+class DeadlineView:
+    """One deadline row, described."""
+
+    id: int
+    kind: str
+    label: str
+    subject_kind: str  # "application" | "award"
+    subject_id: int
+    subject: str  # "Social Value Quality Mark: Silver award SVQM-2026-0001"
+    organisation_id: int
+    organisation: str
+    due_at: datetime
+    remind_before_days: tuple[int, ...]
+    status: str
+    outcome: str
+    closed_at: datetime | None
+
+    def overdue(self, now: datetime) -> bool:
+        """Still open although its moment has passed (the sweep has not acted on it yet)."""
+        return self.status == "open" and self.due_at <= now
+
+    @property
+    def applicant_path(self) -> str:
+        """Where the organisation's own people see the subject."""
+        if self.subject_kind == "application":
+            return f"/applications/{self.subject_id}"
+        return f"/dashboard/awards/{self.subject_id}"
+
+    @property
+    def admin_path(self) -> str:
+        """Where an admin sees the subject."""
+        if self.subject_kind == "application":
+            return f"/admin/applications/{self.subject_id}"
+        return f"/admin/awards#award-{self.subject_id}"
+
+
+# How each status of a row reads on a page (GOV.UK tag text and colour).
+STATUS_TAGS = {
+    "open": ("Open", "govuk-tag--blue"),
+    "met": ("Met", "govuk-tag--green"),
+    "passed": ("Passed", "govuk-tag--grey"),
+    "fired": ("Passed, action taken", "govuk-tag--grey"),
+    "cancelled": ("No longer running", "govuk-tag--grey"),
+    "failed": ("Action failed", "govuk-tag--red"),
+}
+OVERDUE_TAG = {"text": "Overdue", "classes": "govuk-tag--red"}
+
+
+def status_tag(view: DeadlineView, now: datetime) -> dict[str, str]:
+    """The tag of a row: its status, or Overdue for an open row whose moment has passed."""
+    if view.overdue(now):
+        return OVERDUE_TAG
+    text, classes = STATUS_TAGS.get(view.status, (view.status, ""))
+    return {"text": text, "classes": classes}
+
+
+def _subject_text(policy: Policy, subject: Application | Award) -> str:
+    level = level_label(policy.level(subject.level))
+    if isinstance(subject, Award):
+        return f"{policy.name}: {level} award {subject.certificate_number}"
+    return f"{policy.name}: {level} application {subject.id}"
+
+
+def describe(
+    session: Session, registry: SchemeRegistry, rows: Sequence[ScheduledDeadline]
+) -> list[DeadlineView]:
+    """Describe rows in their order; subjects and organisations are read in one query each."""
+    app_ids = {r.subject_id for r in rows if r.subject_kind == "application"}
+    award_ids = {r.subject_id for r in rows if r.subject_kind == "award"}
+    org_ids = {r.organisation_id for r in rows}
+    subjects: dict[tuple[str, int], Application | Award] = {}
+    if app_ids:
+        for app in session.exec(select(Application).where(col(Application.id).in_(app_ids))):
+            subjects[("application", app.id or 0)] = app
+    if award_ids:
+        for award in session.exec(select(Award).where(col(Award.id).in_(award_ids))):
+            subjects[("award", award.id or 0)] = award
+    names = (
+        {
+            o.id: o.name
+            for o in session.exec(select(Organisation).where(col(Organisation.id).in_(org_ids)))
+        }
+        if org_ids
+        else {}
+    )
+    views = []
+    for row in rows:
+        subject = subjects.get((row.subject_kind, row.subject_id))
+        label, subject_text, reminders = row.kind, f"{row.subject_kind} {row.subject_id}", ()
+        if subject is not None:
+            policy = registry.for_subject(session, subject).policy
+            subject_text = _subject_text(policy, subject)
+            # A policy edited since may have dropped the kind: keep the row, show its kind.
+            found = next((d for d in policy.deadlines if d.kind == row.kind), None)
+            if found is not None:
+                label, reminders = found.label, tuple(found.remind_before_days)
+        views.append(
+            DeadlineView(
+                id=row.id or 0,
+                kind=row.kind,
+                label=label,
+                subject_kind=row.subject_kind,
+                subject_id=row.subject_id,
+                subject=subject_text,
+                organisation_id=row.organisation_id,
+                organisation=names.get(row.organisation_id, ""),
+                due_at=row.due_at,
+                remind_before_days=reminders,
+                status=row.status,
+                outcome=row.outcome,
+                closed_at=row.closed_at,
+            )
+        )
+    return views
