@@ -60,6 +60,7 @@ run: setup
 # Lint, check the import layers and run the whole test suite (browser tests included).
 test: setup postgres
 	$(BIN)/ruff check svqm tests benchmarks
+	$(BIN)/ruff format --check svqm tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -71,6 +72,7 @@ bench: setup
 # Lint only.
 lint: setup
 	$(BIN)/ruff check svqm tests benchmarks
+	$(BIN)/ruff format --check svqm tests benchmarks
 
 # Remove what setup, run and test made (node_modules is kept: `npm ci` replaces it anyway).
 clean:

@@ -6,8 +6,9 @@ temporary directory and fsynced before anything is timed, so its writeback overl
 Its SHA-256 is computed while it is written, to check what `put` stores.
 
 Measured: `BlobStore(root, max_bytes=<size + 1 MiB>, ...).put(open(file, "rb"))`: the streamed
-copy into root/tmp with SHA-256 and the size cap, fsync, content-type detection (which reads the
-staged file again) and the hard link into root/blobs.
+copy into root/tmp with SHA-256, the text check and the size cap (each on its own thread), the
+background and final fsync, content-type detection (magic numbers; text decided during the copy)
+and the hard link into root/blobs.
 
 Baseline: `shutil.copyfile` of the same file to a new path in the same directory (sendfile on
 Linux, no fsync).

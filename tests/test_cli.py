@@ -109,7 +109,13 @@ def test_serve_really_serves(env):
                 time.sleep(0.1)  # waiting for a real process to bind its port
         assert response.json() == {"status": "ok"}
         schemes = httpx.get(f"http://127.0.0.1:{port}/api/v1/schemes", timeout=5).json()
-        assert {s["id"] for s in schemes} == {"svqm", "svqm-health", "bcorp-style", "iip-style", "iso17021-style"}
+        assert {s["id"] for s in schemes} == {
+            "svqm",
+            "svqm-health",
+            "bcorp-style",
+            "iip-style",
+            "iso17021-style",
+        }
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -102,6 +103,8 @@ def serve(
     if no_scheduler:
         # The workers are separate processes that read their settings from the environment.
         os.environ["SVQM_RUN_SCHEDULER"] = "false"
+    # The scheduler's lines (what each sweep and dispatch did) beside uvicorn's own.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     uvicorn.run(
         "svqm.web.app:create_app",
         factory=True,

@@ -1,3 +1,5 @@
+"""detect_type and TextScan: which bytes are accepted as which type, and which are refused."""
+
 from __future__ import annotations
 
 import itertools

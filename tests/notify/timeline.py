@@ -60,28 +60,37 @@ def deadlines(engine: Engine, kind: str | None = None) -> list[ScheduledDeadline
         return list(s.exec(query))
 
 
+def confirmed_award(
+    session: Session, registry: SchemeRegistry, cast: Cast, tmp: Path, level: str
+) -> Award:
+    """An SVQM award for the cast's organisation, issued through the panel's `confirm_award` at T0."""
+    policy = registry.get("svqm").policy
+    app = application_in(
+        session, registry, cast, scheme="svqm", level=level, state="recommended_award", at=T0
+    )
+    t = policy.workflows.application.transition("confirm_award", "recommended_award")
+    assert t is not None
+    _, comment = satisfy(session, policy, registry, store_at(tmp), cast, app, t, T0)
+    fire(
+        session,
+        app,
+        "confirm_award",
+        actor=cast.actor("panel"),
+        registry=registry,
+        now=T0,
+        comment=comment,
+    )
+    award = session.exec(select(Award).where(Award.application_id == app.id)).one()
+    assert award.id is not None
+    return award
+
+
 def issue_award(
     engine: Engine, registry: SchemeRegistry, tmp: Path, level: str
 ) -> tuple[int, Cast]:
-    """An award issued through the panel's `confirm_award` at T0."""
+    """A new organisation's award issued at T0, and the cast around it."""
     with session_scope(engine) as s:
         cast = make_cast(s)
-        policy = registry.get("svqm").policy
-        app = application_in(
-            s, registry, cast, scheme="svqm", level=level, state="recommended_award", at=T0
-        )
-        t = policy.workflows.application.transition("confirm_award", "recommended_award")
-        assert t is not None
-        _, comment = satisfy(s, policy, registry, store_at(tmp), cast, app, t, T0)
-        fire(
-            s,
-            app,
-            "confirm_award",
-            actor=cast.actor("panel"),
-            registry=registry,
-            now=T0,
-            comment=comment,
-        )
-        award = s.exec(select(Award).where(Award.application_id == app.id)).one()
+        award = confirmed_award(s, registry, cast, tmp, level)
         assert award.id is not None
         return award.id, cast

@@ -4,28 +4,28 @@ sign in to see it, and an app whose clock the test sets."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pyotp
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from svqm.accounts.models import Organisation, User
 from svqm.clock import FixedClock
 from svqm.config import Settings
 from svqm.db import session_scope
 from svqm.web.app import create_app
-from svqm.workflow.models import Award
 from svqm.workflow.schedule import ScheduledDeadline, for_subject
 from svqm.workflow.schemes import SchemeRegistry
-from svqm.workflow.service import fire
-from tests.factories import make_org, make_user, store_at
+from tests.factories import make_org, make_user
+from tests.notify.timeline import T0 as TIMELINE_T0
+from tests.notify.timeline import confirmed_award
 from tests.web.pages_helpers import PASSWORD, form_token, make_account
-from tests.workflow.harness import Cast, application_in, satisfy
+from tests.workflow.harness import Cast
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+# The moment every award of these tests is issued (the same as the notify timelines).
+T0 = TIMELINE_T0
 BASE_URL = "https://svqm.example.org"
 
 
@@ -46,23 +46,7 @@ def issue_award(
         applicant = make_account(s, "applicant", org)
         admin = make_account(s, "admin")
         cast = Cast(org, applicant, make_user(s, "assessor"), make_user(s, "panel"), admin)
-        policy = registry.get("svqm").policy
-        app = application_in(
-            s, registry, cast, scheme="svqm", level=level, state="recommended_award", at=T0
-        )
-        t = policy.workflows.application.transition("confirm_award", "recommended_award")
-        assert t is not None
-        _, comment = satisfy(s, policy, registry, store_at(tmp / "seed"), cast, app, t, T0)
-        fire(
-            s,
-            app,
-            "confirm_award",
-            actor=cast.actor("panel"),
-            registry=registry,
-            now=T0,
-            comment=comment,
-        )
-        award = s.exec(select(Award).where(Award.application_id == app.id)).one()
+        award = confirmed_award(s, registry, cast, tmp / "seed", level)
         assert award.id is not None
         return Issued(award.id, org, applicant, admin)
 
