@@ -81,7 +81,7 @@ def sweep_batch(
     report = SweepReport(rows=len(rows))
     if not rows:
         return report
-    subjects = _subjects(session, rows)
+    subjects = schedule.subjects_of(session, rows)
     batch = _Batch(session, now, Audience(session, base_url, subjects.values(), registry), report)
     for row in rows:
         subject = subjects.get((row.subject_kind, row.subject_id))
@@ -162,20 +162,6 @@ class _Batch:
             )
         outbox.enqueue_many(self.session, self.messages)
         self.advances, self.messages = [], []
-
-
-def _subjects(
-    session: Session, rows: list[ScheduledDeadline]
-) -> dict[tuple[str, int], Application | Award]:
-    """The batch's subjects, two queries in all."""
-    found: dict[tuple[str, int], Application | Award] = {}
-    for kind, model in (("application", Application), ("award", Award)):
-        ids = {r.subject_id for r in rows if r.subject_kind == kind}
-        if ids:
-            for subject in session.exec(select(model).where(col(model.id).in_(ids))):
-                assert subject.id is not None
-                found[(kind, subject.id)] = subject
-    return found
 
 
 def _key(row: ScheduledDeadline, days: int, role: str) -> str:

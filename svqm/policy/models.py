@@ -317,6 +317,7 @@ class Policy(_Strict):
         return next((r for r in self.evidence_requirements if r.id == requirement_id), None)
 
     def deadline(self, kind: str) -> Deadline | None:
+        """The deadline of a kind, if the policy has one."""
         return next((d for d in self.deadlines if d.kind == kind), None)
 
     def theme(self, theme_id: str) -> Theme | None:

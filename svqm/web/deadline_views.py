@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from svqm.accounts.models import Organisation
 from svqm.policy import Policy
 from svqm.web.pages.applicant_views import level_label
+from svqm.workflow import schedule
 from svqm.workflow.models import Application, Award
 from svqm.workflow.schedule import ScheduledDeadline
 from svqm.workflow.schemes import SchemeRegistry
@@ -88,16 +89,8 @@ def describe(
     session: Session, registry: SchemeRegistry, rows: Sequence[ScheduledDeadline]
 ) -> list[DeadlineView]:
     """Describe rows in their order; subjects and organisations are read in one query each."""
-    app_ids = {r.subject_id for r in rows if r.subject_kind == "application"}
-    award_ids = {r.subject_id for r in rows if r.subject_kind == "award"}
     org_ids = {r.organisation_id for r in rows}
-    subjects: dict[tuple[str, int], Application | Award] = {}
-    if app_ids:
-        for app in session.exec(select(Application).where(col(Application.id).in_(app_ids))):
-            subjects[("application", app.id or 0)] = app
-    if award_ids:
-        for award in session.exec(select(Award).where(col(Award.id).in_(award_ids))):
-            subjects[("award", award.id or 0)] = award
+    subjects = schedule.subjects_of(session, rows)
     names = (
         {
             o.id: o.name
@@ -114,7 +107,7 @@ def describe(
             policy = registry.for_subject(session, subject).policy
             subject_text = _subject_text(policy, subject)
             # A policy edited since may have dropped the kind: keep the row, show its kind.
-            found = next((d for d in policy.deadlines if d.kind == row.kind), None)
+            found = policy.deadline(row.kind)
             if found is not None:
                 label, reminders = found.label, tuple(found.remind_before_days)
         views.append(

@@ -123,8 +123,11 @@ def beyond_expiry(deadline: Deadline, subject: object, due: datetime) -> bool:
 
 
 def deadline(policy: Policy, kind: str) -> Deadline:
-    """The policy's deadline of a kind."""
-    return next(d for d in policy.deadlines if d.kind == kind)
+    """The policy's deadline of a kind, which the policy's cross-checks guarantee exists."""
+    found = policy.deadline(kind)
+    if found is None:
+        raise KeyError(f"{policy.id} has no deadline '{kind}'")
+    return found
 
 
 def applies(deadline: Deadline, kind: str, subject: object) -> bool:

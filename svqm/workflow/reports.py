@@ -31,7 +31,6 @@ from svqm.workflow.service import Actor, fire
 
 # SVQM's names, kept for callers that show the annual report (the web pages, the simulator).
 REPORT_DEADLINE = "annual_report"
-REPORT_TRIGGER = "file_report"
 _PERIOD = re.compile(r"^[0-9A-Za-z][0-9A-Za-z /\-]{0,19}$")
 
 

@@ -266,3 +266,18 @@ def open_due(
     for subject_id, deadline_kind, due in rows:
         found[subject_id].append((deadline_kind, due))
     return found
+
+
+def subjects_of(
+    session: Session, rows: Iterable[ScheduledDeadline]
+) -> dict[tuple[str, int], Application | Award]:
+    """The rows' subjects by (kind, id), two queries in all."""
+    rows = list(rows)
+    found: dict[tuple[str, int], Application | Award] = {}
+    for kind, model in (("application", Application), ("award", Award)):
+        ids = {r.subject_id for r in rows if r.subject_kind == kind}
+        if ids:
+            for subject in session.exec(select(model).where(col(model.id).in_(ids))):
+                assert subject.id is not None
+                found[(kind, subject.id)] = subject
+    return found

@@ -98,11 +98,10 @@ def _award_page(
     open_report = next(
         (r for r in rows if r.kind == reports.REPORT_DEADLINE and r.status == "open"), None
     )
-    # The same test svqm.workflow.reports applies: overdue (a `file_report` step leaves this
-    # state) or on time (the report deadline runs in this state).
-    due = next((d for d in policy.deadlines if d.kind == reports.REPORT_DEADLINE), None)
-    overdue = policy.workflows.award.transition(reports.REPORT_TRIGGER, award.state) is not None
-    can_file = overdue or (due is not None and award.state in due.while_in)
+    # The test filing itself applies: late (its trigger leaves this state) or on time.
+    due = policy.deadline(reports.REPORT_DEADLINE)
+    overdue, on_time = reports.filing_status(policy, award, due) if due else (False, False)
+    can_file = overdue or on_time
     entered = entered or {
         "period": _period_of(open_report.due_at) if open_report else "",
         "title": "",

@@ -157,7 +157,8 @@ def _guard_words(ref: str, policy: Policy) -> str:
     name, _, argument = ref.partition(":")
     doc = (GUARDS[name].check.__doc__ or name).strip().splitlines()[0].rstrip(".")
     if argument:
-        label = next((d.label for d in policy.deadlines if d.kind == argument), argument)
+        found = policy.deadline(argument)
+        label = found.label if found else argument
         doc = doc.replace("The named deadline", label)
     return doc
 
