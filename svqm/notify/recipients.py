@@ -3,69 +3,108 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
 from svqm.accounts.models import Organisation, User
-from svqm.policy import Deadline
-from svqm.workflow.models import Application, Award
-from svqm.workflow.schedule import ScheduledDeadline
-from svqm.workflow.schemes import SchemeRegistry
+from svqm.policy import Deadline, Policy
 
 # Dates in emails are the scheme's home time, as its people read them.
 _LOCAL = ZoneInfo("Europe/London")
+_HOME = {"applicant": "/dashboard", "assessor": "/assess", "panel": "/panel"}
+
+
+class Subject(Protocol):
+    """What an email needs of its subject: an Application or Award row, or a plain copy of one."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def organisation_id(self) -> int: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def policy_digest(self) -> str: ...
 
 
 def due_text(when: Any) -> str:
     """'Monday 2 March 2026, 14:05 (UK time)'."""
+    return _due_text(when)
+
+
+@lru_cache(maxsize=4096)
+def _due_text(when: datetime) -> str:
+    # Many deadlines share a due moment (the same anchor and offset), and formatting is dear.
     local = when.astimezone(_LOCAL)
     return f"{local:%A} {local.day} {local:%B %Y, %H:%M} (UK time)"
 
 
 class Audience:
-    """Addresses and links for one sweep batch, looked up once for all its subjects."""
+    """Addresses and links for one sweep batch, looked up once for all its subjects.
+
+    Each lookup reads plain columns, once per organisation or role, never a user or
+    organisation object per message.
+    """
 
     def __init__(
-        self,
-        session: Session,
-        base_url: str,
-        subjects: Iterable[Application | Award],
-        registry: SchemeRegistry,
+        self, session: Session, base_url: str, subjects: Iterable[tuple[str, Subject]]
     ) -> None:
-        self.session, self.base_url, self.registry = session, base_url.rstrip("/"), registry
+        self.session, self.base_url = session, base_url.rstrip("/")
         subjects = list(subjects)
-        org_ids = {s.organisation_id for s in subjects}
-        assessor_ids = {s.assessor_id for s in subjects if isinstance(s, Application)} - {None}
-        self.organisations = {
-            o.id: o.name
-            for o in session.exec(select(Organisation).where(col(Organisation.id).in_(org_ids)))
-        }
+        org_ids = {s.organisation_id for _, s in subjects}
+        assessor_ids = {_assessor(k, s) for k, s in subjects} - {None}
+        self.organisations: dict[int, str] = dict(
+            session.exec(
+                select(Organisation.id, Organisation.name).where(col(Organisation.id).in_(org_ids))
+            ).all()  # type: ignore[arg-type]
+        )
         self.members: dict[int, list[str]] = {}
-        for user in self._active(col(User.organisation_id).in_(org_ids), User.role == "applicant"):
-            assert user.organisation_id is not None
-            self.members.setdefault(user.organisation_id, []).append(user.email)
-        self.assessors = {u.id: u.email for u in self._active(col(User.id).in_(assessor_ids))}
+        # Role and standing are checked here, not in SQL: given `role = 'applicant'`, SQLite
+        # reads every applicant through the role index instead of these organisations' users.
+        members = session.exec(
+            select(User.organisation_id, User.email, User.role, User.active)
+            .where(col(User.organisation_id).in_(org_ids))
+            .order_by(col(User.id))
+        )
+        for org_id, email, role, active in members:
+            if active and role == "applicant" and org_id is not None:
+                self.members.setdefault(org_id, []).append(email)
+        self.assessors: dict[int, str] = {}
+        if assessor_ids:
+            found = session.exec(
+                select(User.id, User.email).where(
+                    col(User.active).is_(True), col(User.id).in_(assessor_ids)
+                )
+            )
+            self.assessors = {uid: email for uid, email in found if uid is not None}
         self._staff: dict[str, list[str]] = {}
+        self._fixed: dict[tuple[Any, ...], dict[str, Any]] = {}
 
-    def _active(self, *where: Any) -> list[User]:
-        query = select(User).where(col(User.active).is_(True), *where).order_by(col(User.id))
-        return list(self.session.exec(query))
-
-    def addresses(self, subject: Application | Award, role: str) -> list[str]:
+    def addresses(self, kind: str, subject: Subject, role: str) -> list[str]:
         """Where `role`'s email about this subject goes (may be empty: then nobody can be told)."""
         if role == "applicant":
             return self.members.get(subject.organisation_id, [])
         if role == "assessor":
-            aid = subject.assessor_id if isinstance(subject, Application) else None
+            aid = _assessor(kind, subject)
             return [self.assessors[aid]] if aid in self.assessors else []
         if role not in self._staff:
-            self._staff[role] = [u.email for u in self._active(User.role == role)]
+            self._staff[role] = list(
+                self.session.exec(
+                    select(User.email)
+                    .where(col(User.active).is_(True), User.role == role)
+                    .order_by(col(User.id))
+                )
+            )
         return self._staff[role]
 
-    def link(self, subject: Application | Award, role: str) -> str:
-        app = isinstance(subject, Application)
+    def link(self, kind: str, subject: Subject, role: str) -> str:
+        app = kind == "application"
         path = {
             "applicant": f"/applications/{subject.id}" if app else "/dashboard",
             "assessor": f"/assess/{subject.id}",
@@ -76,40 +115,58 @@ class Audience:
 
     def context(
         self,
-        subject: Application | Award,
+        policy: Policy,
+        kind: str,
+        subject: Subject,
         d: Deadline,
-        row: ScheduledDeadline,
+        due: datetime,
         role: str,
         *,
         days_before: int,
         outcome: str = "",
     ) -> dict[str, Any]:
         """Everything the email says, as plain JSON-able values."""
-        policy = self.registry.for_subject(self.session, subject).policy
-        level = policy.level(subject.level).name
-        if isinstance(subject, Application):
-            title = f"{level} application ({subject.id})"
+        fixed = self._fixed_part(policy, kind, subject.level, subject.state, d, role)
+        if kind == "application":
+            title = f"{fixed['level']} application ({subject.id})"
         else:
-            title = f"{level} award ({subject.certificate_number})"
-        on_due = ""
-        if d.on_due:
-            t = policy.workflows.of(row.subject_kind).transition(d.on_due, subject.state)
-            if t is not None:
-                dest = policy.workflows.of(row.subject_kind).state(t.dest).title
-                on_due = f"the {row.subject_kind} becomes '{dest}'"
-        home = {"applicant": "/dashboard", "assessor": "/assess", "panel": "/panel"}
+            title = f"{fixed['level']} award ({getattr(subject, 'certificate_number', '')})"
         return {
             "organisation": self.organisations.get(subject.organisation_id, "applicant"),
             "scheme": policy.name,
             "label": d.label,
             "kind": d.kind,
             "subject_title": title,
-            "due_at": row.due_at.isoformat(),
-            "due_text": due_text(row.due_at),
+            "due_at": due.isoformat(),
+            "due_text": due_text(due),
             "days_before": days_before,
-            "on_due_text": on_due,
+            "on_due_text": fixed["on_due"],
             "outcome": outcome,
-            "link": self.link(subject, role),
-            "home_link": self.base_url + home.get(role, "/admin/deadlines"),
+            "link": self.link(kind, subject, role),
+            "home_link": fixed["home"],
             "audience": role,
         }
+
+    def _fixed_part(
+        self, policy: Policy, kind: str, level: str, state: str, d: Deadline, role: str
+    ) -> dict[str, Any]:
+        """What the policy says about a kind of subject in a state: the same for many messages."""
+        key = (policy.digest, kind, level, state, d.kind, role)
+        found = self._fixed.get(key)
+        if found is None:
+            on_due = ""
+            if d.on_due:
+                t = policy.workflows.of(kind).transition(d.on_due, state)
+                if t is not None:
+                    dest = policy.workflows.of(kind).state(t.dest).title
+                    on_due = f"the {kind} becomes '{dest}'"
+            found = self._fixed[key] = {
+                "level": policy.level(level).name,
+                "on_due": on_due,
+                "home": self.base_url + _HOME.get(role, "/admin/deadlines"),
+            }
+        return found
+
+
+def _assessor(kind: str, subject: Subject) -> int | None:
+    return getattr(subject, "assessor_id", None) if kind == "application" else None

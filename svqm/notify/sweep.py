@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Engine
@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from svqm.db import session_scope
 from svqm.errors import SvqmError
 from svqm.notify import outbox
-from svqm.notify.recipients import Audience
+from svqm.notify.recipients import Audience, Subject
 from svqm.policy import Deadline, Policy
 from svqm.workflow import schedule
 from svqm.workflow.models import Application, Award
@@ -66,39 +66,126 @@ def sweep_batch(
     session: Session, registry: SchemeRegistry, *, now: datetime, base_url: str, limit: int
 ) -> SweepReport:
     """One batch in the caller's transaction."""
-    rows = list(
-        session.exec(
-            select(ScheduledDeadline)
-            .where(
-                ScheduledDeadline.status == schedule.OPEN,
-                col(ScheduledDeadline.wake_at) <= now,
+    t = ScheduledDeadline.__table__  # type: ignore[attr-defined]
+    # Plain columns, not ORM objects: most rows only send a reminder and move on.
+    rows = [
+        _Due(*r)
+        for r in session.execute(
+            select(
+                t.c.id,
+                t.c.subject_kind,
+                t.c.subject_id,
+                t.c.organisation_id,
+                t.c.kind,
+                t.c.due_at,
+                t.c.reminded,
             )
-            .order_by(col(ScheduledDeadline.wake_at), col(ScheduledDeadline.id))
+            .where(t.c.status == schedule.OPEN, t.c.wake_at <= now)
+            .order_by(t.c.wake_at, t.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-    )
+    ]
     report = SweepReport(rows=len(rows))
     if not rows:
         return report
-    subjects = schedule.subjects_of(session, rows)
-    batch = _Batch(session, now, Audience(session, base_url, subjects.values(), registry), report)
+    subjects = _Subjects(session, rows)
+    batch = _Batch(session, now, Audience(session, base_url, subjects.plain_items()), report)
     for row in rows:
-        subject = subjects.get((row.subject_kind, row.subject_id))
+        subject = subjects.get(row.subject_kind, row.subject_id)
         if subject is None:
-            schedule.close(session, row, "cancelled", now, "the subject no longer exists")
+            _close(session, row, "cancelled", now, "the subject no longer exists")
             continue
-        policy = registry.for_subject(session, subject).policy
+        policy = registry.by_digest(session, subject.policy_digest).policy
         d = policy.deadline(row.kind)
         if d is None or subject.state not in d.while_in:
-            schedule.close(session, row, "cancelled", now, "no longer applies")
+            _close(session, row, "cancelled", now, "no longer applies")
             continue
         if now < row.due_at:
-            _remind(batch, row, d, subject)
+            _remind(batch, row, d, policy, subject)
         else:
-            _pass(batch, row, d, policy, subject, registry)
+            _pass(batch, row, d, policy, subject, subjects, registry)
     batch.flush()
     return report
+
+
+class _Due(NamedTuple):
+    """What the sweep needs of a deadline row."""
+
+    id: int
+    subject_kind: str
+    subject_id: int
+    organisation_id: int
+    kind: str
+    due_at: datetime
+    reminded: str
+
+
+class _Plain(NamedTuple):
+    """A plain copy of a subject's row: what the checks and the emails read."""
+
+    id: int
+    organisation_id: int
+    level: str
+    state: str
+    policy_digest: str
+    assessor_id: int | None = None
+    certificate_number: str = ""
+
+
+_MODELS: dict[str, type[Application] | type[Award]] = {
+    "application": Application,
+    "award": Award,
+}
+# The one column of each kind of subject an email needs beyond those they share.
+_OWN = {"application": "assessor_id", "award": "certificate_number"}
+
+
+class _Subjects:
+    """The batch's subjects: plain copies, read in two queries, until the workflow acts.
+
+    A state change moves the subject it fires on, and may move others (a renewal supersedes the
+    old award), so from the first one on every subject is read through the session, whose
+    objects the workflow keeps up to date.
+    """
+
+    def __init__(self, session: Session, rows: list[_Due]) -> None:
+        self.session, self.live = session, False
+        self.plain: dict[tuple[str, int], _Plain] = {}
+        for kind, model in _MODELS.items():
+            ids = {r.subject_id for r in rows if r.subject_kind == kind}
+            if not ids:
+                continue
+            own = _OWN[kind]
+            found = session.execute(
+                select(
+                    model.id,
+                    model.organisation_id,
+                    model.level,
+                    model.state,
+                    model.policy_digest,
+                    getattr(model, own),
+                ).where(col(model.id).in_(ids))
+            )
+            for sid, org, level, state, digest, value in found:
+                self.plain[(kind, sid)] = _Plain(sid, org, level, state, digest, **{own: value})
+
+    def plain_items(self) -> list[tuple[str, _Plain]]:
+        return [(kind, s) for (kind, _), s in self.plain.items()]
+
+    def get(self, kind: str, subject_id: int) -> _Plain | Application | Award | None:
+        if self.live:
+            return self.session.get(_MODELS[kind], subject_id)
+        return self.plain.get((kind, subject_id))
+
+    def acted_on(self, kind: str, subject_id: int) -> Application | Award | None:
+        """The subject as the workflow's object, to fire on; every later read goes live too."""
+        self.live = True
+        return self.session.get(_MODELS[kind], subject_id)
+
+
+def _close(session: Session, row: _Due, status: str, now: datetime, outcome: str) -> bool:
+    return bool(schedule.close_ids(session, [row.id], status, now, outcome))
 
 
 @dataclass
@@ -116,31 +203,33 @@ class _Batch:
     advances: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
 
-    def advance(self, row: ScheduledDeadline, reminded: list[int], wake: datetime) -> None:
+    def advance(self, row: _Due, reminded: list[int], wake: datetime) -> None:
         text = ",".join(str(d) for d in sorted(set(reminded), reverse=True))
         self.advances.append({"b_id": row.id, "b_old": row.reminded, "b_new": text, "b_wake": wake})
 
     def tell(
         self,
-        row: ScheduledDeadline,
+        row: _Due,
         d: Deadline,
-        subject: Application | Award,
+        policy: Policy,
+        subject: Subject,
         roles: list[str],
         *,
         template: str,
         days: int,
         outcome: str = "",
     ) -> None:
+        kind = row.subject_kind
         for role in dict.fromkeys(roles):
             context = self.audience.context(
-                subject, d, row, role, days_before=days, outcome=outcome
+                policy, kind, subject, d, row.due_at, role, days_before=days, outcome=outcome
             )
             self.messages.append(
                 outbox.message(
                     key=_key(row, days, role),
                     template=template,
                     context=context,
-                    to_addrs=self.audience.addresses(subject, role),
+                    to_addrs=self.audience.addresses(kind, subject, role),
                     now=self.now,
                     organisation_id=row.organisation_id,
                     deadline_id=row.id,
@@ -164,15 +253,14 @@ class _Batch:
         self.advances, self.messages = [], []
 
 
-def _key(row: ScheduledDeadline, days: int, role: str) -> str:
-    return f"{row.subject_kind}-{row.subject_id}:{row.kind}:{row.due_at:%Y-%m-%d}:{days}d:{role}"
+def _key(row: _Due, days: int, role: str) -> str:
+    due = row.due_at.date().isoformat()  # YYYY-MM-DD, without strftime's cost
+    return f"{row.subject_kind}-{row.subject_id}:{row.kind}:{due}:{days}d:{role}"
 
 
-def _remind(
-    batch: _Batch, row: ScheduledDeadline, d: Deadline, subject: Application | Award
-) -> None:
+def _remind(batch: _Batch, row: _Due, d: Deadline, policy: Policy, subject: Subject) -> None:
     """Send the latest reminder whose moment has come; older missed ones are only marked done."""
-    handled = row.reminded_days
+    handled = [int(days) for days in row.reminded.split(",") if days]
     floor = min(handled) if handled else None
     passed = [
         days
@@ -183,48 +271,52 @@ def _remind(
     batch.advance(row, reminded, schedule.next_wake(d, row.due_at, reminded))
     if not passed:
         return  # woken early (the policy's offsets changed): look again at the right time
-    batch.tell(row, d, subject, list(d.notify), template="reminder", days=min(passed))
+    batch.tell(row, d, policy, subject, list(d.notify), template="reminder", days=min(passed))
     batch.report.reminders[row.kind] += 1
 
 
 def _pass(
     batch: _Batch,
-    row: ScheduledDeadline,
+    row: _Due,
     d: Deadline,
     policy: Policy,
-    subject: Application | Award,
+    subject: Subject,
+    subjects: _Subjects,
     registry: SchemeRegistry,
 ) -> None:
     """The deadline has passed: close its row, fire its action, tell who needs to know."""
     session, now, report = batch.session, batch.now, batch.report
     if d.on_due is None:
-        if not schedule.close(session, row, "passed", now, "passed"):
+        if not _close(session, row, "passed", now, "passed"):
             return
         outcome = ""
     else:
+        acted = subjects.acted_on(row.subject_kind, row.subject_id)
+        assert acted is not None
+        subject = acted  # told about as the workflow left it
         savepoint = session.begin_nested()
         # Closed first, so the sync inside `fire` finds the row already done.
-        if not schedule.close(session, row, "fired", now, f"fired {d.on_due}"):
+        if not _close(session, row, "fired", now, f"fired {d.on_due}"):
             savepoint.rollback()
             return
         try:
-            outcome = _fire_due(session, row, d.on_due, subject, registry, now, policy)
+            outcome = _fire_due(session, row, d.on_due, acted, registry, now, policy)
         except SvqmError as exc:
             savepoint.rollback()
             outcome = f"{d.on_due.replace('_', ' ')} was refused: {exc}"
-            schedule.close(session, row, "failed", now, outcome)
+            _close(session, row, "failed", now, outcome)
             report.failed.append(f"{row.subject_kind} {row.subject_id} {row.kind}: {outcome}")
         else:
             savepoint.commit()
             report.fired[d.on_due] += 1
     report.due[row.kind] += 1
     roles = [*d.notify, *d.escalate_to]
-    batch.tell(row, d, subject, roles, template="due", days=0, outcome=outcome)
+    batch.tell(row, d, policy, subject, roles, template="due", days=0, outcome=outcome)
 
 
 def _fire_due(
     session: Session,
-    row: ScheduledDeadline,
+    row: _Due,
     trigger: str,
     subject: Application | Award,
     registry: SchemeRegistry,

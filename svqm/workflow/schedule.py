@@ -9,8 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, and_, func, or_, update
+from sqlalchemy import (
+    Column,
+    Index,
+    Text,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    func,
+    insert,
+    update,
+)
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from svqm.db import UtcDateTime
@@ -89,38 +101,69 @@ def open_rows(session: Session, kind: str, subject_id: int) -> list[ScheduledDea
     )
 
 
-def _last_done(
-    session: Session, kind: str, subject_id: int, d: Deadline
-) -> ScheduledDeadline | None:
-    """The latest settled occurrence of a deadline for a subject, if any."""
-    return session.exec(
-        select(ScheduledDeadline)
-        .where(
-            ScheduledDeadline.subject_kind == kind,
-            ScheduledDeadline.subject_id == subject_id,
-            ScheduledDeadline.kind == d.kind,
-            col(ScheduledDeadline.status).in_(DONE_STATES),
-        )
-        .order_by(col(ScheduledDeadline.occurrence).desc(), col(ScheduledDeadline.seq).desc())
-        .limit(1)
-    ).first()
+# `sync` runs in every state change, so its statements are built once, on the Core table: no
+# per-call statement building or ORM result machinery, and each is a single round trip.
+_TABLE = ScheduledDeadline.__table__  # type: ignore[attr-defined]
+_SUBJECT = and_(
+    _TABLE.c.subject_kind == bindparam("s_kind"), _TABLE.c.subject_id == bindparam("s_id")
+)
+_CLOSE_SET = {
+    "status": bindparam("s_status"),
+    "wake_at": None,
+    "closed_at": bindparam("s_now"),
+    "outcome": bindparam("s_outcome"),
+}
+# Cancelled rows settle nothing, and a subject moving back and forth leaves many of them
+# behind, so they are not read (the insert below still counts them for `seq`).
+_PAST = select(
+    _TABLE.c.id,
+    _TABLE.c.kind,
+    _TABLE.c.seq,
+    _TABLE.c.occurrence,
+    _TABLE.c.status,
+    _TABLE.c.due_at,
+    _TABLE.c.closed_at,
+).where(_SUBJECT, _TABLE.c.status.in_((OPEN, *DONE_STATES)))
+_CLOSE_ALL = (
+    update(_TABLE)
+    .where(_SUBJECT, _TABLE.c.status == OPEN)
+    .values(**_CLOSE_SET)
+    .returning(_TABLE.c.id)
+)
+_CLOSE_IDS = (
+    update(_TABLE)
+    .where(_TABLE.c.id.in_(bindparam("s_ids", expanding=True)), _TABLE.c.status == OPEN)
+    .values(**_CLOSE_SET)
+    .returning(_TABLE.c.id)
+)
+_PRIOR = _TABLE.alias("prior")
+# seq numbers every row of the kind, cancelled ones too: the next one is worked out in the
+# insert itself (the subject's row lock, taken by its version bump, keeps it from racing).
+_OPEN = insert(_TABLE).values(
+    seq=select(func.coalesce(func.max(_PRIOR.c.seq) + 1, 0))
+    .where(
+        _PRIOR.c.subject_kind == bindparam("s_kind"),
+        _PRIOR.c.subject_id == bindparam("s_id"),
+        _PRIOR.c.kind == bindparam("s_deadline"),
+    )
+    .scalar_subquery()
+)
 
 
-def _next_seq(session: Session, kind: str, subject_id: int, d: Deadline) -> int:
-    seq = session.exec(
-        select(func.coalesce(func.max(ScheduledDeadline.seq) + 1, 0)).where(
-            ScheduledDeadline.subject_kind == kind,
-            ScheduledDeadline.subject_id == subject_id,
-            ScheduledDeadline.kind == d.kind,
-        )
-    ).one()
-    return int(seq)
+class _Past(NamedTuple):
+    """What `sync` needs of one of the subject's open or settled rows."""
+
+    id: int
+    kind: str
+    seq: int
+    occurrence: int
+    status: str
+    due_at: datetime
+    closed_at: datetime | None
 
 
-def _settled(
-    session: Session, kind: str, subject: Application | Award, d: Deadline, due: datetime
-) -> bool:
-    """Whether this one-off deadline, for this due time, is already settled.
+def _settled(done: list[_Past], subject: Application | Award, due: datetime) -> bool:
+    """Whether this one-off deadline (its settled rows `done`), for this due time, is settled.
 
     Met (by a filing) or passed (no `on_due`), it stays settled whatever the subject does next:
     reopening it would chase a filing already made, or announce the same date again. Fired or
@@ -129,80 +172,120 @@ def _settled(
     after a later state change it opens again, as an award back in good standing is eligible to
     upgrade again. A deadline anchored on `state_entered` has a new due time in every stay.
     """
-    found = session.exec(
-        select(ScheduledDeadline.id)
-        .where(
-            ScheduledDeadline.subject_kind == kind,
-            ScheduledDeadline.subject_id == subject.id,
-            ScheduledDeadline.kind == d.kind,
-            ScheduledDeadline.due_at == due,
-            or_(
-                col(ScheduledDeadline.status).in_(("met", "passed")),
-                and_(
-                    col(ScheduledDeadline.status).in_(("fired", "failed")),
-                    col(ScheduledDeadline.closed_at) >= subject.state_changed_at,
-                ),
-            ),
-        )
-        .limit(1)
-    ).first()
-    return found is not None
+    for r in done:
+        if r.due_at != due:
+            continue
+        if r.status in ("met", "passed"):
+            return True
+        if r.closed_at is not None and r.closed_at >= subject.state_changed_at:
+            return True  # fired or failed during this stay
+    return False
 
 
 def _next_due(
-    session: Session, policy: Policy, kind: str, subject: Application | Award, d: Deadline
+    policy: Policy, subject: Application | Award, d: Deadline, done: list[_Past]
 ) -> tuple[int, datetime] | None:
     """(occurrence, due) of the row to open now, or None when there is none to open.
 
-    A repeat counts on from the last occurrence met or passed; `repeat_from: met` counts from
-    when it was met (a missed one from its due time). A settled one-off deadline stays closed.
+    `done` are the deadline's settled rows. A repeat counts on from the last occurrence met or
+    passed; `repeat_from: met` counts from when it was met (a missed one from its due time).
+    A settled one-off deadline stays closed.
     """
-    assert subject.id is not None
     anchor = arithmetic.anchor_time(d, subject)
     occurrence, previous = 0, None
-    if d.repeat_months:
-        last = _last_done(session, kind, subject.id, d)
-        if last is not None:
-            occurrence = last.occurrence + 1
-            met = last.status == "met" and last.closed_at is not None
-            previous = last.closed_at if met else last.due_at
+    if d.repeat_months and done:
+        last = max(done, key=lambda r: (r.occurrence, r.seq))
+        occurrence = last.occurrence + 1
+        met = last.status == "met" and last.closed_at is not None
+        previous = last.closed_at if met else last.due_at
     due = arithmetic.due_at(policy, d, anchor, occurrence, previous=previous)
     if arithmetic.beyond_expiry(d, subject, due):
         return None
-    if not d.repeat_months and _settled(session, kind, subject, d, due):
+    if not d.repeat_months and _settled(done, subject, due):
         return None
     return occurrence, due
 
 
 def sync(session: Session, policy: Policy, subject: Application | Award, now: datetime) -> None:
-    """Open the deadlines the subject's state now runs, and cancel those it no longer runs."""
+    """Open the deadlines the subject's state now runs, and cancel those it no longer runs.
+
+    At most three statements whatever the policy: a state that runs no deadline cancels the
+    open rows in one update; otherwise one read of the subject's open and settled rows, one
+    update for those to cancel and one insert for those to open.
+    """
     kind = _kind(subject)
     assert subject.id is not None
+    # Core statements do not autoflush: pending ORM changes must reach the database first.
+    session.flush()
     wanted = {d.kind: d for d in policy.deadlines if arithmetic.applies(d, kind, subject)}
-    for row in open_rows(session, kind, subject.id):
-        d = wanted.pop(row.kind, None)
-        if d is None:
-            close(session, row, "cancelled", now, f"the {kind} left the deadline's states")
+    outcome = f"the {kind} left the deadline's states"
+    if not wanted:
+        params = {"s_kind": kind, "s_id": subject.id}
+        closed = session.execute(_CLOSE_ALL, {**params, **_closing("cancelled", now, outcome)})
+        _tell_loaded(session, closed.scalars().all(), "cancelled", now, outcome)
+        session.flush()
+        return
+    past = [_Past(*r) for r in session.execute(_PAST, {"s_kind": kind, "s_id": subject.id})]
+    # An open row keeps its deadline (and its due time); a second open row of a kind, or one
+    # of a kind the state no longer runs, is cancelled.
+    stale = [r.id for r in past if r.status == OPEN and wanted.pop(r.kind, None) is None]
+    if stale:
+        close_ids(session, stale, "cancelled", now, outcome)
+    opening = []
     for d in wanted.values():
-        nxt = _next_due(session, policy, kind, subject, d)
+        done = [r for r in past if r.kind == d.kind and r.status in DONE_STATES]
+        nxt = _next_due(policy, subject, d, done)
         if nxt is None:
             continue
         occurrence, due = nxt
-        session.add(
-            ScheduledDeadline(
-                subject_kind=kind,
-                subject_id=subject.id,
-                organisation_id=subject.organisation_id,
-                scheme=subject.scheme,
-                kind=d.kind,
-                seq=_next_seq(session, kind, subject.id, d),
-                occurrence=occurrence,
-                due_at=due,
-                wake_at=next_wake(d, due, []),
-                created_at=now,
-            )
+        opening.append(
+            {
+                "s_kind": kind,
+                "s_id": subject.id,
+                "s_deadline": d.kind,
+                "subject_kind": kind,
+                "subject_id": subject.id,
+                "organisation_id": subject.organisation_id,
+                "scheme": subject.scheme,
+                "kind": d.kind,
+                "occurrence": occurrence,
+                "due_at": due,
+                "wake_at": next_wake(d, due, []),
+                "reminded": "",
+                "status": OPEN,
+                "outcome": "",
+                "created_at": now,
+                "closed_at": None,
+            }
         )
+    if opening:
+        session.execute(_OPEN, opening)
     session.flush()
+
+
+def _closing(status: str, now: datetime, outcome: str) -> dict[str, Any]:
+    assert status in CLOSED_STATES
+    return {"s_status": status, "s_now": now, "s_outcome": outcome}
+
+
+def close_ids(
+    session: Session, ids: list[int], status: str, now: datetime, outcome: str
+) -> list[int]:
+    """Close open rows by id in one statement; the ids it closed (others were closed already)."""
+    params = {"s_ids": ids, **_closing(status, now, outcome)}
+    closed = list(session.execute(_CLOSE_IDS, params).scalars())
+    _tell_loaded(session, closed, status, now, outcome)
+    return closed
+
+
+def _tell_loaded(
+    session: Session, ids: list[int], status: str, now: datetime, outcome: str
+) -> None:
+    """Copies of closed rows already loaded in this session are told, as `close` tells its row."""
+    for row_id in ids:
+        row = session.identity_map.get(identity_key(ScheduledDeadline, row_id))
+        if row is not None:
+            row.status, row.wake_at, row.closed_at, row.outcome = status, None, now, outcome
 
 
 def close(
@@ -246,6 +329,19 @@ def for_subject(session: Session, kind: str, subject_id: int) -> list[ScheduledD
     )
 
 
+# Built once: building this query on each call (every API read and page that shows deadlines)
+# cost several times more than running it. The ids are an expanding parameter.
+_OPEN_DUE = (
+    select(ScheduledDeadline.subject_id, ScheduledDeadline.kind, ScheduledDeadline.due_at)
+    .where(
+        ScheduledDeadline.subject_kind == bindparam("kind"),
+        col(ScheduledDeadline.subject_id).in_(bindparam("ids", expanding=True)),
+        ScheduledDeadline.status == OPEN,
+    )
+    .order_by(col(ScheduledDeadline.due_at), col(ScheduledDeadline.id))
+)
+
+
 def open_due(
     session: Session, kind: str, subject_ids: Iterable[int]
 ) -> dict[int, list[tuple[str, datetime]]]:
@@ -254,15 +350,7 @@ def open_due(
     found: dict[int, list[tuple[str, datetime]]] = {i: [] for i in ids}
     if not ids:
         return found
-    rows = session.exec(
-        select(ScheduledDeadline.subject_id, ScheduledDeadline.kind, ScheduledDeadline.due_at)
-        .where(
-            ScheduledDeadline.subject_kind == kind,
-            col(ScheduledDeadline.subject_id).in_(ids),
-            ScheduledDeadline.status == OPEN,
-        )
-        .order_by(col(ScheduledDeadline.due_at), col(ScheduledDeadline.id))
-    )
+    rows = session.exec(_OPEN_DUE, params={"kind": kind, "ids": list(ids)})
     for subject_id, deadline_kind, due in rows:
         found[subject_id].append((deadline_kind, due))
     return found

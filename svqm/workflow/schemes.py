@@ -85,12 +85,16 @@ class SchemeRegistry:
 
     def for_subject(self, session: Session, subject: Subject) -> Scheme:
         """The scheme version the subject started under, even if the file has changed since."""
-        scheme = self._by_digest.get(subject.policy_digest)
+        return self.by_digest(session, subject.policy_digest)
+
+    def by_digest(self, session: Session, digest: str) -> Scheme:
+        """The scheme version with this policy digest: current, or parsed from its snapshot."""
+        scheme = self._by_digest.get(digest)
         if scheme is not None:
             return scheme
-        snap = session.get(PolicySnapshot, subject.policy_digest)
+        snap = session.get(PolicySnapshot, digest)
         if snap is None:
-            raise NotFound(f"policy snapshot {subject.policy_digest[:12]} is missing")
+            raise NotFound(f"policy snapshot {digest[:12]} is missing")
         policy = parse_policy(
             snap.source_text,
             source=f"{snap.scheme}.yaml@{snap.version}",

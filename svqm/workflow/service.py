@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Update, bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -86,26 +87,44 @@ def _context(
     )
 
 
+@cache
+def _bump_statement(model: type[Subject], state_changed: bool) -> Update:
+    """The conditional version bump for a table, built once: it runs in every state change."""
+    table = model.__table__  # type: ignore[union-attr]
+    values = {"version": bindparam("b_new"), "state": bindparam("b_state")}
+    if state_changed:
+        values["state_changed_at"] = bindparam("b_now")
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version"))
+        .values(**values)
+    )
+
+
 def _bump(
     session: Session, subject: Subject, *, state: str, now: datetime, state_changed: bool
 ) -> int:
     """Conditional write: only if nobody changed the row since we read it (else StaleVersion)."""
-    model = type(subject)
-    values: dict[str, object] = {"version": subject.version + 1, "state": state}
-    if state_changed:
-        values["state_changed_at"] = now
+    # A Core statement does not autoflush as the ORM's would: pending changes go first.
+    session.flush()
     result = session.execute(
-        update(model)
-        .where(col(model.id) == subject.id, col(model.version) == subject.version)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        _bump_statement(type(subject), state_changed),
+        {
+            "b_id": subject.id,
+            "b_version": subject.version,
+            "b_new": subject.version + 1,
+            "b_state": state,
+            "b_now": now,
+        },
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise StaleVersion(
             f"{kind_of(subject)} {subject.id} was changed by someone else; reload it and try again"
         )
-    for name, value in values.items():
-        set_committed_value(subject, name, value)
+    set_committed_value(subject, "version", subject.version + 1)
+    set_committed_value(subject, "state", state)
+    if state_changed:
+        set_committed_value(subject, "state_changed_at", now)
     return subject.version
 
 
