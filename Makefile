@@ -31,11 +31,14 @@ $(CSS): svqm/web/static/scss/app.scss node_modules/.installed
 	  --silence-deprecation=import $< $@
 
 # Debian packages the project needs: graphviz draws the workflow diagrams as SVG; chromium is the
-# browser the browser tests drive through Playwright (never a Playwright browser download).
+# browser the browser tests drive through Playwright (never a Playwright browser download); pango
+# and a font are what WeasyPrint lays the certificate PDFs out with.
 system-deps:
 	@missing=""; \
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	ldconfig -p | grep -q libpangoft2-1.0.so.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
+	test -d /usr/share/fonts/truetype/liberation2 || missing="$$missing fonts-liberation2"; \
 	if [ -n "$$missing" ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi

@@ -37,8 +37,13 @@ class Settings(BaseSettings):
     COOKIE_SECURE: bool = False
     TOTP_ISSUER: str = "svqm"
     RUN_SCHEDULER: bool = True
-    # Where links in emails and calendar entries point.
+    # Where links in emails, calendar entries and signed credentials point.
     BASE_URL: str = "http://127.0.0.1:8000"
+    # The accreditation body that signs award credentials (Open Badges 3.0, VC-JWT).
+    ISSUER_NAME: str = "Social Value Quality Mark accreditation (demo issuer)"
+    # The Ed25519 key that signs them: made on first run when missing. Unset: VAR_DIR/keys/.
+    # Keep it (and back it up) outside the database: replacing it breaks every credential issued.
+    ISSUER_KEY_FILE: Path | None = None
     # Mail: with no SMTP_HOST, messages go to the Maildir in MAIL_DIR.
     MAIL_FROM: str = "SVQM <no-reply@svqm.localhost>"
     SMTP_HOST: str = ""

@@ -91,11 +91,14 @@ def _free_port() -> int:
 def test_serve_really_serves(env):
     run("db", "upgrade", env=env)
     port = _free_port()
+    # Only the flag may turn the scheduler off here (the test session's environment does too).
+    env = {k: v for k, v in env.items() if k != "SVQM_RUN_SCHEDULER"}
     server = subprocess.Popen(
         [SVQM, "serve", "--port", str(port), "--no-scheduler"],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30
@@ -118,7 +121,10 @@ def test_serve_really_serves(env):
         }
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        _, log = server.communicate(timeout=10)
+    # --no-scheduler means no scheduler in this process (the log shows APScheduler's start).
+    assert "Uvicorn running" in log
+    assert "apscheduler" not in log
 
 
 def test_evidence_add_uploads_with_the_web_checks(env, tmp_path):

@@ -101,8 +101,10 @@ def serve(
             "`svqm scheduler` as one process of its own"
         )
     if no_scheduler:
-        # The workers are separate processes that read their settings from the environment.
+        # The workers are separate processes that read their settings from the environment;
+        # this one read them already (checking the policies above), so it reads them again.
         os.environ["SVQM_RUN_SCHEDULER"] = "false"
+        get_settings.cache_clear()
     # The scheduler's lines (what each sweep and dispatch did) beside uvicorn's own.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     uvicorn.run(
@@ -353,10 +355,13 @@ def demo() -> None:
     out.print(report, markup=False)
 
 
-# The scheduling commands live in their own module; importing it registers them on `app`.
+# The scheduling and export commands live in modules of their own; importing them registers them
+# on `app`.
+from svqm.cli import exports as _exports  # noqa: E402
 from svqm.cli import scheduling as _scheduling  # noqa: E402
 
 assert _scheduling.COMMANDS
+assert _exports.COMMANDS
 
 
 def main() -> None:

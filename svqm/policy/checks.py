@@ -155,6 +155,16 @@ def _check_workflow(
         leaves = any(s.name in t.source for t in workflow.transitions)
         if s.terminal and leaves:
             problems.append(f"{where}.states: '{s.name}' is terminal but a transition leaves it")
+        if s.credential_status and (kind != "award" or s.in_force):
+            problems.append(
+                f"{where}.states: '{s.name}' has credential_status; only an award state "
+                "that is not in_force can suspend or revoke the credential"
+            )
+        if s.credential_status == "revoked" and not s.terminal:
+            problems.append(
+                f"{where}.states: '{s.name}' revokes the credential for good, so it must be "
+                "terminal (use 'suspended' for a state that can be left)"
+            )
 
 
 def _check_guard(

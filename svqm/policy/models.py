@@ -101,6 +101,9 @@ class StateDef(_Strict):
     reviewable: bool = False
     # Award states: the organisation holds the award (listed, counts as a prerequisite).
     in_force: bool = False
+    # Award states: what the award's signed credential says in the status lists. "suspended"
+    # sets its suspension bit (cleared when it leaves the state), "revoked" its revocation bit.
+    credential_status: Literal["suspended", "revoked"] | None = None
 
     @property
     def title(self) -> str:

@@ -15,6 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from svqm import __version__
 from svqm.clock import Clock, SystemClock
 from svqm.config import Settings, get_settings
+from svqm.credentials.badge import Issuer
+from svqm.credentials.keys import load_or_create
 from svqm.db import make_engine
 from svqm.evidence.storage import BlobStore
 from svqm.notify import scheduler as notify_scheduler
@@ -24,6 +26,7 @@ from svqm.web.api import (
     applications,
     auth,
     awards,
+    credentials,
     evidence,
     organisations,
     reports,
@@ -103,6 +106,13 @@ def create_app(
         app.state.registry = registry or load_registry(settings.POLICIES_DIR)
         app.state.clock = clock or SystemClock()
         app.state.secret_key = secret_key(settings)
+        app.state.issuer = Issuer(
+            load_or_create(
+                settings.ISSUER_KEY_FILE or Path(settings.VAR_DIR) / "keys" / "issuer.pem"
+            ),
+            settings.BASE_URL,
+            settings.ISSUER_NAME,
+        )
         app.state.store = BlobStore(
             Path(settings.EVIDENCE_DIR),
             max_bytes=settings.MAX_UPLOAD_BYTES,
@@ -148,7 +158,17 @@ def create_app(
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    for module in (schemes, auth, organisations, applications, evidence, awards, reports, admin):
+    for module in (
+        schemes,
+        auth,
+        organisations,
+        applications,
+        evidence,
+        credentials,
+        awards,
+        reports,
+        admin,
+    ):
         app.include_router(module.router)
     install_pages(app, settings)
     app.add_middleware(BodyLimit, max_upload=settings.MAX_UPLOAD_BYTES)

@@ -18,6 +18,7 @@ from svqm.accounts import auth
 from svqm.accounts.models import User, UserSession
 from svqm.clock import Clock
 from svqm.config import Settings
+from svqm.credentials.badge import Issuer
 from svqm.db import writer
 from svqm.errors import NotSignedIn, PermissionDenied
 from svqm.evidence.storage import BlobStore
@@ -37,7 +38,7 @@ def cookie_name(settings: Settings, base: str) -> str:
     return f"__Host-{base}" if settings.COOKIE_SECURE else base
 
 
-# The four below only read what the app's lifespan stored, so they are `async`: FastAPI runs a
+# The five below only read what the app's lifespan stored, so they are `async`: FastAPI runs a
 # plain `def` dependency in its thread pool, and each such hop costs more than the lookup itself.
 
 
@@ -64,6 +65,11 @@ async def get_now(request: Request) -> datetime:
 async def get_store(request: Request) -> BlobStore:
     store: BlobStore = request.app.state.store
     return store
+
+
+async def get_issuer(request: Request) -> Issuer:
+    issuer: Issuer = request.app.state.issuer
+    return issuer
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -99,6 +105,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RegistryDep = Annotated[SchemeRegistry, Depends(get_registry)]
 NowDep = Annotated[datetime, Depends(get_now)]
 StoreDep = Annotated[BlobStore, Depends(get_store)]
+IssuerDep = Annotated[Issuer, Depends(get_issuer)]
 # scope="function": the commit runs before the response is sent, so a failed commit is a 500 (G4).
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 

@@ -65,7 +65,8 @@ def _answer(
 ) -> Response:
     """JSON for the API; an HTML page for anything a browser navigates to."""
     path = request.url.path
-    if path.startswith("/api/") or path in ("/healthz", "/openapi.json"):
+    machine = ("/api/", "/credentials/", "/.well-known/")
+    if path.startswith(machine) or path in ("/healthz", "/openapi.json", "/issuer"):
         return JSONResponse(
             {"error": code, "detail": detail, **(extra or {})}, status_code=status, headers=headers
         )

@@ -47,9 +47,8 @@ def install(app: FastAPI) -> None:
         schemas.pop("ValidationError", None)
         schemas["Error"] = ERROR
         envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-        for path, operations in doc.get("paths", {}).items():
-            if not path.startswith("/api/"):
-                continue
+        # Every documented path: the API, and the public credential documents beside it.
+        for operations in doc.get("paths", {}).values():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
                 for code, why in _WHY.items():

@@ -163,6 +163,9 @@ class AwardPublic(BaseModel):
     expires_at: datetime
     supersedes_id: int | None
     verify_url: str
+    certificate_url: str
+    # The signed Open Badges 3.0 credential (application/vc+jwt).
+    credential_url: str
 
 
 class ReportPublic(BaseModel):
@@ -170,6 +173,8 @@ class ReportPublic(BaseModel):
 
     id: int
     award_id: int
+    # The filing deadline it met or was filed late for (SVQM: annual_report).
+    deadline_kind: str
     period: str
     title: str
     filename: str

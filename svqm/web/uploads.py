@@ -109,6 +109,8 @@ class ReportForm:
     filename: str
     period: str
     title: str
+    # The filing deadline it is for (`annual_fee`); empty: the scheme's only one.
+    deadline: str
     _upload: UploadFile
 
     def close(self) -> None:
@@ -116,7 +118,7 @@ class ReportForm:
 
 
 async def read_report_form(request: Request) -> ReportForm:
-    """Parse an annual report upload: `file`, `period`, optional `title`.
+    """Parse an annual report upload: `file`, `period`, optional `title` and `deadline`.
 
     The period is checked by svqm.workflow.reports (with the award), so only its length is
     bounded here.
@@ -134,5 +136,6 @@ async def read_report_form(request: Request) -> ReportForm:
         filename=upload.filename or "",
         period=period[:40],
         title=title[:200],
+        deadline=_text(form, "deadline")[:64],
         _upload=upload,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlmodel import Session, col, select
 from svqm.accounts.models import Organisation
 from svqm.errors import NotFound
 from svqm.workflow.models import Application, Award
+from svqm.workflow.schedule import OPEN, ScheduledDeadline, open_due
 from svqm.workflow.service import Actor
 
 
@@ -105,6 +107,21 @@ def list_applications(
     return list(session.exec(query, params={**_who(actor), **_filter_params(filters)}))
 
 
+def _soonest_open_deadline(column):  # type: ignore[no-untyped-def]
+    """`column` of the application's soonest open deadline (as `schedule.open_due` orders them)."""
+    return (
+        select(column)
+        .where(
+            ScheduledDeadline.subject_kind == "application",
+            ScheduledDeadline.subject_id == Application.id,
+            ScheduledDeadline.status == OPEN,
+        )
+        .order_by(col(ScheduledDeadline.due_at), col(ScheduledDeadline.id))
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 @cache
 def _lines_statement(role: str, has_organisation: bool, given: tuple[str, ...]):  # type: ignore[no-untyped-def]
     page = (
@@ -124,6 +141,8 @@ def _lines_statement(role: str, has_organisation: bool, given: tuple[str, ...]):
             Application.state,
             Application.state_changed_at,
             col(Organisation.name).label("organisation"),
+            _soonest_open_deadline(ScheduledDeadline.kind).label("deadline_kind"),
+            _soonest_open_deadline(ScheduledDeadline.due_at).label("deadline_due"),
         )
         .join(page, page.c.id == Application.id)
         .outerjoin(Organisation, col(Organisation.id) == Application.organisation_id)
@@ -141,13 +160,23 @@ def list_queue_lines(
 ) -> list[Row]:  # type: ignore[type-arg]
     """What a queue shows of the applications `list_applications` lists, in the same order.
 
-    Plain rows (id, organisation_id, scheme, policy_digest, level, state, state_changed_at, and
-    the organisation's name as `organisation`), not ORM objects, with the name joined in. The page
-    is picked on ids alone first, so only its rows are read in full and joined.
+    Plain rows (id, organisation_id, scheme, policy_digest, level, state, state_changed_at, the
+    organisation's name as `organisation`, and the soonest open deadline as `deadline_kind` and
+    `deadline_due`, None when none is open), not ORM objects: one query with everything joined.
+    The page is picked on ids alone first, so only its rows are read in full and joined.
     """
     statement = _lines_statement(*_role_key(actor), _given(filters))
     params = {**_who(actor), **_filter_params(filters), "limit": limit, "offset": offset}
-    return list(session.exec(statement, params=params))
+    # On the session's connection (same transaction), not through the ORM: these are plain
+    # rows, and the ORM's result handling cost more than the query itself. Anything pending is
+    # flushed first, as the ORM's autoflush would.
+    session.flush()
+    return list(session.connection().execute(statement, params))
+
+
+def open_deadlines(session: Session, application_id: int) -> list[tuple[str, datetime]]:
+    """The application's open deadlines as (kind, due), soonest first."""
+    return open_due(session, "application", [application_id])[application_id]
 
 
 def count_applications(session: Session, actor: Actor) -> int:
@@ -174,14 +203,27 @@ def organisation_awards(session: Session, organisation_id: int) -> list[Award]:
     )
 
 
+def _like_escaped(text: str) -> str:
+    """A search term matched literally by LIKE: its own % and _ are not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def list_awards(
     session: Session,
     *,
     states: set[str] | None = None,
     level: str | None = None,
     scheme: str | None = None,
+    name: str | None = None,
+    sector: str | None = None,
+    valid_at: datetime | None = None,
     limit: int = 500,
 ) -> list[Award]:
+    """Awards, newest first; `name` and `sector` match part of the organisation's, any case.
+
+    `valid_at` leaves out awards whose expiry has passed even if the sweep has not yet moved them
+    out of an in-force state (the directory must never list an expired award).
+    """
     query = select(Award)
     if states is not None:
         query = query.where(col(Award.state).in_(states))
@@ -189,4 +231,11 @@ def list_awards(
         query = query.where(Award.level == level)
     if scheme:
         query = query.where(Award.scheme == scheme)
+    if valid_at is not None:
+        query = query.where(col(Award.issued_at) <= valid_at, col(Award.expires_at) > valid_at)
+    if name or sector:
+        query = query.join(Organisation, col(Organisation.id) == col(Award.organisation_id))
+        for column, part in ((Organisation.name, name), (Organisation.sector, sector)):
+            if part:
+                query = query.where(col(column).ilike(f"%{_like_escaped(part)}%", escape="\\"))
     return list(session.exec(query.order_by(col(Award.issued_at).desc()).limit(limit)))

@@ -197,6 +197,24 @@ def live_server_env(live_server: str) -> dict[str, str]:
     return _server_env(_SERVER_LOGS[live_server].parent)
 
 
+@pytest.fixture(scope="module")
+def demo_keys(live_server_env: dict[str, str]) -> dict[str, str]:
+    """Seed `svqm demo` on the live server's database (once per module): each staff account's
+    authenticator key, by email."""
+    result = subprocess.run(
+        [str(SVQM), "demo"],
+        # Wide enough that each account and its key are printed on one line.
+        env={**live_server_env, "COLUMNS": "500"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, f"svqm demo failed:\n{result.stdout}{result.stderr}"
+    return dict(re.findall(r"(\S+@\S+)\s+key\s+([A-Z2-7]+)", result.stdout))
+
+
 # --- browser ------------------------------------------------------------------------------------
 
 

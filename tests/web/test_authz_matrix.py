@@ -139,6 +139,7 @@ class World:
             "scheme_id": "svqm",
             "kind": "application",
             "trigger": "withdraw",
+            "purpose": "suspension",
             "id": str(app.id),
         }
 

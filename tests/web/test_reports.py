@@ -10,11 +10,12 @@ import pytest
 from sqlmodel import Session, func, select
 
 from svqm.clock import FixedClock
-from svqm.db import writer
+from svqm.db import session_scope, writer
 from svqm.notify.sweep import sweep
 from svqm.workflow.deadlines import add_months
 from svqm.workflow.reports import AnnualReport
 from tests.factories import make_org
+from tests.notify.cycles import decide
 from tests.web.award_world import (
     BASE_URL,
     T0,
@@ -253,3 +254,49 @@ def test_an_overdue_report_says_so_and_filing_it_restores_good_standing(
         shown = client.get(response.headers["location"])
         assert "late.txt" in shown.text
         assert "Your annual report is overdue" not in shown.text
+
+
+def test_a_scheme_with_two_filings_asks_which_one(engine, registry, tmp_path):
+    """B Corp-style: the annual fee and the updated assessment are both filings; the API and the
+    page say which one a document is for, and refuse to guess."""
+    award_id, cast = decide(
+        engine, registry, tmp_path, None, scheme="bcorp-style", level="certified",
+        state="verified", trigger="certify", role="admin", at=T0,
+    )  # fmt: skip
+    with session_scope(engine) as s:
+        holder = make_account(s, "applicant", cast.org)
+    with app_client(engine, registry, tmp_path, FixedClock(add_months(T0, 11))) as client:
+        headers = bearer(client, holder)
+        url = f"/api/v1/awards/{award_id}/reports"
+        doc = {"file": ("fee.txt", b"Fee paid.\n", "text/plain")}
+        unsaid = client.post(url, data={"period": "2026"}, files=doc, headers=headers)
+        assert unsaid.status_code == 422
+        assert "annual_fee, updated_assessment" in unsaid.json()["detail"]
+        assert _reports(engine) == 0
+        fee = client.post(
+            url, data={"period": "2026", "deadline": "annual_fee"}, files=doc, headers=headers
+        )
+        assert fee.status_code == 201, fee.text
+        assert fee.json()["deadline_kind"] == "annual_fee"
+        assert ("annual_fee", "met") in {(r.kind, r.status) for r in award_rows(engine, award_id)}
+
+        page_sign_in(client, holder)
+        page = client.get(f"/dashboard/awards/{award_id}")
+        assert "What are you filing?" in page.text
+        assert page.text.count('name="deadline" type="radio"') == 2
+        form = {"csrf_token": csrf_of(page.text), "period": "2026"}
+        report = {"file": ("assessment.txt", b"Updated assessment.\n", "text/plain")}
+        unchosen = client.post(f"/dashboard/awards/{award_id}/reports", data=form, files=report)
+        assert unchosen.status_code == 422
+        assert "Choose what you are filing" in error_summary(unchosen.text)
+        assert 'href="#deadline"' in unchosen.text
+        chosen = client.post(
+            f"/dashboard/awards/{award_id}/reports",
+            data={**form, "deadline": "updated_assessment"},
+            files=report,
+            follow_redirects=False,
+        )
+        assert chosen.status_code == 303, chosen.text[:2000]
+        shown = client.get(chosen.headers["location"]).text
+        assert "Updated assessment" in shown
+        assert _reports(engine) == 2

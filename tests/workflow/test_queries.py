@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session
 
 from svqm.errors import NotFound
-from svqm.workflow import queries
+from svqm.workflow import queries, schedule
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import Actor
@@ -109,3 +109,45 @@ def test_visibility_by_role(session: Session, registry: SchemeRegistry, now: dat
     assert queries.list_applications(session, nobody) == []
     with pytest.raises(NotFound):
         queries.get_application(session, apps[0].id or 0, nobody)
+
+
+def test_queue_lines_and_open_deadlines_agree_with_the_schedule(
+    session: Session, registry: SchemeRegistry, now: datetime
+) -> None:
+    world = _world(session, registry, now)
+    apps: list[Application] = world["apps"]
+    first, second = apps[1], apps[2]
+    rows = [
+        # (subject_kind, subject, kind, due in days, status): closed rows and an award with the
+        # same id must not count; equal due times fall back to the row id.
+        ("application", first, "assessor_review", 5, schedule.OPEN),
+        ("application", first, "panel_decision", 2, "met"),
+        ("application", first, "more_information", 5, schedule.OPEN),
+        ("award", first, "expiry", 1, schedule.OPEN),
+        ("application", second, "appeal_window", 9, schedule.OPEN),
+        ("application", second, "assessor_review", 3, schedule.OPEN),
+    ]
+    for seq, (subject_kind, app, kind, days, status) in enumerate(rows):
+        session.add(
+            schedule.ScheduledDeadline(
+                subject_kind=subject_kind,
+                subject_id=app.id or 0,
+                organisation_id=app.organisation_id,
+                scheme=app.scheme,
+                kind=kind,
+                seq=seq,
+                due_at=now + timedelta(days=days),
+                status=status,
+                created_at=now,
+            )
+        )
+    session.flush()
+    ids = [a.id or 0 for a in apps]
+    expected = schedule.open_due(session, "application", ids)
+    assert expected[first.id or 0][0] == ("assessor_review", now + timedelta(days=5))
+    for who in _actors(session, world):
+        for line in queries.list_queue_lines(session, who):
+            soonest = expected[line.id][0] if expected[line.id] else (None, None)
+            assert (line.deadline_kind, line.deadline_due) == soonest
+    for app_id in ids:
+        assert queries.open_deadlines(session, app_id) == expected[app_id]

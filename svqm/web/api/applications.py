@@ -32,7 +32,7 @@ from svqm.web.schemas import (
     ScoreResultPublic,
 )
 from svqm.web.uploads import read_upload_form
-from svqm.workflow import actions, queries, schedule
+from svqm.workflow import actions, queries
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
@@ -57,8 +57,7 @@ def application_public(
         triggers=ready,
         unmet=unmet,
         deadlines=[
-            DeadlinePublic(kind=k, due_at=d)
-            for k, d in schedule.open_due(session, "application", [app.id])[app.id]
+            DeadlinePublic(kind=k, due_at=d) for k, d in queries.open_deadlines(session, app.id)
         ],
         assessor_id=app.assessor_id,
         created_at=app.created_at,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from sqlmodel import Session
 
 from svqm.accounts.models import Organisation
@@ -43,6 +45,8 @@ def award_public(session: Session, award: Award, registry: SchemeRegistry) -> Aw
         expires_at=award.expires_at,
         supersedes_id=award.supersedes_id,
         verify_url=f"/awards/{award.id}/verify",
+        certificate_url=f"/awards/{award.id}/certificate",
+        credential_url=f"/api/v1/awards/{award.id}/credential",
     )
 
 
@@ -50,12 +54,22 @@ def award_public(session: Session, award: Award, registry: SchemeRegistry) -> Aw
 def list_awards(
     session: SessionDep,
     registry: RegistryDep,
-    level: str | None = None,
-    scheme: str | None = None,
+    now: NowDep,
+    level: Annotated[str | None, Query(max_length=64)] = None,
+    scheme: Annotated[str | None, Query(max_length=64)] = None,
+    name: Annotated[str | None, Query(max_length=200)] = None,
+    sector: Annotated[str | None, Query(max_length=200)] = None,
 ) -> list[AwardPublic]:
-    """The public directory: awards in force only."""
+    """The public directory: awards in force and in date, by part of the organisation's name or
+    sector, level and scheme."""
     rows = queries.list_awards(
-        session, states=in_force_states(registry), level=level, scheme=scheme
+        session,
+        states=in_force_states(registry),
+        level=level,
+        scheme=scheme,
+        name=name,
+        sector=sector,
+        valid_at=now,
     )
     return [award_public(session, a, registry) for a in rows]
 

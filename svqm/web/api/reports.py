@@ -39,6 +39,11 @@ _MULTIPART = {
                         "file": {"type": "string", "format": "binary"},
                         "period": {"type": "string", "description": "the year reported on"},
                         "title": {"type": "string"},
+                        "deadline": {
+                            "type": "string",
+                            "description": "which filing deadline this is for, when the scheme "
+                            "has several (B Corp-style: annual_fee, updated_assessment)",
+                        },
                     },
                 }
             }
@@ -64,6 +69,7 @@ def report_public(report: reports.AnnualReport, award: Award) -> ReportPublic:
     return ReportPublic(
         id=report.id or 0,
         award_id=report.award_id,
+        deadline_kind=report.deadline_kind,
         period=report.period,
         title=report.title,
         filename=report.filename,
@@ -96,7 +102,7 @@ async def file_report(
     now: NowDep,
     store: StoreDep,
 ) -> ReportPublic:
-    """File the year's report (multipart: file, period, title); on time it meets the deadline."""
+    """File a report (multipart: file, period, title, deadline); on time it meets the deadline."""
     engine = request.app.state.engine
     # Refuse before the body is read: nobody else's file is received at all.
     await run_in_threadpool(_authorise, engine, award_id, user)
@@ -116,6 +122,7 @@ async def file_report(
                 actor=actor_of(user),
                 registry=registry,
                 now=now,
+                deadline=form.deadline or None,
             )
             return report_public(report, award)
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import qrcode
-import qrcode.image.svg
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
@@ -32,6 +29,7 @@ from svqm.web.deps import (
 )
 from svqm.web.errors import status_of
 from svqm.web.pages import flash_of, render
+from svqm.web.qr import qr_data_uri
 from svqm.web.schemas import OrganisationCreate
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
@@ -214,11 +212,9 @@ def _enrolment(request: Request, who: PageAuth) -> dict[str, str] | None:
         user = fresh
     uri = auth.totp_uri(user, settings.TOTP_ISSUER)
     secret = user.totp_secret or ""
-    svg = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, border=4)
-    data = base64.b64encode(svg.to_string(encoding="unicode").encode()).decode()
     # Groups of four are easier to type into an app by hand.
     spaced = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
-    return {"uri": uri, "qr": f"data:image/svg+xml;base64,{data}", "secret": spaced}
+    return {"uri": uri, "qr": qr_data_uri(uri), "secret": spaced}
 
 
 def _second_factor_page(

@@ -1,4 +1,7 @@
-"""The admin's pages: users and roles, assessor assignment, conflicts of interest, awards."""
+"""The admin's pages: users and roles, assessor assignment, conflicts of interest, awards.
+
+The admin's home (the dashboard) and the downloads are in admin_dashboard.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ import qrcode
 import qrcode.image.svg
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from svqm.accounts import auth as accounts_auth
@@ -29,7 +31,6 @@ from svqm.web.deps import (
     verify_csrf,
 )
 from svqm.web.pages import flash_of
-from svqm.web.pages.admin_ops import dead_letter_count
 from svqm.web.pages.panel import (
     application_rows,
     case_context,
@@ -54,7 +55,7 @@ from svqm.web.pages.public import (
 from svqm.workflow import queries
 from svqm.workflow import service as workflow
 from svqm.workflow.effects import eligible_assessors
-from svqm.workflow.models import Application, Award
+from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
@@ -69,11 +70,6 @@ MESSAGES = {
 _USER_FIELDS = [("password", "password"), ("role", "role"), ("organisation", "organisation_id")]
 
 # --- small queries no service offers yet ---------------------------------------------------------
-
-
-def _counts(session: Session, column: Any) -> dict[str, int]:
-    rows = session.exec(select(column, func.count()).group_by(column)).all()
-    return {str(key): int(n) for key, n in rows}
 
 
 def _all(session: Session, model: Any, order: Any) -> list[Any]:
@@ -91,23 +87,7 @@ def _disable(session: Session, user: User, now: datetime) -> None:
     accounts_auth.revoke_all(session, user.id or 0, now)
 
 
-# --- overview and users --------------------------------------------------------------------------
-
-
-@router.get("/admin")
-def overview(
-    request: Request, auth: PageUser, session: SessionDep, registry: RegistryDep
-) -> HTMLResponse:
-    """Applications by state, awards by level, and a warning while emails go undelivered."""
-    if denied := only(request, auth, "admin"):
-        return denied
-    options = filter_options(registry)
-    counts = {
-        "by_state": _counts(session, Application.state),
-        "by_level": _counts(session, Award.level),
-        "dead_letters": dead_letter_count(session),
-    }
-    return show(request, "admin/overview.html", auth, "Administration", **options, **counts)
+# --- users ---------------------------------------------------------------------------------------
 
 
 def _users_page(request: Request, auth: PageAuth, session: Session, **page: Any) -> HTMLResponse:

@@ -95,17 +95,29 @@ def _award_page(
     policy = registry.for_subject(session, award).policy
     assert award.id is not None
     rows = describe(session, registry, schedule.for_subject(session, "award", award.id))
-    open_report = next(
-        (r for r in rows if r.kind == reports.REPORT_DEADLINE and r.status == "open"), None
-    )
-    # The test filing itself applies: late (its trigger leaves this state) or on time.
-    due = policy.deadline(reports.REPORT_DEADLINE)
-    overdue, on_time = reports.filing_status(policy, award, due) if due else (False, False)
-    can_file = overdue or on_time
+    # What can be filed now: each filing deadline of the scheme that a filing would meet on time,
+    # or that is overdue and whose late filing the award's state allows (the same test the
+    # filing itself applies).
+    filings = []
+    for d in reports.filing_deadlines(policy):
+        late, on_time = reports.filing_status(policy, award, d)
+        if late or on_time:
+            row = next((r for r in rows if r.kind == d.kind and r.status == "open"), None)
+            filings.append(
+                {
+                    "kind": d.kind,
+                    "label": d.label,
+                    "overdue": late,
+                    "due": day(row.due_at) if row else "",
+                    "period": _period_of(row.due_at) if row else "",
+                }
+            )
     entered = entered or {
-        "period": _period_of(open_report.due_at) if open_report else "",
+        "period": next((f["period"] for f in filings if f["period"]), ""),
         "title": "",
+        "deadline": filings[0]["kind"] if len(filings) == 1 else "",
     }
+    labels = {d.kind: d.label for d in reports.filing_deadlines(policy)}
     context: dict[str, Any] = {
         "award": {
             "id": award.id,
@@ -124,6 +136,7 @@ def _award_page(
         "reports": [
             {
                 "period": r.period,
+                "for": labels.get(r.deadline_kind, r.deadline_kind),
                 "title": r.title,
                 "filename": r.filename,
                 "size": file_size(r.size),
@@ -131,9 +144,8 @@ def _award_page(
             }
             for r in reports.reports_of(session, award.id)
         ],
-        "can_file": can_file,
-        "overdue": overdue,
-        "report_due": day(open_report.due_at) if open_report else "",
+        "filings": filings,
+        "several_filings": len(reports.filing_deadlines(policy)) > 1,
         "entered": entered,
     }
     org = session.get(Organisation, award.organisation_id)
@@ -196,6 +208,8 @@ def _refusal(exc: SvqmError) -> dict[str, str]:
         return {"text": "Enter the period the report covers, for example 2026-27", "href": _PERIOD}
     if "'file'" in exc.detail:
         return {"text": "Choose the report file to upload", "href": _FILE}
+    if exc.detail.startswith("deadline"):
+        return {"text": "Choose what you are filing", "href": "#deadline"}
     if isinstance(exc, Conflict):
         return {"text": sentence(exc.detail), "href": "#reports"}
     return {"text": sentence(exc.detail), "href": _FILE}
@@ -219,7 +233,7 @@ async def file_report(
     if award is None:
         return not_found(request, who)
     raw = await request.form()
-    entered = {k: str(raw.get(k) or "")[:200] for k in ("period", "title")}
+    entered = {k: str(raw.get(k) or "")[:200] for k in ("period", "title", "deadline")}
 
     def refuse(exc: SvqmError) -> Response:
         return _award_page(
@@ -256,6 +270,7 @@ async def file_report(
                     actor=who.actor,
                     registry=registry,
                     now=now,
+                    deadline=form.deadline or None,
                 )
         except SvqmError as exc:
             return refuse(exc)

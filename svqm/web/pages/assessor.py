@@ -36,7 +36,7 @@ from svqm.web.pages.public import (
     show,
     version_of,
 )
-from svqm.workflow import actions, deadlines, queries, schedule
+from svqm.workflow import actions, deadlines, queries
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
 
@@ -136,7 +136,6 @@ def queue_rows(
     """
     known: dict[tuple[str, str, str], tuple[Policy, str, str, str, bool]] = {}
     rows = []
-    due_rows = schedule.open_due(session, "application", [line.id for line in lines])
     for line in lines:
         key = (line.policy_digest, line.state, line.level)
         if (fixed := known.get(key)) is None:
@@ -145,8 +144,7 @@ def queue_rows(
             runs = any(deadlines.applies(d, "application", line) for d in policy.deadlines)
             fixed = known[key] = (policy, policy.name, policy.level(line.level).name, state, runs)
         policy, scheme_name, level_name, state_title, runs = fixed
-        running = due_rows[line.id] if runs else []
-        kind, due = running[0] if running else (None, None)
+        kind, due = (line.deadline_kind, line.deadline_due) if runs else (None, None)
         if due_by is not None and (due is None or due.date() > due_by):
             continue
         text = None

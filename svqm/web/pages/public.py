@@ -6,7 +6,6 @@ Also the small helpers every staff page uses: role checks, error pages and summa
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,7 +18,6 @@ from svqm.errors import InvalidInput, NotFound, PermissionDenied, SvqmError
 from svqm.policy import Deadline, Policy, Workflow
 from svqm.web.api.awards import award_public, in_force_states
 from svqm.web.deps import (
-    Id,
     NowDep,
     OptionalPageUser,
     PageAuth,
@@ -31,8 +29,6 @@ from svqm.web.errors import error_title, status_of
 from svqm.web.pages import render
 from svqm.workflow import diagram, queries
 from svqm.workflow.guards import GUARDS
-from svqm.workflow.models import Award
-from svqm.workflow.schemes import SchemeRegistry
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
@@ -262,21 +258,26 @@ def directory(
     auth: OptionalPageUser,
     session: SessionDep,
     registry: RegistryDep,
+    now: NowDep,
     organisation: str = "",
     level: str = "",
     scheme: str = "",
     sector: str = "",
 ) -> HTMLResponse:
     """Awards in force, searchable by organisation, level, scheme and sector."""
-    states = in_force_states(registry)
-    rows = queries.list_awards(session, states=states, level=blank(level), scheme=blank(scheme))
-    name, wanted = organisation.strip().casefold(), sector.strip().casefold()
+    rows = queries.list_awards(
+        session,
+        states=in_force_states(registry),
+        level=blank(level),
+        scheme=blank(scheme),
+        name=blank(organisation[:200]),
+        sector=blank(sector[:200]),
+        valid_at=now,
+    )
     awards = []
     for award in rows:
         org = session.get(Organisation, award.organisation_id)
-        if org is None or name not in org.name.casefold() or wanted not in org.sector.casefold():
-            continue
-        awards.append((award_public(session, award, registry), org.sector))
+        awards.append((award_public(session, award, registry), org.sector if org else ""))
     levels: dict[str, str] = {}
     for s in registry.current.values():
         for lv in sorted(s.policy.levels, key=lambda lv: lv.rank):
@@ -291,40 +292,4 @@ def directory(
         scheme_names={sid: s.policy.name for sid, s in registry.current.items()},
         levels=levels,
         query={k: v[:200] for k, v in query.items()},
-    )
-
-
-def verdict(award: Award, registry: SchemeRegistry, session: Session, now: datetime) -> str:
-    """valid, expired, suspended, withdrawn or superseded, from the record's status and dates."""
-    policy = registry.for_subject(session, award).policy
-    if policy.workflows.award.state(award.state).in_force:
-        return "valid" if now < award.expires_at else "expired"
-    words = {"renewed": "superseded", "suspended": "suspended", "withdrawn": "withdrawn"}
-    return words.get(award.state, "expired")
-
-
-@router.get("/awards/{award_id}/verify")
-def verify(
-    request: Request,
-    award_id: Id,
-    auth: OptionalPageUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    now: NowDep,
-) -> HTMLResponse:
-    """Whether an award is valid today, as its record stands."""
-    try:
-        award = queries.get_award(session, award_id)
-    except NotFound as exc:
-        return error_page(request, exc, auth)
-    policy = registry.for_subject(session, award).policy
-    return show(
-        request,
-        "public/verify.html",
-        auth,
-        "Check an award",
-        award=award_public(session, award, registry),
-        scheme_name=policy.name,
-        state_title=policy.workflows.award.state(award.state).title,
-        verdict=verdict(award, registry, session, now),
     )

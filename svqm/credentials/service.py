@@ -1,0 +1,103 @@
+"""Credentials from the database: an award's signed credential, the status lists, checks.
+
+The status lists are worked out from the awards' current states on each request, so a suspension
+or withdrawal (a workflow transition) is visible to verifiers as soon as it is committed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, or_
+from sqlmodel import Session, col, select
+
+from svqm.accounts.models import Organisation
+from svqm.credentials import status
+from svqm.credentials.badge import AwardFacts, Issuer, award_credential, status_list_credential
+from svqm.credentials.signing import sign
+from svqm.credentials.verification import Verification, check_token
+from svqm.errors import NotFound
+from svqm.workflow.models import Award
+from svqm.workflow.schemes import SchemeRegistry
+
+_MARK = {"revocation": "revoked", "suspension": "suspended"}
+
+
+def facts_of(session: Session, award: Award) -> AwardFacts:
+    org = session.get(Organisation, award.organisation_id)
+    return AwardFacts(
+        award_id=award.id or 0,
+        organisation_id=award.organisation_id,
+        organisation_name=org.name if org else "",
+        scheme=award.scheme,
+        scheme_version=award.scheme_version,
+        level=award.level,
+        certificate_number=award.certificate_number,
+        issued_at=award.issued_at,
+        expires_at=award.expires_at,
+    )
+
+
+def credential_of(session: Session, registry: SchemeRegistry, issuer: Issuer, award: Award) -> str:
+    """The award's OpenBadgeCredential as a compact VC-JWT (the same bytes every time)."""
+    policy = registry.for_subject(session, award).policy
+    return sign(award_credential(issuer, facts_of(session, award), policy), issuer.key)
+
+
+def flagged_ids(session: Session, registry: SchemeRegistry, purpose: str) -> list[int]:
+    """Ids of the awards whose state sets their bit in this status list, by their own policy."""
+    if purpose not in _MARK:
+        raise NotFound(f"no status list '{purpose}' (known: {', '.join(status.PURPOSES)})")
+    pairs = session.exec(select(Award.policy_digest, Award.state).distinct()).all()
+    marked = [
+        and_(Award.policy_digest == digest, Award.state == state)
+        for digest, state in pairs
+        if registry.by_digest(session, digest).policy.workflows.award.state(state).credential_status
+        == _MARK[purpose]
+    ]
+    if not marked:
+        return []
+    return list(session.exec(select(Award.id).where(or_(*marked)).order_by(col(Award.id))))
+
+
+def status_list_of(
+    session: Session, registry: SchemeRegistry, issuer: Issuer, purpose: str, now: datetime
+) -> str:
+    """The signed BitstringStatusListCredential for `purpose` as of now."""
+    encoded = status.encode(i for i in flagged_ids(session, registry, purpose) if i is not None)
+    return sign(status_list_credential(issuer, purpose, encoded, now), issuer.key)
+
+
+def _lookup(session: Session, registry: SchemeRegistry):  # type: ignore[no-untyped-def]
+    """Reads bits the way a verifier does: from the encoded list, each list built once."""
+    lists: dict[str, bytes] = {}
+
+    def bit(purpose: str, index: int) -> bool:
+        if purpose not in lists:
+            ids = flagged_ids(session, registry, purpose)
+            lists[purpose] = status.decode(status.encode(i for i in ids if i is not None))
+        return status.is_set(lists[purpose], index)
+
+    return bit
+
+
+def check(
+    session: Session, registry: SchemeRegistry, issuer: Issuer, token: str, now: datetime
+) -> tuple[Verification, Award | None]:
+    """The checks of a pasted credential, and the award it names if it is one of ours."""
+    result = check_token(token, issuer=issuer, lookup=_lookup(session, registry), now=now)
+    award = None
+    if result.credential is not None and result.verdict != "invalid":
+        cid = str(result.credential.get("id", ""))
+        tail = cid.removeprefix(issuer.url("/api/v1/awards/")).removesuffix("/credential")
+        if tail.isdigit() and issuer.credential_url(int(tail)) == cid:
+            award = session.get(Award, int(tail))
+    return result, award
+
+
+def check_award(
+    session: Session, registry: SchemeRegistry, issuer: Issuer, award: Award, now: datetime
+) -> Verification:
+    """The checks of the credential this service hands out for `award`, as a verifier runs them."""
+    token = credential_of(session, registry, issuer, award)
+    return check_token(token, issuer=issuer, lookup=_lookup(session, registry), now=now)

@@ -1,0 +1,125 @@
+"""Checking a credential as a third party would: signature, issuer, dates, status lists.
+
+Pure: the caller supplies the issuer and a way to read a bit of a status list, so the same code
+checks a credential pasted into the verify page and the one this service hands out for an award.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from svqm.credentials.badge import Issuer
+from svqm.credentials.signing import SignatureInvalid, verify
+from svqm.credentials.status import PURPOSES, StatusListError
+
+# (purpose, index) -> whether the bit is set; raises StatusListError if it cannot be read.
+StatusLookup = Callable[[str, int], bool]
+
+VERDICTS = ("valid", "expired", "not_yet_valid", "suspended", "withdrawn", "invalid")
+_CHECK_NAMES = {"revocation": "Not withdrawn", "suspension": "Not suspended"}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class Verification:
+    verdict: str
+    checks: list[Check] = field(default_factory=list)
+    credential: dict[str, Any] | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.verdict == "valid"
+
+
+def _when(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("missing")
+    at = datetime.fromisoformat(value)
+    if at.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    return at.astimezone(UTC)
+
+
+def _entries(credential: dict[str, Any]) -> list[dict[str, Any]]:
+    status = credential.get("credentialStatus", [])
+    entries = status if isinstance(status, list) else [status]
+    return [e for e in entries if isinstance(e, dict)]
+
+
+def _status_checks(
+    credential: dict[str, Any], issuer: Issuer, lookup: StatusLookup
+) -> tuple[list[Check], set[str]]:
+    """One check per purpose; returns the checks and the purposes whose bit is set."""
+    checks: list[Check] = []
+    flagged: set[str] = set()
+    entries = {e.get("statusPurpose"): e for e in _entries(credential)}
+    for purpose in PURPOSES:
+        name = _CHECK_NAMES[purpose]
+        entry = entries.get(purpose)
+        if entry is None:
+            checks.append(Check(name, False, f"the credential has no {purpose} status entry"))
+            continue
+        if entry.get("statusListCredential") != issuer.status_list_url(purpose):
+            checks.append(Check(name, False, "its status list is not this issuer's"))
+            continue
+        try:
+            index = int(str(entry.get("statusListIndex")))
+            is_set = lookup(purpose, index)
+        except (ValueError, StatusListError) as exc:
+            checks.append(Check(name, False, f"the status list could not be read: {exc}"))
+            continue
+        if is_set:
+            flagged.add(purpose)
+            checks.append(Check(name, False, f"bit {index} of the {purpose} list is set"))
+        else:
+            checks.append(Check(name, True, f"bit {index} of the {purpose} list is clear"))
+    return checks, flagged
+
+
+def check_token(token: str, *, issuer: Issuer, lookup: StatusLookup, now: datetime) -> Verification:
+    """Every check of a compact VC-JWT, and the verdict they add up to."""
+    try:
+        credential = verify(token.strip(), issuer.key)
+    except SignatureInvalid as exc:
+        return Verification("invalid", [Check("Signature", False, str(exc))])
+    checks = [Check("Signature", True, f"Ed25519 signature by key {issuer.key.kid}")]
+    types = credential.get("type", [])
+    issuer_id = credential.get("issuer", {})
+    issuer_id = issuer_id.get("id") if isinstance(issuer_id, dict) else issuer_id
+    if "OpenBadgeCredential" not in types or issuer_id != issuer.id:
+        checks.append(Check("Issuer", False, "not an Open Badges credential of this issuer"))
+        return Verification("invalid", checks, credential)
+    checks.append(Check("Issuer", True, issuer.name))
+    try:
+        valid_from = _when(credential.get("validFrom"))
+        valid_until = _when(credential.get("validUntil"))
+    except ValueError as exc:
+        checks.append(Check("Validity dates", False, f"unreadable validity dates: {exc}"))
+        return Verification("invalid", checks, credential)
+    in_dates = valid_from <= now < valid_until
+    span = f"valid from {valid_from:%d %B %Y} until {valid_until:%d %B %Y}"
+    checks.append(Check("Validity dates", in_dates, span))
+    status_checks, flagged = _status_checks(credential, issuer, lookup)
+    checks += status_checks
+    if any(not c.passed for c in status_checks) and not flagged:
+        verdict = "invalid"
+    elif "revocation" in flagged:
+        verdict = "withdrawn"
+    elif "suspension" in flagged:
+        verdict = "suspended"
+    elif now >= valid_until:
+        verdict = "expired"
+    elif now < valid_from:
+        verdict = "not_yet_valid"
+    else:
+        verdict = "valid"
+    return Verification(verdict, checks, credential)

@@ -1,0 +1,142 @@
+"""The demo's pages in a real browser, on one live server seeded once by `svqm demo`.
+
+- The admin dashboard: the admin signs in with a code and opens /admin; charts, their figures,
+  a screenshot (var/screenshots/test_dashboard_charts_are_accessible/) and axe-core.
+- Every award the demo makes can be checked: the directory, each award's verify page and
+  certificate (and its PDF), and checking a pasted credential; screenshots of each (under
+  var/screenshots/test_every_demo_award_can_be_checked/) and axe-core on each: no WCAG 2.2 A/AA
+  violations.
+
+Then the same pages under the real Content-Security-Policy: nothing refused, nothing fetched
+from elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pyotp
+from playwright.sync_api import ConsoleMessage, Page, Response, expect
+
+ADMIN = "admin@demo.svqm.test"
+DEMO_PASSWORD = "demo-password-2026"
+CHARTS = [
+    "Awards in force by level and scheme",
+    "Applications by status",
+    "Open deadlines by when they fall due",
+    "Open applications per assessor",
+]
+
+
+def _watch(page: Page, problems: list[str]) -> None:
+    def on_response(response: Response) -> None:
+        # Chromium asks for /favicon.ico on its own; the pages link no icon.
+        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            problems.append(f"HTTP {response.status} for {response.url}")
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems.append(f"console error: {message.text}")
+
+    page.on("response", on_response)
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
+
+
+def test_dashboard_charts_are_accessible(live_server, demo_keys, new_page, screenshot, axe):
+    problems: list[str] = []
+    # bypass_csp only lets `axe` inject its inline script; the second page below has the real CSP.
+    page = new_page(bypass_csp=True)
+    _watch(page, problems)
+    page.goto(f"{live_server}/login")
+    page.get_by_label("Email address").fill(ADMIN)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/login/second-factor"))
+    page.get_by_label("Security code").fill(pyotp.TOTP(demo_keys[ADMIN]).now())
+    page.get_by_role("button", name="Continue").click()
+    expect(page).to_have_url(re.compile(r"/admin$"))
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Administration")
+    for name in CHARTS:
+        expect(page.get_by_role("img", name=name, exact=True)).to_be_visible()
+    expect(page.locator("svg.app-chart")).to_have_count(len(CHARTS))
+    # The demo's one Health Bronze and one Bronze award in force, and both demo assessors.
+    awards = page.locator("#chart-awards rect.app-chart__bar")
+    expect(awards).to_have_count(2)
+    expect(page.locator("#chart-workload rect.app-chart__bar")).to_have_count(2)
+    expect(page.get_by_role("link", name="Every award (CSV)")).to_have_attribute(
+        "href", "/admin/exports/awards.csv"
+    )
+    # Open every "Show the figures" so that the screenshot and axe see the tables too.
+    for summary in page.locator("summary.govuk-details__summary").all():
+        summary.click()
+    expect(page.locator("#table-awards")).to_be_visible()
+    screenshot(page, "dashboard")
+    violations = axe(page)
+    assert not violations, violations
+
+    # The same page under the real Content-Security-Policy: nothing refused, nothing fetched.
+    strict = new_page(storage_state=page.context.storage_state())
+    _watch(strict, problems)
+    requests: list[str] = []
+    strict.on("request", lambda request: requests.append(request.url))
+    strict.goto(f"{live_server}/admin")
+    expect(strict.locator("svg.app-chart")).to_have_count(len(CHARTS))
+    strict.wait_for_load_state("load")
+    assert all(url.startswith(live_server) for url in requests), requests
+    assert not problems, problems
+
+
+def test_every_demo_award_can_be_checked(live_server, demo_keys, new_page, screenshot, axe):
+    # bypass_csp only lets `axe` inject its script; the strict page below has the real CSP.
+    page = new_page(bypass_csp=True)
+    page.goto(f"{live_server}/awards")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Directory of awards")
+    links = page.locator("table.govuk-table a[href$='/verify']")
+    expect(links).to_have_count(2)  # the demo's two awards, both in force
+    screenshot(page, "directory")
+    assert not (violations := axe(page)), violations
+    verify_paths = [links.nth(i).get_attribute("href") for i in range(links.count())]
+
+    for n, path in enumerate(verify_paths):
+        page.goto(f"{live_server}{path}")
+        expect(page.locator("#verdict")).to_have_text(re.compile("This award is valid."))
+        checks = page.locator("#checks tbody tr")
+        expect(checks).to_have_count(5)
+        expect(page.locator("#checks .govuk-tag--green")).to_have_count(5)
+        screenshot(page, f"verify-{n}")
+        assert not (violations := axe(page)), violations
+
+        page.get_by_role("link", name="View the certificate").click()
+        expect(page).to_have_url(re.compile(r"/awards/\d+/certificate$"))
+        expect(page.get_by_role("img", name=re.compile("QR code"))).to_be_visible()
+        expect(page.locator("#not-valid")).to_have_count(0)
+        screenshot(page, f"certificate-{n}")
+        assert not (violations := axe(page)), violations
+        pdf = page.request.get(page.url + ".pdf")
+        assert pdf.ok
+        assert pdf.body().startswith(b"%PDF-")
+
+        award_id = re.search(r"/awards/(\d+)/", path).group(1)
+        credential = page.request.get(f"{live_server}/api/v1/awards/{award_id}/credential")
+        assert credential.headers["content-type"] == "application/vc+jwt"
+        page.goto(f"{live_server}/awards/verify")
+        page.get_by_label("Credential").fill(credential.text())
+        page.get_by_role("button", name="Check the credential").click()
+        expect(page.locator("#verdict")).to_have_attribute("data-verdict", "valid")
+        if n == 0:
+            screenshot(page, "pasted-credential")
+            assert not (violations := axe(page)), violations
+
+    # Under the real CSP: no errors, no request leaves the site.
+    strict = new_page()
+    problems: list[str] = []
+    requests: list[str] = []
+    _watch(strict, problems)
+    strict.on("request", lambda r: requests.append(r.url))
+    for path in ("/awards", verify_paths[0], verify_paths[0].replace("verify", "certificate")):
+        strict.goto(f"{live_server}{path}")
+        strict.wait_for_load_state("load")
+    assert not problems, problems
+    assert all(url.startswith(live_server) for url in requests), requests
