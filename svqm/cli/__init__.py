@@ -78,6 +78,12 @@ def _registry() -> Any:
     return load_registry(get_settings().POLICIES_DIR)
 
 
+def _quiet_libraries() -> None:
+    """The `transitions` library logs every callback of every state change at INFO: noise beside
+    the scheduler's one line per run. Its warnings still show."""
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -107,6 +113,7 @@ def serve(
         get_settings.cache_clear()
     # The scheduler's lines (what each sweep and dispatch did) beside uvicorn's own.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    _quiet_libraries()
     uvicorn.run(
         "svqm.web.app:create_app",
         factory=True,

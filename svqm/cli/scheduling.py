@@ -70,6 +70,7 @@ def scheduler() -> None:
     """Run the scheduler as a process of its own: the sweep and the outbox dispatcher."""
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("transitions").setLevel(logging.WARNING)  # one line per callback otherwise
     # Stop cleanly on SIGTERM as on Ctrl-C: the job in progress finishes its current message.
     signal.signal(signal.SIGTERM, _stop)
     with _database() as engine:

@@ -17,6 +17,7 @@ from svqm.notify import outbox
 from svqm.notify.mail import (
     MaildirMailer,
     Mailer,
+    PartlyRefused,
     PermanentMailError,
     SmtpMailer,
     TransientMailError,
@@ -113,9 +114,11 @@ def _deliver(
     except (TransientMailError, PermanentMailError) as exc:
         permanent = isinstance(exc, PermanentMailError)
         error = str(exc)
+        # Those who have it must not get it twice: what remains goes to the refused only.
+        remaining = exc.refused if isinstance(exc, PartlyRefused) else None
     except Exception as exc:  # a template or header problem: retrying cannot fix it
         log.exception("outbox message %s could not be built", row.id)
-        permanent, error = True, f"could not build the message: {exc}"
+        permanent, error, remaining = True, f"could not build the message: {exc}", None
     else:
         with session_scope(engine) as session:
             outbox.mark_sent(session, row, token, now=clock.now(), worker=worker)
@@ -133,6 +136,7 @@ def _deliver(
             base=settings.OUTBOX_BACKOFF_SECONDS,
             cap=settings.OUTBOX_BACKOFF_MAX_SECONDS,
             worker=worker,
+            only_to=remaining,
         )
     if outcome == "dead":
         report.dead += 1

@@ -11,7 +11,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 
 class MailError(Exception):
@@ -101,8 +101,19 @@ class SmtpMailer:
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             raise TransientMailError(f"relay {self.host}:{self.port} unavailable: {exc}") from exc
         if refused:
-            # Some recipients took it: sending again would duplicate it for them.
-            raise PermanentMailError(f"accepted, but these recipients were refused: {refused}")
+            raise PartlyRefused(refused)
+
+
+class PartlyRefused(PermanentMailError):
+    """The relay took the message for some recipients and refused the rest: sending it again
+    to everyone would duplicate it for those who have it, so only `refused` may be sent to."""
+
+    def __init__(self, refused: dict[str, Any]) -> None:
+        self.refused = sorted(refused)
+        super().__init__(
+            f"delivered to the others, but these recipients were refused: {refused}; "
+            "sending it again goes to them only"
+        )
 
 
 def _by_code(code: int, detail: str) -> MailError:

@@ -182,10 +182,16 @@ def mark_failed(
     base: float,
     cap: float,
     worker: str,
+    only_to: list[str] | None = None,
 ) -> str:
-    """Schedule the next try, or dead-letter the message; returns the outcome recorded."""
+    """Schedule the next try, or dead-letter the message; returns the outcome recorded.
+
+    `only_to` narrows the recipients to those still without it (the relay took it for the rest).
+    """
     dead = permanent or row.attempts >= max_attempts
     values: dict[str, Any] = {"last_error": error[:2000], "lease_until": None}
+    if only_to:
+        values["to_addrs"] = ", ".join(only_to)
     if dead:
         values["status"] = DEAD
     else:

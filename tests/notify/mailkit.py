@@ -67,12 +67,22 @@ class Relay:
         self._lock = threading.Lock()
         self._received: list[Delivery] = []
         self.refused = 0  # DATA commands answered with something other than 250
+        self.unknown: set[str] = set()  # recipients refused at RCPT TO (550, no such user)
         self._controller: Controller | None = None
 
     def script(self, reply: str, *, times: int) -> None:
         """Answer the next `times` messages with `reply` (e.g. "451 4.3.0 try again later")."""
         with self._lock:
             self._script.extend([reply] * times)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        with self._lock:
+            if address in self.unknown:
+                return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self._lock:

@@ -24,7 +24,7 @@ from svqm.notify.dispatch import dispatch, mailer_from
 from svqm.notify.mail import MaildirMailer, SmtpMailer, TransientMailError
 from svqm.notify.models import DEAD, PENDING, SENT, OutboxMessage
 from svqm.notify.render import build_message, message_id
-from tests.notify.mailkit import MAIL_FROM, Relay, enqueue_reminders
+from tests.notify.mailkit import MAIL_FROM, Relay, context, enqueue_reminders
 
 T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 BASE = 60.0  # OUTBOX_BACKOFF_SECONDS
@@ -277,3 +277,35 @@ def test_starttls_refused_by_the_relay_is_transient_and_closes_the_connection(re
         mailer.send(build_message(row, mail_from=MAIL_FROM))
     gc.collect()
     assert relay.count == 0
+
+
+def test_a_partly_refused_message_is_sent_again_only_to_those_without_it(engine, relay):
+    """The relay takes it for one recipient and refuses the other: dead-lettered with only the
+    refused address left, so an admin's "send again" never duplicates it for the first."""
+    with session_scope(engine) as s:
+        outbox.enqueue(
+            s,
+            key="two:0001",
+            template="reminder",
+            context=context(1),
+            to_addrs=["kept@example.test", "gone@example.test"],
+            now=T0,
+        )
+    relay.unknown.add("gone@example.test")
+    settings = _settings(relay.port)
+    mailer, clock = mailer_from(settings), FixedClock(T0)
+    report = dispatch(engine, mailer, settings, clock)
+    assert (report.sent, report.dead) == (0, 1)
+    [row] = _rows(engine)
+    assert (row.status, row.to_addrs) == (DEAD, "gone@example.test")
+    assert "gone@example.test" in row.last_error
+    assert [d.rcpt_tos for d in relay.received] == [("kept@example.test",)]
+
+    relay.unknown.clear()  # the mailbox exists now
+    assert row.id is not None
+    with session_scope(engine) as s:
+        outbox.retry(s, row.id, now=clock.now())
+    assert dispatch(engine, mailer, settings, clock).sent == 1
+    first, second = relay.received
+    assert second.rcpt_tos == ("gone@example.test",)
+    assert second.message_id == first.message_id == message_id(row, MAIL_FROM)
