@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from svqm.clock import FixedClock
 from svqm.db import session_scope, writer
+from svqm.web.pages.credentials import pdf_of
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Award
 from svqm.workflow.service import Actor
@@ -229,7 +230,7 @@ def test_after_expiry_the_verify_page_says_expired(client, issued, engine, clock
     assert "Harbour Care Trust" not in client.get("/awards").text
 
 
-def test_the_certificate_page_and_pdf(client, issued):
+def test_the_certificate_page_and_pdf(client, issued, engine, registry):
     page = client.get(f"/awards/{issued.award_id}/certificate")
     assert page.status_code == 200
     assert "Harbour Care Trust" in page.text
@@ -248,6 +249,15 @@ def test_the_certificate_page_and_pdf(client, issued):
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF-")
     assert "attachment" in pdf.headers["content-disposition"]
+    # The same certificate again is the cached render; a change of status is a new one.
+    hits = pdf_of.cache_info().hits
+    assert client.get(f"/awards/{issued.award_id}/certificate.pdf").content == pdf.content
+    assert pdf_of.cache_info().hits == hits + 1
+    _fire(engine, registry, issued, "suspend", NOW)
+    assert 'id="not-valid"' in client.get(f"/awards/{issued.award_id}/certificate").text
+    suspended = client.get(f"/awards/{issued.award_id}/certificate.pdf")
+    assert suspended.content.startswith(b"%PDF-")
+    assert suspended.content != pdf.content
     assert client.get("/awards/999999/certificate").status_code == 404
     assert client.get("/awards/999999/certificate.pdf").status_code == 404
     assert client.get("/api/v1/awards/999999/credential").status_code == 404

@@ -7,8 +7,9 @@ award's record for what a credential cannot say by itself: that a renewal supers
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -186,25 +187,37 @@ def _pdf_renderer() -> Any:
     return weasyprint
 
 
-@router.get("/awards/{award_id}/certificate.pdf")
-def certificate_pdf(
-    award_id: Id,
-    session: SessionDep,
-    registry: RegistryDep,
-    issuer: IssuerDep,
-    now: NowDep,
-) -> Response:
-    """The certificate as an A4 PDF (WeasyPrint), the same facts and QR code as the page."""
-    award = queries.get_award(session, award_id)
-    context = _certificate_context(session, registry, issuer, award, now)
-    html = templates.get_template("public/certificate_print.html").render(context)
+# A certificate PDF costs about a second of CPU and anyone may ask for one (SECURITY K4): each is
+# rendered once (cached by its HTML, which holds every fact it shows, so a change of status makes
+# a new one) and one render runs at a time, so a flood of PDF requests cannot take every core.
+_ONE_RENDER_AT_A_TIME = threading.Lock()
+
+
+@lru_cache(maxsize=128)
+def pdf_of(html: str) -> bytes:
+    """The certificate's HTML as a PDF."""
     weasyprint = _pdf_renderer()
     # The embedded QR code (a data: URL) is all it may load: no files, nothing over the network.
     fetcher = weasyprint.URLFetcher(allowed_protocols=["data"], fail_on_errors=True)
-    pdf = weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf()
-    number = award.certificate_number.replace('"', "")
+    with _ONE_RENDER_AT_A_TIME:
+        pdf: bytes = weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf()
+    return pdf
+
+
+@router.get("/awards/{award_id}/certificate.pdf")
+def certificate_pdf(
+    request: Request, award_id: Id, registry: RegistryDep, issuer: IssuerDep, now: NowDep
+) -> Response:
+    """The certificate as an A4 PDF (WeasyPrint), the same facts and QR code as the page."""
+    # Its own short session: the database connection goes back to the pool before the render,
+    # rather than being held while waiting for a turn.
+    with Session(request.app.state.engine) as session:
+        award = queries.get_award(session, award_id)
+        context = _certificate_context(session, registry, issuer, award, now)
+        number = award.certificate_number.replace('"', "")
+    html = templates.get_template("public/certificate_print.html").render(context)
     return Response(
-        pdf,
+        pdf_of(html),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{number}.pdf"'},
     )
