@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from svqm.cli import _database, _fail, _registry, app, out
+from svqm.cli import _database, _fail, _quiet_libraries, _registry, app, out
 from svqm.clock import Clock, FixedClock, SystemClock
 from svqm.config import get_settings
 from svqm.notify import scheduler as notify_scheduler
@@ -70,7 +70,7 @@ def scheduler() -> None:
     """Run the scheduler as a process of its own: the sweep and the outbox dispatcher."""
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("transitions").setLevel(logging.WARNING)  # one line per callback otherwise
+    _quiet_libraries()
     # Stop cleanly on SIGTERM as on Ctrl-C: the job in progress finishes its current message.
     signal.signal(signal.SIGTERM, _stop)
     with _database() as engine:

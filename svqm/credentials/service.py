@@ -57,14 +57,20 @@ def flagged_ids(session: Session, registry: SchemeRegistry, purpose: str) -> lis
     ]
     if not marked:
         return []
-    return list(session.exec(select(Award.id).where(or_(*marked)).order_by(col(Award.id))))
+    query = select(Award.id).where(or_(*marked)).order_by(col(Award.id))
+    return [award_id for award_id in session.exec(query) if award_id is not None]
+
+
+def encoded_list(session: Session, registry: SchemeRegistry, purpose: str) -> str:
+    """The `encodedList` of `purpose` as the awards stand now."""
+    return status.encode(flagged_ids(session, registry, purpose))
 
 
 def status_list_of(
     session: Session, registry: SchemeRegistry, issuer: Issuer, purpose: str, now: datetime
 ) -> str:
     """The signed BitstringStatusListCredential for `purpose` as of now."""
-    encoded = status.encode(i for i in flagged_ids(session, registry, purpose) if i is not None)
+    encoded = encoded_list(session, registry, purpose)
     return sign(status_list_credential(issuer, purpose, encoded, now), issuer.key)
 
 
@@ -74,8 +80,7 @@ def _lookup(session: Session, registry: SchemeRegistry):  # type: ignore[no-unty
 
     def bit(purpose: str, index: int) -> bool:
         if purpose not in lists:
-            ids = flagged_ids(session, registry, purpose)
-            lists[purpose] = status.decode(status.encode(i for i in ids if i is not None))
+            lists[purpose] = status.decode(encoded_list(session, registry, purpose))
         return status.is_set(lists[purpose], index)
 
     return bit

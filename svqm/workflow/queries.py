@@ -14,6 +14,7 @@ from svqm.accounts.models import Organisation
 from svqm.errors import NotFound
 from svqm.workflow.models import Application, Award
 from svqm.workflow.schedule import OPEN, ScheduledDeadline, open_due
+from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import Actor
 
 
@@ -206,6 +207,38 @@ def organisation_awards(session: Session, organisation_id: int) -> list[Award]:
 def _like_escaped(text: str) -> str:
     """A search term matched literally by LIKE: its own % and _ are not wildcards."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def in_force_states(registry: SchemeRegistry) -> set[str]:
+    """The award states, in any current scheme, in which the organisation holds the award."""
+    return {
+        s.name
+        for sch in registry.current.values()
+        for s in sch.policy.workflows.award.states
+        if s.in_force
+    }
+
+
+def directory(
+    session: Session,
+    registry: SchemeRegistry,
+    *,
+    now: datetime,
+    level: str | None = None,
+    scheme: str | None = None,
+    name: str | None = None,
+    sector: str | None = None,
+) -> list[Award]:
+    """The public directory: awards in force and in date, never suspended, withdrawn or expired."""
+    return list_awards(
+        session,
+        states=in_force_states(registry),
+        level=level,
+        scheme=scheme,
+        name=name,
+        sector=sector,
+        valid_at=now,
+    )
 
 
 def list_awards(

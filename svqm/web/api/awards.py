@@ -19,15 +19,6 @@ from svqm.workflow.schemes import SchemeRegistry
 router = APIRouter(prefix="/api/v1/awards", tags=["awards"])
 
 
-def in_force_states(registry: SchemeRegistry) -> set[str]:
-    return {
-        s.name
-        for sch in registry.current.values()
-        for s in sch.policy.workflows.award.states
-        if s.in_force
-    }
-
-
 def award_public(session: Session, award: Award, registry: SchemeRegistry) -> AwardPublic:
     policy = registry.for_subject(session, award).policy
     org = session.get(Organisation, award.organisation_id)
@@ -62,14 +53,8 @@ def list_awards(
 ) -> list[AwardPublic]:
     """The public directory: awards in force and in date, by part of the organisation's name or
     sector, level and scheme."""
-    rows = queries.list_awards(
-        session,
-        states=in_force_states(registry),
-        level=level,
-        scheme=scheme,
-        name=name,
-        sector=sector,
-        valid_at=now,
+    rows = queries.directory(
+        session, registry, now=now, level=level, scheme=scheme, name=name, sector=sector
     )
     return [award_public(session, a, registry) for a in rows]
 

@@ -5,12 +5,9 @@ The admin's home (the dashboard) and the downloads are in admin_dashboard.
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Any
 
-import qrcode
-import qrcode.image.svg
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, select
@@ -52,6 +49,7 @@ from svqm.web.pages.public import (
     show,
     version_of,
 )
+from svqm.web.qr import qr_data_uri
 from svqm.workflow import queries
 from svqm.workflow import service as workflow
 from svqm.workflow.effects import eligible_assessors
@@ -143,8 +141,7 @@ def add_user(
     if not user.totp_secret:
         return after_post("/admin/users", "user_added")
     uri = accounts_auth.totp_uri(user, settings.TOTP_ISSUER)
-    svg = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage).to_string()
-    qr = "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
+    qr = qr_data_uri(uri)
     return show(
         request, "admin/user_added.html", auth, "User added", new_user=user, otpauth_uri=uri, qr=qr
     )

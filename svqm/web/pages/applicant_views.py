@@ -20,7 +20,7 @@ from svqm.web.deps import (
     verify_csrf,
 )
 from svqm.web.pages.account import home_of, page
-from svqm.workflow import deadlines, schedule
+from svqm.workflow import deadlines, queries
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
@@ -337,7 +337,7 @@ def application_page_response(
         slots_done=sum(1 for s in slots if s["satisfied"]),
         deadlines=[
             {"label": deadlines.deadline(policy, kind).label, "due": day(due)}
-            for kind, due in schedule.open_due(session, "application", [app.id])[app.id]
+            for kind, due in queries.open_deadlines(session, app.id)
         ],
         comments=[
             {

@@ -32,7 +32,7 @@ from svqm.web.pages.public import (
     show,
     version_of,
 )
-from svqm.workflow import deadlines, queries, schedule
+from svqm.workflow import deadlines, queries
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
@@ -140,7 +140,7 @@ def next_deadline(
     """The soonest running deadline of an application, with its label."""
     policy = registry.for_subject(session, app).policy
     assert app.id is not None
-    running = schedule.open_due(session, "application", [app.id])[app.id]
+    running = queries.open_deadlines(session, app.id)
     if not running:
         return None
     return {"label": deadlines.deadline(policy, running[0][0]).label, "due_at": running[0][1]}

@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 from svqm.accounts.models import Organisation
 from svqm.errors import InvalidInput, NotFound, PermissionDenied, SvqmError
 from svqm.policy import Deadline, Policy, Workflow
-from svqm.web.api.awards import award_public, in_force_states
+from svqm.web.api.awards import award_public
 from svqm.web.deps import (
     NowDep,
     OptionalPageUser,
@@ -265,14 +265,14 @@ def directory(
     sector: str = "",
 ) -> HTMLResponse:
     """Awards in force, searchable by organisation, level, scheme and sector."""
-    rows = queries.list_awards(
+    rows = queries.directory(
         session,
-        states=in_force_states(registry),
+        registry,
+        now=now,
         level=blank(level),
         scheme=blank(scheme),
         name=blank(organisation[:200]),
         sector=blank(sector[:200]),
-        valid_at=now,
     )
     awards = []
     for award in rows:
