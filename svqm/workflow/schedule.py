@@ -28,7 +28,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from svqm.db import UtcDateTime
 from svqm.policy import Deadline, Policy
 from svqm.workflow import deadlines as arithmetic
-from svqm.workflow.models import Application, Award
+from svqm.workflow.models import Application, Award, Subject, kind_of
 
 OPEN = "open"
 # How a row ends: the subject left the deadline's states (cancelled), the deadline was met before
@@ -82,10 +82,6 @@ def next_wake(deadline: Deadline, due: datetime, reminded: list[int]) -> datetim
         if handled is None or days < handled:
             return due - timedelta(days=days)
     return due
-
-
-def _kind(subject: Application | Award) -> str:
-    return "application" if isinstance(subject, Application) else "award"
 
 
 def open_rows(session: Session, kind: str, subject_id: int) -> list[ScheduledDeadline]:
@@ -162,7 +158,7 @@ class _Past(NamedTuple):
     closed_at: datetime | None
 
 
-def _settled(done: list[_Past], subject: Application | Award, due: datetime) -> bool:
+def _settled(done: list[_Past], subject: Subject, due: datetime) -> bool:
     """Whether this one-off deadline (its settled rows `done`), for this due time, is settled.
 
     Met (by a filing) or passed (no `on_due`), it stays settled whatever the subject does next:
@@ -183,7 +179,7 @@ def _settled(done: list[_Past], subject: Application | Award, due: datetime) -> 
 
 
 def _next_due(
-    policy: Policy, subject: Application | Award, d: Deadline, done: list[_Past]
+    policy: Policy, subject: Subject, d: Deadline, done: list[_Past]
 ) -> tuple[int, datetime] | None:
     """(occurrence, due) of the row to open now, or None when there is none to open.
 
@@ -206,14 +202,14 @@ def _next_due(
     return occurrence, due
 
 
-def sync(session: Session, policy: Policy, subject: Application | Award, now: datetime) -> None:
+def sync(session: Session, policy: Policy, subject: Subject, now: datetime) -> None:
     """Open the deadlines the subject's state now runs, and cancel those it no longer runs.
 
     At most three statements whatever the policy: a state that runs no deadline cancels the
     open rows in one update; otherwise one read of the subject's open and settled rows, one
     update for those to cancel and one insert for those to open.
     """
-    kind = _kind(subject)
+    kind = kind_of(subject)
     assert subject.id is not None
     # Core statements do not autoflush: pending ORM changes must reach the database first.
     session.flush()
@@ -303,6 +299,18 @@ def close(
     if changed:
         row.status, row.wake_at, row.closed_at, row.outcome = status, None, now, outcome
     return changed
+
+
+def failed(session: Session, *, limit: int = 100) -> list[ScheduledDeadline]:
+    """Deadlines whose due action could not run (the sweep records why in `outcome`), newest first."""
+    return list(
+        session.exec(
+            select(ScheduledDeadline)
+            .where(ScheduledDeadline.status == "failed")
+            .order_by(col(ScheduledDeadline.closed_at).desc(), col(ScheduledDeadline.id).desc())
+            .limit(limit)
+        )
+    )
 
 
 def upcoming(

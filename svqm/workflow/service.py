@@ -28,7 +28,7 @@ from svqm.workflow import schedule
 from svqm.workflow.audit import append_event
 from svqm.workflow.effects import EFFECTS, EffectContext
 from svqm.workflow.machine import SubjectFlow
-from svqm.workflow.models import Application, AuditEvent, Award
+from svqm.workflow.models import Application, AuditEvent, Subject, kind_of
 from svqm.workflow.schemes import Scheme, SchemeRegistry
 
 
@@ -46,11 +46,7 @@ class Actor:
 
 
 SYSTEM = Actor(None, "system")
-Subject = Application | Award
-
-
-def kind_of(subject: Subject) -> str:
-    return "application" if isinstance(subject, Application) else "award"
+__all__ = ["SYSTEM", "Actor", "Subject", "kind_of"]
 
 
 def _authorise(actor: Actor, subject: Subject, t: TransitionDef, kind: str) -> None:
@@ -223,13 +219,12 @@ def fire(
 
 def _fire_system(
     session: Session,
-    subject: object,
+    subject: Subject,
     trigger: str,
     comment: str,
     registry: SchemeRegistry,
     now: datetime,
 ) -> None:
-    assert isinstance(subject, Application | Award)
     fire(session, subject, trigger, actor=SYSTEM, registry=registry, now=now, comment=comment)
 
 
@@ -251,9 +246,8 @@ def available(
             _authorise(actor, subject, t, kind)
         except (PermissionDenied, NotFound):
             continue
-        # A comment is asked for when the trigger is fired; it is not something to fix first.
-        refs = [g for g in t.guards if g != "has_comment"]
-        reasons = guard_registry.evaluate(context, refs)
+        # What the person gives when firing (a comment) is asked for then, not fixed first.
+        reasons = guard_registry.evaluate(context, guard_registry.checked_before(t.guards))
         if reasons:
             unmet[trigger] = reasons
         else:
