@@ -236,6 +236,11 @@ def counts(session: Session) -> dict[str, int]:
     return {s: found.get(s, 0) for s in (PENDING, SENDING, SENT, DEAD)}
 
 
+def dead_letter_count(session: Session) -> int:
+    """How many messages gave up (the admin home shows a banner while there are any)."""
+    return counts(session)[DEAD]
+
+
 def listing(
     session: Session, *, status: str | None = None, limit: int = 100
 ) -> list[OutboxMessage]:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from sqlalchemy import func
+from sqlalchemy import func, tuple_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -109,16 +109,32 @@ def award_rows(session: Session, registry: SchemeRegistry) -> Iterator[Row]:
         }
 
 
+def submitting_steps(registry: SchemeRegistry) -> list[tuple[str, str]]:
+    """(scheme, trigger) of each primary step that leaves a workflow's initial state."""
+    return [
+        (sid, t.trigger)
+        for sid, scheme in registry.current.items()
+        for t in scheme.policy.workflows.application.transitions
+        if t.primary and scheme.policy.workflows.application.initial in t.source
+    ]
+
+
 def application_rows(session: Session, registry: SchemeRegistry) -> Iterator[Row]:
     """Every application, oldest id first, with names, its assessor and when it was submitted."""
     levels = _level_names(session, registry, Application)
-    # First submission: the earliest `submit` event of each application, one grouped query.
+    # First submission: the earliest event of each application that took the scheme's primary
+    # step out of its initial state (SVQM's `submit`), one grouped query.
+    submitting = tuple_(col(Application.scheme), col(AuditEvent.trigger))
     submitted = (
         select(
             col(AuditEvent.subject_id).label("application_id"),
             func.min(AuditEvent.at).label("at"),
         )
-        .where(AuditEvent.subject_kind == "application", AuditEvent.trigger == "submit")
+        .join(Application, col(Application.id) == AuditEvent.subject_id)
+        .where(
+            AuditEvent.subject_kind == "application",
+            submitting.in_(submitting_steps(registry)),
+        )
         .group_by(col(AuditEvent.subject_id))
         .subquery()
     )
