@@ -27,10 +27,9 @@ from svqm.web.qr import qr_data_uri
 from svqm.web.ui import after_post, flash_of, render
 from svqm.web.views.awards import award_public
 from svqm.web.views.case import case_file
-from svqm.web.views.queues import filter_options, pagination, queue_rows
+from svqm.web.views.queues import list_page
 from svqm.web.views.triggers import all_flows, done_messages, trigger_forms
 from svqm.workflow import awards as award_queries
-from svqm.workflow import queries
 from svqm.workflow import service as workflow
 from svqm.workflow.effects import eligible_assessors
 
@@ -130,29 +129,23 @@ def disable_user(page: AdminPage, user_id: Id) -> Response:
 @router.get("/admin/applications")
 def applications(page: AdminPage, query: ListQueryDep) -> HTMLResponse:
     """Every application, filtered by state, level, scheme, organisation and due date."""
-    sort = query.sort or "changed"
-    found = queries.queue_page(
+    view = list_page(
         page.session,
+        page.registry,
         page.actor,
-        query.filters,
-        registry=page.registry,
-        sort=sort,
-        page=query.page,
+        query,
+        path="/admin/applications",
+        sort="changed",
         per_page=PAGE_SIZE,
+        assessors=True,
     )
     return render(
         page.request,
         "admin/applications.html",
         auth=page.auth,
         title="Applications",
-        errors=query.errors,
-        options=filter_options(page.registry),
         organisations=accounts.organisation_names(page.session),
-        rows=queue_rows(page.session, page.registry, found.lines, assessors=True),
-        total=found.total,
-        query=query.typed,
-        sort=sort,
-        pages=pagination("/admin/applications", query.kept, found),
+        **view.context(),
     )
 
 

@@ -16,9 +16,9 @@ from svqm.web.deps import CSRF, AssessorCase, AssessorPage, Case, Id
 from svqm.web.forms import FormDep, ListQueryDep, attempt, field, fire_from, version_of
 from svqm.web.ui import Errors, after_post, flash_of, render
 from svqm.web.views.case import case_file
-from svqm.web.views.queues import filter_options, pagination, queue_rows
+from svqm.web.views.queues import list_page
 from svqm.web.views.triggers import done_messages
-from svqm.workflow import actions, queries
+from svqm.workflow import actions
 
 # Queue rows per page: enough to work from, few enough to render quickly under load.
 PAGE_SIZE = 50
@@ -36,14 +36,13 @@ MESSAGES = {"reviewed": "Your review has been saved.", "scored": "Your scores ha
 @router.get("/assess")
 def queue(page: AssessorPage, query: ListQueryDep, done: str = "") -> HTMLResponse:
     """The applications assigned to this assessor, filtered by state, level, scheme and due date."""
-    sort = query.sort or "changed"
-    found = queries.queue_page(
+    view = list_page(
         page.session,
+        page.registry,
         page.actor,
-        query.filters,
-        registry=page.registry,
-        sort=sort,
-        page=query.page,
+        query,
+        path="/assess",
+        sort="changed",
         per_page=PAGE_SIZE,
     )
     return render(
@@ -51,14 +50,8 @@ def queue(page: AssessorPage, query: ListQueryDep, done: str = "") -> HTMLRespon
         "assessor/queue.html",
         auth=page.auth,
         title="Your applications to assess",
-        errors=query.errors,
         flash=flash_of(done, MESSAGES),
-        options=filter_options(page.registry),
-        rows=queue_rows(page.session, page.registry, found.lines),
-        total=found.total,
-        query=query.typed,
-        sort=sort,
-        pages=pagination("/assess", query.kept, found),
+        **view.context(),
     )
 
 
@@ -103,7 +96,9 @@ def review_evidence(case: AssessorCase, evidence_id: Id, form: FormDep) -> Respo
             raise NotFound(f"no evidence {evidence_id} in application {case.app.id}")
         if decision not in DECISIONS:
             raise InvalidInput("choose accepted, more information needed or rejected")
-        review = ReviewCreate(decision=decision, comment=field(form, "comment"))
+        review = ReviewCreate.model_validate(
+            {"decision": decision, "comment": field(form, "comment")}
+        )
         actions.review_evidence(
             case.session,
             case.app,

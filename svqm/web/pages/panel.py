@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter
@@ -12,15 +11,8 @@ from svqm.web.deps import CSRF, Case, PanelCase, PanelPage
 from svqm.web.forms import FormDep, ListQueryDep, fire_from
 from svqm.web.ui import after_post, flash_of, render
 from svqm.web.views.case import case_file
-from svqm.web.views.queues import (
-    by_state,
-    filter_options,
-    pagination,
-    panel_states,
-    queue_rows,
-)
+from svqm.web.views.queues import list_page
 from svqm.web.views.triggers import done_messages
-from svqm.workflow import queries
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 PAGE_SIZE = 50
@@ -30,32 +22,22 @@ PAGE_SIZE = 50
 def decisions(page: PanelPage, query: ListQueryDep) -> HTMLResponse:
     """Recommendations awaiting a decision, and appeals: those whose own workflow offers the
     panel a step now, state by state, the decision due soonest first."""
-    sort = query.sort or "due"
-    filters = replace(query.filters, offered_to="panel")
-    found = queries.queue_page(
+    view = list_page(
         page.session,
+        page.registry,
         page.actor,
-        filters,
-        registry=page.registry,
-        sort=sort,
-        states_first=panel_states(page.registry),
-        page=query.page,
+        query,
+        path="/panel",
+        sort="due",
         per_page=PAGE_SIZE,
+        offered_to="panel",
     )
-    in_state = queries.count_by_state(page.session, page.actor, filters, registry=page.registry)
-    rows = queue_rows(page.session, page.registry, found.lines)
     return render(
         page.request,
         "panel/queue.html",
         auth=page.auth,
         title="Decisions for the panel",
-        errors=query.errors,
-        options=filter_options(page.registry, panel_states(page.registry)),
-        groups=by_state(found.lines, rows, in_state),
-        total=found.total,
-        query=query.typed,
-        sort=sort,
-        pages=pagination("/panel", query.kept, found),
+        **view.context(),
     )
 
 

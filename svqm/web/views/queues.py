@@ -4,7 +4,7 @@ their lines ready to print, the filters' choices, and the links between pages.""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,9 +13,11 @@ from sqlmodel import Session
 
 from svqm.accounts import service as accounts
 from svqm.web.format import tag_classes, utc_moment
-from svqm.workflow import deadlines
-from svqm.workflow.queries import QueuePage
+from svqm.web.forms import ListQuery
+from svqm.workflow import deadlines, queries
+from svqm.workflow.queries import QueuePage, Sort
 from svqm.workflow.schemes import SchemeRegistry
+from svqm.workflow.service import Actor
 
 SORT_NAMES = {
     "changed": "Most recently changed",
@@ -155,3 +157,77 @@ def pagination(path: str, query: dict[str, str], page: QueuePage) -> dict[str, A
         "next": {"href": href(page.page + 1)} if page.page < last else None,
         "items": [{"ellipsis": True} if item.get("ellipsis") else item for item in items],
     }
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a list of applications, with its filter form and the links to its pages."""
+
+    rows: list[QueueRow]
+    groups: list[StateGroup]
+    total: int
+    sort: Sort
+    options: dict[str, dict[str, str]]
+    query: dict[str, str]
+    errors: list[dict[str, str]] | None
+    pages: dict[str, Any] | None
+
+    def context(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "groups": self.groups,
+            "total": self.total,
+            "sort": self.sort,
+            "options": self.options,
+            "query": self.query,
+            "errors": self.errors,
+            "pages": self.pages,
+        }
+
+
+def list_page(
+    session: Session,
+    registry: SchemeRegistry,
+    actor: Actor,
+    query: ListQuery,
+    *,
+    path: str,
+    sort: Sort,
+    per_page: int,
+    assessors: bool = False,
+    offered_to: str | None = None,
+) -> ListPage:
+    """Read a page of a list: the query's filters (and `offered_to`), its order or `sort`.
+
+    The panel's list (`offered_to="panel"`) is read state by state, in policy order.
+    """
+    order = query.sort or sort
+    filters = query.filters
+    states = panel_states(registry) if offered_to == "panel" else []
+    if offered_to is not None:
+        filters = replace(filters, offered_to=offered_to)
+    found = queries.queue_page(
+        session,
+        actor,
+        filters,
+        registry=registry,
+        sort=order,
+        states_first=states,
+        page=query.page,
+        per_page=per_page,
+    )
+    rows = queue_rows(session, registry, found.lines, assessors=assessors)
+    groups = []
+    if states:
+        totals = queries.count_by_state(session, actor, filters, registry=registry)
+        groups = by_state(found.lines, rows, totals)
+    return ListPage(
+        rows=rows,
+        groups=groups,
+        total=found.total,
+        sort=order,
+        options=filter_options(registry, states or None),
+        query=query.typed,
+        errors=query.errors,
+        pages=pagination(path, query.kept, found),
+    )
