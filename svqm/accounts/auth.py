@@ -112,7 +112,7 @@ def authenticate(
     if not verify_password(user, password):
         record_failure(session, email, now)
         raise NotSignedIn(_REFUSED)
-    session.exec(delete(LoginAttempt).where(col(LoginAttempt.account_key) == key))  # type: ignore[call-overload]
+    session.exec(delete(LoginAttempt).where(col(LoginAttempt.account_key) == key))
     return user
 
 
@@ -223,7 +223,7 @@ def revoke(session: Session, row: UserSession, now: datetime) -> None:
 
 def revoke_all(session: Session, user_id: int, now: datetime) -> None:
     """End every session and token of a user (disabled, password changed, signed out everywhere)."""
-    session.exec(  # type: ignore[call-overload]
+    session.exec(
         update(UserSession)
         .where(col(UserSession.user_id) == user_id, col(UserSession.revoked_at).is_(None))
         .values(revoked_at=now)

@@ -3,12 +3,15 @@
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import ConfigDict
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelConfig
 
 from svqm.clock import utc_now
 from svqm.db import UtcDateTime
+
+# What an assessor decides on an evidence item.
+Decision = Literal["accepted", "more_information", "rejected"]
 
 
 class PledgeBase(SQLModel):
@@ -21,7 +24,7 @@ class PledgeBase(SQLModel):
 
 
 class PledgeCreate(PledgeBase):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    model_config = SQLModelConfig(extra="forbid")
 
 
 class Pledge(PledgeBase, table=True):
@@ -94,9 +97,9 @@ class Review(SQLModel, table=True):
 
 
 class ReviewCreate(SQLModel):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    model_config = SQLModelConfig(extra="forbid")
 
-    decision: Literal["accepted", "more_information", "rejected"]
+    decision: Decision
     comment: str = Field(default="", max_length=5000)
 
 
@@ -115,7 +118,7 @@ class Score(SQLModel, table=True):
 
 
 class ScoreCreate(SQLModel):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    model_config = SQLModelConfig(extra="forbid")
 
     standard: str = Field(max_length=64)
     question: str = Field(max_length=64)

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from sqlalchemy import func, tuple_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from svqm.accounts.models import Organisation, User
 from svqm.errors import InvalidInput
@@ -74,18 +75,18 @@ def _level_names(session: Session, registry: SchemeRegistry, model: Any) -> dict
     """(policy digest, level id) -> the level's name, for every pair the table holds."""
     names: dict[Any, str] = {}
     pairs = session.exec(select(model.policy_digest, model.level).distinct()).all()
-    for pair in pairs:
+    for digest, level in pairs:
         # Each subject names its level in the policy version it started under.
-        policy = registry.by_digest(session, pair.policy_digest).policy
-        found = next((lv.name for lv in policy.levels if lv.id == pair.level), pair.level)
-        names[(pair.policy_digest, pair.level)] = found
+        policy = registry.by_digest(session, digest).policy
+        found = next((lv.name for lv in policy.levels if lv.id == level), level)
+        names[(digest, level)] = found
     return names
 
 
 def award_rows(session: Session, registry: SchemeRegistry) -> Iterator[Row]:
     """Every award, oldest id first, with its organisation's and level's names."""
     levels = _level_names(session, registry, Award)
-    query = (
+    query: Select[Award, str] = (
         select(Award, col(Organisation.name).label("organisation_name"))
         .outerjoin(Organisation, col(Organisation.id) == Award.organisation_id)
         .order_by(col(Award.id))
@@ -139,7 +140,7 @@ def application_rows(session: Session, registry: SchemeRegistry) -> Iterator[Row
         .subquery()
     )
     assessor = aliased(User)
-    query = (
+    query: Select[Application, str, str, datetime] = (
         select(
             Application,
             col(Organisation.name).label("organisation_name"),

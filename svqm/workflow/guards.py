@@ -80,6 +80,12 @@ def evaluate(ctx: GuardContext, refs: list[str]) -> list[str]:
     return unmet
 
 
+def _id(ctx: GuardContext) -> int:
+    """The subject's id (guards run on saved rows, except `prerequisite_held` on a new one)."""
+    assert ctx.subject.id is not None
+    return ctx.subject.id
+
+
 def _with_argument(ctx: GuardContext, argument: str) -> GuardContext:
     from dataclasses import replace
 
@@ -98,7 +104,7 @@ def has_comment(ctx: GuardContext) -> list[str]:
 def pledge_rule_met(ctx: GuardContext) -> list[str]:
     """The application's pledges meet its level's pledge rule."""
     level = ctx.policy.level(ctx.subject.level)
-    pledges = pledge_service.list_pledges(ctx.session, ctx.subject.id)
+    pledges = pledge_service.list_pledges(ctx.session, _id(ctx))
     return pledge_service.pledge_rule_unmet(pledges, level.pledge_rule, ctx.policy)
 
 
@@ -161,7 +167,7 @@ def _slots(ctx: GuardContext) -> list[evidence_requirements.Slot]:
 def _checklist(ctx: GuardContext) -> list[evidence_requirements.Slot]:
     return evidence_requirements.checklist(
         ctx.session,
-        application_id=ctx.subject.id,
+        application_id=_id(ctx),
         policy=ctx.policy,
         level=ctx.policy.level(ctx.subject.level),
     )
@@ -184,7 +190,7 @@ def score_passes(ctx: GuardContext) -> list[str]:
     """Every mandatory question met and the weighted overall score at or above the pass mark."""
     result = evidence_service.score_result(
         ctx.session,
-        application_id=ctx.subject.id,
+        application_id=_id(ctx),
         policy=ctx.policy,
         level=ctx.policy.level(ctx.subject.level),
     )

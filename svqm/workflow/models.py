@@ -9,7 +9,7 @@ from svqm.clock import utc_now
 from svqm.db import UtcDateTime
 
 
-def _when(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+def _when(nullable: bool = False) -> Column[datetime]:
     return Column(UtcDateTime(), nullable=nullable)
 
 

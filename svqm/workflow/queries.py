@@ -11,11 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Row, Select, bindparam, case, exists, false, func, true, tuple_
+from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from svqm.accounts.models import Organisation
 from svqm.errors import NotFound
@@ -25,6 +27,9 @@ from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import Actor
 
 Sort = Literal["changed", "due", "organisation"]
+# A statement `_filtered` adds conditions to, keeping its type.
+AnySelect = Select[*tuple[Any, ...]]
+_Query = TypeVar("_Query", bound=AnySelect)
 SORTS: tuple[Sort, ...] = ("changed", "due", "organisation")
 
 
@@ -75,11 +80,11 @@ def _visible(role: str, has_organisation: bool) -> ColumnElement[bool]:
     `_who`), so the hot statements below are built once per role and reused: building a
     statement and deriving its cache key cost SQLAlchemy more than running the query on an index.
     """
-    own = Application.organisation_id == bindparam("organisation_id")
+    own = col(Application.organisation_id) == bindparam("organisation_id")
     if role == "applicant":
         return own
     if role == "assessor":
-        return Application.assessor_id == bindparam("actor_id")
+        return col(Application.assessor_id) == bindparam("actor_id")
     if role == "panel":
         # Everything but the applicants' private states (drafts), and their own organisation's.
         shared = tuple_(col(Application.scheme), col(Application.state)).not_in(
@@ -104,9 +109,9 @@ def _role_key(actor: Actor) -> tuple[str, bool]:
 
 
 @cache
-def _one_statement(role: str, has_organisation: bool) -> Select[tuple[Application]]:
+def _one_statement(role: str, has_organisation: bool) -> SelectOfScalar[Application]:
     return select(Application).where(
-        Application.id == bindparam("application_id"), _visible(role, has_organisation)
+        col(Application.id) == bindparam("application_id"), _visible(role, has_organisation)
     )
 
 
@@ -132,7 +137,7 @@ def _given(filters: ApplicationFilter) -> tuple[str, ...]:
     return tuple(named)
 
 
-def _open_deadline(column: Any) -> Select[Any]:
+def _open_deadline(column: Any) -> AnySelect:
     return select(column).where(
         ScheduledDeadline.subject_kind == "application",
         ScheduledDeadline.subject_id == Application.id,
@@ -150,7 +155,7 @@ def _soonest_open_deadline(column: Any) -> Any:
     )
 
 
-def _filtered(query: Select[Any], given: tuple[str, ...]) -> Select[Any]:
+def _filtered(query: _Query, given: tuple[str, ...]) -> _Query:
     for name in given:
         if name == "due_by":
             due = _open_deadline(ScheduledDeadline.id).where(
@@ -222,8 +227,8 @@ def _lines_statement(
     given: tuple[str, ...],
     sort: Sort,
     states_first: tuple[str, ...],
-) -> Select[Any]:
-    ids = select(Application.id).where(_visible(role, has_organisation))
+) -> AnySelect:
+    ids = sa_select(col(Application.id)).where(_visible(role, has_organisation))
     if sort == "organisation":
         ids = ids.outerjoin(Organisation, col(Organisation.id) == Application.organisation_id)
     # The page is picked on ids alone first, so only its rows are read in full and joined.
@@ -244,15 +249,15 @@ def _lines_statement(
         }[sort]
     )
     return (
-        select(
-            Application.id,
-            Application.organisation_id,
-            Application.scheme,
-            Application.policy_digest,
-            Application.level,
-            Application.state,
-            Application.state_changed_at,
-            Application.assessor_id,
+        sa_select(
+            col(Application.id),
+            col(Application.organisation_id),
+            col(Application.scheme),
+            col(Application.policy_digest),
+            col(Application.level),
+            col(Application.state),
+            col(Application.state_changed_at),
+            col(Application.assessor_id),
             col(Organisation.name).label("organisation"),
             _soonest_open_deadline(ScheduledDeadline.kind).label("deadline_kind"),
             due,
@@ -294,7 +299,7 @@ def list_queue_lines(
 
 
 @cache
-def _count_statement(role: str, has_organisation: bool, given: tuple[str, ...]) -> Select[Any]:
+def _count_statement(role: str, has_organisation: bool, given: tuple[str, ...]) -> AnySelect:
     query = select(func.count()).select_from(Application)
     return _filtered(query.where(_visible(role, has_organisation)), given)
 
@@ -318,8 +323,8 @@ def count_applications(
 
 
 @cache
-def _by_state_statement(role: str, has_organisation: bool, given: tuple[str, ...]) -> Select[Any]:
-    query = select(Application.state, func.count()).where(_visible(role, has_organisation))
+def _by_state_statement(role: str, has_organisation: bool, given: tuple[str, ...]) -> AnySelect:
+    query = sa_select(col(Application.state), func.count()).where(_visible(role, has_organisation))
     return _filtered(query, given).group_by(col(Application.state))
 
 
@@ -366,7 +371,7 @@ def queue_page(
 @cache
 def _rows_statement(
     role: str, has_organisation: bool, given: tuple[str, ...]
-) -> Select[tuple[Application]]:
+) -> SelectOfScalar[Application]:
     query = _filtered(select(Application).where(_visible(role, has_organisation)), given)
     return query.order_by(*_NEWEST).offset(bindparam("offset")).limit(bindparam("limit"))
 

@@ -7,7 +7,7 @@ reads only rows whose `wake_at` has come, through an index, however many rows th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -22,10 +22,11 @@ from sqlalchemy import (
     insert,
     update,
 )
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from svqm.db import UtcDateTime
+from svqm.db import UtcDateTime, rows_changed, table_of
 from svqm.policy import Deadline, Policy
 from svqm.workflow import deadlines as arithmetic
 from svqm.workflow.models import Application, Award, Subject, kind_of
@@ -99,11 +100,11 @@ def open_rows(session: Session, kind: str, subject_id: int) -> list[ScheduledDea
 
 # `sync` runs in every state change, so its statements are built once, on the Core table: no
 # per-call statement building or ORM result machinery, and each is a single round trip.
-_TABLE = ScheduledDeadline.__table__  # type: ignore[attr-defined]
+_TABLE = table_of(ScheduledDeadline)
 _SUBJECT = and_(
     _TABLE.c.subject_kind == bindparam("s_kind"), _TABLE.c.subject_id == bindparam("s_id")
 )
-_CLOSE_SET = {
+_CLOSE_SET: dict[str, Any] = {
     "status": bindparam("s_status"),
     "wake_at": None,
     "closed_at": bindparam("s_now"),
@@ -111,7 +112,7 @@ _CLOSE_SET = {
 }
 # Cancelled rows settle nothing, and a subject moving back and forth leaves many of them
 # behind, so they are not read (the insert below still counts them for `seq`).
-_PAST = select(
+_PAST = sa_select(
     _TABLE.c.id,
     _TABLE.c.kind,
     _TABLE.c.seq,
@@ -275,7 +276,7 @@ def close_ids(
 
 
 def _tell_loaded(
-    session: Session, ids: list[int], status: str, now: datetime, outcome: str
+    session: Session, ids: Sequence[int], status: str, now: datetime, outcome: str
 ) -> None:
     """Copies of closed rows already loaded in this session are told, as `close` tells its row."""
     for row_id in ids:
@@ -295,7 +296,7 @@ def close(
         .values(status=status, wake_at=None, closed_at=now, outcome=outcome)
         .execution_options(synchronize_session=False)
     )
-    changed = result.rowcount == 1  # type: ignore[attr-defined]
+    changed = rows_changed(result) == 1
     if changed:
         row.status, row.wake_at, row.closed_at, row.outcome = status, None, now, outcome
     return changed
@@ -366,14 +367,18 @@ def open_due(
 
 def subjects_of(
     session: Session, rows: Iterable[ScheduledDeadline]
-) -> dict[tuple[str, int], Application | Award]:
+) -> dict[tuple[str, int], Subject]:
     """The rows' subjects by (kind, id), two queries in all."""
     rows = list(rows)
-    found: dict[tuple[str, int], Application | Award] = {}
-    for kind, model in (("application", Application), ("award", Award)):
-        ids = {r.subject_id for r in rows if r.subject_kind == kind}
-        if ids:
-            for subject in session.exec(select(model).where(col(model.id).in_(ids))):
-                assert subject.id is not None
-                found[(kind, subject.id)] = subject
+    found: dict[tuple[str, int], Subject] = {}
+    apps = {r.subject_id for r in rows if r.subject_kind == "application"}
+    awards = {r.subject_id for r in rows if r.subject_kind == "award"}
+    if apps:
+        for app in session.exec(select(Application).where(col(Application.id).in_(apps))):
+            assert app.id is not None
+            found[("application", app.id)] = app
+    if awards:
+        for award in session.exec(select(Award).where(col(Award.id).in_(awards))):
+            assert award.id is not None
+            found[("award", award.id)] = award
     return found

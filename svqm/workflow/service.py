@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from svqm.accounts import service as accounts
 from svqm.accounts.models import User
+from svqm.db import rows_changed, table_of
 from svqm.errors import (
     GuardRefused,
     InvalidInput,
@@ -86,8 +87,8 @@ def _context(
 @cache
 def _bump_statement(model: type[Subject], state_changed: bool) -> Update:
     """The conditional version bump for a table, built once: it runs in every state change."""
-    table = model.__table__  # type: ignore[union-attr]
-    values = {"version": bindparam("b_new"), "state": bindparam("b_state")}
+    table = table_of(model)
+    values: dict[str, Any] = {"version": bindparam("b_new"), "state": bindparam("b_state")}
     if state_changed:
         values["state_changed_at"] = bindparam("b_now")
     return (
@@ -113,7 +114,7 @@ def _bump(
             "b_now": now,
         },
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rows_changed(result) != 1:
         raise StaleVersion(
             f"{kind_of(subject)} {subject.id} was changed by someone else; reload it and try again"
         )

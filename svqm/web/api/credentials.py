@@ -23,7 +23,7 @@ class VcJwtResponse(Response):
     media_type = MEDIA_TYPE
 
 
-_VC_JWT = {
+_VC_JWT: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A compact JWS (VC-JWT) signed with EdDSA; check it against "
         "/.well-known/jwks.json",

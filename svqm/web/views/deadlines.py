@@ -96,7 +96,8 @@ def describe(
     views = []
     for row in rows:
         subject = subjects.get((row.subject_kind, row.subject_id))
-        label, subject_text, reminders = row.kind, f"{row.subject_kind} {row.subject_id}", ()
+        label, subject_text = row.kind, f"{row.subject_kind} {row.subject_id}"
+        reminders: tuple[int, ...] = ()
         if subject is not None:
             policy = registry.for_subject(session, subject).policy
             subject_text = subject_text_of(policy, subject)
