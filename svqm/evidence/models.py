@@ -3,6 +3,7 @@
 from datetime import date, datetime
 from typing import Literal
 
+from pydantic import StrictInt
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
@@ -112,7 +113,8 @@ class Score(SQLModel, table=True):
     application_id: int = Field(foreign_key="application.id", index=True)
     standard: str = Field(max_length=64)
     question: str = Field(max_length=64)
-    score: int = Field(ge=0, le=100)
+    # Strict: a JSON true is not the score 1.
+    score: StrictInt = Field(ge=0, le=100)
     assessor_id: int | None = Field(default=None, foreign_key="user_account.id")
     at: datetime = Field(default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False))
 
@@ -122,4 +124,5 @@ class ScoreCreate(SQLModel):
 
     standard: str = Field(max_length=64)
     question: str = Field(max_length=64)
-    score: int = Field(ge=0, le=100)
+    # Strict: a JSON true is not the score 1.
+    score: StrictInt = Field(ge=0, le=100)

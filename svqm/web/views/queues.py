@@ -20,9 +20,9 @@ from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import Actor
 
 SORT_NAMES = {
-    "changed": "Most recently changed",
-    "due": "Next deadline, soonest first",
-    "organisation": "Organisation name, A to Z",
+    "changed": "Latest change",
+    "due": "Next deadline",
+    "organisation": "Organisation",
 }
 
 
