@@ -60,11 +60,12 @@ run: setup
 	$(BIN)/svqm demo
 	$(BIN)/svqm serve --host $(HOST) --port $(PORT)
 
-# Lint, check the import layers and run the whole test suite (browser tests included).
+# Lint, check the import layers and the types, and run the whole test suite (browser tests included).
 test: setup postgres
 	$(BIN)/ruff check svqm tests benchmarks
 	$(BIN)/ruff format --check svqm tests benchmarks
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The benchmarks (results in var/bench/results.json); B4 drives the server with Debian's wrk.
@@ -72,10 +73,12 @@ bench: setup
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python -m benchmarks
 
-# Lint only.
+# Lint only (with the import layers and the types).
 lint: setup
 	$(BIN)/ruff check svqm tests benchmarks
 	$(BIN)/ruff format --check svqm tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # Remove what setup, run and test made (node_modules is kept: `npm ci` replaces it anyway).
 clean:

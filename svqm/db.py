@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, event
-from sqlalchemy.engine import Dialect, Engine, make_url
+from sqlalchemy import DateTime, Table, event
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.engine import CursorResult, Dialect, Engine, Result, make_url
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -91,3 +92,17 @@ def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's Core table, for statements built once (SQLModel sets `__table__` at
+    runtime only, so type checkers cannot see it)."""
+    table = sa_inspect(model).local_table
+    assert isinstance(table, Table)
+    return table
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE, DELETE (or, with `preserve_rowcount`, INSERT) changed."""
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount or 0)

@@ -11,7 +11,9 @@ from svqm.accounts import auth
 from svqm.accounts import service as accounts
 from svqm.accounts.models import Organisation, User
 from svqm.config import get_settings
-from svqm.evidence.models import PledgeCreate, ReviewCreate, ScoreCreate
+from svqm.evidence import requirements as evidence_requirements
+from svqm.evidence import service as evidence_service
+from svqm.evidence.models import Decision, PledgeCreate, ReviewCreate, ScoreCreate
 from svqm.evidence.storage import BlobStore
 from svqm.workflow import actions
 from svqm.workflow import service as workflow
@@ -126,7 +128,7 @@ class _Journey:
     def upload_all(self) -> None:
         scheme = self.registry.for_subject(self.session, self.app)
         assert self.app.id is not None
-        for slot in actions.evidence_service.requirements.checklist(
+        for slot in evidence_requirements.checklist(
             self.session,
             application_id=self.app.id,
             policy=scheme.policy,
@@ -147,8 +149,10 @@ class _Journey:
                 now=self.tick(0.01),
             )
 
-    def review_all(self, assessor: User, decision: str = "accepted", comment: str = "") -> None:
-        for item in actions.evidence_service.list_evidence(self.session, self.app.id or 0):
+    def review_all(
+        self, assessor: User, decision: Decision = "accepted", comment: str = ""
+    ) -> None:
+        for item in evidence_service.list_evidence(self.session, self.app.id or 0):
             if item.status == "pending":
                 actions.review_evidence(
                     self.session,

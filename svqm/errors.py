@@ -4,13 +4,18 @@ from __future__ import annotations
 
 
 class SvqmError(Exception):
-    """Base of every error a user can cause; its message is one clear line."""
+    """Base of every error a user can cause; its message is one clear line.
+
+    `field` names the input the error is about (`due_date`, `period`), as pydantic's `loc` does,
+    so a form can mark that input without reading the message.
+    """
 
     code = "error"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.field = field
 
 
 class NotFound(SvqmError):
@@ -49,13 +54,29 @@ class StaleVersion(Conflict):
     code = "stale_version"
 
 
+class Reason(str):
+    """One unmet requirement, as text; `field` names the input a person fills in to meet it."""
+
+    field: str | None
+
+    def __new__(cls, text: str, *, field: str | None = None) -> Reason:
+        reason = super().__new__(cls, text)
+        reason.field = field
+        return reason
+
+
+def field_of(reason: str) -> str | None:
+    """The input an unmet reason is about, if it names one."""
+    return reason.field if isinstance(reason, Reason) else None
+
+
 class GuardRefused(SvqmError):
     """One or more guards are unmet; `unmet` lists every reason."""
 
     code = "guard_refused"
 
-    def __init__(self, detail: str, unmet: list[str]) -> None:
-        super().__init__(detail)
+    def __init__(self, detail: str, unmet: list[str], *, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
         self.unmet = unmet
 
 

@@ -129,11 +129,9 @@ def test_svqm_annual_report_is_a_filing_without_saying_so(registry: SchemeRegist
 
 def test_a_policy_that_says_filed_by_is_taken_as_written() -> None:
     text = (POLICIES / "svqm.yaml").read_text(encoding="utf-8")
-    old = "on_due: mark_report_overdue, escalate_to: [admin]}"
+    old = "filed_by: [applicant, admin], on_late_filing: file_report,"
     assert text.count(old) == 1
-    text = text.replace(
-        old, "on_due: mark_report_overdue, escalate_to: [admin], filed_by: [admin]}"
-    )
+    text = text.replace(old, "filed_by: [admin],")
     policy = parse_policy(
         text,
         source="svqm.yaml",

@@ -112,7 +112,7 @@ def authenticate(
     if not verify_password(user, password):
         record_failure(session, email, now)
         raise NotSignedIn(_REFUSED)
-    session.exec(delete(LoginAttempt).where(col(LoginAttempt.account_key) == key))  # type: ignore[call-overload]
+    session.exec(delete(LoginAttempt).where(col(LoginAttempt.account_key) == key))
     return user
 
 
@@ -223,7 +223,7 @@ def revoke(session: Session, row: UserSession, now: datetime) -> None:
 
 def revoke_all(session: Session, user_id: int, now: datetime) -> None:
     """End every session and token of a user (disabled, password changed, signed out everywhere)."""
-    session.exec(  # type: ignore[call-overload]
+    session.exec(
         update(UserSession)
         .where(col(UserSession.user_id) == user_id, col(UserSession.revoked_at).is_(None))
         .values(revoked_at=now)
@@ -233,3 +233,17 @@ def revoke_all(session: Session, user_id: int, now: datetime) -> None:
 def same_token(a: str, b: str) -> bool:
     """Constant-time comparison of two tokens."""
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+def disable(session: Session, user: User, now: datetime) -> None:
+    """The account stops working and every session and token it has ends."""
+    user.active = False
+    session.add(user)
+    revoke_all(session, user.id or 0, now)
+
+
+def revoke_token(session: Session, token: str, now: datetime) -> None:
+    """End the session or token with this value, if it is still live."""
+    row = session.get(UserSession, token_hash(token)) if token else None
+    if row is not None and row.revoked_at is None:
+        revoke(session, row, now)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from svqm.accounts.models import ROLES, ConflictOfInterest, Organisation, User
 from svqm.errors import InvalidInput
@@ -31,19 +33,21 @@ def verify_password(user: User, password: str) -> bool:
 def check_password_rules(password: str, *, context: list[str]) -> None:
     """At least 8 characters, at most 128, not a word from the account's own context."""
     if len(password) < 8:
-        raise InvalidInput("a password needs at least 8 characters")
+        raise InvalidInput("a password needs at least 8 characters", field="password")
     if len(password) > 128:
-        raise InvalidInput("a password may have at most 128 characters")
+        raise InvalidInput("a password may have at most 128 characters", field="password")
     lowered = password.casefold()
     for word in context:
         if word and len(word) >= 4 and word.casefold() in lowered:
-            raise InvalidInput("a password must not contain your email, name or organisation")
+            raise InvalidInput(
+                "a password must not contain your email, name or organisation", field="password"
+            )
 
 
 def create_organisation(session: Session, *, name: str, sector: str = "") -> Organisation:
     """Register an organisation."""
     if not name.strip():
-        raise InvalidInput("an organisation needs a name")
+        raise InvalidInput("an organisation needs a name", field="name")
     org = Organisation(name=name.strip(), sector=sector.strip())
     session.add(org)
     session.flush()
@@ -67,15 +71,18 @@ def add_user(
     """Create a user; applicants belong to an organisation, staff may not need one."""
     email = email.strip().lower()
     if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
-        raise InvalidInput(f"'{email}' is not an email address")
+        raise InvalidInput(f"'{email}' is not an email address", field="email")
     if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)} (got '{role}')")
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)} (got '{role}')", field="role")
     if role == "applicant" and organisation_id is None:
-        raise InvalidInput("an applicant must belong to an organisation (--organisation ID)")
+        raise InvalidInput(
+            "an applicant must belong to an organisation (--organisation ID)",
+            field="organisation_id",
+        )
     if organisation_id is not None and session.get(Organisation, organisation_id) is None:
-        raise InvalidInput(f"no organisation {organisation_id}")
+        raise InvalidInput(f"no organisation {organisation_id}", field="organisation_id")
     if get_user_by_email(session, email) is not None:
-        raise InvalidInput(f"a user with email {email} already exists")
+        raise InvalidInput(f"a user with email {email} already exists", field="email")
     password_hash = None
     if password is not None:
         check_password_rules(password, context=[email.split("@")[0], name])
@@ -127,3 +134,61 @@ def declare_conflict(
     session.add(row)
     session.flush()
     return row
+
+
+def person_name(user: User) -> str:
+    """How staff pages name a person: 'Asha Assessor (assessor)'."""
+    return f"{user.name or user.email} ({user.role})"
+
+
+def display_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """Display names of these people (`person_name`), in one query."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    users = session.exec(select(User).where(col(User.id).in_(wanted)))
+    return {u.id: person_name(u) for u in users if u.id is not None}
+
+
+def organisation_names(session: Session, ids: Iterable[int] | None = None) -> dict[int, str]:
+    """Names of these organisations (every one, by name, when no ids are given), in one query."""
+    query = select(Organisation.id, Organisation.name).order_by(col(Organisation.name))
+    if ids is not None:
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        query = query.where(col(Organisation.id).in_(wanted))
+    return {int(oid): name for oid, name in session.exec(query) if oid is not None}
+
+
+def organisation_name(session: Session, organisation_id: int) -> str:
+    """An organisation's name ('Organisation 7' if it no longer exists)."""
+    org = session.get(Organisation, organisation_id)
+    return org.name if org else f"Organisation {organisation_id}"
+
+
+def list_users(session: Session) -> list[User]:
+    """Every user, oldest first."""
+    return list(session.exec(select(User).order_by(col(User.id))))
+
+
+def list_conflicts(session: Session) -> list[ConflictOfInterest]:
+    """Every declared conflict of interest, oldest first."""
+    return list(session.exec(select(ConflictOfInterest).order_by(col(ConflictOfInterest.id))))
+
+
+def organisation_sectors(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    """The sectors of these organisations, in one query."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    query = select(Organisation.id, Organisation.sector).where(col(Organisation.id).in_(wanted))
+    return {int(oid): sector for oid, sector in session.exec(query) if oid is not None}
+
+
+def get_user(session: Session, user_id: int | None) -> User | None:
+    return session.get(User, user_id) if user_id is not None else None
+
+
+def get_organisation(session: Session, organisation_id: int | None) -> Organisation | None:
+    return session.get(Organisation, organisation_id) if organisation_id is not None else None

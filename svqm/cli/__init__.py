@@ -367,8 +367,7 @@ def demo() -> None:
 from svqm.cli import exports as _exports  # noqa: E402
 from svqm.cli import scheduling as _scheduling  # noqa: E402
 
-assert _scheduling.COMMANDS
-assert _exports.COMMANDS
+COMMAND_MODULES = (_scheduling, _exports)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import typer
 from svqm.cli import _database, _fail, _registry, app, out
 from svqm.db import session_scope
 from svqm.errors import InvalidInput
-from svqm.workflow import exports
+from svqm.reporting import exports
 
 COMMANDS = ("export awards", "export applications")
 

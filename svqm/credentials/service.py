@@ -6,6 +6,7 @@ or withdrawal (a workflow transition) is visible to verifiers as soon as it is c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import and_, or_
@@ -50,7 +51,7 @@ def flagged_ids(session: Session, registry: SchemeRegistry, purpose: str) -> lis
         raise NotFound(f"no status list '{purpose}' (known: {', '.join(status.PURPOSES)})")
     pairs = session.exec(select(Award.policy_digest, Award.state).distinct()).all()
     marked = [
-        and_(Award.policy_digest == digest, Award.state == state)
+        and_(col(Award.policy_digest) == digest, col(Award.state) == state)
         for digest, state in pairs
         if registry.by_digest(session, digest).policy.workflows.award.state(state).credential_status
         == _MARK[purpose]
@@ -74,7 +75,7 @@ def status_list_of(
     return sign(status_list_credential(issuer, purpose, encoded, now), issuer.key)
 
 
-def _lookup(session: Session, registry: SchemeRegistry):  # type: ignore[no-untyped-def]
+def _lookup(session: Session, registry: SchemeRegistry) -> Callable[[str, int], bool]:
     """Reads bits the way a verifier does: from the encoded list, each list built once."""
     lists: dict[str, bytes] = {}
 

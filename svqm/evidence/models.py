@@ -3,12 +3,16 @@
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import ConfigDict
+from pydantic import StrictInt
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelConfig
 
 from svqm.clock import utc_now
 from svqm.db import UtcDateTime
+
+# What an assessor decides on an evidence item.
+Decision = Literal["accepted", "more_information", "rejected"]
 
 
 class PledgeBase(SQLModel):
@@ -21,7 +25,7 @@ class PledgeBase(SQLModel):
 
 
 class PledgeCreate(PledgeBase):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    model_config = SQLModelConfig(extra="forbid")
 
 
 class Pledge(PledgeBase, table=True):
@@ -94,9 +98,9 @@ class Review(SQLModel, table=True):
 
 
 class ReviewCreate(SQLModel):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    model_config = SQLModelConfig(extra="forbid")
 
-    decision: Literal["accepted", "more_information", "rejected"]
+    decision: Decision
     comment: str = Field(default="", max_length=5000)
 
 
@@ -109,14 +113,16 @@ class Score(SQLModel, table=True):
     application_id: int = Field(foreign_key="application.id", index=True)
     standard: str = Field(max_length=64)
     question: str = Field(max_length=64)
-    score: int = Field(ge=0, le=100)
+    # Strict: a JSON true is not the score 1.
+    score: StrictInt = Field(ge=0, le=100)
     assessor_id: int | None = Field(default=None, foreign_key="user_account.id")
     at: datetime = Field(default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False))
 
 
 class ScoreCreate(SQLModel):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    model_config = SQLModelConfig(extra="forbid")
 
     standard: str = Field(max_length=64)
     question: str = Field(max_length=64)
-    score: int = Field(ge=0, le=100)
+    # Strict: a JSON true is not the score 1.
+    score: StrictInt = Field(ge=0, le=100)

@@ -25,9 +25,13 @@ def create_pledge(
     theme = policy.theme(data.theme)
     if theme is None:
         known = ", ".join(t.id for t in policy.themes)
-        raise InvalidInput(f"theme '{data.theme}' is not a theme of this scheme (themes: {known})")
+        raise InvalidInput(
+            f"theme '{data.theme}' is not a theme of this scheme (themes: {known})", field="theme"
+        )
     if data.due_date <= today:
-        raise InvalidInput(f"a pledge's due date must be in the future (got {data.due_date})")
+        raise InvalidInput(
+            f"a pledge's due date must be in the future (got {data.due_date})", field="due_date"
+        )
     pledge = Pledge(application_id=application_id, created_by_id=created_by_id, **data.model_dump())
     session.add(pledge)
     session.flush()

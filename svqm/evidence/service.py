@@ -198,3 +198,9 @@ def score_result(
     """The application's result against its level's standards."""
     rows = session.exec(select(Score).where(Score.application_id == application_id))
     return scoring.evaluate(policy, level, {(r.standard, r.question): r.score for r in rows})
+
+
+def scores_of(session: Session, application_id: int) -> dict[str, int]:
+    """The current score of every question of an application, keyed 'standard/question'."""
+    rows = session.exec(select(Score).where(Score.application_id == application_id))
+    return {f"{r.standard}/{r.question}": r.score for r in rows}

@@ -335,7 +335,7 @@ def _chunks(
             remaining -= len(chunk)
             yield _frozen(chunk), slot
     else:
-        for chunk in cast(Iterable[bytes], stream):
+        for chunk in stream:
             yield _frozen(chunk), pipeline.acquire()
 
 

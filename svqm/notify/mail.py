@@ -96,7 +96,8 @@ class SmtpMailer:
             codes = [code for code, _ in exc.recipients.values()]
             raise _by_code(min(codes), f"every recipient refused: {exc.recipients}") from exc
         except smtplib.SMTPResponseException as exc:
-            reply = exc.smtp_error.decode(errors="replace") if exc.smtp_error else ""
+            error = exc.smtp_error
+            reply = error.decode(errors="replace") if isinstance(error, bytes) else str(error)
             raise _by_code(exc.smtp_code, f"relay replied {exc.smtp_code} {reply}") from exc
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             raise TransientMailError(f"relay {self.host}:{self.port} unavailable: {exc}") from exc

@@ -12,7 +12,7 @@ from svqm.db import UtcDateTime
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
 
 
-def _when(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+def _when(nullable: bool = False) -> Column[datetime]:
     return Column(UtcDateTime(), nullable=nullable)
 
 

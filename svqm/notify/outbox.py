@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, func, select
 
+from svqm.db import rows_changed, table_of
 from svqm.errors import InvalidInput, NotFound
 from svqm.notify.models import DEAD, PENDING, SENDING, SENT, DeliveryAttempt, OutboxMessage
 
@@ -60,7 +61,7 @@ def _insert(session: Session) -> Any:
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     # On the Core table, not the ORM class: the ORM's bulk insert path costs more per row than
     # the database does, and no ORM object is wanted back.
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    table = table_of(OutboxMessage)
     return insert(table).on_conflict_do_nothing(index_elements=["key"])
 
 
@@ -80,7 +81,7 @@ def enqueue(session: Session, **fields: Any) -> bool:
     # INSERT reports -1 and this would say False for every new message on PostgreSQL.
     statement = _insert(session).values(message(**fields))
     result = session.execute(statement.execution_options(preserve_rowcount=True))
-    return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+    return rows_changed(result) == 1
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,11 @@ def counts(session: Session) -> dict[str, int]:
     ).all()
     found = {status: int(n) for status, n in rows}
     return {s: found.get(s, 0) for s in (PENDING, SENDING, SENT, DEAD)}
+
+
+def dead_letter_count(session: Session) -> int:
+    """How many messages gave up (the admin home shows a banner while there are any)."""
+    return counts(session)[DEAD]
 
 
 def listing(

@@ -59,11 +59,13 @@ class Audience:
         subjects = list(subjects)
         org_ids = {s.organisation_id for _, s in subjects}
         assessor_ids = {_assessor(k, s) for k, s in subjects} - {None}
-        self.organisations: dict[int, str] = dict(
-            session.exec(
+        self.organisations: dict[int, str] = {
+            oid: name
+            for oid, name in session.exec(
                 select(Organisation.id, Organisation.name).where(col(Organisation.id).in_(org_ids))
-            ).all()  # type: ignore[arg-type]
-        )
+            )
+            if oid is not None
+        }
         self.members: dict[int, list[str]] = {}
         # Role and standing are checked here, not in SQL: given `role = 'applicant'`, SQLite
         # reads every applicant through the role index instead of these organisations' users.

@@ -11,15 +11,17 @@ them one after the other, and every step is a conditional update or a keyed inse
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
-from svqm.db import session_scope
+from svqm.db import session_scope, table_of
 from svqm.errors import SvqmError
 from svqm.notify import outbox
 from svqm.notify.recipients import Audience, Subject
@@ -66,12 +68,12 @@ def sweep_batch(
     session: Session, registry: SchemeRegistry, *, now: datetime, base_url: str, limit: int
 ) -> SweepReport:
     """One batch in the caller's transaction."""
-    t = ScheduledDeadline.__table__  # type: ignore[attr-defined]
+    t = table_of(ScheduledDeadline)
     # Plain columns, not ORM objects: most rows only send a reminder and move on.
     rows = [
         _Due(*r)
         for r in session.execute(
-            select(
+            sa_select(
                 t.c.id,
                 t.c.subject_kind,
                 t.c.subject_id,
@@ -158,12 +160,12 @@ class _Subjects:
                 continue
             own = _OWN[kind]
             found = session.execute(
-                select(
-                    model.id,
-                    model.organisation_id,
-                    model.level,
-                    model.state,
-                    model.policy_digest,
+                sa_select(
+                    col(model.id),
+                    col(model.organisation_id),
+                    col(model.level),
+                    col(model.state),
+                    col(model.policy_digest),
                     getattr(model, own),
                 ).where(col(model.id).in_(ids))
             )
@@ -175,13 +177,18 @@ class _Subjects:
 
     def get(self, kind: str, subject_id: int) -> _Plain | Application | Award | None:
         if self.live:
-            return self.session.get(_MODELS[kind], subject_id)
+            return self._row(kind, subject_id)
         return self.plain.get((kind, subject_id))
 
     def acted_on(self, kind: str, subject_id: int) -> Application | Award | None:
         """The subject as the workflow's object, to fire on; every later read goes live too."""
         self.live = True
-        return self.session.get(_MODELS[kind], subject_id)
+        return self._row(kind, subject_id)
+
+    def _row(self, kind: str, subject_id: int) -> Application | Award | None:
+        if kind == "application":
+            return self.session.get(Application, subject_id)
+        return self.session.get(Award, subject_id)
 
 
 def _close(session: Session, row: _Due, status: str, now: datetime, outcome: str) -> bool:
@@ -213,7 +220,7 @@ class _Batch:
         d: Deadline,
         policy: Policy,
         subject: Subject,
-        roles: list[str],
+        roles: Sequence[str],
         *,
         template: str,
         days: int,
@@ -238,7 +245,7 @@ class _Batch:
 
     def flush(self) -> None:
         if self.advances:
-            table = ScheduledDeadline.__table__  # type: ignore[attr-defined]
+            table = table_of(ScheduledDeadline)
             self.session.execute(
                 update(table)
                 .where(

@@ -190,27 +190,93 @@ def _check_guard(
         )
 
 
-def _check_award_chain(policy: Policy, problems: list[str]) -> None:
-    """An application that issues awards needs a system `renew` to supersede the older award."""
+def _check_hand_back(policy: Policy, problems: list[str]) -> None:
+    """A scheme whose assessors review evidence says which trigger hands an application back.
+
+    An assessor's "more information" fires it, so it must be the assessor's, lead to a state in
+    which the applicant can answer (editable), and leave every state in which evidence is
+    reviewed while the applicant cannot change it (else the request would reach nobody).
+    """
+    flow = policy.workflows.application
+    where = "workflows.application.hand_back"
+    reviewed = [s.name for s in flow.states if s.reviewable]
+    trigger = flow.hand_back
+    if trigger is None:
+        if reviewed:
+            problems.append(
+                f"{where}: assessors review evidence in {', '.join(reviewed)}; name the trigger "
+                "that hands the application back when they ask for more information"
+            )
+        return
+    matches = [t for t in flow.transitions if t.trigger == trigger]
+    if not matches:
+        problems.append(f"{where}: no trigger '{trigger}' in the application workflow")
+        return
+    editable = {s.name for s in flow.states if s.editable}
+    for t in matches:
+        if "assessor" not in t.roles:
+            problems.append(
+                f"{where}: '{trigger}' from {', '.join(t.source)} is not the assessor's"
+            )
+        if t.dest not in editable:
+            problems.append(
+                f"{where}: '{trigger}' enters '{t.dest}', where the applicant cannot change "
+                "anything (mark it editable, or hand back to an editable state)"
+            )
+    waiting = [s.name for s in flow.states if s.reviewable and not s.editable]
+    for state in waiting:
+        if flow.transition(trigger, state) is None:
+            problems.append(
+                f"{where}: '{trigger}' cannot leave '{state}', where evidence is reviewed, so "
+                "asking for more information there would reach nobody"
+            )
+
+
+def _check_supersede(policy: Policy, problems: list[str]) -> None:
+    """An application that issues awards names the trigger that supersedes the older award."""
     issues = any("issue_award" in t.effects for t in policy.workflows.application.transitions)
     award = policy.workflows.award
-    renew = [t for t in award.transitions if t.trigger == "renew"]
-    if issues and not renew:
-        problems.append(
-            "workflows.award.transitions: the 'issue_award' effect supersedes an "
-            "organisation's older award by firing 'renew'; declare a 'renew' "
-            "transition with the 'system' role"
-        )
-    for t in renew:
+    where = "workflows.award.supersede"
+    if award.supersede is None:
+        if issues:
+            problems.append(
+                f"{where}: the 'issue_award' effect supersedes an organisation's older award; "
+                "name the trigger it fires (open to 'system') on the older award"
+            )
+        return
+    matches = [t for t in award.transitions if t.trigger == award.supersede]
+    if not matches:
+        problems.append(f"{where}: no trigger '{award.supersede}' in the award workflow")
+        return
+    for t in matches:
         if "system" not in t.roles:
-            problems.append("workflows.award.transitions: 'renew' must list the 'system' role")
+            problems.append(
+                f"{where}: '{award.supersede}' from {', '.join(t.source)} must list the "
+                "'system' role"
+            )
     in_force = {s.name for s in award.states if s.in_force}
-    renewable = {src for t in renew for src in t.source}
-    for state in sorted(in_force - renewable) if renew else []:
+    for state in sorted(in_force - award.leaves(award.supersede)):
         problems.append(
-            f"workflows.award.transitions: 'renew' cannot leave '{state}', an "
-            "in-force state, so a newer award could not supersede it"
+            f"{where}: '{award.supersede}' cannot leave '{state}', an in-force state, so a "
+            "newer award could not supersede it"
         )
+
+
+def _check_kind_settings(policy: Policy, problems: list[str]) -> None:
+    """Settings that belong to one workflow, and one look per step."""
+    if policy.workflows.award.hand_back is not None:
+        problems.append("workflows.award.hand_back: only the application workflow hands back")
+    if policy.workflows.application.supersede is not None:
+        problems.append("workflows.application.supersede: only awards are superseded")
+    for s in policy.workflows.award.states:
+        if s.private:
+            problems.append(f"workflows.award.states: '{s.name}' is private; only applications are")
+    for kind in ("application", "award"):
+        for i, t in enumerate(policy.workflows.of(kind).transitions):
+            if t.primary and t.warning:
+                problems.append(
+                    f"workflows.{kind}.transitions[{i}]: a step is primary or a warning, not both"
+                )
 
 
 def _check_repeat_and_filing(policy: Policy, i: int, problems: list[str]) -> None:
@@ -321,5 +387,7 @@ def cross_check(
             kind, policy.workflows.of(kind), problems, known_guards, known_effects, kinds
         )
     _check_deadlines(policy, problems)
-    _check_award_chain(policy, problems)
+    _check_kind_settings(policy, problems)
+    _check_hand_back(policy, problems)
+    _check_supersede(policy, problems)
     return problems

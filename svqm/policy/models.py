@@ -11,7 +11,6 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
-    model_validator,
 )
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
@@ -25,6 +24,8 @@ Recipient = Literal["applicant", "assessor", "panel", "admin"]
 # Who may file what meets a deadline (an award's holder, or an admin on its behalf).
 Filer = Literal["applicant", "admin"]
 SUBJECT_KINDS: tuple[SubjectKind, ...] = ("application", "award")
+# The colours of a GOV.UK tag (govuk-frontend 6); `blue` is the plain tag.
+TagColour = Literal["blue", "green", "teal", "purple", "magenta", "red", "orange", "yellow", "grey"]
 
 
 class _Strict(BaseModel):
@@ -104,6 +105,10 @@ class StateDef(_Strict):
     # Award states: what the award's signed credential says in the status lists. "suspended"
     # sets its suspension bit (cleared when it leaves the state), "revoked" its revocation bit.
     credential_status: Literal["suspended", "revoked"] | None = None
+    # The colour of the state's tag on every page that shows it; unset, the plain (blue) tag.
+    tag: TagColour | None = None
+    # Application states: still the organisation's own (a draft): panel members do not see it.
+    private: bool = False
 
     @property
     def title(self) -> str:
@@ -118,6 +123,13 @@ class TransitionDef(_Strict):
     guards: list[GuardRef] = []
     effects: list[Slug] = []
     label: str = ""
+    # The step that moves the case on for those who may take it (the applicant's submit): shown
+    # first, as the main button, and named as the last task of the applicant's task list.
+    primary: bool = False
+    # A step that cannot be undone (withdrawing): shown as a warning button.
+    warning: bool = False
+    # What the page says once it is done ("Application submitted."); unset, "Done: <label>."
+    done: str = ""
 
     @field_validator("source", mode="before")
     @classmethod
@@ -128,11 +140,21 @@ class TransitionDef(_Strict):
     def title(self) -> str:
         return self.label or self.trigger.replace("_", " ").capitalize()
 
+    @property
+    def done_text(self) -> str:
+        return self.done or f"Done: {self.title.lower()}."
+
 
 class Workflow(_Strict):
     initial: Slug
     states: list[StateDef] = Field(min_length=1)
     transitions: list[TransitionDef] = Field(min_length=1)
+    # Applications: the trigger an assessor's "more information" on an evidence item fires, which
+    # hands the application back to the applicant (required when any state is reviewable).
+    hand_back: Slug | None = None
+    # Awards: the trigger fired, as `system`, on an organisation's older awards of the scheme
+    # when a new one is issued (required when an application transition issues awards).
+    supersede: Slug | None = None
 
     def state(self, name: str) -> StateDef:
         return next(s for s in self.states if s.name == name)
@@ -142,6 +164,14 @@ class Workflow(_Strict):
         return next(
             (t for t in self.transitions if t.trigger == trigger and source in t.source), None
         )
+
+    def leaves(self, trigger: str) -> set[str]:
+        """Every state the trigger can leave."""
+        return {src for t in self.transitions if t.trigger == trigger for src in t.source}
+
+    def enters(self, trigger: str) -> set[str]:
+        """Every state the trigger can enter."""
+        return {t.dest for t in self.transitions if t.trigger == trigger}
 
 
 class Workflows(_Strict):
@@ -237,39 +267,6 @@ class Policy(_Strict):
     deadlines: list[Deadline] = []
     digest: str = Field(default="", exclude=True)
     source_text: str = Field(default="", exclude=True, repr=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _legacy_annual_report(cls, data: Any) -> Any:
-        """Policies written before `filed_by` existed (SVQM's, and their saved snapshots).
-
-        The engine then filed only the `annual_report` deadline, by the holder or an admin, and
-        a late report fired `file_report` where the award workflow had one. Those policies keep
-        that meaning; a policy that says `filed_by` itself is taken as written.
-        """
-        if not isinstance(data, dict) or not isinstance(data.get("deadlines"), list):
-            return data
-        workflows = data.get("workflows")
-        award = workflows.get("award") if isinstance(workflows, dict) else None
-        transitions = award.get("transitions") if isinstance(award, dict) else None
-        triggers = {
-            t.get("trigger")
-            for t in (transitions if isinstance(transitions, list) else [])
-            if isinstance(t, dict)
-        }
-        deadlines = []
-        for d in data["deadlines"]:
-            if (
-                isinstance(d, dict)
-                and d.get("kind") == "annual_report"
-                and d.get("subject") == "award"
-                and "filed_by" not in d
-            ):
-                d = {**d, "filed_by": ["applicant", "admin"]}
-                if "on_late_filing" not in d and "file_report" in triggers:
-                    d["on_late_filing"] = "file_report"
-            deadlines.append(d)
-        return {**data, "deadlines": deadlines}
 
     def level(self, level_id: str) -> Level:
         return next(lv for lv in self.levels if lv.id == level_id)

@@ -39,10 +39,8 @@ class Cast:
         self.route = Route(self.policy)
         award_flow = self.policy.workflows.award
         self.in_force = {s.name for s in award_flow.states if s.in_force}
-        # States from which a new award supersedes this one (the engine fires `renew` on it).
-        self.renewable = {
-            s for t in award_flow.transitions if t.trigger == "renew" for s in t.source
-        }
+        # States from which a new award supersedes this one (the policy's `supersede` trigger).
+        self.renewable = award_flow.leaves(award_flow.supersede) if award_flow.supersede else set()
         self.filings = reports.filing_deadlines(self.policy)
         self._planned: set[tuple[int, str]] = set()  # (award id, deadline kind) to be filed
         self.actions = 0

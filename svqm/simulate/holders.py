@@ -30,13 +30,13 @@ class Holders(Cast):
             eligible = add_months(award.issued_at, wait) + timedelta(days=self.rng.uniform(5, 60))
             when = max(eligible, now + timedelta(days=self.rng.uniform(30, 150)))
             if when < award.expires_at - timedelta(days=60):
-                self.at(m, when, "renew", award.id, higher.id, after=now)
+                self.at(m, when, "apply_again", award.id, higher.id, after=now)
                 return
         if m.renews:
             lead = timedelta(days=self.rng.uniform(*RENEW_LEAD_DAYS))
-            self.at(m, award.expires_at - lead, "renew", award.id, award.level, after=now)
+            self.at(m, award.expires_at - lead, "apply_again", award.id, award.level, after=now)
 
-    def _renew(
+    def _apply_again(
         self, session: Session, m: Member, award_id: int, level_id: str, now: datetime
     ) -> None:
         """Apply again for the award's level (a renewal) or the next one (an upgrade)."""
@@ -46,7 +46,7 @@ class Holders(Cast):
         upgrade = level_id != award.level and award.state in self.in_force
         applied = self._apply(session, m, award_id, level_id if upgrade else award.level, now)
         if upgrade and not applied:
-            self.later(m, now, (1, 30), "renew", award_id, award.level)
+            self.later(m, now, (1, 30), "apply_again", award_id, award.level)
 
     def _plan_filings(self, session: Session, m: Member, award: Award, now: datetime) -> None:
         """Plan a filing for each open filing deadline not yet planned, by the holder's habit."""

@@ -23,6 +23,7 @@ from svqm.simulate.route import UNREACHABLE
 from svqm.simulate.world import Member
 from svqm.workflow import actions
 from svqm.workflow import service as workflow
+from svqm.workflow.guards import asks_for
 from svqm.workflow.models import Application, Award
 from svqm.workflow.service import Actor
 
@@ -56,7 +57,7 @@ class People(Holders):
             "apply": self._apply,
             "turn": self._turn,
             "file": self._file,
-            "renew": self._renew,
+            "apply_again": self._apply_again,
         }[task](session, m, sid, arg, now)
 
     def _apply(self, session: Session, m: Member, sid: int, level_id: str, now: datetime) -> bool:
@@ -112,7 +113,8 @@ class People(Holders):
     ) -> bool:
         t = self.route.workflow.transition(trigger, app.state)
         assert t is not None
-        comment = f"simulated {actor.role}: {t.title.lower()}" if "has_comment" in t.guards else ""
+        asks = asks_for(t.guards, "comment")
+        comment = f"simulated {actor.role}: {t.title.lower()}" if asks else ""
         try:
             workflow.fire(
                 session, app, trigger, actor=actor, registry=self.registry, now=now, comment=comment
@@ -160,7 +162,7 @@ class People(Holders):
     def _refused(self, m: Member, app: Application, now: datetime) -> None:
         """Not awarded: an upgrade falls back on renewing what is held; else try again later."""
         if m.award_id is not None and app.level != m.award_level:
-            self.later(m, now, (1, 30), "renew", m.award_id, m.award_level)
+            self.later(m, now, (1, 30), "apply_again", m.award_id, m.award_level)
         elif self.rng.random() < REAPPLY:
             self.later(m, now, (120, 300), "apply", 0, app.level)
 

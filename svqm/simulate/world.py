@@ -102,7 +102,8 @@ def build_world(engine: Engine, root: Path, *, organisations: int, rng: random.R
             ]
             for role, n in sizes.items()
         }
-        kinds, weights = zip(*REPORTING, strict=True)
+        kinds = [kind for kind, _ in REPORTING]
+        weights = [weight for _, weight in REPORTING]
         for i in range(organisations):
             org = accounts.create_organisation(
                 session, name=f"Simulated Organisation {i + 1:05d}", sector=rng.choice(SECTORS)

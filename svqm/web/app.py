@@ -1,16 +1,15 @@
-"""create_app(): the FastAPI application, its lifespan (engine, schemes, store), middleware and routers."""
+"""create_app(): the FastAPI application, its lifespan (engine, schemes, store), middleware, and
+the one list of routers."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from svqm import __version__
 from svqm.clock import Clock, SystemClock
@@ -20,7 +19,7 @@ from svqm.credentials.keys import load_or_create
 from svqm.db import make_engine
 from svqm.evidence.storage import BlobStore
 from svqm.notify import scheduler as notify_scheduler
-from svqm.web import errors, openapi
+from svqm.web import handlers, openapi
 from svqm.web.api import (
     admin,
     applications,
@@ -32,58 +31,44 @@ from svqm.web.api import (
     reports,
     schemes,
 )
-from svqm.web.app_csp import CSP
-from svqm.web.deps import LoginRequired
-from svqm.web.pages import install as install_pages
-from svqm.web.uploads import BodyLimit
+from svqm.web.pages import (
+    account,
+    admin_dashboard,
+    admin_ops,
+    applicant,
+    applicant_awards,
+    assessor,
+    panel,
+    public,
+    public_awards,
+)
+from svqm.web.pages import admin as admin_pages
+from svqm.web.security import BodyLimit, SecurityHeaders, secret_key
+from svqm.web.ui import GOVUK_DIST, WEB
 from svqm.workflow.schemes import SchemeRegistry, load_registry
 
-
-class SecurityHeaders:
-    """Browser security headers on every response; personal pages are never cached."""
-
-    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
-        self.app = app
-        self.hsts = hsts
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        static = scope["path"].startswith("/static/")
-
-        async def add_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {k.lower() for k, _ in headers}
-                extra = {
-                    b"content-security-policy": CSP.encode(),
-                    b"x-content-type-options": b"nosniff",
-                    b"referrer-policy": b"same-origin",
-                    b"x-frame-options": b"DENY",
-                    b"cross-origin-opener-policy": b"same-origin",
-                    b"permissions-policy": b"camera=(), microphone=(), geolocation=()",
-                    b"cache-control": b"public, max-age=3600" if static else b"no-store",
-                }
-                if self.hsts:
-                    extra[b"strict-transport-security"] = b"max-age=31536000; includeSubDomains"
-                headers += [(k, v) for k, v in extra.items() if k not in present]
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, add_headers)
-
-
-def secret_key(settings: Settings) -> str:
-    """The configured secret, or one made once and kept under VAR_DIR (never committed)."""
-    if settings.SECRET_KEY:
-        return settings.SECRET_KEY
-    path = Path(settings.VAR_DIR) / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
+# Every router, in the order they are mounted: the JSON API, then the pages.
+ROUTERS: list[APIRouter] = [
+    schemes.router,
+    auth.router,
+    organisations.router,
+    applications.router,
+    evidence.router,
+    credentials.router,
+    awards.router,
+    reports.router,
+    admin.router,
+    public.router,
+    public_awards.router,
+    account.router,
+    applicant.router,
+    applicant_awards.router,
+    assessor.router,
+    panel.router,
+    admin_dashboard.router,
+    admin_pages.router,
+    admin_ops.router,
+]
 
 
 def create_app(
@@ -145,32 +130,19 @@ def create_app(
         redoc_url=None,
         openapi_url=None if production else "/openapi.json",
     )
-    errors.install(app)
+    handlers.install(app)
     openapi.install(app)
-
-    @app.exception_handler(LoginRequired)
-    async def _login(request: Request, exc: LoginRequired) -> Response:
-        target = "/login/second-factor" if exc.second_factor else "/login"
-        return RedirectResponse(f"{target}?next={exc.next_path}", status_code=303)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    for module in (
-        schemes,
-        auth,
-        organisations,
-        applications,
-        evidence,
-        credentials,
-        awards,
-        reports,
-        admin,
-    ):
-        app.include_router(module.router)
-    install_pages(app, settings)
+    for router in ROUTERS:
+        app.include_router(router)
+    if GOVUK_DIST.is_dir():
+        app.mount("/static/govuk", StaticFiles(directory=GOVUK_DIST), name="govuk")
+    app.mount("/static/app", StaticFiles(directory=WEB / "static"), name="static")
     app.add_middleware(BodyLimit, max_upload=settings.MAX_UPLOAD_BYTES)
     app.add_middleware(SecurityHeaders, hsts=settings.COOKIE_SECURE)
     return app

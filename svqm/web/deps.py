@@ -1,11 +1,14 @@
-"""Dependencies shared by routes: settings, schemes, clock, store, a session per request, who is asking."""
+"""Request dependencies: settings, schemes, clock, store, the request's one unit of work, who is
+asking (API token or page session, with the CSRF check), and the page and case loaders.
+
+Every database session a request uses is opened here: `SessionDep` for its unit of work, and
+`glance` for the short reads an upload makes before its body arrives.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import AsyncIterator
-from contextlib import ExitStack
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -22,21 +25,22 @@ from svqm.credentials.badge import Issuer
 from svqm.db import writer
 from svqm.errors import NotSignedIn, PermissionDenied
 from svqm.evidence.storage import BlobStore
+from svqm.web.security import ANON_COOKIE, SESSION_COOKIE, anon_csrf_token, cookie_name
+from svqm.workflow import queries
+from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import Actor
 
 # Ids are database integers: anything outside 1..2^31-1 is invalid input, never a server error.
 MAX_ID = 2_147_483_647
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
-
-SESSION_COOKIE = "svqm_session"
-ANON_COOKIE = "svqm_anon"
-
-
-def cookie_name(settings: Settings, base: str) -> str:
-    """`__Host-` cookies (Secure, Path=/, no Domain) whenever cookies are Secure."""
-    return f"__Host-{base}" if settings.COOKIE_SECURE else base
-
+HOMES = {"applicant": "/dashboard", "assessor": "/assess", "panel": "/panel", "admin": "/admin"}
+_AUDIENCES = {
+    "applicant": "applicants",
+    "assessor": "assessors",
+    "panel": "panel members",
+    "admin": "administrators",
+}
 
 # The five below only read what the app's lifespan stored, so they are `async`: FastAPI runs a
 # plain `def` dependency in its thread pool, and each such hop costs more than the lookup itself.
@@ -101,6 +105,24 @@ async def _leave(stack: ExitStack, exc: BaseException | None) -> None:
     await anyio.to_thread.run_sync(stack.__exit__, *args, limiter=anyio.CapacityLimiter(1))
 
 
+def finish_reading(session: Session) -> None:
+    """End the request's (read-only) transaction now, so its pooled connection goes back before
+    slow work that needs no database (a PDF render); the unit of work's exit has nothing left."""
+    session.commit()
+
+
+@contextmanager
+def glance(request: Request) -> Iterator[Session]:
+    """A short read-only session of its own, closed when the block ends.
+
+    For the checks an upload makes before its body is read (who is asking, may they file): the
+    request must not hold the database's write lock, nor a pooled connection, while a file
+    streams in. Its unit of work (`SessionDep`) connects only once the body is in.
+    """
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        yield session
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RegistryDep = Annotated[SchemeRegistry, Depends(get_registry)]
 NowDep = Annotated[datetime, Depends(get_now)]
@@ -109,9 +131,10 @@ IssuerDep = Annotated[Issuer, Depends(get_issuer)]
 # scope="function": the commit runs before the response is sent, so a failed commit is a 500 (G4).
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
+# --- the API: bearer tokens ---------------------------------------------------------------------
 
-def api_user(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep) -> User:
-    """The user behind the request's bearer token (the API takes no cookies, so needs no CSRF)."""
+
+def _bearer(request: Request, session: Session, settings: Settings, now: datetime) -> User:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -124,23 +147,42 @@ def api_user(request: Request, session: SessionDep, settings: SettingsDep, now: 
     return found[0]
 
 
+def api_user(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep) -> User:
+    """The user behind the request's bearer token (the API takes no cookies, so needs no CSRF)."""
+    return _bearer(request, session, settings, now)
+
+
+def api_user_before_body(request: Request, settings: SettingsDep, now: NowDep) -> User:
+    """The bearer token's user, read before an upload's body is (see `glance`)."""
+    with glance(request) as session:
+        return _bearer(request, session, settings, now)
+
+
 ApiUser = Annotated[User, Depends(api_user)]
-
-
-def api_user_outside_transaction(request: Request, settings: SettingsDep, now: NowDep) -> User:
-    """The bearer token's user, read in a short read-only session of its own.
-
-    For uploads: the request must not hold the database's write lock while a file streams in.
-    """
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
-        return api_user(request, session, settings, now)
-
-
-UploaderUser = Annotated[User, Depends(api_user_outside_transaction)]
+UploaderUser = Annotated[User, Depends(api_user_before_body)]
 
 
 def actor_of(user: User) -> Actor:
     return Actor.of(user)
+
+
+def api_role(*roles: str) -> Callable[[User], User]:
+    """A dependency refusing every role but these (deny by default)."""
+
+    def check(user: ApiUser) -> User:
+        if user.role not in roles:
+            raise PermissionDenied(f"a {user.role} may not do this")
+        return user
+
+    return check
+
+
+# --- pages: the session cookie ------------------------------------------------------------------
+
+
+def home_of(user: User) -> str:
+    """Where a role starts."""
+    return HOMES.get(user.role, "/")
 
 
 @dataclass(frozen=True)
@@ -152,6 +194,11 @@ class PageAuth:
     def actor(self) -> Actor:
         return Actor.of(self.user)
 
+    @property
+    def home(self) -> str:
+        """Where this person's role starts."""
+        return home_of(self.user)
+
 
 class LoginRequired(Exception):
     """Raised by page dependencies; the app turns it into a redirect to the sign-in page."""
@@ -161,16 +208,28 @@ class LoginRequired(Exception):
         self.second_factor = second_factor
 
 
+def visitor(
+    request: Request, session: Session, settings: Settings, now: datetime
+) -> PageAuth | None:
+    """The live session behind the request's cookie, second factor done or not."""
+    token = request.cookies.get(cookie_name(settings, SESSION_COOKIE), "")
+    found = auth.resolve(session, token, kind="web", now=now, settings=settings) if token else None
+    return PageAuth(*found) if found is not None else None
+
+
 def _session_row(
     request: Request, session: Session, settings: Settings, now: datetime
 ) -> PageAuth | None:
-    token = request.cookies.get(cookie_name(settings, SESSION_COOKIE), "")
-    found = auth.resolve(session, token, kind="web", now=now, settings=settings)
+    found = visitor(request, session, settings, now)
     if found is None:
         return None
-    user, row = found
-    auth.touch(session, row, now)
-    return PageAuth(user, row)
+    auth.touch(session, found.session, now)
+    # For the error page of a request refused later on, which still shows who is signed in: a
+    # copy outside the session, since a refusal rolls the session back and expires its rows.
+    request.state.page_auth = PageAuth(
+        User(**found.user.model_dump()), UserSession(**found.session.model_dump())
+    )
+    return found
 
 
 def optional_page_user(
@@ -208,12 +267,7 @@ PageUser = Annotated[PageAuth, Depends(page_user)]
 PendingPageUser = Annotated[PageAuth, Depends(pending_page_user)]
 
 
-def anon_csrf_token(secret: str, anon: str) -> str:
-    """The form token for signed-out forms: bound by HMAC to the visitor's random cookie."""
-    return hmac.new(secret.encode(), f"csrf:{anon}".encode(), hashlib.sha256).hexdigest()
-
-
-async def verify_csrf(request: Request) -> AsyncIterator[None]:
+async def verify_csrf(request: Request, session: SessionDep) -> AsyncIterator[None]:
     """Every state-changing page request carries the form token of its session (or visitor).
 
     Also refuses browsers that say the request came from another site (Sec-Fetch-Site). The form
@@ -228,13 +282,8 @@ async def verify_csrf(request: Request) -> AsyncIterator[None]:
     try:
         sent = str(form.get("csrf_token", "") or request.headers.get("x-csrf-token", ""))
         settings: Settings = request.app.state.settings
-        token = request.cookies.get(cookie_name(settings, SESSION_COOKIE), "")
-        expected = ""
-        if token:
-            with Session(request.app.state.engine) as s:
-                found = auth.resolve(s, token, kind="web", now=now_of(request), settings=settings)
-                if found is not None:
-                    expected = found[1].csrf_token
+        found = await anyio.to_thread.run_sync(visitor, request, session, settings, now_of(request))
+        expected = found.session.csrf_token if found is not None else ""
         if not expected:
             anon = request.cookies.get(cookie_name(settings, ANON_COOKIE), "")
             expected = anon_csrf_token(request.app.state.secret_key, anon) if anon else ""
@@ -247,12 +296,76 @@ async def verify_csrf(request: Request) -> AsyncIterator[None]:
         await form.close()
 
 
-def require_role(*roles: str):  # type: ignore[no-untyped-def]
-    """A dependency refusing every role but these (deny by default)."""
+# --- pages by audience, and the case a page is about ----------------------------------------------
 
-    def check(user: ApiUser) -> User:
-        if user.role not in roles:
-            raise PermissionDenied(f"a {user.role} may not do this")
-        return user
 
-    return check
+@dataclass(frozen=True)
+class Page:
+    """A request for a page by a signed-in person: who, the unit of work, the schemes, the time."""
+
+    request: Request
+    auth: PageAuth
+    session: Session
+    registry: SchemeRegistry
+    now: datetime
+
+    @property
+    def actor(self) -> Actor:
+        return self.auth.actor
+
+
+@dataclass(frozen=True)
+class Case(Page):
+    """A page about one application the person may see."""
+
+    app: Application
+
+
+def _page(
+    request: Request, auth: PageUser, session: SessionDep, registry: RegistryDep, now: NowDep
+) -> Page:
+    return Page(request, auth, session, registry, now)
+
+
+def page_for(*roles: str) -> Callable[..., Page]:
+    """A dependency giving the page to these roles only; anyone else gets a 403 page."""
+    audience = " and ".join(_AUDIENCES[r] for r in roles)
+
+    # The dependency sits in the default, not in an annotation: annotations are strings here
+    # (postponed evaluation), and FastAPI resolves them in the module, not in this closure.
+    def dependency(page: Page = Depends(_page)) -> Page:
+        if page.auth.user.role not in roles:
+            raise PermissionDenied(f"this page is for {audience}; use your own home page instead")
+        return page
+
+    return dependency
+
+
+def case_of(page_dependency: Callable[..., Page]) -> Callable[..., Case]:
+    """A dependency loading the path's application for that page: a 404 unless the person may
+    see it (another organisation's application is never 'forbidden': that would say it exists)."""
+
+    def dependency(application_id: Id, page: Page = Depends(page_dependency)) -> Case:
+        app = queries.get_application(
+            page.session, application_id, page.actor, registry=page.registry
+        )
+        return Case(page.request, page.auth, page.session, page.registry, page.now, app)
+
+    return dependency
+
+
+_FOR = {role: page_for(role) for role in _AUDIENCES}
+AnyPage = Annotated[Page, Depends(_page)]
+ApplicantPage = Annotated[Page, Depends(_FOR["applicant"])]
+AssessorPage = Annotated[Page, Depends(_FOR["assessor"])]
+PanelPage = Annotated[Page, Depends(_FOR["panel"])]
+AdminPage = Annotated[Page, Depends(_FOR["admin"])]
+# The applicant's task list: any signed-in person who may see the application (staff read it).
+ApplicationCase = Annotated[Case, Depends(case_of(_page))]
+AssessorCase = Annotated[Case, Depends(case_of(_FOR["assessor"]))]
+PanelCase = Annotated[Case, Depends(case_of(_FOR["panel"]))]
+AdminCase = Annotated[Case, Depends(case_of(_FOR["admin"]))]
+
+# Every page router's dependency: the form token of any state-changing request (it reads the
+# request's unit of work, so it shares its scope).
+CSRF = Depends(verify_csrf, scope="function")

@@ -1,23 +1,10 @@
-"""Maps domain errors to HTTP: JSON `{"error", "detail"[, "unmet"]}` for the API, a page for people.
-
-No traceback ever reaches a user: the last-resort handler logs it with a reference they can quote.
-"""
+"""Domain errors as HTTP: the status of each error class and the title of its page (a pure table)."""
 
 from __future__ import annotations
 
-import logging
-import uuid
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DataError
-from starlette.exceptions import HTTPException
-
 from svqm import errors
 
-log = logging.getLogger("svqm.web")
-
+# The first class an error is an instance of decides its status (subclasses come first).
 STATUS: list[tuple[type[errors.SvqmError], int]] = [
     (errors.NotSignedIn, 401),
     (errors.TooManyAttempts, 429),
@@ -45,85 +32,20 @@ TITLES = {
     500: "Sorry, something went wrong",
 }
 
+# The `error` code of a response Starlette itself refused (a route or method that does not exist).
+HTTP_CODES = {401: "not_signed_in", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
 
-def error_title(status: int) -> str:
+
+def status_of(exc: errors.SvqmError) -> int:
+    """The HTTP status of a domain error."""
+    return next((code for cls, code in STATUS if isinstance(exc, cls)), 400)
+
+
+def title_of(status: int) -> str:
     """The heading of an error page for a status."""
     return TITLES.get(status, "There is a problem")
 
 
-def status_of(exc: errors.SvqmError) -> int:
-    return next((code for cls, code in STATUS if isinstance(exc, cls)), 400)
-
-
-def _answer(
-    request: Request,
-    status: int,
-    code: str,
-    detail: str,
-    extra: dict[str, object] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """JSON for the API; an HTML page for anything a browser navigates to."""
-    path = request.url.path
-    machine = ("/api/", "/credentials/", "/.well-known/")
-    if path.startswith(machine) or path in ("/healthz", "/openapi.json", "/issuer"):
-        return JSONResponse(
-            {"error": code, "detail": detail, **(extra or {})}, status_code=status, headers=headers
-        )
-    from svqm.web.pages import render
-
-    context = {
-        "title": error_title(status),
-        "detail": detail,
-        "unmet": (extra or {}).get("unmet", []),
-        "home": None,
-        "errors": None,
-        "flash": None,
-    }
-    response = render(request, "error.html", context, auth=None, status_code=status)
-    for key, value in (headers or {}).items():
-        response.headers[key] = value
-    return response
-
-
-def install(app: FastAPI) -> None:
-    """Register the handlers on the app."""
-
-    @app.exception_handler(errors.SvqmError)
-    async def _domain(request: Request, exc: errors.SvqmError) -> Response:
-        extra = {"unmet": exc.unmet} if isinstance(exc, errors.GuardRefused) else None
-        return _answer(request, status_of(exc), exc.code, exc.detail, extra)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        return _answer(request, 422, "invalid_input", "; ".join(problems))
-
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> Response:
-        code = {
-            401: "not_signed_in",
-            403: "forbidden",
-            404: "not_found",
-            405: "method_not_allowed",
-        }.get(exc.status_code, "http_error")
-        return _answer(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
-
-    # A value the database cannot store (an id of 2^63, a NUL character) is bad input, not a fault.
-    @app.exception_handler(OverflowError)
-    @app.exception_handler(DataError)
-    async def _out_of_range(request: Request, exc: Exception) -> Response:
-        return _answer(
-            request,
-            422,
-            "invalid_input",
-            "a value in the request cannot be stored (a number out of range, or a NUL character)",
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        ref = uuid.uuid4().hex[:12]
-        log.exception("unhandled error, reference %s", ref)
-        return _answer(
-            request, 500, "internal_error", f"something went wrong on our side (reference {ref})"
-        )
+def unmet_of(exc: errors.SvqmError) -> list[str]:
+    """Every unmet reason a refusal lists (a guard refusal's; none for other errors)."""
+    return list(exc.unmet) if isinstance(exc, errors.GuardRefused) else []

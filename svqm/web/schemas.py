@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-DbId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+# Strict: a JSON true is not the id 1 (pydantic would otherwise read a boolean as a number).
+DbId = Annotated[StrictInt, Field(ge=1, le=2_147_483_647)]
+Version = Annotated[StrictInt, Field(ge=1, le=2_147_483_647)]
 
 
 class _In(BaseModel):
@@ -68,7 +70,7 @@ class ApplicationPublic(BaseModel):
 
 class EventRequest(_In):
     comment: str = Field(default="", max_length=5000)
-    version: int | None = Field(default=None, ge=1, le=2_147_483_647)
+    version: Version | None = None
 
 
 class HistoryEvent(BaseModel):
@@ -122,7 +124,7 @@ class ScoreResultPublic(BaseModel):
 
 class AssignRequest(_In):
     assessor_id: DbId
-    version: int | None = Field(default=None, ge=1, le=2_147_483_647)
+    version: Version | None = None
 
 
 class ConflictCreate(_In):

@@ -129,20 +129,25 @@ def review_evidence(
 ) -> Review:
     """The assigned assessor decides on one evidence item.
 
-    Asking for more information also hands the application back to the applicant (the
-    `request_changes` trigger), with the comment, unless it is already with them.
+    Asking for more information also hands the application back to the applicant (the policy's
+    `hand_back` trigger), with the comment, unless it is already with them.
     """
     scheme = registry.for_subject(session, app)
     _as_assessor(actor, app, scheme, "review evidence")
     if item.application_id != app.id:
         raise NotFound(f"no evidence {item.id} in application {app.id}")
     review = evidence_service.review_evidence(session, item, data, reviewer_id=actor.id, now=now)
+    hand_back = scheme.policy.workflows.application.hand_back
     flow = scheme.flows["application"]
-    if data.decision == "more_information" and flow.transition("request_changes", app.state):
+    if (
+        data.decision == "more_information"
+        and hand_back is not None
+        and flow.transition(hand_back, app.state)
+    ):
         fire(
             session,
             app,
-            "request_changes",
+            hand_back,
             actor=actor,
             registry=registry,
             now=now,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import DDL, event, func
 from sqlmodel import Session, col, select
 
+from svqm.db import table_of
 from svqm.workflow.models import Application, AuditEvent, Award
 
 GENESIS = "0" * 64
@@ -37,9 +38,9 @@ def append_only_ddl(dialect: str) -> list[str]:
 
 
 for _stmt in _SQLITE_GUARDS:
-    event.listen(AuditEvent.__table__, "after_create", DDL(_stmt).execute_if(dialect="sqlite"))
+    event.listen(table_of(AuditEvent), "after_create", DDL(_stmt).execute_if(dialect="sqlite"))
 for _stmt in _POSTGRES_GUARDS:
-    event.listen(AuditEvent.__table__, "after_create", DDL(_stmt).execute_if(dialect="postgresql"))
+    event.listen(table_of(AuditEvent), "after_create", DDL(_stmt).execute_if(dialect="postgresql"))
 
 
 def _canonical(e: AuditEvent) -> bytes:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import holidays
 
 from svqm.policy import Deadline, Policy
+from svqm.workflow.models import Subject
 
 # Working-day and end-of-year deadlines end at midnight in the scheme's home time zone, not UTC,
 # so a day's length across the clock changes is right. This is the default zone.
@@ -69,7 +70,7 @@ def end_of(when: datetime, period: str, tz: ZoneInfo = _LOCAL) -> datetime:
     return datetime.combine(start, time(0, 0), tzinfo=tz).astimezone(UTC)
 
 
-def anchor_time(deadline: Deadline, subject: object) -> datetime:
+def anchor_time(deadline: Deadline, subject: Subject) -> datetime:
     """The moment a deadline counts from, read off the subject row."""
     attribute = {
         "state_entered": "state_changed_at",
@@ -116,7 +117,7 @@ def due_at(
     return due
 
 
-def beyond_expiry(deadline: Deadline, subject: object, due: datetime) -> bool:
+def beyond_expiry(deadline: Deadline, subject: Subject, due: datetime) -> bool:
     """Whether an `until_expiry` deadline would fall due at or after the award expires."""
     expires = getattr(subject, "expires_at", None)
     return deadline.until_expiry and isinstance(expires, datetime) and due >= expires
@@ -130,7 +131,7 @@ def deadline(policy: Policy, kind: str) -> Deadline:
     return found
 
 
-def applies(deadline: Deadline, kind: str, subject: object) -> bool:
+def applies(deadline: Deadline, kind: str, subject: Subject) -> bool:
     """Whether the deadline runs for this subject now (its kind, state and level match)."""
     if deadline.subject != kind or subject.state not in deadline.while_in:
         return False
@@ -138,7 +139,7 @@ def applies(deadline: Deadline, kind: str, subject: object) -> bool:
 
 
 def running(
-    policy: Policy, kind: str, subject: object, now: datetime
+    policy: Policy, kind: str, subject: Subject, now: datetime
 ) -> list[tuple[str, datetime]]:
     """The deadlines running for a subject now, with their next due date, soonest first.
 

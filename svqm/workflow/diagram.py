@@ -36,6 +36,7 @@ def _graph_machine(workflow: Workflow, engine: Literal["mermaid", "graphviz"], t
         show_conditions=True,
         title=title,
     )
+    # transitions adds get_graph() to the model at run time (GraphMachine); it has no stubs.
     return model.get_graph()  # type: ignore[attr-defined]
 
 

@@ -18,17 +18,17 @@ from svqm.accounts.models import ConflictOfInterest, User
 from svqm.policy import Policy
 from svqm.workflow import schedule
 from svqm.workflow.deadlines import add_months
-from svqm.workflow.models import Application, Award
+from svqm.workflow.models import Application, Award, Subject
 
 
 @dataclass(frozen=True)
 class EffectContext:
     session: Session
     policy: Policy
-    subject: object
+    subject: Subject
     now: datetime
     # Fires a system transition on another subject (kept as a callable to avoid an import cycle).
-    fire_system: Callable[[object, str, str], None]
+    fire_system: Callable[[Subject, str, str], None]
 
 
 EFFECTS: dict[str, Callable[[EffectContext], str]] = {}
@@ -49,14 +49,11 @@ def issue_award(ctx: EffectContext) -> str:
     assert isinstance(app, Application)
     assert app.id is not None
     level = ctx.policy.level(app.level)
-    # Every award that `renew` can leave (those in force, and expired ones still restorable) is
-    # superseded; the policy cross-check guarantees the trigger exists for the system.
-    renewable = {
-        src
-        for t in ctx.policy.workflows.award.transitions
-        if t.trigger == "renew"
-        for src in t.source
-    }
+    # Every award that the policy's `supersede` trigger can leave (those in force, and expired
+    # ones still restorable) is superseded; the cross-checks guarantee it is the system's.
+    supersede = ctx.policy.workflows.award.supersede
+    assert supersede is not None
+    renewable = ctx.policy.workflows.award.leaves(supersede)
     superseded = ctx.session.exec(
         select(Award)
         .where(
@@ -84,7 +81,7 @@ def issue_award(ctx: EffectContext) -> str:
     ctx.session.flush()
     schedule.sync(ctx.session, ctx.policy, award, ctx.now)
     for old in superseded:
-        ctx.fire_system(old, "renew", f"superseded by award {award.id}")
+        ctx.fire_system(old, supersede, f"superseded by award {award.id}")
     return f"award {award.id} issued ({award.certificate_number})"
 
 

@@ -9,12 +9,14 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from svqm.errors import Reason
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
 from svqm.policy import Policy
 from svqm.workflow import deadlines
 from svqm.workflow.deadlines import add_months
+from svqm.workflow.models import Award, Subject
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class GuardContext:
     session: Session
     policy: Policy
     kind: str
-    subject: object
+    subject: Subject
     actor_id: int | None
     actor_role: str
     now: datetime
@@ -37,19 +39,36 @@ class Guard:
     check: Callable[[GuardContext], list[str]]
     # What the guard's `name:argument` refers to ("deadline"), or None if it takes none.
     argument: str | None = None
+    # What the person firing the trigger gives to meet it ("comment"), if anything: screens ask
+    # for it with the step instead of listing it as unmet beforehand.
+    asks: str | None = None
 
 
 GUARDS: dict[str, Guard] = {}
 
 
 def guard(
-    name: str, argument: str | None = None
+    name: str, argument: str | None = None, asks: str | None = None
 ) -> Callable[[Callable[[GuardContext], list[str]]], Callable[[GuardContext], list[str]]]:
     def register(fn: Callable[[GuardContext], list[str]]) -> Callable[[GuardContext], list[str]]:
-        GUARDS[name] = Guard(fn, argument)
+        GUARDS[name] = Guard(fn, argument, asks)
         return fn
 
     return register
+
+
+def _asks(ref: str) -> str | None:
+    return GUARDS[ref.partition(":")[0]].asks
+
+
+def checked_before(refs: list[str]) -> list[str]:
+    """The guards that must hold before the step is taken (not those met by what is given then)."""
+    return [ref for ref in refs if _asks(ref) is None]
+
+
+def asks_for(refs: list[str], what: str) -> bool:
+    """Whether the step's guards ask the person for this ("comment") when they take it."""
+    return any(_asks(ref) == what for ref in refs)
 
 
 def evaluate(ctx: GuardContext, refs: list[str]) -> list[str]:
@@ -61,31 +80,37 @@ def evaluate(ctx: GuardContext, refs: list[str]) -> list[str]:
     return unmet
 
 
+def _id(ctx: GuardContext) -> int:
+    """The subject's id (guards run on saved rows, except `prerequisite_held` on a new one)."""
+    assert ctx.subject.id is not None
+    return ctx.subject.id
+
+
 def _with_argument(ctx: GuardContext, argument: str) -> GuardContext:
     from dataclasses import replace
 
     return replace(ctx, argument=argument)
 
 
-@guard("has_comment")
+@guard("has_comment", asks="comment")
 def has_comment(ctx: GuardContext) -> list[str]:
     """A comment explaining the decision is given."""
-    return [] if ctx.comment.strip() else ["a comment explaining this step is required"]
+    if ctx.comment.strip():
+        return []
+    return [Reason("a comment explaining this step is required", field="comment")]
 
 
 @guard("pledge_rule_met")
 def pledge_rule_met(ctx: GuardContext) -> list[str]:
     """The application's pledges meet its level's pledge rule."""
     level = ctx.policy.level(ctx.subject.level)
-    pledges = pledge_service.list_pledges(ctx.session, ctx.subject.id)
+    pledges = pledge_service.list_pledges(ctx.session, _id(ctx))
     return pledge_service.pledge_rule_unmet(pledges, level.pledge_rule, ctx.policy)
 
 
 @guard("prerequisite_held")
 def prerequisite_held(ctx: GuardContext) -> list[str]:
     """The organisation holds the award the level requires, for long enough."""
-    from svqm.workflow.models import Award
-
     level = ctx.policy.level(ctx.subject.level)
     need = level.requires
     if need is None:
@@ -142,7 +167,7 @@ def _slots(ctx: GuardContext) -> list[evidence_requirements.Slot]:
 def _checklist(ctx: GuardContext) -> list[evidence_requirements.Slot]:
     return evidence_requirements.checklist(
         ctx.session,
-        application_id=ctx.subject.id,
+        application_id=_id(ctx),
         policy=ctx.policy,
         level=ctx.policy.level(ctx.subject.level),
     )
@@ -165,7 +190,7 @@ def score_passes(ctx: GuardContext) -> list[str]:
     """Every mandatory question met and the weighted overall score at or above the pass mark."""
     result = evidence_service.score_result(
         ctx.session,
-        application_id=ctx.subject.id,
+        application_id=_id(ctx),
         policy=ctx.policy,
         level=ctx.policy.level(ctx.subject.level),
     )

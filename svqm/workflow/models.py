@@ -9,7 +9,7 @@ from svqm.clock import utc_now
 from svqm.db import UtcDateTime
 
 
-def _when(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+def _when(nullable: bool = False) -> Column[datetime]:
     return Column(UtcDateTime(), nullable=nullable)
 
 
@@ -77,3 +77,12 @@ class AuditEvent(SQLModel, table=True):
     comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+# The two things a workflow moves. Every writer, guard, effect and page takes this one type.
+Subject = Application | Award
+
+
+def kind_of(subject: Subject) -> str:
+    """'application' or 'award': the workflow of the subject's scheme that it follows."""
+    return "application" if isinstance(subject, Application) else "award"

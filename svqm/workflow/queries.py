@@ -1,21 +1,36 @@
-"""Who may see which application or award, and the lists each role works from."""
+"""Who may see which application or award, and the one query every list of applications uses.
+
+The assessor's queue, the panel's decisions and the admin's list are one statement with filters,
+the due-date filter, sorting and paging done in SQL: a page reads only its own rows, and a count
+says how many pages there are.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Row, bindparam, false, func, true
+from sqlalchemy import Row, Select, bindparam, case, exists, false, func, true, tuple_
+from sqlalchemy import select as sa_select
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from svqm.accounts.models import Organisation
 from svqm.errors import NotFound
-from svqm.workflow.models import Application, Award
+from svqm.workflow.models import Application, PolicySnapshot
 from svqm.workflow.schedule import OPEN, ScheduledDeadline, open_due
 from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import Actor
+
+Sort = Literal["changed", "due", "organisation"]
+# A statement `_filtered` adds conditions to, keeping its type.
+AnySelect = Select[*tuple[Any, ...]]
+_Query = TypeVar("_Query", bound=AnySelect)
+SORTS: tuple[Sort, ...] = ("changed", "due", "organisation")
 
 
 @dataclass(frozen=True)
@@ -24,32 +39,69 @@ class ApplicationFilter:
     level: str | None = None
     scheme: str | None = None
     organisation_id: int | None = None
+    # Only applications with an open deadline falling due on or before this day (UTC).
+    due_by: date | None = None
+    # Only applications whose own workflow offers this role a step in their state (the panel's
+    # decisions), before guards and who-checks.
+    offered_to: str | None = None
 
 
-def _visible(role: str, has_organisation: bool):  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of a list: its lines (see `list_queue_lines`) and how many there are in all."""
+
+    lines: list[Row[Any]]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def private_states(registry: SchemeRegistry) -> list[tuple[str, str]]:
+    """(scheme, state) of every application state the panel does not see (`private`).
+
+    Who sees what is the current policy's say, whichever version an application follows.
+    """
+    return [
+        (sid, s.name)
+        for sid, scheme in registry.current.items()
+        for s in scheme.policy.workflows.application.states
+        if s.private
+    ]
+
+
+def _visible(role: str, has_organisation: bool) -> ColumnElement[bool]:
     """The SQL condition for applications an actor in `role` may see (deny by default).
 
-    Who the actor is stays a bound parameter (`:actor_id`, `:organisation_id`, see `_who`), so
-    the hot statements below are built once per role and reused: building a statement and
-    deriving its cache key cost SQLAlchemy more than running the query on an index.
+    Who the actor is stays a bound parameter (`:actor_id`, `:organisation_id`, `:private`, see
+    `_who`), so the hot statements below are built once per role and reused: building a
+    statement and deriving its cache key cost SQLAlchemy more than running the query on an index.
     """
-    own = Application.organisation_id == bindparam("organisation_id")
+    own = col(Application.organisation_id) == bindparam("organisation_id")
     if role == "applicant":
         return own
     if role == "assessor":
-        return Application.assessor_id == bindparam("actor_id")
+        return col(Application.assessor_id) == bindparam("actor_id")
     if role == "panel":
-        # Everything past the applicant's draft, except their own organisation's.
-        past_draft = Application.state != "draft"
-        return past_draft & ~own if has_organisation else past_draft
+        # Everything but the applicants' private states (drafts), and their own organisation's.
+        shared = tuple_(col(Application.scheme), col(Application.state)).not_in(
+            bindparam("private", expanding=True)
+        )
+        return shared & ~own if has_organisation else shared
     if role == "admin":
         return true()
     return false()
 
 
-def _who(actor: Actor) -> dict[str, Any]:
+def _who(actor: Actor, registry: SchemeRegistry) -> dict[str, Any]:
     """The parameters `_visible` binds."""
-    return {"actor_id": actor.id, "organisation_id": actor.organisation_id}
+    params: dict[str, Any] = {"actor_id": actor.id, "organisation_id": actor.organisation_id}
+    if actor.role == "panel":
+        params["private"] = private_states(registry)
+    return params
 
 
 def _role_key(actor: Actor) -> tuple[str, bool]:
@@ -57,16 +109,19 @@ def _role_key(actor: Actor) -> tuple[str, bool]:
 
 
 @cache
-def _one_statement(role: str, has_organisation: bool):  # type: ignore[no-untyped-def]
+def _one_statement(role: str, has_organisation: bool) -> SelectOfScalar[Application]:
     return select(Application).where(
-        Application.id == bindparam("application_id"), _visible(role, has_organisation)
+        col(Application.id) == bindparam("application_id"), _visible(role, has_organisation)
     )
 
 
-def get_application(session: Session, application_id: int, actor: Actor) -> Application:
+def get_application(
+    session: Session, application_id: int, actor: Actor, *, registry: SchemeRegistry
+) -> Application:
     """An application the actor may see; anything else is 'not found', never 'forbidden'."""
     statement = _one_statement(*_role_key(actor))
-    app = session.exec(statement, params={**_who(actor), "application_id": application_id}).first()
+    params = {**_who(actor, registry), "application_id": application_id}
+    app = session.exec(statement, params=params).first()
     if app is None:
         raise NotFound(f"no application {application_id}")
     return app
@@ -77,77 +132,139 @@ _FILTERS = ("state", "level", "scheme", "organisation_id")
 
 def _given(filters: ApplicationFilter) -> tuple[str, ...]:
     """The filters set, in a fixed order (part of the key of a cached statement)."""
-    return tuple(f for f in _FILTERS if getattr(filters, f) is not None)
+    named = [f for f in _FILTERS if getattr(filters, f) is not None]
+    named += [f for f in ("due_by", "offered_to") if getattr(filters, f) is not None]
+    return tuple(named)
 
 
-def _filtered(query, given: tuple[str, ...]):  # type: ignore[no-untyped-def]
-    for field in given:
-        query = query.where(getattr(Application, field) == bindparam(f"filter_{field}"))
-    return query
+def _open_deadline(column: Any) -> AnySelect:
+    return select(column).where(
+        ScheduledDeadline.subject_kind == "application",
+        ScheduledDeadline.subject_id == Application.id,
+        ScheduledDeadline.status == OPEN,
+    )
 
 
-def _filter_params(filters: ApplicationFilter) -> dict[str, Any]:
-    return {f"filter_{f}": getattr(filters, f) for f in _given(filters)}
-
-
-# Newest change first; the id breaks ties so that pages never overlap.
-_NEWEST = (col(Application.state_changed_at).desc(), col(Application.id).desc())
-
-
-def list_applications(
-    session: Session,
-    actor: Actor,
-    filters: ApplicationFilter = ApplicationFilter(),
-    *,
-    limit: int = 200,
-    offset: int = 0,
-) -> list[Application]:
-    """The actor's applications: their own, their queue, or all (admin); newest change first."""
-    query = _filtered(select(Application).where(_visible(*_role_key(actor))), _given(filters))
-    query = query.order_by(*_NEWEST).offset(offset).limit(limit)
-    return list(session.exec(query, params={**_who(actor), **_filter_params(filters)}))
-
-
-def _soonest_open_deadline(column):  # type: ignore[no-untyped-def]
+def _soonest_open_deadline(column: Any) -> Any:
     """`column` of the application's soonest open deadline (as `schedule.open_due` orders them)."""
     return (
-        select(column)
-        .where(
-            ScheduledDeadline.subject_kind == "application",
-            ScheduledDeadline.subject_id == Application.id,
-            ScheduledDeadline.status == OPEN,
-        )
+        _open_deadline(column)
         .order_by(col(ScheduledDeadline.due_at), col(ScheduledDeadline.id))
         .limit(1)
         .scalar_subquery()
     )
 
 
+def _filtered(query: _Query, given: tuple[str, ...]) -> _Query:
+    for name in given:
+        if name == "due_by":
+            due = _open_deadline(ScheduledDeadline.id).where(
+                col(ScheduledDeadline.due_at) < bindparam("due_before")
+            )
+            query = query.where(exists(due))
+        elif name == "offered_to":
+            pairs = tuple_(col(Application.policy_digest), col(Application.state))
+            query = query.where(pairs.in_(bindparam("offered", expanding=True)))
+        else:
+            query = query.where(getattr(Application, name) == bindparam(f"filter_{name}"))
+    return query
+
+
+def offered_states(session: Session, registry: SchemeRegistry, role: str) -> list[tuple[str, str]]:
+    """(policy digest, state) wherever a version of a scheme offers `role` a step.
+
+    Each application follows the policy version it started under, so every version recorded
+    (a snapshot each) is asked, not only the current files.
+    """
+    pairs = []
+    for digest in session.exec(select(PolicySnapshot.digest)):
+        flow = registry.by_digest(session, digest).flows["application"]
+        pairs += [(digest, s.name) for s in flow.workflow.states if flow.offered(s.name, role)]
+    return pairs
+
+
+def _params(
+    session: Session, actor: Actor, registry: SchemeRegistry, filters: ApplicationFilter
+) -> dict[str, Any]:
+    params = _who(actor, registry)
+    for name in _given(filters):
+        if name == "due_by":
+            assert filters.due_by is not None
+            end = datetime.combine(filters.due_by + timedelta(days=1), time(0), tzinfo=UTC)
+            params["due_before"] = end
+        elif name == "offered_to":
+            assert filters.offered_to is not None
+            params["offered"] = offered_states(session, registry, filters.offered_to)
+        else:
+            params[f"filter_{name}"] = getattr(filters, name)
+    return params
+
+
+# Newest change first; the id breaks ties so that pages never overlap.
+_NEWEST = (col(Application.state_changed_at).desc(), col(Application.id).desc())
+
+
+def _order(sort: Sort) -> tuple[Any, ...]:
+    if sort == "due":
+        soonest = _soonest_open_deadline(ScheduledDeadline.due_at)
+        return (soonest.asc().nulls_last(), col(Application.id))
+    if sort == "organisation":
+        return (col(Organisation.name), col(Application.id))
+    return _NEWEST
+
+
+def _in_turn(states: tuple[str, ...]) -> tuple[Any, ...]:
+    """Order by state, in this order, before anything else (nothing, if no states are given)."""
+    if not states:
+        return ()
+    return (case({s: i for i, s in enumerate(states)}, value=Application.state, else_=len(states)),)
+
+
 @cache
-def _lines_statement(role: str, has_organisation: bool, given: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _lines_statement(
+    role: str,
+    has_organisation: bool,
+    given: tuple[str, ...],
+    sort: Sort,
+    states_first: tuple[str, ...],
+) -> AnySelect:
+    ids = sa_select(col(Application.id)).where(_visible(role, has_organisation))
+    if sort == "organisation":
+        ids = ids.outerjoin(Organisation, col(Organisation.id) == Application.organisation_id)
+    # The page is picked on ids alone first, so only its rows are read in full and joined.
     page = (
-        _filtered(select(Application.id).where(_visible(role, has_organisation)), given)
-        .order_by(*_NEWEST)
+        _filtered(ids, given)
+        .order_by(*_in_turn(states_first), *_order(sort))
         .offset(bindparam("offset"))
         .limit(bindparam("limit"))
         .subquery()
     )
+    due = _soonest_open_deadline(ScheduledDeadline.due_at).label("deadline_due")
+    outer_order = (
+        _in_turn(states_first)
+        + {
+            "changed": _NEWEST,
+            "due": (due.asc().nulls_last(), col(Application.id)),
+            "organisation": (col(Organisation.name), col(Application.id)),
+        }[sort]
+    )
     return (
-        select(
-            Application.id,
-            Application.organisation_id,
-            Application.scheme,
-            Application.policy_digest,
-            Application.level,
-            Application.state,
-            Application.state_changed_at,
+        sa_select(
+            col(Application.id),
+            col(Application.organisation_id),
+            col(Application.scheme),
+            col(Application.policy_digest),
+            col(Application.level),
+            col(Application.state),
+            col(Application.state_changed_at),
+            col(Application.assessor_id),
             col(Organisation.name).label("organisation"),
             _soonest_open_deadline(ScheduledDeadline.kind).label("deadline_kind"),
-            _soonest_open_deadline(ScheduledDeadline.due_at).label("deadline_due"),
+            due,
         )
         .join(page, page.c.id == Application.id)
         .outerjoin(Organisation, col(Organisation.id) == Application.organisation_id)
-        .order_by(*_NEWEST)
+        .order_by(*outer_order)
     )
 
 
@@ -156,18 +273,24 @@ def list_queue_lines(
     actor: Actor,
     filters: ApplicationFilter = ApplicationFilter(),
     *,
+    registry: SchemeRegistry,
+    sort: Sort = "changed",
+    states_first: Sequence[str] = (),
     limit: int = 200,
     offset: int = 0,
-) -> list[Row]:  # type: ignore[type-arg]
-    """What a queue shows of the applications `list_applications` lists, in the same order.
+) -> list[Row[Any]]:
+    """What a list shows of the applications the actor may see, filtered, sorted and paged.
 
-    Plain rows (id, organisation_id, scheme, policy_digest, level, state, state_changed_at, the
-    organisation's name as `organisation`, and the soonest open deadline as `deadline_kind` and
-    `deadline_due`, None when none is open), not ORM objects: one query with everything joined.
-    The page is picked on ids alone first, so only its rows are read in full and joined.
+    Plain rows (id, organisation_id, scheme, policy_digest, level, state, state_changed_at,
+    assessor_id, the organisation's name as `organisation`, and the soonest open deadline as
+    `deadline_kind` and `deadline_due`, None when none is open), not ORM objects: one query with
+    everything joined. `sort` is the newest change first (`changed`), the soonest deadline first
+    (`due`, those without one last) or the organisation's name (`organisation`); the id breaks
+    every tie, so pages never overlap. `states_first` groups the lines by state, in that order,
+    before the sort (the panel's list is read state by state).
     """
-    statement = _lines_statement(*_role_key(actor), _given(filters))
-    params = {**_who(actor), **_filter_params(filters), "limit": limit, "offset": offset}
+    statement = _lines_statement(*_role_key(actor), _given(filters), sort, tuple(states_first))
+    params = {**_params(session, actor, registry, filters), "limit": limit, "offset": offset}
     # On the session's connection (same transaction), not through the ORM: these are plain
     # rows, and the ORM's result handling cost more than the query itself. Anything pending is
     # flushed first, as the ORM's autoflush would.
@@ -175,100 +298,100 @@ def list_queue_lines(
     return list(session.connection().execute(statement, params))
 
 
+@cache
+def _count_statement(role: str, has_organisation: bool, given: tuple[str, ...]) -> AnySelect:
+    query = select(func.count()).select_from(Application)
+    return _filtered(query.where(_visible(role, has_organisation)), given)
+
+
+def count_applications(
+    session: Session,
+    actor: Actor,
+    filters: ApplicationFilter = ApplicationFilter(),
+    *,
+    registry: SchemeRegistry,
+) -> int:
+    """How many applications the actor may see that the filters let through."""
+    statement = _count_statement(*_role_key(actor), _given(filters))
+    session.flush()
+    found = (
+        session.connection()
+        .execute(statement, _params(session, actor, registry, filters))
+        .scalar_one()
+    )
+    return int(found)
+
+
+@cache
+def _by_state_statement(role: str, has_organisation: bool, given: tuple[str, ...]) -> AnySelect:
+    query = sa_select(col(Application.state), func.count()).where(_visible(role, has_organisation))
+    return _filtered(query, given).group_by(col(Application.state))
+
+
+def count_by_state(
+    session: Session,
+    actor: Actor,
+    filters: ApplicationFilter = ApplicationFilter(),
+    *,
+    registry: SchemeRegistry,
+) -> dict[str, int]:
+    """How many applications the filters let through in each state (one grouped query)."""
+    statement = _by_state_statement(*_role_key(actor), _given(filters))
+    session.flush()
+    rows = session.connection().execute(statement, _params(session, actor, registry, filters))
+    return {str(state): int(n) for state, n in rows}
+
+
+def queue_page(
+    session: Session,
+    actor: Actor,
+    filters: ApplicationFilter = ApplicationFilter(),
+    *,
+    registry: SchemeRegistry,
+    sort: Sort = "changed",
+    states_first: Sequence[str] = (),
+    page: int = 1,
+    per_page: int = 50,
+) -> QueuePage:
+    """Page `page` of `list_queue_lines`, with the count of every line the filters let through."""
+    lines = list_queue_lines(
+        session,
+        actor,
+        filters,
+        registry=registry,
+        sort=sort,
+        states_first=states_first,
+        limit=per_page,
+        offset=(page - 1) * per_page,
+    )
+    total = count_applications(session, actor, filters, registry=registry)
+    return QueuePage(lines, total, page, per_page)
+
+
+@cache
+def _rows_statement(
+    role: str, has_organisation: bool, given: tuple[str, ...]
+) -> SelectOfScalar[Application]:
+    query = _filtered(select(Application).where(_visible(role, has_organisation)), given)
+    return query.order_by(*_NEWEST).offset(bindparam("offset")).limit(bindparam("limit"))
+
+
+def list_applications(
+    session: Session,
+    actor: Actor,
+    filters: ApplicationFilter = ApplicationFilter(),
+    *,
+    registry: SchemeRegistry,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[Application]:
+    """The actor's applications as rows: their own, their queue, or all (admin); newest change
+    first, in the order `list_queue_lines` gives them."""
+    statement = _rows_statement(*_role_key(actor), _given(filters))
+    params = {**_params(session, actor, registry, filters), "limit": limit, "offset": offset}
+    return list(session.exec(statement, params=params))
+
+
 def open_deadlines(session: Session, application_id: int) -> list[tuple[str, datetime]]:
     """The application's open deadlines as (kind, due), soonest first."""
     return open_due(session, "application", [application_id])[application_id]
-
-
-def count_applications(session: Session, actor: Actor) -> int:
-    query = select(func.count()).select_from(Application).where(_visible(*_role_key(actor)))
-    return session.exec(query, params=_who(actor)).one()
-
-
-def get_award(session: Session, award_id: int) -> Award:
-    """Any award by id: its status is public, as a certificate's is (the verify page must be able
-    to say 'withdrawn'); the directory lists only awards in force."""
-    award = session.get(Award, award_id)
-    if award is None:
-        raise NotFound(f"no award {award_id}")
-    return award
-
-
-def organisation_awards(session: Session, organisation_id: int) -> list[Award]:
-    return list(
-        session.exec(
-            select(Award)
-            .where(Award.organisation_id == organisation_id)
-            .order_by(col(Award.issued_at).desc())
-        )
-    )
-
-
-def _like_escaped(text: str) -> str:
-    """A search term matched literally by LIKE: its own % and _ are not wildcards."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def in_force_states(registry: SchemeRegistry) -> set[str]:
-    """The award states, in any current scheme, in which the organisation holds the award."""
-    return {
-        s.name
-        for sch in registry.current.values()
-        for s in sch.policy.workflows.award.states
-        if s.in_force
-    }
-
-
-def directory(
-    session: Session,
-    registry: SchemeRegistry,
-    *,
-    now: datetime,
-    level: str | None = None,
-    scheme: str | None = None,
-    name: str | None = None,
-    sector: str | None = None,
-) -> list[Award]:
-    """The public directory: awards in force and in date, never suspended, withdrawn or expired."""
-    return list_awards(
-        session,
-        states=in_force_states(registry),
-        level=level,
-        scheme=scheme,
-        name=name,
-        sector=sector,
-        valid_at=now,
-    )
-
-
-def list_awards(
-    session: Session,
-    *,
-    states: set[str] | None = None,
-    level: str | None = None,
-    scheme: str | None = None,
-    name: str | None = None,
-    sector: str | None = None,
-    valid_at: datetime | None = None,
-    limit: int = 500,
-) -> list[Award]:
-    """Awards, newest first; `name` and `sector` match part of the organisation's, any case.
-
-    `valid_at` leaves out awards whose expiry has passed even if the sweep has not yet moved them
-    out of an in-force state (the directory must never list an expired award).
-    """
-    query = select(Award)
-    if states is not None:
-        query = query.where(col(Award.state).in_(states))
-    if level:
-        query = query.where(Award.level == level)
-    if scheme:
-        query = query.where(Award.scheme == scheme)
-    if valid_at is not None:
-        query = query.where(col(Award.issued_at) <= valid_at, col(Award.expires_at) > valid_at)
-    if name or sector:
-        query = query.join(Organisation, col(Organisation.id) == col(Award.organisation_id))
-        for column, part in ((Organisation.name, name), (Organisation.sector, sector)):
-            if part:
-                query = query.where(col(column).ilike(f"%{_like_escaped(part)}%", escape="\\"))
-    return list(session.exec(query.order_by(col(Award.issued_at).desc()).limit(limit)))

@@ -4,8 +4,7 @@ A policy deadline with `filed_by` is met by a filing: SVQM's annual report, B Co
 receipt and updated assessment, an ISO surveillance audit report. Filed while the deadline runs,
 the filing closes its open row as met (and the next repeat opens). Filed while the award is in a
 state the deadline's `on_late_filing` trigger leaves (it was missed), it fires that trigger, which
-brings the award back into good standing. Policies written before `filed_by` existed file their
-`annual_report` deadline this way (svqm.policy.models).
+brings the award back into good standing. What was filed is read by svqm.reporting.filings.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from datetime import datetime
 from typing import BinaryIO
 
 from sqlalchemy import Column
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel
 
 from svqm.db import UtcDateTime
 from svqm.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -29,8 +28,6 @@ from svqm.workflow.models import Award
 from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import Actor, fire
 
-# SVQM's names, kept for callers that show the annual report (the web pages, the simulator).
-REPORT_DEADLINE = "annual_report"
 _PERIOD = re.compile(r"^[0-9A-Za-z][0-9A-Za-z /\-]{0,19}$")
 
 
@@ -40,7 +37,7 @@ class AnnualReport(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     award_id: int = Field(foreign_key="award.id", index=True)
     # The deadline the filing was for (SVQM's annual report, a B Corp fee, an ISO surveillance).
-    deadline_kind: str = Field(default="annual_report", max_length=64)
+    deadline_kind: str = Field(max_length=64)
     period: str = Field(max_length=20)
     title: str = Field(default="", max_length=200)
     filename: str = Field(max_length=255)
@@ -49,17 +46,6 @@ class AnnualReport(SQLModel, table=True):
     content_type: str = Field(max_length=100)
     submitted_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     submitted_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
-
-
-def reports_of(session: Session, award_id: int) -> list[AnnualReport]:
-    """An award's reports, newest first."""
-    return list(
-        session.exec(
-            select(AnnualReport)
-            .where(AnnualReport.award_id == award_id)
-            .order_by(col(AnnualReport.id).desc())
-        )
-    )
 
 
 def filing_deadlines(policy: Policy) -> list[Deadline]:
@@ -76,10 +62,14 @@ def filing_deadline(policy: Policy, kind: str | None) -> Deadline:
             return filings[0]
         if not filings:
             raise Conflict(f"{policy.name} has no deadline that a filing meets")
-        raise InvalidInput(f"deadline: say which deadline the filing is for ({names})")
+        raise InvalidInput(
+            f"deadline: say which deadline the filing is for ({names})", field="deadline"
+        )
     found = next((d for d in filings if d.kind == kind), None)
     if found is None:
-        raise InvalidInput(f"deadline: '{kind}' is not met by a filing (filings: {names})")
+        raise InvalidInput(
+            f"deadline: '{kind}' is not met by a filing (filings: {names})", field="deadline"
+        )
     return found
 
 
@@ -132,7 +122,9 @@ def file_report(
     """
     period = period.strip()
     if not _PERIOD.fullmatch(period):
-        raise InvalidInput("period: give the reporting year, e.g. 2027 (letters, digits, / or -)")
+        raise InvalidInput(
+            "period: give the reporting year, e.g. 2027 (letters, digits, / or -)", field="period"
+        )
     d, overdue = _check(session, award, actor, registry, deadline)
     clean_name = sanitise_filename(filename)
     assert award.id is not None

@@ -7,7 +7,7 @@ reads only rows whose `wake_at` has come, through an index, however many rows th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -22,13 +22,14 @@ from sqlalchemy import (
     insert,
     update,
 )
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from svqm.db import UtcDateTime
+from svqm.db import UtcDateTime, rows_changed, table_of
 from svqm.policy import Deadline, Policy
 from svqm.workflow import deadlines as arithmetic
-from svqm.workflow.models import Application, Award
+from svqm.workflow.models import Application, Award, Subject, kind_of
 
 OPEN = "open"
 # How a row ends: the subject left the deadline's states (cancelled), the deadline was met before
@@ -84,10 +85,6 @@ def next_wake(deadline: Deadline, due: datetime, reminded: list[int]) -> datetim
     return due
 
 
-def _kind(subject: Application | Award) -> str:
-    return "application" if isinstance(subject, Application) else "award"
-
-
 def open_rows(session: Session, kind: str, subject_id: int) -> list[ScheduledDeadline]:
     """The subject's open deadline rows."""
     return list(
@@ -103,11 +100,11 @@ def open_rows(session: Session, kind: str, subject_id: int) -> list[ScheduledDea
 
 # `sync` runs in every state change, so its statements are built once, on the Core table: no
 # per-call statement building or ORM result machinery, and each is a single round trip.
-_TABLE = ScheduledDeadline.__table__  # type: ignore[attr-defined]
+_TABLE = table_of(ScheduledDeadline)
 _SUBJECT = and_(
     _TABLE.c.subject_kind == bindparam("s_kind"), _TABLE.c.subject_id == bindparam("s_id")
 )
-_CLOSE_SET = {
+_CLOSE_SET: dict[str, Any] = {
     "status": bindparam("s_status"),
     "wake_at": None,
     "closed_at": bindparam("s_now"),
@@ -115,7 +112,7 @@ _CLOSE_SET = {
 }
 # Cancelled rows settle nothing, and a subject moving back and forth leaves many of them
 # behind, so they are not read (the insert below still counts them for `seq`).
-_PAST = select(
+_PAST = sa_select(
     _TABLE.c.id,
     _TABLE.c.kind,
     _TABLE.c.seq,
@@ -162,7 +159,7 @@ class _Past(NamedTuple):
     closed_at: datetime | None
 
 
-def _settled(done: list[_Past], subject: Application | Award, due: datetime) -> bool:
+def _settled(done: list[_Past], subject: Subject, due: datetime) -> bool:
     """Whether this one-off deadline (its settled rows `done`), for this due time, is settled.
 
     Met (by a filing) or passed (no `on_due`), it stays settled whatever the subject does next:
@@ -183,7 +180,7 @@ def _settled(done: list[_Past], subject: Application | Award, due: datetime) -> 
 
 
 def _next_due(
-    policy: Policy, subject: Application | Award, d: Deadline, done: list[_Past]
+    policy: Policy, subject: Subject, d: Deadline, done: list[_Past]
 ) -> tuple[int, datetime] | None:
     """(occurrence, due) of the row to open now, or None when there is none to open.
 
@@ -206,14 +203,14 @@ def _next_due(
     return occurrence, due
 
 
-def sync(session: Session, policy: Policy, subject: Application | Award, now: datetime) -> None:
+def sync(session: Session, policy: Policy, subject: Subject, now: datetime) -> None:
     """Open the deadlines the subject's state now runs, and cancel those it no longer runs.
 
     At most three statements whatever the policy: a state that runs no deadline cancels the
     open rows in one update; otherwise one read of the subject's open and settled rows, one
     update for those to cancel and one insert for those to open.
     """
-    kind = _kind(subject)
+    kind = kind_of(subject)
     assert subject.id is not None
     # Core statements do not autoflush: pending ORM changes must reach the database first.
     session.flush()
@@ -279,7 +276,7 @@ def close_ids(
 
 
 def _tell_loaded(
-    session: Session, ids: list[int], status: str, now: datetime, outcome: str
+    session: Session, ids: Sequence[int], status: str, now: datetime, outcome: str
 ) -> None:
     """Copies of closed rows already loaded in this session are told, as `close` tells its row."""
     for row_id in ids:
@@ -299,10 +296,22 @@ def close(
         .values(status=status, wake_at=None, closed_at=now, outcome=outcome)
         .execution_options(synchronize_session=False)
     )
-    changed = result.rowcount == 1  # type: ignore[attr-defined]
+    changed = rows_changed(result) == 1
     if changed:
         row.status, row.wake_at, row.closed_at, row.outcome = status, None, now, outcome
     return changed
+
+
+def failed(session: Session, *, limit: int = 100) -> list[ScheduledDeadline]:
+    """Deadlines whose due action could not run (the sweep records why in `outcome`), newest first."""
+    return list(
+        session.exec(
+            select(ScheduledDeadline)
+            .where(ScheduledDeadline.status == "failed")
+            .order_by(col(ScheduledDeadline.closed_at).desc(), col(ScheduledDeadline.id).desc())
+            .limit(limit)
+        )
+    )
 
 
 def upcoming(
@@ -358,14 +367,18 @@ def open_due(
 
 def subjects_of(
     session: Session, rows: Iterable[ScheduledDeadline]
-) -> dict[tuple[str, int], Application | Award]:
+) -> dict[tuple[str, int], Subject]:
     """The rows' subjects by (kind, id), two queries in all."""
     rows = list(rows)
-    found: dict[tuple[str, int], Application | Award] = {}
-    for kind, model in (("application", Application), ("award", Award)):
-        ids = {r.subject_id for r in rows if r.subject_kind == kind}
-        if ids:
-            for subject in session.exec(select(model).where(col(model.id).in_(ids))):
-                assert subject.id is not None
-                found[(kind, subject.id)] = subject
+    found: dict[tuple[str, int], Subject] = {}
+    apps = {r.subject_id for r in rows if r.subject_kind == "application"}
+    awards = {r.subject_id for r in rows if r.subject_kind == "award"}
+    if apps:
+        for app in session.exec(select(Application).where(col(Application.id).in_(apps))):
+            assert app.id is not None
+            found[("application", app.id)] = app
+    if awards:
+        for award in session.exec(select(Award).where(col(Award.id).in_(awards))):
+            assert award.id is not None
+            found[("award", award.id)] = award
     return found

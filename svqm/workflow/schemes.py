@@ -4,23 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from sqlmodel import Session
 
 from svqm.errors import NotFound
 from svqm.policy import Policy, load_policies, parse_policy
 from svqm.workflow.machine import CompiledWorkflow
-from svqm.workflow.models import PolicySnapshot
-
-
-class Subject(Protocol):
-    id: int | None
-    organisation_id: int
-    policy_digest: str
-    level: str
-    state: str
-    version: int
+from svqm.workflow.models import PolicySnapshot, Subject
 
 
 def known_guards() -> dict[str, str | None]:
@@ -102,8 +92,10 @@ class SchemeRegistry:
             known_guards=known_guards(),
             known_effects=known_effects(),
         )
-        scheme = Scheme(policy)
-        self._by_digest[policy.digest] = scheme
+        # The digest is the version's identity; a snapshot restated in a newer policy language
+        # (a migration) keeps it.
+        scheme = Scheme(policy.model_copy(update={"digest": digest}))
+        self._by_digest[digest] = scheme
         return scheme
 
 

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from svqm.accounts import service as accounts
 from svqm.accounts.models import User
+from svqm.db import rows_changed, table_of
 from svqm.errors import (
     GuardRefused,
     InvalidInput,
@@ -28,7 +29,7 @@ from svqm.workflow import schedule
 from svqm.workflow.audit import append_event
 from svqm.workflow.effects import EFFECTS, EffectContext
 from svqm.workflow.machine import SubjectFlow
-from svqm.workflow.models import Application, AuditEvent, Award
+from svqm.workflow.models import Application, AuditEvent, Subject, kind_of
 from svqm.workflow.schemes import Scheme, SchemeRegistry
 
 
@@ -46,11 +47,7 @@ class Actor:
 
 
 SYSTEM = Actor(None, "system")
-Subject = Application | Award
-
-
-def kind_of(subject: Subject) -> str:
-    return "application" if isinstance(subject, Application) else "award"
+__all__ = ["SYSTEM", "Actor", "Subject", "kind_of"]
 
 
 def _authorise(actor: Actor, subject: Subject, t: TransitionDef, kind: str) -> None:
@@ -90,8 +87,8 @@ def _context(
 @cache
 def _bump_statement(model: type[Subject], state_changed: bool) -> Update:
     """The conditional version bump for a table, built once: it runs in every state change."""
-    table = model.__table__  # type: ignore[union-attr]
-    values = {"version": bindparam("b_new"), "state": bindparam("b_state")}
+    table = table_of(model)
+    values: dict[str, Any] = {"version": bindparam("b_new"), "state": bindparam("b_state")}
     if state_changed:
         values["state_changed_at"] = bindparam("b_now")
     return (
@@ -117,7 +114,7 @@ def _bump(
             "b_now": now,
         },
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rows_changed(result) != 1:
         raise StaleVersion(
             f"{kind_of(subject)} {subject.id} was changed by someone else; reload it and try again"
         )
@@ -223,13 +220,12 @@ def fire(
 
 def _fire_system(
     session: Session,
-    subject: object,
+    subject: Subject,
     trigger: str,
     comment: str,
     registry: SchemeRegistry,
     now: datetime,
 ) -> None:
-    assert isinstance(subject, Application | Award)
     fire(session, subject, trigger, actor=SYSTEM, registry=registry, now=now, comment=comment)
 
 
@@ -251,9 +247,8 @@ def available(
             _authorise(actor, subject, t, kind)
         except (PermissionDenied, NotFound):
             continue
-        # A comment is asked for when the trigger is fired; it is not something to fix first.
-        refs = [g for g in t.guards if g != "has_comment"]
-        reasons = guard_registry.evaluate(context, refs)
+        # What the person gives when firing (a comment) is asked for then, not fixed first.
+        reasons = guard_registry.evaluate(context, guard_registry.checked_before(t.guards))
         if reasons:
             unmet[trigger] = reasons
         else:

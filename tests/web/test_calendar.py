@@ -11,8 +11,8 @@ from sqlmodel import Session
 from svqm.accounts.models import Organisation
 from svqm.clock import FixedClock
 from svqm.db import writer
-from svqm.web.calendar import deadline_calendar
-from svqm.web.deadline_views import DeadlineView
+from svqm.web.views.calendar import deadline_calendar
+from svqm.web.views.deadlines import DeadlineView
 from tests.factories import make_org
 from tests.web.award_world import (
     BASE_URL,

@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from svqm.clock import FixedClock
 from svqm.db import session_scope, writer
-from svqm.web.pages.credentials import pdf_of
+from svqm.web.pages.public_awards import pdf_of
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Award
 from svqm.workflow.service import Actor

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from svqm.clock import FixedClock
 from svqm.db import session_scope, writer
-from svqm.workflow import dashboard, exports
+from svqm.reporting import dashboard, exports
 from svqm.workflow.schedule import ScheduledDeadline
 from tests.factories import make_org, make_user
 from tests.web.award_world import app_client, page_sign_in

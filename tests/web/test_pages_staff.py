@@ -14,7 +14,7 @@ from svqm.clock import utc_now
 from svqm.config import Settings
 from svqm.db import writer
 from svqm.web.app import create_app
-from svqm.workflow import queries
+from svqm.workflow import awards as award_queries
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application, Award
 from tests.factories import (
@@ -326,7 +326,7 @@ def test_the_panel_confirms_a_recommendation_and_the_award_is_made(client, world
     )
     assert confirmed.status_code == 303
     with Session(world.engine) as s:
-        assert [a.level for a in queries.organisation_awards(s, world.org_a.id)] == [
+        assert [a.level for a in award_queries.organisation_awards(s, world.org_a.id)] == [
             "silver",
             "bronze",
         ]

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from svqm.accounts.models import Organisation, User
 from svqm.db import session_scope
-from svqm.workflow import exports
+from svqm.reporting import exports
 from svqm.workflow.models import Application, AuditEvent, Award
 from svqm.workflow.service import fire
 from tests.factories import make_org, make_user, store_at

@@ -70,8 +70,12 @@ def test_queue_lines_list_what_list_applications_lists(
     world = _world(session, registry, now)
     for who in _actors(session, world):
         for limit, offset in ((200, 0), (2, 0), (2, 2), (3, 5)):
-            full = queries.list_applications(session, who, filters, limit=limit, offset=offset)
-            lines = queries.list_queue_lines(session, who, filters, limit=limit, offset=offset)
+            full = queries.list_applications(
+                session, who, filters, registry=registry, limit=limit, offset=offset
+            )
+            lines = queries.list_queue_lines(
+                session, who, filters, registry=registry, limit=limit, offset=offset
+            )
             assert [line.id for line in lines] == [a.id for a in full], (who, limit, offset)
             for line, app in zip(lines, full, strict=True):
                 assert (line.state, line.level, line.policy_digest) == (
@@ -97,18 +101,21 @@ def test_visibility_by_role(session: Session, registry: SchemeRegistry, now: dat
         admin: {a.id for a in apps},
     }
     for who, ids in expected.items():
-        assert {a.id for a in queries.list_applications(session, who)} == ids
-        assert queries.count_applications(session, who) == len(ids)
+        assert {a.id for a in queries.list_applications(session, who, registry=registry)} == ids
+        assert queries.count_applications(session, who, registry=registry) == len(ids)
         for app in apps:
             if app.id in ids:
-                assert queries.get_application(session, app.id or 0, who).id == app.id
+                assert (
+                    queries.get_application(session, app.id or 0, who, registry=registry).id
+                    == app.id
+                )
             else:
                 with pytest.raises(NotFound):
-                    queries.get_application(session, app.id or 0, who)
+                    queries.get_application(session, app.id or 0, who, registry=registry)
     nobody = Actor(99, "stranger")
-    assert queries.list_applications(session, nobody) == []
+    assert queries.list_applications(session, nobody, registry=registry) == []
     with pytest.raises(NotFound):
-        queries.get_application(session, apps[0].id or 0, nobody)
+        queries.get_application(session, apps[0].id or 0, nobody, registry=registry)
 
 
 def test_queue_lines_and_open_deadlines_agree_with_the_schedule(
@@ -146,7 +153,7 @@ def test_queue_lines_and_open_deadlines_agree_with_the_schedule(
     expected = schedule.open_due(session, "application", ids)
     assert expected[first.id or 0][0] == ("assessor_review", now + timedelta(days=5))
     for who in _actors(session, world):
-        for line in queries.list_queue_lines(session, who):
+        for line in queries.list_queue_lines(session, who, registry=registry):
             soonest = expected[line.id][0] if expected[line.id] else (None, None)
             assert (line.deadline_kind, line.deadline_due) == soonest
     for app_id in ids:

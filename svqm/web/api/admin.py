@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
-from sqlmodel import col, select
 
 from svqm.accounts import auth
 from svqm.accounts import service as accounts
 from svqm.accounts.models import User
-from svqm.web.deps import Id, NowDep, SessionDep, SettingsDep, require_role
+from svqm.errors import InvalidInput, NotFound
+from svqm.web.deps import Id, NowDep, SessionDep, SettingsDep, api_role
 from svqm.web.schemas import ConflictCreate, StaffCreate, UserPublic
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
-AdminUser = Annotated[User, Depends(require_role("admin"))]
+AdminUser = Annotated[User, Depends(api_role("admin"))]
 
 
 def user_public(user: User, uri: str | None = None) -> UserPublic:
@@ -32,7 +32,7 @@ def user_public(user: User, uri: str | None = None) -> UserPublic:
 @router.get("/users")
 def list_users(admin: AdminUser, session: SessionDep) -> list[UserPublic]:
     """Every user."""
-    return [user_public(u) for u in session.exec(select(User).order_by(col(User.id)))]
+    return [user_public(u) for u in accounts.list_users(session)]
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
@@ -58,16 +58,12 @@ def create_user(
 @router.post("/users/{user_id}/disable")
 def disable_user(user_id: Id, admin: AdminUser, session: SessionDep, now: NowDep) -> UserPublic:
     """Disable a user and end every session and token they have."""
-    from svqm.errors import InvalidInput, NotFound
-
-    user = session.get(User, user_id)
+    user = accounts.get_user(session, user_id)
     if user is None:
         raise NotFound(f"no user {user_id}")
     if user.id == admin.id:
         raise InvalidInput("you cannot disable yourself")
-    user.active = False
-    session.add(user)
-    auth.revoke_all(session, user_id, now)
+    auth.disable(session, user, now)
     return user_public(user)
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
+from svqm.accounts.models import User
+from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import EvidencePublic, PledgeCreate, PledgePublic, ScoreCreate
@@ -20,6 +24,7 @@ from svqm.web.deps import (
     UploaderUser,
     actor_of,
 )
+from svqm.web.forms import read_upload_form
 from svqm.web.schemas import (
     ApplicationCreate,
     ApplicationPublic,
@@ -31,7 +36,6 @@ from svqm.web.schemas import (
     RequirementPublic,
     ScoreResultPublic,
 )
-from svqm.web.uploads import read_upload_form
 from svqm.workflow import actions, queries
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application
@@ -41,7 +45,12 @@ router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
 
 
 def application_public(
-    session: Session, app: Application, *, actor: workflow.Actor, registry: SchemeRegistry, now
+    session: Session,
+    app: Application,
+    *,
+    actor: workflow.Actor,
+    registry: SchemeRegistry,
+    now: datetime,
 ) -> ApplicationPublic:
     """An application as the caller sees it: what they may fire now and what is unmet."""
     ready, unmet = workflow.available(session, app, actor=actor, registry=registry, now=now)
@@ -65,8 +74,10 @@ def application_public(
     )
 
 
-def _load(session: Session, application_id: Id, user) -> Application:  # type: ignore[no-untyped-def]
-    return queries.get_application(session, application_id, actor_of(user))
+def _load(
+    session: Session, application_id: int, user: User, registry: SchemeRegistry
+) -> Application:
+    return queries.get_application(session, application_id, actor_of(user), registry=registry)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -111,6 +122,7 @@ def list_applications(
         session,
         actor,
         queries.ApplicationFilter(state=state, level=level, scheme=scheme),
+        registry=registry,
         limit=limit,
         offset=offset,
     )
@@ -122,14 +134,16 @@ def read_application(
     application_id: Id, user: ApiUser, session: SessionDep, registry: RegistryDep, now: NowDep
 ) -> ApplicationPublic:
     """One application, with the triggers the caller may fire and every unmet requirement."""
-    app = _load(session, application_id, user)
+    app = _load(session, application_id, user, registry)
     return application_public(session, app, actor=actor_of(user), registry=registry, now=now)
 
 
 @router.get("/{application_id}/history")
-def read_history(application_id: Id, user: ApiUser, session: SessionDep) -> list[HistoryEvent]:
+def read_history(
+    application_id: Id, user: ApiUser, session: SessionDep, registry: RegistryDep
+) -> list[HistoryEvent]:
     """The application's audit events, oldest first."""
-    app = _load(session, application_id, user)
+    app = _load(session, application_id, user, registry)
     return [
         HistoryEvent(
             at=e.at,
@@ -149,7 +163,7 @@ def read_requirements(
     application_id: Id, user: ApiUser, session: SessionDep, registry: RegistryDep
 ) -> list[RequirementPublic]:
     """The evidence checklist: every slot the level asks for and whether it is satisfied."""
-    app = _load(session, application_id, user)
+    app = _load(session, application_id, user, registry)
     policy = registry.for_subject(session, app).policy
     slots = evidence_requirements.checklist(
         session, application_id=application_id, policy=policy, level=policy.level(app.level)
@@ -170,12 +184,14 @@ def read_requirements(
 
 
 @router.get("/{application_id}/pledges")
-def list_pledges(application_id: Id, user: ApiUser, session: SessionDep) -> list[PledgePublic]:
+def list_pledges(
+    application_id: Id, user: ApiUser, session: SessionDep, registry: RegistryDep
+) -> list[PledgePublic]:
     """The application's pledges."""
-    _load(session, application_id, user)
+    _load(session, application_id, user, registry)
     return [
         PledgePublic.model_validate(p, from_attributes=True)
-        for p in actions.pledge_service.list_pledges(session, application_id)
+        for p in pledge_service.list_pledges(session, application_id)
     ]
 
 
@@ -189,7 +205,7 @@ def create_pledge(
     now: NowDep,
 ) -> PledgePublic:
     """Add a pledge (theme, title, description, key value indicator, target, due date)."""
-    app = _load(session, application_id, user)
+    app = _load(session, application_id, user, registry)
     pledge = actions.add_pledge(
         session, app, body, actor=actor_of(user), registry=registry, now=now
     )
@@ -197,9 +213,11 @@ def create_pledge(
 
 
 @router.get("/{application_id}/evidence")
-def list_evidence(application_id: Id, user: ApiUser, session: SessionDep) -> list[EvidencePublic]:
+def list_evidence(
+    application_id: Id, user: ApiUser, session: SessionDep, registry: RegistryDep
+) -> list[EvidencePublic]:
     """Every version of every evidence item."""
-    _load(session, application_id, user)
+    _load(session, application_id, user, registry)
     return [
         EvidencePublic.model_validate(i, from_attributes=True)
         for i in evidence_service.list_evidence(session, application_id)
@@ -233,42 +251,42 @@ async def upload_evidence(
     application_id: Id,
     request: Request,
     user: UploaderUser,
+    session: SessionDep,
     registry: RegistryDep,
     now: NowDep,
     store: StoreDep,
 ) -> EvidenceCreated:
-    """Upload a file (multipart: file, requirement or pledge_id, title), streamed to the store."""
-    from starlette.concurrency import run_in_threadpool
+    """Upload a file (multipart: file, requirement or pledge_id, title), streamed to the store.
 
+    The request's unit of work connects only once the body is in: the file streams in without
+    the database's write lock held.
+    """
     form = await read_upload_form(request)
 
     def save() -> EvidenceCreated:
-        from svqm.db import session_scope
-
-        with session_scope(request.app.state.engine) as session:
-            app = _load(session, application_id, user)
-            item = actions.upload_evidence(
-                session,
-                app,
-                store,
-                requirement=form.requirement,
-                pledge_id=form.pledge_id,
-                stream=form.file,
-                filename=form.filename,
-                title=form.title,
-                actor=actor_of(user),
-                registry=registry,
-                now=now,
-            )
-            return EvidenceCreated(
-                id=item.id or 0,
-                sha256=item.sha256,
-                size=item.size,
-                content_type=item.content_type,
-                version=item.version,
-                slot=item.slot,
-                filename=item.filename,
-            )
+        app = _load(session, application_id, user, registry)
+        item = actions.upload_evidence(
+            session,
+            app,
+            store,
+            requirement=form.requirement,
+            pledge_id=form.pledge_id,
+            stream=form.file,
+            filename=form.filename,
+            title=form.title,
+            actor=actor_of(user),
+            registry=registry,
+            now=now,
+        )
+        return EvidenceCreated(
+            id=item.id or 0,
+            sha256=item.sha256,
+            size=item.size,
+            content_type=item.content_type,
+            version=item.version,
+            slot=item.slot,
+            filename=item.filename,
+        )
 
     try:
         return await run_in_threadpool(save)
@@ -281,7 +299,7 @@ def read_scores(
     application_id: Id, user: ApiUser, session: SessionDep, registry: RegistryDep
 ) -> ScoreResultPublic:
     """The result against the level's standards, explained."""
-    app = _load(session, application_id, user)
+    app = _load(session, application_id, user, registry)
     policy = registry.for_subject(session, app).policy
     result = evidence_service.score_result(
         session, application_id=application_id, policy=policy, level=policy.level(app.level)
@@ -306,7 +324,7 @@ def score_question(
     now: NowDep,
 ) -> ScoreResultPublic:
     """The assigned assessor scores one question; answers the running result."""
-    app = _load(session, application_id, user)
+    app = _load(session, application_id, user, registry)
     actions.score_question(session, app, body, actor=actor_of(user), registry=registry, now=now)
     return read_scores(application_id, user, session, registry)
 
@@ -322,7 +340,7 @@ def fire_event(
     now: NowDep,
 ) -> ApplicationPublic:
     """Fire a workflow trigger; 409 if not allowed now or stale, 422 listing every unmet guard."""
-    app = _load(session, application_id, user)
+    app = _load(session, application_id, user, registry)
     workflow.fire(
         session,
         app,
@@ -346,7 +364,7 @@ def assign_assessor(
     now: NowDep,
 ) -> ApplicationPublic:
     """An admin assigns or reassigns the assessor."""
-    app = _load(session, application_id, user)
+    app = _load(session, application_id, user, registry)
     workflow.assign_assessor(
         session,
         app,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
+from fastapi.responses import JSONResponse
 
 from svqm.accounts import auth
 from svqm.accounts import service as accounts
-from svqm.db import session_scope
 from svqm.errors import NotSignedIn, SvqmError
 from svqm.web.deps import ApiUser, NowDep, SessionDep, SettingsDep
+from svqm.web.handlers import api_error
 from svqm.web.schemas import OrganisationCreate, OrganisationPublic, TokenRequest, TokenResponse
 
 router = APIRouter(prefix="/api/v1", tags=["sign-in"])
@@ -31,28 +32,25 @@ def create_organisation(body: OrganisationCreate, session: SessionDep) -> Organi
     )
 
 
-@router.post("/auth/token")
+@router.post("/auth/token", response_model=TokenResponse)
 def create_token(
-    body: TokenRequest, request: Request, settings: SettingsDep, now: NowDep
-) -> TokenResponse:
+    body: TokenRequest, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> TokenResponse | JSONResponse:
     """Exchange email, password and (for staff) a TOTP code for a bearer token."""
-    failure: SvqmError | None = None
-    # Its own unit of work: a failed attempt must be counted even though the request fails.
-    with session_scope(request.app.state.engine) as session:
-        try:
-            user = auth.authenticate(
-                session, email=body.email, password=body.password, now=now, settings=settings
-            )
-            if auth.needs_second_factor(user) and not auth.verify_totp(user, body.otp or "", now):
-                auth.record_failure(session, user.email, now)
-                raise NotSignedIn("the email, password or code is not right")
-            token, row = auth.start_session(
-                session, user, kind="api", now=now, settings=settings, mfa_passed=True
-            )
-        except SvqmError as exc:
-            failure = exc
-    if failure is not None:
-        raise failure
+    try:
+        user = auth.authenticate(
+            session, email=body.email, password=body.password, now=now, settings=settings
+        )
+        if auth.needs_second_factor(user) and not auth.verify_totp(user, body.otp or "", now):
+            auth.record_failure(session, user.email, now)
+            raise NotSignedIn("the email, password or code is not right")
+    except SvqmError as exc:
+        # Answered, not raised: the request's unit of work then commits the failed attempt,
+        # so it counts towards the throttle.
+        return api_error(exc)
+    token, row = auth.start_session(
+        session, user, kind="api", now=now, settings=settings, mfa_passed=True
+    )
     return TokenResponse(access_token=token, expires_at=row.expires_at)
 
 
@@ -60,6 +58,4 @@ def create_token(
 def revoke_token(request: Request, user: ApiUser, session: SessionDep, now: NowDep) -> None:
     """Revoke the token this request carries."""
     token = request.headers.get("authorization", "").partition(" ")[2].strip()
-    row = session.get(auth.UserSession, auth.token_hash(token))
-    if row is not None:
-        auth.revoke(session, row, now)
+    auth.revoke_token(session, token, now)

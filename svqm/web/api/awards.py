@@ -5,40 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlmodel import Session
 
-from svqm.accounts.models import Organisation
 from svqm.errors import NotFound
 from svqm.web.deps import ApiUser, Id, NowDep, RegistryDep, SessionDep, actor_of
 from svqm.web.schemas import AwardPublic, EventRequest
-from svqm.workflow import queries
+from svqm.web.views.awards import award_public
+from svqm.workflow import awards as award_queries
 from svqm.workflow import service as workflow
-from svqm.workflow.models import Award
-from svqm.workflow.schemes import SchemeRegistry
 
 router = APIRouter(prefix="/api/v1/awards", tags=["awards"])
-
-
-def award_public(session: Session, award: Award, registry: SchemeRegistry) -> AwardPublic:
-    policy = registry.for_subject(session, award).policy
-    org = session.get(Organisation, award.organisation_id)
-    return AwardPublic(
-        id=award.id or 0,
-        organisation_id=award.organisation_id,
-        organisation_name=org.name if org else "",
-        scheme=award.scheme,
-        scheme_version=award.scheme_version,
-        level=award.level,
-        level_name=policy.level(award.level).name,
-        state=award.state,
-        certificate_number=award.certificate_number,
-        issued_at=award.issued_at,
-        expires_at=award.expires_at,
-        supersedes_id=award.supersedes_id,
-        verify_url=f"/awards/{award.id}/verify",
-        certificate_url=f"/awards/{award.id}/certificate",
-        credential_url=f"/api/v1/awards/{award.id}/credential",
-    )
 
 
 @router.get("")
@@ -53,7 +28,7 @@ def list_awards(
 ) -> list[AwardPublic]:
     """The public directory: awards in force and in date, by part of the organisation's name or
     sector, level and scheme."""
-    rows = queries.directory(
+    rows = award_queries.directory(
         session, registry, now=now, level=level, scheme=scheme, name=name, sector=sector
     )
     return [award_public(session, a, registry) for a in rows]
@@ -62,7 +37,7 @@ def list_awards(
 @router.get("/{award_id}")
 def read_award(award_id: Id, session: SessionDep, registry: RegistryDep) -> AwardPublic:
     """One award and its status (public, as a certificate is)."""
-    return award_public(session, queries.get_award(session, award_id), registry)
+    return award_public(session, award_queries.get_award(session, award_id), registry)
 
 
 @router.post("/{award_id}/events/{trigger}")
@@ -76,7 +51,7 @@ def fire_award_event(
     now: NowDep,
 ) -> AwardPublic:
     """Suspend, reinstate, withdraw or restore an award (admins), or file its report."""
-    award = queries.get_award(session, award_id)
+    award = award_queries.get_award(session, award_id)
     if user.role == "applicant" and award.organisation_id != user.organisation_id:
         raise NotFound(f"no award {award_id}")
     workflow.fire(

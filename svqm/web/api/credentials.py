@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from svqm.credentials import service as credentials
 from svqm.credentials.signing import MEDIA_TYPE
 from svqm.web.deps import Id, IssuerDep, NowDep, RegistryDep, SessionDep
-from svqm.workflow import queries
+from svqm.workflow import awards as award_queries
 
 router = APIRouter(tags=["credentials"])
 
@@ -23,7 +23,7 @@ class VcJwtResponse(Response):
     media_type = MEDIA_TYPE
 
 
-_VC_JWT = {
+_VC_JWT: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A compact JWS (VC-JWT) signed with EdDSA; check it against "
         "/.well-known/jwks.json",
@@ -37,7 +37,7 @@ def award_credential(
     award_id: Id, session: SessionDep, registry: RegistryDep, issuer: IssuerDep
 ) -> VcJwtResponse:
     """The award's OpenBadgeCredential, signed as a VC-JWT."""
-    award = queries.get_award(session, award_id)
+    award = award_queries.get_award(session, award_id)
     return VcJwtResponse(credentials.credential_of(session, registry, issuer, award))
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from svqm.accounts.models import Organisation
+from svqm.accounts import service as accounts
 from svqm.errors import NotFound, PermissionDenied
-from svqm.web.calendar import CalendarResponse, organisation_feed
 from svqm.web.deps import ApiUser, Id, NowDep, RegistryDep, SessionDep, SettingsDep
+from svqm.web.security import CalendarResponse
+from svqm.web.views.calendar import organisation_feed
 
 router = APIRouter(prefix="/api/v1/organisations", tags=["organisations"])
 
@@ -33,7 +34,7 @@ def calendar(
     """The organisation's open deadlines, with their reminders, for its applicants and admins."""
     if user.role not in ("applicant", "admin"):
         raise PermissionDenied(f"a {user.role} may not read an organisation's calendar")
-    org = session.get(Organisation, organisation_id)
+    org = accounts.get_organisation(session, organisation_id)
     # Another organisation's calendar is not found, never forbidden: that would say it exists.
     if org is None or (user.role == "applicant" and user.organisation_id != org.id):
         raise NotFound(f"no organisation {organisation_id}")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
-from sqlalchemy.engine import Engine
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from svqm.accounts.models import User
-from svqm.db import session_scope
 from svqm.errors import NotFound, PermissionDenied
+from svqm.reporting import filings
 from svqm.web.deps import (
     ApiUser,
     Id,
@@ -19,10 +20,12 @@ from svqm.web.deps import (
     StoreDep,
     UploaderUser,
     actor_of,
+    glance,
 )
+from svqm.web.forms import read_report_form
 from svqm.web.schemas import ReportPublic
-from svqm.web.uploads import read_report_form
-from svqm.workflow import queries, reports
+from svqm.workflow import awards as award_queries
+from svqm.workflow import reports
 from svqm.workflow.models import Award
 
 router = APIRouter(prefix="/api/v1/awards", tags=["awards"])
@@ -59,7 +62,7 @@ def reporting_award(session: Session, award_id: int, user: User) -> Award:
     """
     if user.role not in ("applicant", "admin"):
         raise PermissionDenied(f"a {user.role} may not see or file annual reports")
-    award = queries.get_award(session, award_id)
+    award = award_queries.get_award(session, award_id)
     if user.role == "applicant" and award.organisation_id != user.organisation_id:
         raise NotFound(f"no award {award_id}")
     return award
@@ -81,50 +84,54 @@ def report_public(report: reports.AnnualReport, award: Award) -> ReportPublic:
     )
 
 
-def _authorise(engine: Engine, award_id: int, user: User) -> None:
-    with Session(engine) as session:
+def may_file(award_id: Id, request: Request, user: UploaderUser) -> User:
+    """The filer, once they may file for this award: checked before the body is read, so
+    nobody else's file is received at all."""
+    with glance(request) as session:
         reporting_award(session, award_id, user)
+    return user
+
+
+Filer = Annotated[User, Depends(may_file)]
 
 
 @router.get("/{award_id}/reports")
 def list_reports(award_id: Id, user: ApiUser, session: SessionDep) -> list[ReportPublic]:
     """The award's annual reports, newest first."""
     award = reporting_award(session, award_id, user)
-    return [report_public(r, award) for r in reports.reports_of(session, award_id)]
+    return [report_public(r, award) for r in filings.reports_of(session, award_id)]
 
 
 @router.post("/{award_id}/reports", status_code=status.HTTP_201_CREATED, openapi_extra=_MULTIPART)
 async def file_report(
     award_id: Id,
     request: Request,
-    user: UploaderUser,
+    user: Filer,
+    session: SessionDep,
     registry: RegistryDep,
     now: NowDep,
     store: StoreDep,
 ) -> ReportPublic:
     """File a report (multipart: file, period, title, deadline); on time it meets the deadline."""
-    engine = request.app.state.engine
-    # Refuse before the body is read: nobody else's file is received at all.
-    await run_in_threadpool(_authorise, engine, award_id, user)
     form = await read_report_form(request)
 
     def save() -> ReportPublic:
-        with session_scope(engine) as session:
-            award = reporting_award(session, award_id, user)
-            report = reports.file_report(
-                session,
-                award,
-                store,
-                period=form.period,
-                stream=form.file,
-                filename=form.filename,
-                title=form.title,
-                actor=actor_of(user),
-                registry=registry,
-                now=now,
-                deadline=form.deadline or None,
-            )
-            return report_public(report, award)
+        # The request's unit of work connects only now that the body is in.
+        award = reporting_award(session, award_id, user)
+        report = reports.file_report(
+            session,
+            award,
+            store,
+            period=form.period,
+            stream=form.file,
+            filename=form.filename,
+            title=form.title,
+            actor=actor_of(user),
+            registry=registry,
+            now=now,
+            deadline=form.deadline or None,
+        )
+        return report_public(report, award)
 
     try:
         return await run_in_threadpool(save)

@@ -3,41 +3,45 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
 from svqm.accounts import auth
 from svqm.accounts import service as accounts
-from svqm.accounts.models import User, UserSession
-from svqm.config import Settings
-from svqm.db import session_scope
+from svqm.accounts.models import User
 from svqm.errors import SvqmError, TooManyAttempts
 from svqm.web.deps import (
-    SESSION_COOKIE,
+    CSRF,
     NowDep,
     PageAuth,
     PendingPageUser,
     SessionDep,
     SettingsDep,
-    cookie_name,
-    verify_csrf,
+    home_of,
+    visitor,
 )
 from svqm.web.errors import status_of
-from svqm.web.pages import flash_of, render
+from svqm.web.format import sentence
+from svqm.web.forms import FormText, attempt
 from svqm.web.qr import qr_data_uri
 from svqm.web.schemas import OrganisationCreate
+from svqm.web.security import (
+    SESSION_COOKIE,
+    clear_session_cookie,
+    cookie_name,
+    set_session_cookie,
+)
+from svqm.web.ui import flash_of, render
 
-router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
+router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 
-HOMES = {"applicant": "/dashboard", "assessor": "/assess", "panel": "/panel", "admin": "/admin"}
 # `?done=` words and the only text they can put on a page (never the query text itself).
 DONE = {"signed-out": "You have signed out."}
-FormText = Annotated[str, Form()]
 
 
 def safe_next(value: str | None) -> str | None:
@@ -52,87 +56,47 @@ def safe_next(value: str | None) -> str | None:
     return value
 
 
-def home_of(user: User) -> str:
-    """Where a role starts."""
-    return HOMES.get(user.role, "/")
-
-
-def page(
-    request: Request, name: str, *, auth: PageAuth | None, status_code: int = 200, **context: Any
-) -> HTMLResponse:
-    """`render` with the base template's optional variables filled in."""
-    context.setdefault("errors", None)
-    context.setdefault("flash", None)
-    return render(request, name, context, auth=auth, status_code=status_code)
-
-
-def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
-    """The session cookie: HttpOnly, Lax, whole site, and gone when the browser closes."""
-    response.set_cookie(
-        cookie_name(settings, SESSION_COOKIE),
-        token,
-        httponly=True,
-        secure=settings.COOKIE_SECURE,
-        samesite="lax",
-        path="/",
-    )
-
-
-def _clear_session_cookie(response: Response, settings: Settings) -> None:
-    response.delete_cookie(
-        cookie_name(settings, SESSION_COOKIE),
-        path="/",
-        httponly=True,
-        secure=settings.COOKIE_SECURE,
-        samesite="lax",
-    )
-
-
-def _visitor(request: Request) -> tuple[PageAuth | None, bool]:
-    """The session behind the cookie, if live; and whether the cookie names a dead session.
-
-    Forms of signed-out pages must carry the token the CSRF check will expect: a live session's,
-    or the visitor's own (so a dead session's cookie is cleared when the form is shown).
-    """
-    settings: Settings = request.app.state.settings
-    token = request.cookies.get(cookie_name(settings, SESSION_COOKIE), "")
-    if not token:
-        return None, False
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
-        found = auth.resolve(
-            session, token, kind="web", now=request.app.state.clock.now(), settings=settings
-        )
-    return (PageAuth(*found), False) if found else (None, True)
-
-
 def _form_page(
-    request: Request, name: str, *, status_code: int = 200, **context: Any
+    request: Request,
+    session: Session,
+    name: str,
+    *,
+    title: str,
+    status: int = 200,
+    **context: Any,
 ) -> HTMLResponse:
-    """A signed-out form (sign in, sign up) with the right form token."""
-    who, dead = _visitor(request)
+    """A signed-out form (sign in, sign up) with the right form token.
+
+    Its forms must carry the token the CSRF check will expect: a live session's, or the
+    visitor's own (so a cookie naming a session that has ended is cleared when the form is shown).
+    """
+    settings = request.app.state.settings
+    who = visitor(request, session, settings, request.app.state.clock.now())
+    dead = who is None and bool(request.cookies.get(cookie_name(settings, SESSION_COOKIE)))
     # A session still owing its second factor is not "signed in" as far as the header goes.
     context.setdefault("user", who.user if who and who.session.mfa_passed else None)
-    response = page(request, name, auth=who, status_code=status_code, **context)
+    response = render(request, name, auth=who, title=title, status=status, **context)
     if dead:
-        _clear_session_cookie(response, request.app.state.settings)
+        clear_session_cookie(response, settings)
     return response
 
 
 def _end_old_session(session: Session, token: str, now: datetime) -> None:
     """Signing in (or up) again ends the browser's previous session, if it had one."""
-    row = session.get(UserSession, auth.token_hash(token)) if token else None
-    if row is not None and row.revoked_at is None:
-        auth.revoke(session, row, now)
+    auth.revoke_token(session, token, now)
 
 
 # --- sign in ----------------------------------------------------------------------------------
 
 
 @router.get("/login")
-def login_form(request: Request, next: str = "", done: str = "") -> HTMLResponse:
+def login_form(
+    request: Request, session: SessionDep, next: str = "", done: str = ""
+) -> HTMLResponse:
     """The sign-in form."""
     return _form_page(
         request,
+        session,
         "account/login.html",
         title="Sign in",
         email="",
@@ -144,6 +108,7 @@ def login_form(request: Request, next: str = "", done: str = "") -> HTMLResponse
 @router.post("/login", response_model=None)
 def login(
     request: Request,
+    session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
     email: FormText = "",
@@ -153,24 +118,13 @@ def login(
     """Check the password; staff go on to the second factor, applicants are signed in."""
     target = safe_next(next)
     old_token = request.cookies.get(cookie_name(settings, SESSION_COOKIE), "")
-    failure: SvqmError | None = None
-    # Its own unit of work, like the API's: a failed attempt is committed and counted.
-    with session_scope(request.app.state.engine) as session:
-        try:
-            user = auth.authenticate(
-                session, email=email[:254], password=password, now=now, settings=settings
-            )
-            _end_old_session(session, old_token, now)
-            staff = auth.needs_second_factor(user)
-            if staff:
-                auth.ensure_totp_secret(session, user)
-            token, _ = auth.start_session(
-                session, user, kind="web", now=now, settings=settings, mfa_passed=False
-            )
-            home = home_of(user)
-        except SvqmError as exc:
-            failure = exc
-    if failure is not None:
+    # A refused attempt is counted: the page below is an answer, so the request's unit of work
+    # commits the failure.
+    try:
+        user = auth.authenticate(
+            session, email=email[:254], password=password, now=now, settings=settings
+        )
+    except SvqmError as failure:
         text = (
             failure.detail
             if isinstance(failure, TooManyAttempts)
@@ -178,17 +132,25 @@ def login(
         )
         return _form_page(
             request,
+            session,
             "account/login.html",
-            status_code=status_of(failure),
             title="Sign in",
+            status=status_of(failure),
             email=email[:254],
             next=target or "",
             errors=[{"text": text, "href": "#email"}],
         )
+    _end_old_session(session, old_token, now)
+    staff = auth.needs_second_factor(user)
+    if staff:
+        auth.ensure_totp_secret(session, user)
+    token, _ = auth.start_session(
+        session, user, kind="web", now=now, settings=settings, mfa_passed=False
+    )
     if staff:
         dest = "/login/second-factor" + (f"?next={quote(target)}" if target else "")
     else:
-        dest = target or home
+        dest = target or home_of(user)
     response = RedirectResponse(dest, status_code=303)
     set_session_cookie(response, settings, token)
     return response
@@ -197,20 +159,18 @@ def login(
 # --- second factor ----------------------------------------------------------------------------
 
 
-def _enrolment(request: Request, who: PageAuth) -> dict[str, str] | None:
+def _enrolment(request: Request, session: Session, who: PageAuth) -> dict[str, str] | None:
     """The authenticator set-up (URI and QR code) until the person has confirmed a first code."""
     if who.user.totp_confirmed_at is not None:
         return None
-    settings: Settings = request.app.state.settings
-    user = who.user
+    user: User = who.user
     if not user.totp_secret:
-        # Normally made when the password was checked; a write of its own if not.
-        with session_scope(request.app.state.engine) as session:
-            fresh = session.get(User, who.user.id)
-            assert fresh is not None
-            auth.ensure_totp_secret(session, fresh)
+        # Normally made when the password was checked.
+        fresh = accounts.get_user(session, who.user.id)
+        assert fresh is not None
+        auth.ensure_totp_secret(session, fresh)
         user = fresh
-    uri = auth.totp_uri(user, settings.TOTP_ISSUER)
+    uri = auth.totp_uri(user, request.app.state.settings.TOTP_ISSUER)
     secret = user.totp_secret or ""
     # Groups of four are easier to type into an app by hand.
     spaced = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
@@ -219,34 +179,37 @@ def _enrolment(request: Request, who: PageAuth) -> dict[str, str] | None:
 
 def _second_factor_page(
     request: Request,
+    session: Session,
     who: PageAuth,
     target: str | None,
     *,
-    status_code: int = 200,
+    status: int = 200,
     errors: list[dict[str, str]] | None = None,
 ) -> HTMLResponse:
-    enrol = _enrolment(request, who)
+    enrol = _enrolment(request, session, who)
     title = "Set up your authenticator app" if enrol else "Enter your security code"
-    return page(
+    return render(
         request,
         "account/second_factor.html",
         auth=who,
-        status_code=status_code,
         title=title,
+        status=status,
+        errors=errors,
         enrol=enrol,
         next=target or "",
-        errors=errors,
         user=None,
     )
 
 
 @router.get("/login/second-factor", response_model=None)
-def second_factor_form(request: Request, who: PendingPageUser, next: str = "") -> Response:
+def second_factor_form(
+    request: Request, who: PendingPageUser, session: SessionDep, next: str = ""
+) -> Response:
     """Ask for the TOTP code, with the enrolment QR code the first time."""
     target = safe_next(next)
     if who.session.mfa_passed:
-        return RedirectResponse(target or home_of(who.user), status_code=303)
-    return _second_factor_page(request, who, target)
+        return RedirectResponse(target or who.home, status_code=303)
+    return _second_factor_page(request, session, who, target)
 
 
 @router.post("/login/second-factor", response_model=None)
@@ -262,7 +225,7 @@ def second_factor(
     """Check the code; on success the pending session is replaced by a new one (new cookie)."""
     target = safe_next(next)
     if who.session.mfa_passed:
-        return RedirectResponse(target or home_of(who.user), status_code=303)
+        return RedirectResponse(target or who.home, status_code=303)
     # Wrong codes count with wrong passwords (pass_second_factor checks), so guessing is throttled.
     try:
         token, _ = auth.pass_second_factor(
@@ -271,20 +234,20 @@ def second_factor(
     except TooManyAttempts:
         text = f"Too many wrong codes. Wait {settings.LOGIN_WINDOW_MINUTES} minutes and try again"
         return _second_factor_page(
-            request, who, target, status_code=429, errors=[{"text": text, "href": "#code"}]
+            request, session, who, target, status=429, errors=[{"text": text, "href": "#code"}]
         )
     except SvqmError as exc:
         # The failed attempt stays recorded: the request's transaction still commits.
+        text = "Enter the 6-digit code shown in your authenticator app"
         return _second_factor_page(
             request,
+            session,
             who,
             target,
-            status_code=status_of(exc),
-            errors=[
-                {"text": "Enter the 6-digit code shown in your authenticator app", "href": "#code"}
-            ],
+            status=status_of(exc),
+            errors=[{"text": text, "href": "#code"}],
         )
-    response = RedirectResponse(target or home_of(who.user), status_code=303)
+    response = RedirectResponse(target or who.home, status_code=303)
     set_session_cookie(response, settings, token)
     return response
 
@@ -299,39 +262,40 @@ def logout(
     """End the session on the server, drop the cookie, and ask the browser to forget the site."""
     _end_old_session(session, request.cookies.get(cookie_name(settings, SESSION_COOKIE), ""), now)
     response = RedirectResponse("/login?done=signed-out", status_code=303)
-    _clear_session_cookie(response, settings)
+    clear_session_cookie(response, settings)
     response.headers["Clear-Site-Data"] = '"cookies", "storage"'
     return response
 
 
 # --- sign up ----------------------------------------------------------------------------------
 
-_SIGNUP_FIELDS = {
+# Each field of the sign-up body (and of a refusal, by its `field`) and the input it is typed in.
+_SIGNUP_INPUTS = {
     "name": "organisation",
     "sector": "sector",
     "email": "email",
     "password": "password",
 }
+_SIGNUP_LABELS = {
+    "organisation": "organisation name",
+    "sector": "sector",
+    "email": "email address",
+    "password": "password",
+}
 
 
-def _signup_field(detail: str) -> str:
-    """Which field a sign-up refusal is about, for the error summary's link."""
-    lowered = detail.lower()
-    for word, field in (
-        ("password", "password"),
-        ("email", "email"),
-        ("organisation", "organisation"),
-    ):
-        if word in lowered:
-            return field
-    return "email" if "@" in detail else "organisation"
+def _signup_message(input_id: str, kind: str) -> str:
+    if kind in ("string_too_short", "missing"):
+        return f"Enter your {_SIGNUP_LABELS[input_id]}"
+    return f"Your {_SIGNUP_LABELS[input_id]} is too long"
 
 
 @router.get("/signup")
-def signup_form(request: Request) -> HTMLResponse:
+def signup_form(request: Request, session: SessionDep) -> HTMLResponse:
     """Register an organisation and its first applicant."""
     return _form_page(
         request,
+        session,
         "account/signup.html",
         title="Register your organisation",
         form={"organisation": "", "sector": "", "email": ""},
@@ -341,6 +305,7 @@ def signup_form(request: Request) -> HTMLResponse:
 @router.post("/signup", response_model=None)
 def signup(
     request: Request,
+    session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
     organisation: FormText = "",
@@ -351,55 +316,47 @@ def signup(
     """Create the organisation and its applicant, sign them in, and go to the dashboard."""
     typed = {"organisation": organisation[:200], "sector": sector[:100], "email": email[:254]}
     errors: list[dict[str, str]] = []
+    tokens: list[str] = []
     try:
         body = OrganisationCreate(
             name=organisation.strip(), sector=sector.strip(), email=email.strip(), password=password
         )
     except ValidationError as exc:
         for problem in exc.errors():
-            field = _SIGNUP_FIELDS.get(str(problem["loc"][0]), "organisation")
-            errors.append({"text": _signup_message(field, problem["type"]), "href": f"#{field}"})
-    if not errors:
-        try:
-            with session_scope(request.app.state.engine) as session:
-                org = accounts.create_organisation(session, name=body.name, sector=body.sector)
-                user = accounts.add_user(
-                    session,
-                    email=body.email,
-                    role="applicant",
-                    organisation_id=org.id,
-                    password=body.password,
-                )
-                _end_old_session(
-                    session, request.cookies.get(cookie_name(settings, SESSION_COOKIE), ""), now
-                )
-                token, _ = auth.start_session(
-                    session, user, kind="web", now=now, settings=settings, mfa_passed=False
-                )
-        except SvqmError as exc:
-            detail = exc.detail[:1].upper() + exc.detail[1:]
-            errors.append({"text": detail, "href": f"#{_signup_field(exc.detail)}"})
+            input_id = _SIGNUP_INPUTS.get(str(problem["loc"][0]), "organisation")
+            text = _signup_message(input_id, problem["type"])
+            errors.append({"text": text, "href": f"#{input_id}"})
+
+    def write() -> None:
+        org = accounts.create_organisation(session, name=body.name, sector=body.sector)
+        user = accounts.add_user(
+            session,
+            email=body.email,
+            role="applicant",
+            organisation_id=org.id,
+            password=body.password,
+        )
+        _end_old_session(
+            session, request.cookies.get(cookie_name(settings, SESSION_COOKIE), ""), now
+        )
+        token, _ = auth.start_session(
+            session, user, kind="web", now=now, settings=settings, mfa_passed=False
+        )
+        tokens.append(token)
+
+    if not errors and (failure := attempt(session, write)):
+        input_id = _SIGNUP_INPUTS.get(failure.field or "", "organisation")
+        errors.append({"text": sentence(failure.detail), "href": f"#{input_id}"})
     if errors:
         return _form_page(
             request,
+            session,
             "account/signup.html",
-            status_code=422,
             title="Register your organisation",
+            status=422,
             form=typed,
             errors=errors,
         )
     response = RedirectResponse("/dashboard?done=signed-up", status_code=303)
-    set_session_cookie(response, settings, token)
+    set_session_cookie(response, settings, tokens[0])
     return response
-
-
-def _signup_message(field: str, kind: str) -> str:
-    labels = {
-        "organisation": "organisation name",
-        "sector": "sector",
-        "email": "email address",
-        "password": "password",
-    }
-    if kind in ("string_too_short", "missing"):
-        return f"Enter your {labels[field]}"
-    return f"Your {labels[field]} is too long"

@@ -1,62 +1,40 @@
-"""The admin's pages: users and roles, assessor assignment, conflicts of interest, awards.
-
-The admin's home (the dashboard) and the downloads are in admin_dashboard.
-"""
+"""The admin's pages on people and cases: users, applications and their assessors, conflicts of
+interest, awards. (The admin's home is admin_dashboard; the scheduler's work is admin_ops.)"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import Session, col, select
 
 from svqm.accounts import auth as accounts_auth
 from svqm.accounts import service as accounts
-from svqm.accounts.models import ROLES, ConflictOfInterest, Organisation, User
+from svqm.accounts.models import ROLES, User
 from svqm.errors import InvalidInput, NotFound
-from svqm.web.api.awards import award_public
-from svqm.web.deps import (
-    Id,
-    NowDep,
-    PageAuth,
-    PageUser,
-    RegistryDep,
-    SessionDep,
-    SettingsDep,
-    verify_csrf,
-)
-from svqm.web.pages import flash_of
-from svqm.web.pages.panel import (
-    application_rows,
-    case_context,
-    filter_options,
-    fire_from,
-    load_case,
-    people,
-    trigger_forms,
-    trigger_titles,
-)
-from svqm.web.pages.public import (
+from svqm.web.deps import CSRF, AdminCase, AdminPage, Case, Id, Page, SettingsDep
+from svqm.web.format import tag_classes
+from svqm.web.forms import (
     FormDep,
-    after_post,
+    ListQueryDep,
     attempt,
-    blank,
-    error_page,
     field,
-    only,
-    show,
+    fire_from,
     version_of,
+    whole_number,
 )
 from svqm.web.qr import qr_data_uri
-from svqm.workflow import queries
+from svqm.web.ui import after_post, flash_of, render
+from svqm.web.views.awards import award_public
+from svqm.web.views.case import case_file
+from svqm.web.views.queues import list_page
+from svqm.web.views.triggers import all_flows, done_messages, trigger_forms
+from svqm.workflow import awards as award_queries
 from svqm.workflow import service as workflow
 from svqm.workflow.effects import eligible_assessors
-from svqm.workflow.models import Application
-from svqm.workflow.schemes import SchemeRegistry
 
-router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
+router = APIRouter(dependencies=[CSRF], include_in_schema=False)
+PAGE_SIZE = 50
 
 MESSAGES = {
     "user_added": "The user has been added.",
@@ -64,103 +42,84 @@ MESSAGES = {
     "assigned": "The assessor has been assigned.",
     "conflict": "The conflict of interest has been recorded.",
 }
-# Which field an error from adding a user is about, by the words of its message.
-_USER_FIELDS = [("password", "password"), ("role", "role"), ("organisation", "organisation_id")]
-
-# --- small queries no service offers yet ---------------------------------------------------------
-
-
-def _all(session: Session, model: Any, order: Any) -> list[Any]:
-    return list(session.exec(select(model).order_by(order)))
-
-
-def _organisations(session: Session) -> dict[int | None, str]:
-    return {o.id: o.name for o in _all(session, Organisation, col(Organisation.name))}
-
-
-def _disable(session: Session, user: User, now: datetime) -> None:
-    """What the API's disable does: the account stops working and every session ends."""
-    user.active = False
-    session.add(user)
-    accounts_auth.revoke_all(session, user.id or 0, now)
-
+# The input of the add-user form that each field of a refused user is typed in.
+_USER_INPUTS = {"password": "password", "role": "role", "organisation_id": "organisation_id"}
+_NEW_USER = ("email", "name", "role", "organisation_id")
 
 # --- users ---------------------------------------------------------------------------------------
 
 
-def _users_page(request: Request, auth: PageAuth, session: Session, **page: Any) -> HTMLResponse:
-    entered = page.pop("entered", {"email": "", "name": "", "role": "", "organisation_id": ""})
-    return show(
-        request,
+def _users_page(page: Page, **shown: Any) -> HTMLResponse:
+    entered = shown.pop("entered", dict.fromkeys(_NEW_USER, ""))
+    return render(
+        page.request,
         "admin/users.html",
-        auth,
-        "Users",
-        users=_all(session, User, col(User.id)),
-        organisations=_organisations(session),
+        auth=page.auth,
+        title="Users",
+        users=accounts.list_users(page.session),
+        organisations=accounts.organisation_names(page.session),
         roles=ROLES,
         entered=entered,
-        **page,
+        **shown,
     )
 
 
 @router.get("/admin/users")
-def users(request: Request, auth: PageUser, session: SessionDep, done: str = "") -> HTMLResponse:
+def users(page: AdminPage, done: str = "") -> HTMLResponse:
     """Every user, and a form to add one."""
-    flash = flash_of(done, MESSAGES)
-    return only(request, auth, "admin") or _users_page(request, auth, session, flash=flash)
+    return _users_page(page, flash=flash_of(done, MESSAGES))
 
 
 @router.post("/admin/users")
-def add_user(
-    request: Request, auth: PageUser, session: SessionDep, settings: SettingsDep, form: FormDep
-) -> Response:
+def add_user(page: AdminPage, settings: SettingsDep, form: FormDep) -> Response:
     """Add a user; staff get their authenticator set-up shown once, on the page this returns."""
-    if denied := only(request, auth, "admin"):
-        return denied
-    entered = {k: field(form, k, limit=254) for k in ("email", "name", "role", "organisation_id")}
+    entered = {k: field(form, k, limit=254) for k in _NEW_USER}
     added: list[User] = []
 
     def write() -> None:
         org, password = entered["organisation_id"], field(form, "password", limit=200)
-        if org and not org.isdigit():
-            raise InvalidInput("choose an organisation from the list, or none")
+        if org and whole_number(org) is None:
+            raise InvalidInput(
+                "choose an organisation from the list, or none", field="organisation_id"
+            )
         if not password:
-            raise InvalidInput("enter a password for the new user")
+            raise InvalidInput("enter a password for the new user", field="password")
         details = {k: entered[k] for k in ("email", "role", "name")}
         user = accounts.add_user(
-            session, **details, organisation_id=int(org) if org else None, password=password
+            page.session, **details, organisation_id=int(org) if org else None, password=password
         )
         if accounts_auth.needs_second_factor(user):
-            accounts_auth.ensure_totp_secret(session, user)
+            accounts_auth.ensure_totp_secret(page.session, user)
         added.append(user)
 
-    if failure := attempt(session, write):
-        href = next((f"#{f}" for word, f in _USER_FIELDS if word in failure.detail), "#email")
-        return _users_page(request, auth, session, failure=failure, href=href, entered=entered)
+    if failure := attempt(page.session, write):
+        href = f"#{_USER_INPUTS.get(failure.field or '', 'email')}"
+        return _users_page(page, failure=failure, href=href, entered=entered)
     user = added[0]
     if not user.totp_secret:
         return after_post("/admin/users", "user_added")
     uri = accounts_auth.totp_uri(user, settings.TOTP_ISSUER)
-    qr = qr_data_uri(uri)
-    return show(
-        request, "admin/user_added.html", auth, "User added", new_user=user, otpauth_uri=uri, qr=qr
+    return render(
+        page.request,
+        "admin/user_added.html",
+        auth=page.auth,
+        title="User added",
+        new_user=user,
+        otpauth_uri=uri,
+        qr=qr_data_uri(uri),
     )
 
 
 @router.post("/admin/users/{user_id}/disable")
-def disable_user(
-    request: Request, user_id: Id, auth: PageUser, session: SessionDep, now: NowDep
-) -> Response:
+def disable_user(page: AdminPage, user_id: Id) -> Response:
     """Disable a user and end every session and token they have."""
-    if denied := only(request, auth, "admin"):
-        return denied
-    user = session.get(User, user_id)
+    user = accounts.get_user(page.session, user_id)
     if user is None:
-        return error_page(request, NotFound(f"no user {user_id}"), auth)
-    if user.id == auth.user.id:
+        raise NotFound(f"no user {user_id}")
+    if user.id == page.auth.user.id:
         failure = InvalidInput("you cannot disable yourself")
-        return _users_page(request, auth, session, failure=failure, href=f"#user-{user_id}")
-    _disable(session, user, now)
+        return _users_page(page, failure=failure, href=f"#user-{user_id}")
+    accounts_auth.disable(page.session, user, page.now)
     return after_post("/admin/users", "disabled")
 
 
@@ -168,220 +127,146 @@ def disable_user(
 
 
 @router.get("/admin/applications")
-def applications(
-    request: Request,
-    auth: PageUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    now: NowDep,
-    state: str = "",
-    level: str = "",
-    scheme: str = "",
-    organisation: str = "",
-) -> HTMLResponse:
-    """Every application, filterable by state, level, scheme and organisation."""
-    if denied := only(request, auth, "admin"):
-        return denied
-    org = blank(organisation)
-    org_id = int(org) if org and org.isdigit() else None
-    filters = queries.ApplicationFilter(
-        state=blank(state), level=blank(level), scheme=blank(scheme), organisation_id=org_id
+def applications(page: AdminPage, query: ListQueryDep) -> HTMLResponse:
+    """Every application, filtered by state, level, scheme, organisation and due date."""
+    view = list_page(
+        page.session,
+        page.registry,
+        page.actor,
+        query,
+        path="/admin/applications",
+        sort="changed",
+        per_page=PAGE_SIZE,
+        assessors=True,
     )
-    apps = queries.list_applications(session, auth.actor, filters, limit=500)
-    query = {"state": state, "level": level, "scheme": scheme, "organisation": organisation}
-    return show(
-        request,
+    return render(
+        page.request,
         "admin/applications.html",
-        auth,
-        "Applications",
-        options=filter_options(registry),
-        organisations=_organisations(session),
-        rows=application_rows(session, registry, apps, now),
-        names=people(session, {a.assessor_id for a in apps}),
-        query={k: v[:64] for k, v in query.items()},
+        auth=page.auth,
+        title="Applications",
+        organisations=accounts.organisation_names(page.session),
+        **view.context(),
     )
 
 
-def _application_page(
-    request: Request,
-    auth: PageAuth,
-    session: Session,
-    registry: SchemeRegistry,
-    now: datetime,
-    app: Application,
-    **page: Any,
-) -> HTMLResponse:
-    context = case_context(session, registry, app, auth, now)
-    title = f"Application from {context['organisation']}"
-    assessors = eligible_assessors(session, app.organisation_id)
-    return show(
-        request, "admin/application.html", auth, title, assessors=assessors, **page, **context
+def _application_page(case: Case, **shown: Any) -> HTMLResponse:
+    view = case_file(case.session, case.registry, case.app, case.actor, case.now)
+    assessors = eligible_assessors(case.session, case.app.organisation_id)
+    return render(
+        case.request,
+        "admin/application.html",
+        auth=case.auth,
+        title=f"Application from {view.organisation}",
+        assessors=assessors,
+        **shown,
+        **view.context(),
     )
 
 
 @router.get("/admin/applications/{application_id}")
-def application(
-    request: Request,
-    application_id: Id,
-    auth: PageUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    now: NowDep,
-    done: str = "",
-) -> HTMLResponse:
+def application(case: AdminCase, done: str = "") -> HTMLResponse:
     """One application, with the form to (re)assign its assessor."""
-    app = load_case(request, auth, session, application_id, "admin")
-    if isinstance(app, Response):
-        return app
-    flash = flash_of(done, MESSAGES)
-    return _application_page(request, auth, session, registry, now, app, flash=flash)
+    return _application_page(case, flash=flash_of(done, MESSAGES))
 
 
 @router.post("/admin/applications/{application_id}/assessor")
-def assign(
-    request: Request,
-    application_id: Id,
-    auth: PageUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    now: NowDep,
-    form: FormDep,
-) -> Response:
+def assign(case: AdminCase, form: FormDep) -> Response:
     """Assign or reassign the application's assessor (conflicts are refused by the service)."""
-    app = load_case(request, auth, session, application_id, "admin")
-    if isinstance(app, Response):
-        return app
 
     def write() -> None:
-        chosen = field(form, "assessor_id", limit=20)
-        if not chosen.isdigit():
-            raise InvalidInput("choose an assessor from the list")
-        version, assessor_id = version_of(form), int(chosen)
+        chosen = whole_number(field(form, "assessor_id", limit=20))
+        if chosen is None:
+            raise InvalidInput("choose an assessor from the list", field="assessor_id")
         workflow.assign_assessor(
-            session,
-            app,
-            assessor_id,
-            actor=auth.actor,
-            registry=registry,
-            now=now,
-            expected_version=version,
+            case.session,
+            case.app,
+            chosen,
+            actor=case.actor,
+            registry=case.registry,
+            now=case.now,
+            expected_version=version_of(form),
         )
 
-    if failure := attempt(session, write):
-        page = {"failure": failure, "href": "#assessor_id"}
-        return _application_page(request, auth, session, registry, now, app, **page)
-    return after_post(f"/admin/applications/{application_id}", "assigned")
+    if failure := attempt(case.session, write):
+        return _application_page(case, failure=failure, href="#assessor_id")
+    return after_post(f"/admin/applications/{case.app.id}", "assigned")
 
 
 # --- conflicts of interest -----------------------------------------------------------------------
 
 
-def _conflicts_page(
-    request: Request, auth: PageAuth, session: Session, **page: Any
-) -> HTMLResponse:
-    everyone = _all(session, User, col(User.id))
-    return show(
-        request,
+def _conflicts_page(page: Page, **shown: Any) -> HTMLResponse:
+    everyone = accounts.list_users(page.session)
+    return render(
+        page.request,
         "admin/conflicts.html",
-        auth,
-        "Conflicts of interest",
-        conflicts=_all(session, ConflictOfInterest, col(ConflictOfInterest.id)),
-        names={u.id: f"{u.name or u.email} ({u.role})" for u in everyone},
+        auth=page.auth,
+        title="Conflicts of interest",
+        conflicts=accounts.list_conflicts(page.session),
+        names={u.id: accounts.person_name(u) for u in everyone},
         staff=[u for u in everyone if u.role in ("assessor", "panel") and u.active],
-        organisations=_organisations(session),
-        **page,
+        organisations=accounts.organisation_names(page.session),
+        **shown,
     )
 
 
 @router.get("/admin/conflicts")
-def conflicts(
-    request: Request, auth: PageUser, session: SessionDep, done: str = ""
-) -> HTMLResponse:
+def conflicts(page: AdminPage, done: str = "") -> HTMLResponse:
     """Declared conflicts, and a form to record one."""
-    flash = flash_of(done, MESSAGES)
-    return only(request, auth, "admin") or _conflicts_page(request, auth, session, flash=flash)
+    return _conflicts_page(page, flash=flash_of(done, MESSAGES))
 
 
 @router.post("/admin/conflicts")
-def declare_conflict(
-    request: Request, auth: PageUser, session: SessionDep, form: FormDep
-) -> Response:
+def declare_conflict(page: AdminPage, form: FormDep) -> Response:
     """Record that a person may not assess or decide an organisation's applications."""
-    if denied := only(request, auth, "admin"):
-        return denied
 
     def write() -> None:
-        user_id, org_id = field(form, "user_id", limit=20), field(form, "organisation_id", limit=20)
-        if not user_id.isdigit() or not org_id.isdigit():
+        user_id = whole_number(field(form, "user_id", limit=20))
+        org_id = whole_number(field(form, "organisation_id", limit=20))
+        if user_id is None or org_id is None:
             raise InvalidInput("choose a person and an organisation from the lists")
-        reason = field(form, "reason", limit=500)
         accounts.declare_conflict(
-            session,
-            user_id=int(user_id),
-            organisation_id=int(org_id),
-            reason=reason,
-            recorded_by_id=auth.user.id,
+            page.session,
+            user_id=user_id,
+            organisation_id=org_id,
+            reason=field(form, "reason", limit=500),
+            recorded_by_id=page.auth.user.id,
         )
 
-    if failure := attempt(session, write):
-        return _conflicts_page(request, auth, session, failure=failure, href="#user_id")
+    if failure := attempt(page.session, write):
+        return _conflicts_page(page, failure=failure, href="#user_id")
     return after_post("/admin/conflicts", "conflict")
 
 
 # --- awards --------------------------------------------------------------------------------------
 
 
-def _awards_page(
-    request: Request,
-    auth: PageAuth,
-    session: Session,
-    registry: SchemeRegistry,
-    now: datetime,
-    **page: Any,
-) -> HTMLResponse:
+def _awards_page(page: Page, **shown: Any) -> HTMLResponse:
     rows = []
-    for award in queries.list_awards(session):
-        state = registry.for_subject(session, award).policy.workflows.award.state(award.state)
-        forms = trigger_forms(session, award, auth, registry, now)
-        row = {"award": award_public(session, award, registry), "version": award.version}
-        rows.append(row | {"state": state.title, "forms": forms})
-    return show(request, "admin/awards.html", auth, "Awards", rows=rows, **page)
+    for award in award_queries.list_awards(page.session):
+        flow = page.registry.for_subject(page.session, award).policy.workflows.award
+        forms = trigger_forms(page.session, award, page.actor, page.registry, page.now)
+        row = {"award": award_public(page.session, award, page.registry), "version": award.version}
+        state = flow.state(award.state)
+        rows.append(
+            row | {"state": state.title, "state_classes": tag_classes(state.tag), "forms": forms}
+        )
+    return render(
+        page.request, "admin/awards.html", auth=page.auth, title="Awards", rows=rows, **shown
+    )
 
 
 @router.get("/admin/awards")
-def awards(
-    request: Request,
-    auth: PageUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    now: NowDep,
-    done: str = "",
-) -> HTMLResponse:
+def awards(page: AdminPage, done: str = "") -> HTMLResponse:
     """Every award, with the steps an admin may take on each."""
-    flash = flash_of(done, trigger_titles(registry))
-    denied = only(request, auth, "admin")
-    return denied or _awards_page(request, auth, session, registry, now, flash=flash)
+    flash = flash_of(done, done_messages(all_flows(page.registry, "award")))
+    return _awards_page(page, flash=flash)
 
 
 @router.post("/admin/awards/{award_id}/events/{trigger}")
-def award_event(
-    request: Request,
-    award_id: Id,
-    trigger: str,
-    auth: PageUser,
-    session: SessionDep,
-    registry: RegistryDep,
-    now: NowDep,
-    form: FormDep,
-) -> Response:
+def award_event(page: AdminPage, award_id: Id, trigger: str, form: FormDep) -> Response:
     """Suspend, reinstate, withdraw or restore an award, with a comment."""
-    if denied := only(request, auth, "admin"):
-        return denied
-    try:
-        award = queries.get_award(session, award_id)
-    except NotFound as exc:
-        return error_page(request, exc, auth)
-    if failure := fire_from(form, session, award, trigger, auth, registry, now):
-        page = {"failure": failure, "href": f"#award-{award_id}-{trigger}"}
-        return _awards_page(request, auth, session, registry, now, **page)
+    award = award_queries.get_award(page.session, award_id)
+    if failure := fire_from(form, page, award, trigger):
+        return _awards_page(page, failure=failure, href=f"#award-{award_id}-{trigger}")
     return after_post("/admin/awards", trigger)

@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from sqlalchemy import func
+from sqlalchemy import func, tuple_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from svqm.accounts.models import Organisation, User
 from svqm.errors import InvalidInput
@@ -74,18 +75,18 @@ def _level_names(session: Session, registry: SchemeRegistry, model: Any) -> dict
     """(policy digest, level id) -> the level's name, for every pair the table holds."""
     names: dict[Any, str] = {}
     pairs = session.exec(select(model.policy_digest, model.level).distinct()).all()
-    for pair in pairs:
+    for digest, level in pairs:
         # Each subject names its level in the policy version it started under.
-        policy = registry.by_digest(session, pair.policy_digest).policy
-        found = next((lv.name for lv in policy.levels if lv.id == pair.level), pair.level)
-        names[(pair.policy_digest, pair.level)] = found
+        policy = registry.by_digest(session, digest).policy
+        found = next((lv.name for lv in policy.levels if lv.id == level), level)
+        names[(digest, level)] = found
     return names
 
 
 def award_rows(session: Session, registry: SchemeRegistry) -> Iterator[Row]:
     """Every award, oldest id first, with its organisation's and level's names."""
     levels = _level_names(session, registry, Award)
-    query = (
+    query: Select[Award, str] = (
         select(Award, col(Organisation.name).label("organisation_name"))
         .outerjoin(Organisation, col(Organisation.id) == Award.organisation_id)
         .order_by(col(Award.id))
@@ -109,21 +110,37 @@ def award_rows(session: Session, registry: SchemeRegistry) -> Iterator[Row]:
         }
 
 
+def submitting_steps(registry: SchemeRegistry) -> list[tuple[str, str]]:
+    """(scheme, trigger) of each primary step that leaves a workflow's initial state."""
+    return [
+        (sid, t.trigger)
+        for sid, scheme in registry.current.items()
+        for t in scheme.policy.workflows.application.transitions
+        if t.primary and scheme.policy.workflows.application.initial in t.source
+    ]
+
+
 def application_rows(session: Session, registry: SchemeRegistry) -> Iterator[Row]:
     """Every application, oldest id first, with names, its assessor and when it was submitted."""
     levels = _level_names(session, registry, Application)
-    # First submission: the earliest `submit` event of each application, one grouped query.
+    # First submission: the earliest event of each application that took the scheme's primary
+    # step out of its initial state (SVQM's `submit`), one grouped query.
+    submitting = tuple_(col(Application.scheme), col(AuditEvent.trigger))
     submitted = (
         select(
             col(AuditEvent.subject_id).label("application_id"),
             func.min(AuditEvent.at).label("at"),
         )
-        .where(AuditEvent.subject_kind == "application", AuditEvent.trigger == "submit")
+        .join(Application, col(Application.id) == AuditEvent.subject_id)
+        .where(
+            AuditEvent.subject_kind == "application",
+            submitting.in_(submitting_steps(registry)),
+        )
         .group_by(col(AuditEvent.subject_id))
         .subquery()
     )
     assessor = aliased(User)
-    query = (
+    query: Select[Application, str, str, datetime] = (
         select(
             Application,
             col(Organisation.name).label("organisation_name"),

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func
+from sqlalchemy import ColumnElement, and_, case, func, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from svqm.accounts.models import User
@@ -142,19 +143,19 @@ def open_deadlines(
     due = col(ScheduledDeadline.due_at)
     soon, month = now + timedelta(days=SOON_DAYS), now + timedelta(days=MONTH_DAYS)
 
-    def within(condition):  # type: ignore[no-untyped-def]
+    def within(condition: ColumnElement[bool]) -> ColumnElement[int]:
         return func.sum(case((condition, 1), else_=0))
 
-    rows = session.exec(
-        select(
-            ScheduledDeadline.scheme,
-            ScheduledDeadline.kind,
+    rows = session.execute(
+        sa_select(
+            col(ScheduledDeadline.scheme),
+            col(ScheduledDeadline.kind),
             within(due <= now),
             within(and_(due > now, due <= soon)),
             within(and_(due > soon, due <= month)),
             within(due > month),
         )
-        .where(ScheduledDeadline.status == OPEN)
+        .where(col(ScheduledDeadline.status) == OPEN)
         .group_by(col(ScheduledDeadline.scheme), col(ScheduledDeadline.kind))
     ).all()
     found = []
@@ -189,6 +190,8 @@ def assessor_workload(session: Session, registry: SchemeRegistry) -> list[Worklo
     ).all()
     open_by: dict[int, list[int]] = {}
     for assessor_id, scheme, state, n in rows:
+        if assessor_id is None:
+            continue
         policy = _policy(registry, scheme)
         states = {s.name: s for s in policy.workflows.application.states} if policy else {}
         st = states.get(state)
@@ -199,12 +202,14 @@ def assessor_workload(session: Session, registry: SchemeRegistry) -> list[Worklo
         counts[1] += n if st is not None and st.reviewable else 0
     people = session.exec(
         select(User.id, User.name, User.email, User.active).where(
-            (User.role == "assessor") | col(User.id).in_(list(open_by))
+            or_(col(User.role) == "assessor", col(User.id).in_(list(open_by)))
         )
     ).all()
     found = []
     for user_id, name, email, active in people:
-        n_open, n_review = open_by.get(user_id, (0, 0))
+        if user_id is None:
+            continue
+        n_open, n_review = open_by.get(user_id, [0, 0])
         if active or n_open:
             found.append(Workload(user_id, name or email, bool(active), n_open, n_review))
     return sorted(found, key=lambda w: (-w.open, w.name.casefold(), w.assessor_id))

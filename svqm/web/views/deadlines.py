@@ -1,7 +1,8 @@
 """Deadline rows as people read them: the policy's label, the subject named, the reminder offsets.
 
 The schedule (svqm.workflow.schedule) stores kinds and subject ids; the dashboard, the admin's
-deadline list and the calendar feed all need the same words for them, so they are made here once.
+deadline list, the award page and the calendar feed all need the same words for them, so they are
+made here once.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from svqm.accounts.models import Organisation
+from svqm.accounts import service as accounts
 from svqm.policy import Policy
-from svqm.web.pages.applicant_views import level_label
+from svqm.web.format import Tag, level_label
 from svqm.workflow import schedule
-from svqm.workflow.models import Application, Award
+from svqm.workflow.models import Award, Subject
 from svqm.workflow.schedule import ScheduledDeadline
 from svqm.workflow.schemes import SchemeRegistry
 
@@ -70,7 +71,7 @@ STATUS_TAGS = {
 OVERDUE_TAG = {"text": "Overdue", "classes": "govuk-tag--red"}
 
 
-def status_tag(view: DeadlineView, now: datetime) -> dict[str, str]:
+def status_tag(view: DeadlineView, now: datetime) -> Tag:
     """The tag of a row: its status, or Overdue for an open row whose moment has passed."""
     if view.overdue(now):
         return OVERDUE_TAG
@@ -78,7 +79,8 @@ def status_tag(view: DeadlineView, now: datetime) -> dict[str, str]:
     return {"text": text, "classes": classes}
 
 
-def _subject_text(policy: Policy, subject: Application | Award) -> str:
+def subject_text_of(policy: Policy, subject: Subject) -> str:
+    """'Social Value Quality Mark: Silver award SVQM-2026-0001'."""
     level = level_label(policy.level(subject.level))
     if isinstance(subject, Award):
         return f"{policy.name}: {level} award {subject.certificate_number}"
@@ -89,23 +91,16 @@ def describe(
     session: Session, registry: SchemeRegistry, rows: Sequence[ScheduledDeadline]
 ) -> list[DeadlineView]:
     """Describe rows in their order; subjects and organisations are read in one query each."""
-    org_ids = {r.organisation_id for r in rows}
     subjects = schedule.subjects_of(session, rows)
-    names = (
-        {
-            o.id: o.name
-            for o in session.exec(select(Organisation).where(col(Organisation.id).in_(org_ids)))
-        }
-        if org_ids
-        else {}
-    )
+    names = accounts.organisation_names(session, {r.organisation_id for r in rows})
     views = []
     for row in rows:
         subject = subjects.get((row.subject_kind, row.subject_id))
-        label, subject_text, reminders = row.kind, f"{row.subject_kind} {row.subject_id}", ()
+        label, subject_text = row.kind, f"{row.subject_kind} {row.subject_id}"
+        reminders: tuple[int, ...] = ()
         if subject is not None:
             policy = registry.for_subject(session, subject).policy
-            subject_text = _subject_text(policy, subject)
+            subject_text = subject_text_of(policy, subject)
             # A policy edited since may have dropped the kind: keep the row, show its kind.
             found = policy.deadline(row.kind)
             if found is not None:

@@ -13,11 +13,10 @@ from urllib.parse import urlsplit
 
 from icalendar import Alarm, Calendar, Event, vText
 from sqlmodel import Session
-from starlette.responses import Response
 
 from svqm import __version__
 from svqm.accounts.models import Organisation
-from svqm.web.deadline_views import DeadlineView, describe
+from svqm.web.views.deadlines import DeadlineView, describe
 from svqm.workflow import schedule
 from svqm.workflow.schemes import SchemeRegistry
 
@@ -88,16 +87,3 @@ def organisation_feed(
         base_url=base_url,
         now=now,
     )
-
-
-class CalendarResponse(Response):
-    """text/calendar (Starlette adds the charset), offered as a file to save or subscribe to."""
-
-    media_type = "text/calendar"
-
-    def __init__(self, content: bytes, status_code: int = 200) -> None:
-        super().__init__(
-            content,
-            status_code=status_code,
-            headers={"Content-Disposition": 'attachment; filename="deadlines.ics"'},
-        )

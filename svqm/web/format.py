@@ -1,0 +1,96 @@
+"""How values read on a page: dates and times, levels, state and status tags, sizes, sentences."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from svqm.policy import Level, Workflow
+
+_UK = ZoneInfo("Europe/London")
+Tag = dict[str, str]
+
+# How each evidence status reads (GOV.UK tag text and colour); the statuses are the engine's own.
+EVIDENCE_TAGS = {
+    "missing": ("Missing", "govuk-tag--grey"),
+    "pending": ("Awaiting review", ""),
+    "accepted": ("Accepted", "govuk-tag--green"),
+    "more_information": ("More information needed", "govuk-tag--yellow"),
+    "rejected": ("Rejected", "govuk-tag--red"),
+}
+ROLE_NAMES = {
+    "applicant": "Applicant",
+    "assessor": "Assessor",
+    "panel": "Panel",
+    "admin": "Administrator",
+    "system": "The service (automatic)",
+}
+
+
+def day(value: date | datetime) -> str:
+    """'5 January 2026' (UK time for moments)."""
+    if isinstance(value, datetime):
+        value = value.astimezone(_UK).date()
+    return f"{value.day} {value:%B %Y}"
+
+
+def moment(value: datetime) -> str:
+    """'5 January 2026 at 09:00' (UK time)."""
+    local = value.astimezone(_UK)
+    return f"{local.day} {local:%B %Y} at {local:%H:%M}"
+
+
+def utc_moment(value: datetime) -> str:
+    """'5 February 2026, 09:00 UTC', as the `datetime` template macro prints it."""
+    return f"{value:%-d %B %Y, %H:%M} UTC"
+
+
+def level_label(level: Level) -> str:
+    """'Bronze (Level 1)'."""
+    return f"{level.name} ({', '.join(level.aliases)})" if level.aliases else level.name
+
+
+def tag_classes(colour: str | None) -> str:
+    """The GOV.UK tag class of a policy's colour (`green`); none, or blue, is the plain tag."""
+    return f"govuk-tag--{colour}" if colour and colour != "blue" else ""
+
+
+def state_tag(flow: Workflow, state: str) -> Tag:
+    """A state as a GOV.UK tag: its title, in the colour its policy gives it (`tag`)."""
+    found = flow.state(state)
+    return {"text": found.title, "classes": tag_classes(found.tag)}
+
+
+def evidence_tag(status: str) -> Tag:
+    """An evidence item's or checklist slot's status as a tag."""
+    text, classes = EVIDENCE_TAGS.get(status, (status, ""))
+    return {"text": text, "classes": classes}
+
+
+def role_name(role: str) -> str:
+    return ROLE_NAMES.get(role, role)
+
+
+def dom_id(slot: str) -> str:
+    """An element id for a checklist slot ('slot-governance-sponsor')."""
+    return "slot-" + re.sub(r"[^a-z0-9]+", "-", slot.lower()).strip("-")
+
+
+def sentence(text: str) -> str:
+    """The text with a capital first letter."""
+    return text[:1].upper() + text[1:]
+
+
+def plural(n: int, word: str) -> str:
+    """'1 day', '3 days'."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def file_size(size: int) -> str:
+    """'512 bytes', '12 KB', '3.4 MB'."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / 1024 / 1024:.1f} MB"

@@ -1,0 +1,249 @@
+"""Posted forms: fields and their parsing, the upload forms, and running a form's write.
+
+A page's write runs in a savepoint of the request's unit of work (`attempt`): a domain error
+undoes all of it and comes back to the page, which shows it beside the field it names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import IO, Annotated, Any
+
+from fastapi import Depends, Form, Request
+from sqlmodel import Session
+from starlette.datastructures import FormData, UploadFile
+
+from svqm.errors import InvalidInput, SvqmError
+from svqm.web.deps import MAX_ID, Page
+from svqm.workflow import service as workflow
+from svqm.workflow.queries import SORTS, ApplicationFilter, Sort
+
+FormText = Annotated[str, Form()]
+
+
+async def form_fields(request: Request) -> FormData:
+    """The posted form (already read, and cached, by the CSRF check)."""
+    return await request.form()
+
+
+FormDep = Annotated[FormData, Depends(form_fields)]
+
+
+def field(form: FormData, name: str, *, limit: int = 5000) -> str:
+    """A text field of the form, trimmed and capped (files and absent fields read as empty)."""
+    value = form.get(name)
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def blank(value: str | None) -> str | None:
+    """An empty GET filter field means no filter."""
+    return (value.strip() or None) if value else None
+
+
+def whole_number(text: str, *, low: int = 1, high: int = MAX_ID) -> int | None:
+    """A whole number in range, or None (for ids and page numbers typed or posted)."""
+    text = text.strip()
+    return int(text) if text.isdigit() and low <= int(text) <= high else None
+
+
+def date_of(day: str, month: str, year: str) -> date | None:
+    """A date from the three boxes of a GOV.UK date input, or None if it is not a real date."""
+    try:
+        return date(int(year), int(month), int(day))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """The filter form of a list of applications, read from its query string."""
+
+    filters: ApplicationFilter
+    # None: the page's own default order.
+    sort: Sort | None
+    page: int
+    # The fields as typed (capped), to show in the form and to repeat in page links.
+    typed: dict[str, str]
+    errors: list[dict[str, str]] | None
+
+    @property
+    def kept(self) -> dict[str, str]:
+        """The fields given, for the links to other pages of the list."""
+        return {k: v for k, v in self.typed.items() if v}
+
+
+def list_query(
+    state: str = "",
+    level: str = "",
+    scheme: str = "",
+    organisation: str = "",
+    due_before: str = "",
+    sort: str = "",
+    page: str = "",
+) -> ListQuery:
+    """Filters, order and page of a list of applications; a bad due date is an error to show."""
+    typed = {
+        "state": state,
+        "level": level,
+        "scheme": scheme,
+        "organisation": organisation,
+        "due_before": due_before,
+        "sort": sort,
+    }
+    typed = {k: v.strip()[:64] for k, v in typed.items()}
+    errors, due_by = None, None
+    if typed["due_before"]:
+        try:
+            due_by = date.fromisoformat(typed["due_before"])
+        except ValueError:
+            text = "Enter the due date as a date, for example 2026-03-31"
+            errors = [{"text": text, "href": "#due_before"}]
+    filters = ApplicationFilter(
+        state=typed["state"] or None,
+        level=typed["level"] or None,
+        scheme=typed["scheme"] or None,
+        organisation_id=whole_number(typed["organisation"]),
+        due_by=due_by,
+    )
+    chosen = next((s for s in SORTS if s == typed["sort"]), None)
+    return ListQuery(filters, chosen, whole_number(page, high=100_000) or 1, typed, errors)
+
+
+ListQueryDep = Annotated[ListQuery, Depends(list_query)]
+
+
+def version_of(form: FormData) -> int:
+    """The version the person saw, which every write form posts.
+
+    A form without one cannot prove it saw the latest, so it reads as -1: stale.
+    """
+    found = whole_number(field(form, "version", limit=12), low=0)
+    return -1 if found is None else found
+
+
+def attempt(session: Session, write: Callable[[], object]) -> SvqmError | None:
+    """Run a write in a savepoint; on a domain error undo all of it and return the error."""
+    try:
+        with session.begin_nested():
+            write()
+    except SvqmError as exc:
+        session.expire_all()
+        return exc
+    return None
+
+
+def fire_from(
+    form: FormData, page: Page, subject: workflow.Subject, trigger: str
+) -> SvqmError | None:
+    """Fire a trigger with the posted comment and version; a refusal undoes it all."""
+
+    def write() -> None:
+        workflow.fire(
+            page.session,
+            subject,
+            trigger,
+            actor=page.actor,
+            registry=page.registry,
+            now=page.now,
+            comment=field(form, "comment"),
+            expected_version=version_of(form),
+        )
+
+    return attempt(page.session, write)
+
+
+# --- uploads ------------------------------------------------------------------------------------
+
+
+@dataclass
+class UploadForm:
+    file: IO[bytes]
+    filename: str
+    requirement: str
+    pledge_id: int | None
+    title: str
+    _upload: UploadFile
+
+    def close(self) -> None:
+        self._upload.file.close()
+
+
+def _text(form: Any, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+async def _file_form(request: Request) -> tuple[Any, UploadFile]:
+    """The multipart form and its one `file` part (refused as invalid input otherwise)."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InvalidInput("send the file as multipart/form-data with a 'file' field", field="file")
+    form = await request.form(max_files=1, max_fields=10)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        # Any other file part is closed now, not left to the garbage collector.
+        await form.close()
+        raise InvalidInput("the form has no 'file' field with a file in it", field="file")
+    return form, upload
+
+
+async def read_upload_form(request: Request) -> UploadForm:
+    """Parse an evidence upload: `file`, and `requirement` or `pledge_id`, optional `title`."""
+    form, upload = await _file_form(request)
+    requirement, pledge = _text(form, "requirement"), _text(form, "pledge_id")
+    if not requirement and not pledge:
+        upload.file.close()
+        raise InvalidInput(
+            "name the evidence requirement ('requirement') or the pledge ('pledge_id')",
+            field="requirement",
+        )
+    if pledge and whole_number(pledge) is None:
+        upload.file.close()
+        raise InvalidInput("pledge_id must be a whole number (a pledge's id)", field="pledge_id")
+    return UploadForm(
+        file=upload.file,
+        filename=upload.filename or "",
+        requirement=requirement,
+        pledge_id=int(pledge) if pledge else None,
+        title=_text(form, "title")[:200],
+        _upload=upload,
+    )
+
+
+@dataclass
+class ReportForm:
+    file: IO[bytes]
+    filename: str
+    period: str
+    title: str
+    # The filing deadline it is for (`annual_fee`); empty: the scheme's only one.
+    deadline: str
+    _upload: UploadFile
+
+    def close(self) -> None:
+        self._upload.file.close()
+
+
+async def read_report_form(request: Request) -> ReportForm:
+    """Parse a filing upload: `file`, `period`, optional `title` and `deadline`.
+
+    The period is checked by svqm.workflow.reports (with the award), so only its length is
+    bounded here.
+    """
+    form, upload = await _file_form(request)
+    period, title = _text(form, "period"), _text(form, "title")
+    if not period:
+        await form.close()
+        raise InvalidInput("give the reporting period ('period'), e.g. 2027", field="period")
+    if "\x00" in title:
+        await form.close()
+        raise InvalidInput("the title must not contain NUL characters", field="title")
+    return ReportForm(
+        file=upload.file,
+        filename=upload.filename or "",
+        period=period[:40],
+        title=title[:200],
+        deadline=_text(form, "deadline")[:64],
+        _upload=upload,
+    )

@@ -1,0 +1,103 @@
+"""Exception handlers: JSON `{"error", "detail"[, "unmet"]}` for the API, the error page for people.
+
+No traceback ever reaches a user: the last-resort handler logs it with a reference they can quote.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException
+
+from svqm.errors import GuardRefused, SvqmError
+from svqm.web.deps import LoginRequired, PageAuth
+from svqm.web.errors import HTTP_CODES, status_of
+from svqm.web.ui import error_page
+
+log = logging.getLogger("svqm.web")
+# Paths a program reads: they answer in JSON; everything else is a page a person navigates to.
+_MACHINE_PREFIXES = ("/api/", "/credentials/", "/.well-known/")
+_MACHINE_PATHS = ("/healthz", "/openapi.json", "/issuer")
+
+
+def wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith(_MACHINE_PREFIXES) or path in _MACHINE_PATHS
+
+
+def api_error(exc: SvqmError) -> JSONResponse:
+    """The API's answer to a domain error, for a route that returns it rather than raising it."""
+    body: dict[str, object] = {"error": exc.code, "detail": exc.detail}
+    if isinstance(exc, GuardRefused):
+        body["unmet"] = exc.unmet
+    return JSONResponse(body, status_code=status_of(exc))
+
+
+def _answer(
+    request: Request,
+    status: int,
+    code: str,
+    detail: str,
+    unmet: list[str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """JSON for the API; the error page for anything a browser navigates to."""
+    if wants_json(request):
+        body: dict[str, object] = {"error": code, "detail": detail}
+        if unmet is not None:
+            body["unmet"] = unmet
+        return JSONResponse(body, status_code=status, headers=headers)
+    # Set by the page dependencies, so a refused request still shows who is signed in.
+    auth: PageAuth | None = getattr(request.state, "page_auth", None)
+    if auth is not None and not auth.session.mfa_passed:
+        auth = None
+    return error_page(request, auth, status, detail, unmet, headers)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on the app."""
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        target = "/login/second-factor" if exc.second_factor else "/login"
+        return RedirectResponse(f"{target}?next={exc.next_path}", status_code=303)
+
+    @app.exception_handler(SvqmError)
+    async def _domain(request: Request, exc: SvqmError) -> Response:
+        unmet = exc.unmet if isinstance(exc, GuardRefused) else None
+        return _answer(request, status_of(exc), exc.code, exc.detail, unmet)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return _answer(request, 422, "invalid_input", "; ".join(problems))
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        return _answer(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    # A value the database cannot store (an id of 2^63, a NUL character) is bad input, not a fault.
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: Exception) -> Response:
+        return _answer(
+            request,
+            422,
+            "invalid_input",
+            "a value in the request cannot be stored (a number out of range, or a NUL character)",
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        ref = uuid.uuid4().hex[:12]
+        log.exception("unhandled error, reference %s", ref)
+        return _answer(
+            request, 500, "internal_error", f"something went wrong on our side (reference {ref})"
+        )

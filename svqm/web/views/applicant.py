@@ -1,0 +1,340 @@
+"""What an applicant organisation reads: its dashboard, an application's task list, its history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from svqm.accounts import service as accounts
+from svqm.evidence import pledges as pledge_service
+from svqm.evidence import requirements as evidence_requirements
+from svqm.evidence import service as evidence_service
+from svqm.policy import Level, Policy
+from svqm.web.format import (
+    day,
+    dom_id,
+    evidence_tag,
+    file_size,
+    level_label,
+    moment,
+    role_name,
+    sentence,
+    state_tag,
+)
+from svqm.web.views.deadlines import DeadlineView, describe
+from svqm.web.views.triggers import TriggerForm, step_title, trigger_forms
+from svqm.workflow import awards as award_queries
+from svqm.workflow import deadlines, queries, schedule
+from svqm.workflow import service as workflow
+from svqm.workflow.models import Application
+from svqm.workflow.schemes import SchemeRegistry
+from svqm.workflow.service import Actor
+
+PLEDGE_FIELDS = ("theme", "title", "description", "indicator", "target")
+# How many of the organisation's next deadlines the dashboard lists.
+DASHBOARD_DEADLINES = 10
+
+
+# --- the dashboard ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    organisation: str
+    applications: list[dict[str, Any]]
+    awards: list[dict[str, Any]]
+    upcoming: list[dict[str, Any]]
+
+
+def dashboard(session: Session, registry: SchemeRegistry, actor: Actor, now: datetime) -> Dashboard:
+    """The organisation's applications and awards, and its next deadlines."""
+    org_id = actor.organisation_id or 0
+    # The deadlines are the schedule's rows, the same ones the reminders and the calendar use.
+    upcoming = describe(session, registry, schedule.upcoming(session, organisation_id=org_id))
+    soonest: dict[tuple[str, int], DeadlineView] = {}
+    for view in upcoming:
+        soonest.setdefault((view.subject_kind, view.subject_id), view)
+    applications = []
+    for app in queries.list_applications(session, actor, registry=registry):
+        policy = registry.for_subject(session, app).policy
+        first = soonest.get(("application", app.id or 0))
+        applications.append(
+            {
+                "id": app.id,
+                "href": f"/applications/{app.id}",
+                "scheme": policy.name,
+                "level": level_label(policy.level(app.level)),
+                "state": state_tag(policy.workflows.application, app.state),
+                "deadline": f"{first.label}: {day(first.due_at)}" if first else "None",
+            }
+        )
+    awards = []
+    for award in award_queries.organisation_awards(session, org_id):
+        policy = registry.for_subject(session, award).policy
+        awards.append(
+            {
+                "id": award.id,
+                "scheme": policy.name,
+                "level": level_label(policy.level(award.level)),
+                "certificate": award.certificate_number,
+                "state": state_tag(policy.workflows.award, award.state),
+                "expires": day(award.expires_at),
+                "href": f"/awards/{award.id}/verify",
+                "page": f"/dashboard/awards/{award.id}",
+            }
+        )
+    return Dashboard(
+        organisation=accounts.organisation_name(session, org_id) if org_id else "",
+        applications=applications,
+        awards=awards,
+        upcoming=[
+            {
+                "due": day(v.due_at),
+                "label": v.label,
+                "what": v.subject,
+                "href": v.applicant_path,
+                "overdue": v.overdue(now),
+            }
+            for v in upcoming[:DASHBOARD_DEADLINES]
+        ],
+    )
+
+
+def level_choices(
+    registry: SchemeRegistry, chosen: dict[str, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The scheme and level selects of 'start an application'.
+
+    A level's value is "scheme:level": levels of different schemes share ids and aliases.
+    """
+    schemes = [
+        {"value": sid, "text": s.policy.name, "selected": sid == chosen.get("scheme")}
+        for sid, s in registry.current.items()
+    ]
+    levels = [
+        {
+            "group": s.policy.name,
+            "options": [
+                {
+                    "value": f"{sid}:{lv.id}",
+                    "text": level_label(lv),
+                    "selected": f"{sid}:{lv.id}" == chosen.get("level"),
+                }
+                for lv in s.policy.levels
+            ],
+        }
+        for sid, s in registry.current.items()
+    ]
+    return schemes, levels
+
+
+# --- the application's task list ----------------------------------------------------------------
+
+
+def rule_text(policy: Policy, level: Level) -> str:
+    """The level's pledge rule in words."""
+    rule = level.pledge_rule
+    if rule is None or not (rule.min_pledges or rule.min_distinct_themes):
+        return "There is no minimum number of pledges at this level."
+    scope = ""
+    if rule.themes == "mandatory":
+        names = ", ".join(t.name for t in policy.themes if t.mandatory)
+        scope = f" on the mandatory themes ({names})"
+    parts = []
+    if rule.min_pledges:
+        parts.append(f"at least {rule.min_pledges} pledges{scope}")
+        scope = ""
+    if rule.min_distinct_themes:
+        parts.append(f"pledges under at least {rule.min_distinct_themes} different themes{scope}")
+    return f"{level.name} needs {' and '.join(parts)}."
+
+
+def checklist_slots(
+    session: Session, app: Application, policy: Policy, level: Level
+) -> list[dict[str, Any]]:
+    """The evidence checklist as the page shows it, with versions and the latest comment."""
+    assert app.id is not None
+    slots = evidence_requirements.checklist(
+        session, application_id=app.id, policy=policy, level=level
+    )
+    reviews = evidence_service.reviews_of(session, [i.id for s in slots for i in s.items if i.id])
+    out = []
+    for slot in slots:
+        versions = {i.id: i.version for i in slot.items}
+        said = [r for r in reviews if r.evidence_id in versions and r.comment.strip()]
+        latest = said[-1] if said else None
+        requirement = policy.requirement(slot.requirement_id)
+        out.append(
+            {
+                "id": slot.id,
+                "dom": dom_id(slot.id),
+                "title": slot.title,
+                "description": requirement.description if requirement else "",
+                "satisfied": slot.satisfied,
+                "tag": evidence_tag(slot.status),
+                "comment": {
+                    "text": latest.comment,
+                    "version": versions[latest.evidence_id],
+                    "decision": evidence_tag(latest.decision)["text"],
+                    "when": moment(latest.at),
+                }
+                if latest
+                else None,
+                "versions": [
+                    {
+                        "version": i.version,
+                        "filename": i.filename,
+                        "size": file_size(i.size),
+                        "when": moment(i.uploaded_at),
+                        "href": f"/evidence/{i.id}/download",
+                        "status": evidence_tag(i.status)["text"],
+                    }
+                    for i in sorted(slot.items, key=lambda i: -i.version)
+                ],
+            }
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class TaskList:
+    """An application as its applicant works on it (staff see it read-only)."""
+
+    title: str
+    app: dict[str, Any]
+    owner: bool
+    editable: bool
+    rule: str
+    rule_unmet: list[str]
+    pledges: list[dict[str, Any]]
+    themes: list[dict[str, Any]]
+    slots: list[dict[str, Any]]
+    triggers: list[TriggerForm]
+    primary: TriggerForm | None
+    slots_done: int
+    deadlines: list[dict[str, str]]
+    comments: list[dict[str, str]]
+
+    def context(self) -> dict[str, Any]:
+        """The template's variables (all but the title, which the page takes on its own)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "title"}
+
+    def slot_href(self, slot_id: str) -> str:
+        """Where an upload error links: the slot's file input, or the evidence section."""
+        known = any(s["id"] == slot_id for s in self.slots)
+        return f"#{dom_id(slot_id)}-file" if known else "#evidence"
+
+
+def task_list(
+    session: Session,
+    registry: SchemeRegistry,
+    app: Application,
+    actor: Actor,
+    now: datetime,
+    *,
+    theme: str = "",
+) -> TaskList:
+    """Read the application's task list; `theme` is the theme chosen in a refused pledge form."""
+    assert app.id is not None
+    scheme = registry.for_subject(session, app)
+    policy = scheme.policy
+    level = policy.level(app.level)
+    flow = policy.workflows.application
+    owner = actor.role == "applicant" and actor.organisation_id == app.organisation_id
+    pledges = pledge_service.list_pledges(session, app.id)
+    rule_unmet = pledge_service.pledge_rule_unmet(pledges, level.pledge_rule, policy)
+    slots = checklist_slots(session, app, policy, level)
+    triggers = [
+        replace(f, unmet=[sentence(r) for r in f.unmet])
+        for f in (trigger_forms(session, app, actor, registry, now) if owner else [])
+    ]
+    themes = {t.id: t.name for t in policy.themes}
+    return TaskList(
+        title=f"{level.name} application",
+        app={
+            "id": app.id,
+            "version": app.version,
+            "scheme": policy.name,
+            "level": level_label(level),
+            "state": state_tag(flow, app.state),
+            "started": day(app.created_at),
+            "changed": moment(app.state_changed_at),
+        },
+        owner=owner,
+        editable=owner and flow.state(app.state).editable,
+        rule=rule_text(policy, level),
+        rule_unmet=[sentence(r) for r in rule_unmet],
+        pledges=[
+            {
+                "theme": themes.get(p.theme, p.theme),
+                "title": p.title,
+                "description": p.description,
+                "indicator": p.indicator,
+                "target": p.target,
+                "due": day(p.due_date),
+            }
+            for p in pledges
+        ],
+        themes=[{"value": "", "text": "Choose a theme", "selected": False}]
+        + [
+            {
+                "value": t.id,
+                "text": f"{t.name} (mandatory)" if t.mandatory else t.name,
+                "selected": t.id == theme,
+            }
+            for t in policy.themes
+        ],
+        slots=slots,
+        triggers=triggers,
+        primary=next((t for t in triggers if t.primary), None),
+        slots_done=sum(1 for s in slots if s["satisfied"]),
+        deadlines=[
+            {"label": deadlines.deadline(policy, kind).label, "due": day(due)}
+            for kind, due in queries.open_deadlines(session, app.id)
+        ],
+        comments=[
+            {
+                "when": moment(e.at),
+                "who": role_name(e.actor_role),
+                "what": step_title(flow, e.trigger),
+                "text": e.comment,
+            }
+            for e in reversed(workflow.history(session, app))
+            if e.actor_role in ("assessor", "panel") and e.comment.strip()
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class History:
+    title: str
+    app: dict[str, Any]
+    events: list[dict[str, Any]]
+
+
+def history(session: Session, registry: SchemeRegistry, app: Application, actor: Actor) -> History:
+    """The application's audit trail for its reader, newest first."""
+    policy = registry.for_subject(session, app).policy
+    flow = policy.workflows.application
+    states = {s.name: s.title for s in flow.states}
+    return History(
+        title=f"History of application {app.id}",
+        app={"id": app.id, "scheme": policy.name, "level": level_label(policy.level(app.level))},
+        events=[
+            {
+                "when": moment(e.at),
+                "what": step_title(flow, e.trigger),
+                "who": "You"
+                if e.actor_id is not None and e.actor_id == actor.id
+                else role_name(e.actor_role),
+                "source": states.get(e.source, e.source),
+                "dest": states.get(e.dest, e.dest),
+                "moved": e.source != e.dest,
+                "comment": e.comment,
+            }
+            for e in reversed(workflow.history(session, app))
+        ],
+    )

@@ -1,0 +1,145 @@
+"""Awards as people read them: the public record, the verdict of a check, and the holder's page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from svqm.accounts import service as accounts
+from svqm.credentials.verification import Verification
+from svqm.reporting import filings
+from svqm.web.format import Tag, day, file_size, level_label, state_tag
+from svqm.web.schemas import AwardPublic
+from svqm.web.views.deadlines import describe, status_tag
+from svqm.workflow import awards as award_queries
+from svqm.workflow import schedule
+from svqm.workflow.models import Award
+from svqm.workflow.reports import filing_deadlines
+from svqm.workflow.schemes import SchemeRegistry
+
+
+def award_public(session: Session, award: Award, registry: SchemeRegistry) -> AwardPublic:
+    """An award as anyone may see it (the API's body and the directory's line)."""
+    policy = registry.for_subject(session, award).policy
+    return AwardPublic(
+        id=award.id or 0,
+        organisation_id=award.organisation_id,
+        organisation_name=accounts.organisation_name(session, award.organisation_id),
+        scheme=award.scheme,
+        scheme_version=award.scheme_version,
+        level=award.level,
+        level_name=policy.level(award.level).name,
+        state=award.state,
+        certificate_number=award.certificate_number,
+        issued_at=award.issued_at,
+        expires_at=award.expires_at,
+        supersedes_id=award.supersedes_id,
+        verify_url=f"/awards/{award.id}/verify",
+        certificate_url=f"/awards/{award.id}/certificate",
+        credential_url=f"/api/v1/awards/{award.id}/credential",
+    )
+
+
+def verdict_of(
+    result: Verification, session: Session, registry: SchemeRegistry, award: Award | None
+) -> str:
+    """The credential's verdict, unless the record says a newer award replaced it (superseded) or
+    it left force early (expired: a lapsed or ended award whose dates have not run out)."""
+    if result.verdict != "valid" or award is None:
+        return result.verdict
+    flow = registry.for_subject(session, award).policy.workflows.award
+    if flow.state(award.state).in_force:
+        return "valid"
+    # A newer award supersedes an older one by firing the policy's `supersede` trigger on it.
+    superseded = flow.enters(flow.supersede) if flow.supersede else set()
+    return "superseded" if award.state in superseded else "expired"
+
+
+def checked_award(
+    session: Session, registry: SchemeRegistry, award: Award, result: Verification
+) -> dict[str, Any]:
+    """What the verify page and the certificate show of a checked award."""
+    policy = registry.for_subject(session, award).policy
+    successor = award_queries.successor_of(session, award)
+    return {
+        "award": award_public(session, award, registry),
+        "scheme_name": policy.name,
+        "state_title": policy.workflows.award.state(award.state).title,
+        "verdict": verdict_of(result, session, registry, award),
+        "checks": result.checks,
+        "successor": successor.id if successor else None,
+    }
+
+
+@dataclass(frozen=True)
+class HolderAward:
+    """One of an organisation's awards as its holder sees it: deadlines, filings, what to file."""
+
+    award: dict[str, Any]
+    organisation: str
+    deadlines: list[dict[str, Any]]
+    reports: list[dict[str, Any]]
+    filings: list[dict[str, Any]]
+    several_filings: bool
+
+    def entered(self) -> dict[str, str]:
+        """The filing form as first shown: this year's period, and the filing if only one."""
+        return {
+            "period": next((f["period"] for f in self.filings if f["period"]), ""),
+            "title": "",
+            "deadline": self.filings[0]["kind"] if len(self.filings) == 1 else "",
+        }
+
+
+def holder_award(
+    session: Session, registry: SchemeRegistry, award: Award, now: datetime
+) -> HolderAward:
+    """Read an award's page for its holder."""
+    assert award.id is not None
+    policy = registry.for_subject(session, award).policy
+    rows = schedule.for_subject(session, "award", award.id)
+    views = describe(session, registry, rows)
+    labels = {d.kind: d.label for d in filing_deadlines(policy)}
+    tag: Tag = state_tag(policy.workflows.award, award.state)
+    return HolderAward(
+        award={
+            "id": award.id,
+            "scheme": policy.name,
+            "level": level_label(policy.level(award.level)),
+            "certificate": award.certificate_number,
+            "state": tag,
+            "issued": day(award.issued_at),
+            "expires": day(award.expires_at),
+            "verify": f"/awards/{award.id}/verify",
+        },
+        organisation=accounts.organisation_name(session, award.organisation_id),
+        deadlines=[
+            {"label": v.label, "due": day(v.due_at), "tag": status_tag(v, now)}
+            for v in reversed(views)
+        ],
+        reports=[
+            {
+                "period": r.period,
+                "for": labels.get(r.deadline_kind, r.deadline_kind),
+                "title": r.title,
+                "filename": r.filename,
+                "size": file_size(r.size),
+                "filed": day(r.submitted_at),
+            }
+            for r in filings.reports_of(session, award.id)
+        ],
+        filings=[
+            {
+                "kind": f.kind,
+                "label": f.label,
+                "overdue": f.overdue,
+                "due": day(f.due_at) if f.due_at else "",
+                "period": f.period,
+            }
+            for f in filings.filable_now(policy, award, rows)
+        ],
+        several_filings=len(labels) > 1,
+    )

@@ -1,0 +1,107 @@
+"""The case file the assessor, the panel and admins read: evidence, reviews, scores, history,
+the next deadline and the steps the reader may take."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from svqm.accounts import service as accounts
+from svqm.evidence import requirements as evidence_requirements
+from svqm.evidence import service as evidence_service
+from svqm.evidence.models import EvidenceItem, Review
+from svqm.evidence.requirements import Slot
+from svqm.evidence.scoring import ScoreResult
+from svqm.policy import Level, Policy, Standard
+from svqm.policy.models import StateDef
+from svqm.web.format import Tag, state_tag
+from svqm.web.views.triggers import TriggerForm, trigger_forms
+from svqm.workflow import deadlines, queries
+from svqm.workflow import service as workflow
+from svqm.workflow.models import Application, AuditEvent
+from svqm.workflow.schemes import SchemeRegistry
+from svqm.workflow.service import Actor
+
+
+@dataclass(frozen=True)
+class NextDeadline:
+    label: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class CaseFile:
+    """Everything about one application that a reviewer, the panel or an admin reads."""
+
+    app: Application
+    policy: Policy
+    level: Level
+    state: StateDef
+    state_tag: Tag
+    organisation: str
+    slots: list[Slot]
+    evidence_items: dict[int, EvidenceItem]
+    reviews: list[Review]
+    events: list[AuditEvent]
+    state_titles: dict[str, str]
+    names: dict[int, str]
+    standards: list[Standard]
+    result: ScoreResult
+    scores: dict[str, int]
+    deadline: NextDeadline | None
+    forms: list[TriggerForm]
+
+    def context(self) -> dict[str, Any]:
+        """The template's variables: each field, and the whole file as `ctx` for the macros."""
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {"ctx": self}
+
+
+def next_deadline(session: Session, policy: Policy, app: Application) -> NextDeadline | None:
+    """The soonest running deadline of an application, with its label."""
+    assert app.id is not None
+    running = queries.open_deadlines(session, app.id)
+    if not running:
+        return None
+    kind, due = running[0]
+    return NextDeadline(deadlines.deadline(policy, kind).label, due)
+
+
+def case_file(
+    session: Session, registry: SchemeRegistry, app: Application, actor: Actor, now: datetime
+) -> CaseFile:
+    """Read the case file of an application for this reader."""
+    assert app.id is not None
+    policy = registry.for_subject(session, app).policy
+    level = policy.level(app.level)
+    flow = policy.workflows.application
+    slots = evidence_requirements.checklist(
+        session, application_id=app.id, policy=policy, level=level
+    )
+    items = {i.id: i for s in slots for i in s.items if i.id is not None}
+    reviews = evidence_service.reviews_of(session, list(items))
+    events = workflow.history(session, app)
+    actors = {e.actor_id for e in events} | {r.reviewer_id for r in reviews} | {app.assessor_id}
+    return CaseFile(
+        app=app,
+        policy=policy,
+        level=level,
+        state=flow.state(app.state),
+        state_tag=state_tag(flow, app.state),
+        organisation=accounts.organisation_name(session, app.organisation_id),
+        slots=slots,
+        evidence_items=items,
+        reviews=reviews,
+        events=events,
+        state_titles={s.name: s.title for s in flow.states},
+        names=accounts.display_names(session, actors),
+        standards=[policy.standard(sid) for sid in level.standards],
+        result=evidence_service.score_result(
+            session, application_id=app.id, policy=policy, level=level
+        ),
+        scores=evidence_service.scores_of(session, app.id),
+        deadline=next_deadline(session, policy, app),
+        forms=trigger_forms(session, app, actor, registry, now),
+    )

@@ -1,0 +1,72 @@
+"""The steps a person may take on an application or award now, each as a form to show."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from svqm.policy import Workflow
+from svqm.workflow import service as workflow
+from svqm.workflow.guards import asks_for
+from svqm.workflow.models import Subject, kind_of
+from svqm.workflow.schemes import SchemeRegistry
+from svqm.workflow.service import Actor
+
+
+@dataclass(frozen=True)
+class TriggerForm:
+    """One step: ready to take now, or not yet with every unmet reason (as the engine says it)."""
+
+    trigger: str
+    title: str
+    ready: bool
+    unmet: list[str]
+    needs_comment: bool
+    primary: bool
+    warning: bool
+
+
+def trigger_forms(
+    session: Session, subject: Subject, actor: Actor, registry: SchemeRegistry, now: datetime
+) -> list[TriggerForm]:
+    """The steps the person may take now, and those not ready yet; the primary step first."""
+    ready, unmet = workflow.available(session, subject, actor=actor, registry=registry, now=now)
+    flow = registry.for_subject(session, subject).policy.workflows.of(kind_of(subject))
+    forms = [
+        TriggerForm(
+            trigger=t.trigger,
+            title=t.title,
+            ready=t.trigger in ready,
+            unmet=unmet.get(t.trigger, []),
+            needs_comment=asks_for(t.guards, "comment"),
+            primary=t.primary,
+            warning=t.warning,
+        )
+        for t in flow.transitions
+        if subject.state in t.source and (t.trigger in ready or t.trigger in unmet)
+    ]
+    return sorted(forms, key=lambda f: not f.primary)
+
+
+def done_messages(flows: Iterable[Workflow]) -> dict[str, str]:
+    """What a page says once a step is taken (`?done=<trigger>`): each transition's `done` text,
+    else 'Done: <its title>.'; the first workflow naming a trigger has its say."""
+    messages: dict[str, str] = {}
+    for flow in flows:
+        for t in flow.transitions:
+            messages.setdefault(t.trigger, t.done_text)
+    return messages
+
+
+def all_flows(registry: SchemeRegistry, kind: str) -> list[Workflow]:
+    """The workflows of one kind of every current scheme."""
+    return [s.policy.workflows.of(kind) for _, s in sorted(registry.current.items())]
+
+
+def step_title(flow: Workflow, trigger: str) -> str:
+    """A trigger's title in this workflow (an audit event's trigger may be the engine's own)."""
+    t = next((t for t in flow.transitions if t.trigger == trigger), None)
+    return t.title if t else trigger.replace("_", " ").capitalize()

@@ -1,0 +1,107 @@
+"""Awards as they are looked up: by id, an organisation's, the one that superseded another, and the
+public directory of those in force."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from svqm.accounts.models import Organisation
+from svqm.errors import NotFound
+from svqm.workflow.models import Award
+from svqm.workflow.schemes import SchemeRegistry
+
+
+def get_award(session: Session, award_id: int) -> Award:
+    """Any award by id: its status is public, as a certificate's is (the verify page must be able
+    to say 'withdrawn'); the directory lists only awards in force."""
+    award = session.get(Award, award_id)
+    if award is None:
+        raise NotFound(f"no award {award_id}")
+    return award
+
+
+def successor_of(session: Session, award: Award) -> Award | None:
+    """The award that superseded this one (a renewal or an upgrade), if any."""
+    return session.exec(select(Award).where(Award.supersedes_id == award.id)).first()
+
+
+def organisation_awards(session: Session, organisation_id: int) -> list[Award]:
+    return list(
+        session.exec(
+            select(Award)
+            .where(Award.organisation_id == organisation_id)
+            .order_by(col(Award.issued_at).desc())
+        )
+    )
+
+
+def _like_escaped(text: str) -> str:
+    """A search term matched literally by LIKE: its own % and _ are not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def in_force_states(registry: SchemeRegistry) -> set[str]:
+    """The award states, in any current scheme, in which the organisation holds the award."""
+    return {
+        s.name
+        for sch in registry.current.values()
+        for s in sch.policy.workflows.award.states
+        if s.in_force
+    }
+
+
+def directory(
+    session: Session,
+    registry: SchemeRegistry,
+    *,
+    now: datetime,
+    level: str | None = None,
+    scheme: str | None = None,
+    name: str | None = None,
+    sector: str | None = None,
+) -> list[Award]:
+    """The public directory: awards in force and in date, never suspended, withdrawn or expired."""
+    return list_awards(
+        session,
+        states=in_force_states(registry),
+        level=level,
+        scheme=scheme,
+        name=name,
+        sector=sector,
+        valid_at=now,
+    )
+
+
+def list_awards(
+    session: Session,
+    *,
+    states: set[str] | None = None,
+    level: str | None = None,
+    scheme: str | None = None,
+    name: str | None = None,
+    sector: str | None = None,
+    valid_at: datetime | None = None,
+    limit: int = 500,
+) -> list[Award]:
+    """Awards, newest first; `name` and `sector` match part of the organisation's, any case.
+
+    `valid_at` leaves out awards whose expiry has passed even if the sweep has not yet moved them
+    out of an in-force state (the directory must never list an expired award).
+    """
+    query = select(Award)
+    if states is not None:
+        query = query.where(col(Award.state).in_(states))
+    if level:
+        query = query.where(Award.level == level)
+    if scheme:
+        query = query.where(Award.scheme == scheme)
+    if valid_at is not None:
+        query = query.where(col(Award.issued_at) <= valid_at, col(Award.expires_at) > valid_at)
+    if name or sector:
+        query = query.join(Organisation, col(Organisation.id) == col(Award.organisation_id))
+        for column, part in ((Organisation.name, name), (Organisation.sector, sector)):
+            if part:
+                query = query.where(col(column).ilike(f"%{_like_escaped(part)}%", escape="\\"))
+    return list(session.exec(query.order_by(col(Award.issued_at).desc()).limit(limit)))
