@@ -69,9 +69,10 @@ test: setup postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The benchmarks (results in var/bench/results.json); B4 drives the server with Debian's wrk.
+# `make bench B=B3` (or `B="B3 B5"`) runs only those.
 bench: setup
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(B)
 
 # Lint only (with the import layers and the types).
 lint: setup

@@ -13,7 +13,7 @@ import traceback
 
 from rich.console import Console
 
-from benchmarks.report import RESULTS, Result, print_table, save
+from benchmarks.report import RESULTS, Result, loadavg, print_table, save
 
 # In the order they run; later benchmarks add themselves here.
 BENCHMARKS: dict[str, str] = {
@@ -42,6 +42,7 @@ def main(argv: list[str]) -> int:
         module = importlib.import_module(BENCHMARKS[bid])
         console.print(f"[bold]{bid}[/]: {module.NAME} ...", highlight=False)
         start = time.perf_counter()
+        load_before = loadavg()
         try:
             result: Result = module.run()
         except Exception:
@@ -49,6 +50,9 @@ def main(argv: list[str]) -> int:
             failed.append(bid)
             continue
         console.print(f"  done in {time.perf_counter() - start:.1f}s", highlight=False)
+        # The machine's load around the figures: on a shared machine wall-clock times are noisy.
+        result.detail.setdefault("loadavg_before", load_before)
+        result.detail.setdefault("loadavg", loadavg())
         save(result)
         results.append(result)
     if results:

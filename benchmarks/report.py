@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,21 @@ from rich.table import Table
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "var" / "bench" / "results.json"
+
+
+def loadavg() -> list[float]:
+    """The 1, 5 and 15 minute load averages: how busy the machine was around a figure."""
+    try:
+        with open("/proc/loadavg") as f:
+            return [float(x) for x in f.read().split()[:3]]
+    except OSError:
+        return []
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and all its threads so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _meets(value: float, target: float, higher_is_better: bool) -> bool:
@@ -63,6 +79,8 @@ class Result:
     checks: list[Check] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
     higher_is_better: bool = False
+    # The measured floor behind the figure, printed when the target is missed (why it is).
+    floor: str = ""
 
     @property
     def ratio_passed(self) -> bool:
@@ -96,6 +114,7 @@ class Result:
                     }
                     for c in self.checks
                 ],
+                "floor": self.floor,
                 **self.detail,
             },
         }
@@ -152,6 +171,9 @@ def print_table(results: list[Result], console: Console | None = None) -> None:
         else:
             figure = f"ratio {r.ratio:.2f}x, target {_bound(r.higher_is_better)} {r.target:g}x"
         verdict = "target met" if r.passed else "TARGET MISSED"
+        load = r.detail.get("loadavg")
+        if load:
+            extra += f"; load average {' '.join(f'{x:.2f}' for x in load)}"
         if r.target is None and not r.checks:
             verdict = "ran"
         console.print(
@@ -159,6 +181,8 @@ def print_table(results: list[Result], console: Console | None = None) -> None:
             style="green" if r.passed else "red",
             highlight=False,
         )
+        if r.floor and not r.passed:
+            console.print(f"    measured floor: {r.floor}", highlight=False)
 
 
 def save(result: Result, path: Path = RESULTS) -> None:

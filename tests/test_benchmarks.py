@@ -1,0 +1,84 @@
+"""The benchmarks' own honesty, on quick sizes: each checks the work it timed and times a floor.
+
+These run `benchmarks.b3_upload` and `benchmarks.b5_sweep` small (SQLite only: the benchmarks
+measure the SQLite file the product uses by default), so a change that breaks a benchmark, or
+its baseline, fails here rather than at the next `make bench`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from benchmarks import report
+
+
+@pytest.fixture
+def sized() -> Iterator[Callable[..., ModuleType]]:
+    """A benchmark module loaded with its size variables set; put back at full size afterwards."""
+    loaded: list[ModuleType] = []
+
+    def load(name: str, **env: str) -> ModuleType:
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            module = importlib.reload(importlib.import_module(f"benchmarks.{name}"))
+        loaded.append(module)
+        return module
+
+    yield load
+    for module in loaded:
+        importlib.reload(module)
+
+
+def test_b3_times_put_against_the_hash_of_the_same_file(
+    sized: Callable[..., ModuleType],
+) -> None:
+    b3 = sized("b3_upload", SVQM_B3_MIB="8")
+    result = b3.run()
+    assert result.detail["file_bytes"] == 8 * (1 << 20) + len(b3.HEADER)
+    assert result.ratio == pytest.approx(result.measured["put s"] / result.baseline["sha256 s"])
+    assert result.baseline["sha256 s"] > 0
+    assert result.baseline["read+write+fsync s"] > 0
+    assert result.target == 1.25
+    assert not result.higher_is_better
+    assert "hashing alone used" in result.floor
+    assert len(result.detail["sha256_runs_s"]) == len(result.detail["put_runs_s"]) == b3.REPEATS
+
+
+def test_b5_times_the_sweep_against_raw_sqlite3(sized: Callable[..., ModuleType]) -> None:
+    b5 = sized("b5_sweep", SVQM_B5_DIVIDE="100")
+    assert (b5.BIG, b5.SMALL, b5.DUE) == (2000, 200, 20)
+    result = b5.run()  # raises if the sweep or the raw baseline did not do every due row
+    assert result.ratio == pytest.approx(
+        result.measured["sweep 2k ms"] / result.baseline["raw sqlite3 2k ms"]
+    )
+    assert result.baseline["raw sqlite3 2k CPU ms"] > 0
+    assert result.checks[0].name == "sweep(2k) / sweep(0.2k)"
+    assert "raw sqlite3 doing the same reads and writes" in result.floor
+
+
+def test_results_carry_the_load_and_the_floor(tmp_path: Path) -> None:
+    result = report.Result(
+        id="BX",
+        name="x",
+        measured={"a": 2.0},
+        baseline={"b": 1.0},
+        ratio=2.0,
+        target=1.5,
+        unit="x",
+        floor="the floor",
+        detail={"loadavg": report.loadavg()},
+    )
+    path = tmp_path / "results.json"
+    report.save(result, path)
+    saved = json.loads(path.read_text())["BX"]
+    assert saved["passed"] is False
+    assert saved["detail"]["floor"] == "the floor"
+    assert len(saved["detail"]["loadavg"]) == 3
+    assert report.cpu_seconds() > 0
