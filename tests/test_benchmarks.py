@@ -82,3 +82,15 @@ def test_results_carry_the_load_and_the_floor(tmp_path: Path) -> None:
     assert saved["detail"]["floor"] == "the floor"
     assert len(saved["detail"]["loadavg"]) == 3
     assert report.cpu_seconds() > 0
+
+
+def test_b4_serves_each_page_beside_its_floor(sized: Callable[..., ModuleType]) -> None:
+    b4 = sized("b4_web", SVQM_B4_SECONDS="1", SVQM_B4_ROWS="400")
+    result = b4.run()  # raises unless every page and floor answered 200 first
+    sizes = result.detail["bytes"]
+    for name in ("queue", "case", "api"):
+        # The floor renders the same template (or JSON body) as the page: the sizes agree.
+        assert abs(sizes[name] - sizes[f"{name} floor"]) < 0.05 * sizes[name] + 40
+        assert result.baseline[f"{name} floor req/s"] > 0
+        assert result.measured[f"{name} CPU ms/req"] > 0
+    assert result.ratio == pytest.approx(min(result.detail["ratios"].values()), abs=1e-3)
