@@ -60,6 +60,23 @@ class Settings(BaseSettings):
     # A dispatcher's claim on a message; if it dies, another may send it after this long.
     OUTBOX_LEASE_SECONDS: float = 300
     OUTBOX_BATCH: int = 20
+    # How long an emailed invitation to act for an organisation can be taken up.
+    INVITATION_DAYS: int = 7
+    # The regions an organisation may say it works in (shown and filtered in the directory and
+    # the admin dashboard); a JSON list in SVQM_REGIONS. The default: England's 42 integrated
+    # care systems would be the real list; these are a few of them, for the demo.
+    REGIONS: list[str] = [
+        "Cheshire and Merseyside",
+        "Greater Manchester",
+        "Lancashire and South Cumbria",
+        "North East and North Cumbria",
+        "West Yorkshire",
+        "South Yorkshire",
+        "Humber and North Yorkshire",
+        "Birmingham and Solihull",
+        "North Central London",
+        "Kent and Medway",
+    ]
     SWEEP_INTERVAL_SECONDS: float = 300
     DISPATCH_INTERVAL_SECONDS: float = 30
 

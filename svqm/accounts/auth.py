@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
+from svqm.accounts import members
 from svqm.accounts.models import STAFF_ROLES, LoginAttempt, User, UserSession
 from svqm.accounts.service import get_user_by_email, hash_password, verify_password
 from svqm.config import Settings
@@ -166,6 +167,8 @@ def resolve(
         return None
     if not user.active:
         return None
+    # For this request the person acts for the organisation their session chose.
+    members.act_for(user, members.acting_organisation(session, user, row))
     return user, row
 
 
@@ -240,6 +243,11 @@ def disable(session: Session, user: User, now: datetime) -> None:
     user.active = False
     session.add(user)
     revoke_all(session, user.id or 0, now)
+
+
+def session_of(session: Session, token: str) -> UserSession | None:
+    """The session or token row with this value, live or not."""
+    return session.get(UserSession, token_hash(token)) if token else None
 
 
 def revoke_token(session: Session, token: str, now: datetime) -> None:

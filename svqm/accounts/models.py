@@ -1,8 +1,9 @@
-"""Organisations, users, their sessions, failed sign-ins and declared conflicts of interest."""
+"""Organisations and their groups, users and the organisations they act for (memberships and
+invitations), their sessions, failed sign-ins and declared conflicts of interest."""
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index
+from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from svqm.clock import utc_now
@@ -11,12 +12,19 @@ from svqm.db import UtcDateTime
 ROLES = ("applicant", "assessor", "panel", "admin")
 # Staff roles sign in with a TOTP second factor (ASVS 6.3.3).
 STAFF_ROLES = ("assessor", "panel", "admin")
+# A person's role within one organisation they act for: a lead also invites and removes people.
+MEMBER_ROLES = ("lead", "member")
 
 
 class Organisation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200, index=True)
     sector: str = Field(default="", max_length=100)
+    # The group (a parent organisation) this one belongs to, if any: the group's people see its
+    # members' applications, awards and deadlines together.
+    parent_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    # Where it works: one of the deployment's regions (Settings.REGIONS), or "" when not given.
+    region: str = Field(default="", max_length=100, index=True)
     created_at: datetime = Field(
         default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False)
     )
@@ -31,6 +39,8 @@ class User(SQLModel, table=True):
     email: str = Field(max_length=254, unique=True, index=True)
     name: str = Field(default="", max_length=200)
     role: str = Field(max_length=20)
+    # The organisation the person acts for by default (their first). A person may act for
+    # several (`Membership`); within a request this holds the one its session acts for.
     organisation_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
     password_hash: str | None = Field(default=None, max_length=255)
     totp_secret: str | None = Field(default=None, max_length=64)
@@ -58,6 +68,8 @@ class UserSession(SQLModel, table=True):
     csrf_token: str = Field(max_length=64)
     # Staff sign in with a second factor; until it is given the session can do nothing else.
     mfa_passed: bool = False
+    # The organisation this session acts for (one of the person's memberships); None: their own.
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id")
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     last_seen_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     expires_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
@@ -90,3 +102,37 @@ class ConflictOfInterest(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False)
     )
+
+
+class Membership(SQLModel, table=True):
+    """A person acts for an organisation, in a role there (`MEMBER_ROLES`)."""
+
+    __table_args__ = (UniqueConstraint("user_id", "organisation_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    role: str = Field(default="member", max_length=20)
+    created_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+
+
+class Invitation(SQLModel, table=True):
+    """An emailed invitation to act for an organisation: used once, before it expires.
+
+    Only the SHA-256 of its token is kept, as for sessions.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    email: str = Field(max_length=254)
+    role: str = Field(default="member", max_length=20)
+    invited_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    accepted_at: datetime | None = Field(
+        default=None, sa_column=Column(UtcDateTime(), nullable=True)
+    )
+    accepted_by_id: int | None = Field(default=None, foreign_key="user_account.id")

@@ -8,7 +8,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
 
-from svqm.accounts.models import ROLES, ConflictOfInterest, Organisation, User
+from svqm.accounts.models import (
+    MEMBER_ROLES,
+    ROLES,
+    ConflictOfInterest,
+    Membership,
+    Organisation,
+    User,
+)
 from svqm.errors import InvalidInput
 
 # argon2-cffi's defaults (t=3, m=64 MiB, p=4, argon2id) clear the ASVS Appendix C minimums.
@@ -67,8 +74,10 @@ def add_user(
     organisation_id: int | None = None,
     password: str | None = None,
     name: str = "",
+    member_role: str = "lead",
 ) -> User:
-    """Create a user; applicants belong to an organisation, staff may not need one."""
+    """Create a user; applicants belong to an organisation (a membership in `member_role`),
+    staff may not need one."""
     email = email.strip().lower()
     if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
         raise InvalidInput(f"'{email}' is not an email address", field="email")
@@ -96,15 +105,24 @@ def add_user(
     )
     session.add(user)
     session.flush()
+    if organisation_id is not None:
+        if member_role not in MEMBER_ROLES:
+            raise InvalidInput(f"role must be one of {', '.join(MEMBER_ROLES)}", field="role")
+        session.add(
+            Membership(user_id=user.id or 0, organisation_id=organisation_id, role=member_role)
+        )
+        session.flush()
     return user
 
 
 def conflicted(session: Session, user_id: int | None, organisation_id: int) -> bool:
-    """Whether the user belongs to, or has declared a conflict with, the organisation."""
+    """Whether the user acts for, or has declared a conflict with, the organisation."""
     if user_id is None:
         return False
-    user = session.get(User, user_id)
-    if user is not None and user.organisation_id == organisation_id:
+    member = select(Membership.id).where(
+        Membership.user_id == user_id, Membership.organisation_id == organisation_id
+    )
+    if session.exec(member).first() is not None:
         return True
     return (
         session.exec(

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from svqm.accounts.models import Organisation, User
+from svqm.accounts.models import Membership, Organisation, User
 from svqm.policy import Deadline, Policy
 
 # Dates in emails are the scheme's home time, as its people read them.
@@ -69,9 +69,11 @@ class Audience:
         self.members: dict[int, list[str]] = {}
         # Role and standing are checked here, not in SQL: given `role = 'applicant'`, SQLite
         # reads every applicant through the role index instead of these organisations' users.
+        # Everyone acting for the organisation (memberships), not only those it is home to.
         members = session.exec(
-            select(User.organisation_id, User.email, User.role, User.active)
-            .where(col(User.organisation_id).in_(org_ids))
+            select(Membership.organisation_id, User.email, User.role, User.active)
+            .join(User, col(User.id) == Membership.user_id)
+            .where(col(Membership.organisation_id).in_(org_ids))
             .order_by(col(User.id))
         )
         for org_id, email, role, active in members:

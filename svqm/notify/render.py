@@ -20,6 +20,7 @@ _ENV = jinja2.Environment(
 SUBJECT_LINES = {
     "reminder": "Reminder: {label} due {due_text}",
     "due": "{label}: due {due_text}",
+    "invitation": "You are invited to act for {organisation}",
 }
 TEMPLATES = tuple(SUBJECT_LINES)
 

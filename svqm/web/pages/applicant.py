@@ -51,6 +51,8 @@ DONE = {
     "opened": "Application started. Make your pledges and upload your evidence, then submit it.",
     "pledge-added": "Pledge added.",
     "evidence-uploaded": "Evidence uploaded.",
+    "switched": "You are now acting for this organisation.",
+    "joined": "You can now act for this organisation too, and are acting for it now.",
 }
 STALE = (
     "This application changed since you loaded the page. The page now shows the latest "
