@@ -57,7 +57,7 @@ postgres:
 # Migrate var/svqm.db, seed the demo once and serve on $(HOST):$(PORT).
 run: setup
 	$(BIN)/svqm db upgrade
-	$(BIN)/svqm demo
+	SVQM_BASE_URL=$${SVQM_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/svqm demo
 	$(BIN)/svqm serve --host $(HOST) --port $(PORT)
 
 # Lint, check the import layers and the types, and run the whole test suite (browser tests included).

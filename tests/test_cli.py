@@ -92,7 +92,7 @@ def test_serve_really_serves(env):
     run("db", "upgrade", env=env)
     port = _free_port()
     # Only the flag may turn the scheduler off here (the test session's environment does too).
-    env = {k: v for k, v in env.items() if k != "SVQM_RUN_SCHEDULER"}
+    env = {k: v for k, v in env.items() if k not in ("SVQM_RUN_SCHEDULER", "SVQM_BASE_URL")}
     server = subprocess.Popen(
         [SVQM, "serve", "--port", str(port), "--no-scheduler"],
         env=env,
@@ -119,6 +119,9 @@ def test_serve_really_serves(env):
             "iip-style",
             "iso17021-style",
         }
+        # Unset, the base URL is where the site is served: the credential's issuer names this port.
+        issuer = httpx.get(f"http://127.0.0.1:{port}/issuer", timeout=5).json()
+        assert issuer["id"] == f"http://127.0.0.1:{port}/issuer"
     finally:
         server.terminate()
         _, log = server.communicate(timeout=10)

@@ -84,6 +84,14 @@ def _quiet_libraries() -> None:
     logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
+def served_url(host: str, port: int) -> str:
+    """The address people reach a server on `host`:`port` at (any-address binds: this machine)."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -100,6 +108,10 @@ def serve(
     import uvicorn
 
     _registry()  # refuse to start on a broken policy, with its message rather than a traceback
+    if "BASE_URL" not in get_settings().model_fields_set:
+        # Links in emails, calendars and credentials point where the site is actually served.
+        os.environ["SVQM_BASE_URL"] = served_url(host, port)
+        get_settings.cache_clear()
     if workers > 1 and not no_scheduler:
         # APScheduler 3 runs in every process that starts it: N workers would sweep N times.
         raise _fail(

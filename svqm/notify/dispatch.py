@@ -110,7 +110,7 @@ def _deliver(
     report: DispatchReport,
 ) -> None:
     try:
-        mailer.send(build_message(row, mail_from=settings.MAIL_FROM))
+        mailer.send(build_message(row, mail_from=settings.MAIL_FROM, now=clock.now()))
     except (TransientMailError, PermanentMailError) as exc:
         permanent = isinstance(exc, PermanentMailError)
         error = str(exc)

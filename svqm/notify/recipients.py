@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from svqm.accounts.models import Membership, Organisation, User
@@ -67,26 +68,37 @@ class Audience:
             if oid is not None
         }
         self.members: dict[int, list[str]] = {}
+        self.names: dict[str, str] = {}
         # Role and standing are checked here, not in SQL: given `role = 'applicant'`, SQLite
         # reads every applicant through the role index instead of these organisations' users.
         # Everyone acting for the organisation (memberships), not only those it is home to.
-        members = session.exec(
-            select(Membership.organisation_id, User.email, User.role, User.active)
+        members = session.execute(
+            sa_select(
+                col(Membership.organisation_id),
+                col(User.email),
+                col(User.role),
+                col(User.active),
+                col(User.name),
+            )
             .join(User, col(User.id) == Membership.user_id)
             .where(col(Membership.organisation_id).in_(org_ids))
             .order_by(col(User.id))
         )
-        for org_id, email, role, active in members:
+        for org_id, email, role, active, name in members:
             if active and role == "applicant" and org_id is not None:
                 self.members.setdefault(org_id, []).append(email)
+                self.names[email] = name
         self.assessors: dict[int, str] = {}
         if assessor_ids:
             found = session.exec(
-                select(User.id, User.email).where(
+                select(User.id, User.email, User.name).where(
                     col(User.active).is_(True), col(User.id).in_(assessor_ids)
                 )
             )
-            self.assessors = {uid: email for uid, email in found if uid is not None}
+            for uid, email, name in found:
+                if uid is not None:
+                    self.assessors[uid] = email
+                    self.names[email] = name
         self._staff: dict[str, list[str]] = {}
         self._fixed: dict[tuple[Any, ...], dict[str, Any]] = {}
 
@@ -98,24 +110,21 @@ class Audience:
             aid = _assessor(kind, subject)
             return [self.assessors[aid]] if aid in self.assessors else []
         if role not in self._staff:
-            self._staff[role] = list(
-                self.session.exec(
-                    select(User.email)
-                    .where(col(User.active).is_(True), User.role == role)
-                    .order_by(col(User.id))
-                )
-            )
+            staff = self.session.exec(
+                select(User.email, User.name)
+                .where(col(User.active).is_(True), User.role == role)
+                .order_by(col(User.id))
+            ).all()
+            self.names.update(dict(staff))
+            self._staff[role] = [email for email, _ in staff]
         return self._staff[role]
 
+    def names_of(self, addresses: list[str]) -> list[str]:
+        """The people's names, in the order of their addresses (those without one left out)."""
+        return [self.names[a] for a in addresses if self.names.get(a)]
+
     def link(self, kind: str, subject: Subject, role: str) -> str:
-        app = kind == "application"
-        path = {
-            "applicant": f"/applications/{subject.id}" if app else "/dashboard",
-            "assessor": f"/assess/{subject.id}",
-            "panel": f"/panel/{subject.id}",
-            "admin": f"/admin/applications/{subject.id}" if app else "/admin/awards",
-        }[role]
-        return self.base_url + path
+        return self.base_url + page_of(kind, subject.id, role)
 
     def context(
         self,
@@ -135,9 +144,14 @@ class Audience:
             title = f"{fixed['level']} application ({subject.id})"
         else:
             title = f"{fixed['level']} award ({getattr(subject, 'certificate_number', '')})"
+        organisation = self.organisations.get(subject.organisation_id, "applicant")
+        addresses = self.addresses(kind, subject, role)
         return {
-            "organisation": self.organisations.get(subject.organisation_id, "applicant"),
+            "organisation": organisation,
+            "names": self.names_of(addresses),
+            "greeting_fallback": f"{organisation} team" if role == "applicant" else "",
             "scheme": policy.name,
+            "contact": policy.contact,
             "label": d.label,
             "kind": d.kind,
             "subject_title": title,
@@ -170,6 +184,17 @@ class Audience:
                 "home": self.base_url + _HOME.get(role, "/admin/deadlines"),
             }
         return found
+
+
+def page_of(kind: str, subject_id: int | None, role: str) -> str:
+    """The path of the page where `role` acts on this application or award."""
+    if kind == "application":
+        return {
+            "applicant": f"/applications/{subject_id}",
+            "assessor": f"/assess/{subject_id}",
+            "panel": f"/panel/{subject_id}",
+        }.get(role, f"/admin/applications/{subject_id}")
+    return f"/dashboard/awards/{subject_id}" if role == "applicant" else "/admin/awards"
 
 
 def _assessor(kind: str, subject: Subject) -> int | None:

@@ -1,28 +1,93 @@
-"""Emails from the outbox: templates rendered from a row's frozen context, with a stable Message-ID."""
+"""Emails from the outbox: templates rendered from a row's frozen context, with a stable Message-ID.
+
+What depends on the moment of reading (how many days are left, whether a date has passed) is
+worked out when the message is built for sending, from the due date and the send time, never
+frozen when the row was written.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 
 from svqm.notify.models import OutboxMessage
 
+_LOCAL = ZoneInfo("Europe/London")
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("svqm.notify", "templates"),
     autoescape=jinja2.select_autoescape(["html"]),
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
 )
+# Deadline emails; event emails carry their subject line in their context.
 SUBJECT_LINES = {
     "reminder": "Reminder: {label} due {due_text}",
-    "due": "{label}: due {due_text}",
+    "overdue": "{label} was due {due_text}",
+    "due": "{label}: the due date has passed ({due_day})",
     "invitation": "You are invited to act for {organisation}",
 }
-TEMPLATES = tuple(SUBJECT_LINES)
+EVENT = "event"
+TEMPLATES = (*SUBJECT_LINES, EVENT)
+
+
+def days_left(due: datetime, now: datetime) -> int:
+    """Whole calendar days (UK time) from `now` to `due`: 0 on the day, negative once past."""
+    return (due.astimezone(_LOCAL).date() - now.astimezone(_LOCAL).date()).days
+
+
+def relative(due: datetime, now: datetime) -> str:
+    """'today', 'tomorrow', 'in 40 days', '3 days ago': true on the day it is read."""
+    days = days_left(due, now)
+    if days == 0:
+        return "today" if due >= now else "earlier today"
+    if days == 1:
+        return "tomorrow"
+    if days == -1:
+        return "yesterday"
+    if days > 0:
+        return f"in {days} days"
+    return f"{-days} days ago"
+
+
+def greeting(names: list[str] | None, fallback: str = "") -> str:
+    """'Hello Ann Smith,' / 'Hello Ann Smith and Bo Li,' / 'Hello,' when nobody is named."""
+    names = [n for n in (names or []) if n]
+    if not names:
+        return f"Hello {fallback}," if fallback else "Hello,"
+    if len(names) == 1:
+        return f"Hello {names[0]},"
+    return f"Hello {', '.join(names[:-1])} and {names[-1]},"
+
+
+def _facts(row: OutboxMessage, context: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The context with what is true at `now`: the relative phrase, past or not, the greeting."""
+    facts = dict(context)
+    facts.setdefault("names", [])
+    facts.setdefault("past", False)
+    facts.setdefault("relative", "")
+    facts["greeting"] = greeting(facts["names"], facts.get("greeting_fallback", ""))
+    if "due_at" in facts:
+        due = datetime.fromisoformat(facts["due_at"])
+        facts["relative"] = relative(due, now)
+        facts["past"] = due <= now
+        local = due.astimezone(_LOCAL)
+        facts["due_day"] = f"{local:%A} {local.day} {local:%B %Y}"
+    return facts
+
+
+def subject_line(template: str, facts: dict[str, Any]) -> str:
+    if template == EVENT:
+        return str(facts["subject"])
+    if template == "reminder" and facts.get("past"):
+        template = "overdue"
+    return SUBJECT_LINES[template].format(**facts)
 
 
 def message_id(row: OutboxMessage, mail_from: str) -> str:
@@ -32,19 +97,21 @@ def message_id(row: OutboxMessage, mail_from: str) -> str:
     return f"<svqm.{row.id}.{digest}@{domain}>"
 
 
-def build_message(row: OutboxMessage, *, mail_from: str) -> EmailMessage:
-    """The email for an outbox row: plain text and HTML alternatives from the row's context."""
-    context = json.loads(row.context)
+def build_message(
+    row: OutboxMessage, *, mail_from: str, now: datetime | None = None
+) -> EmailMessage:
+    """The email for an outbox row: plain text and HTML alternatives from the row's context.
+
+    `now` is the send time (default: when the row was written)."""
+    facts = _facts(row, json.loads(row.context), now or row.created_at)
     message = EmailMessage()
     message["From"] = mail_from
     message["To"] = row.to_addrs
-    message["Subject"] = SUBJECT_LINES[row.template].format(**context)
+    message["Subject"] = subject_line(row.template, facts)
     message["Message-ID"] = message_id(row, mail_from)
-    message["Date"] = format_datetime(row.created_at)
+    message["Date"] = format_datetime(now or row.created_at)
     message["X-SVQM-Key"] = row.key
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(_ENV.get_template(f"{row.template}.txt").render(context))
-    message.add_alternative(
-        _ENV.get_template(f"{row.template}.html").render(context), subtype="html"
-    )
+    message.set_content(_ENV.get_template(f"{row.template}.txt").render(facts))
+    message.add_alternative(_ENV.get_template(f"{row.template}.html").render(facts), subtype="html")
     return message

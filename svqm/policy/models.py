@@ -258,6 +258,8 @@ class Policy(_Strict):
     name: str
     version: str
     description: str = ""
+    # The line every email of the scheme ends with: how to reach the scheme's people.
+    contact: str = ""
     settings: SchemeSettings = SchemeSettings()
     themes: list[Theme] = []
     standards: list[Standard] = []

@@ -99,8 +99,9 @@ def _context(subject: str, role: str, kind: str, due: datetime, days: int, **mor
         "award-2": ("Nobody Home", "Gold award (T-3)"),
         "application-1": ("Kind & Co <Ltd>", "Silver application (1)"),
     }
+    page = f"/dashboard/awards/{subject[-1]}" if award else "/applications/1"
     links = {
-        "applicant": ("/dashboard", "/dashboard"),
+        "applicant": (page, "/dashboard"),
         "assessor": ("/assess/1", "/assess"),
         "admin": ("/admin/awards" if award else "/admin/applications/1", "/admin/deadlines"),
     }
@@ -108,12 +109,15 @@ def _context(subject: str, role: str, kind: str, due: datetime, days: int, **mor
     organisation, title = titles[subject]
     return {
         "audience": role,
+        "contact": CONTACT,
         "days_before": days,
         "due_at": due.isoformat(),
         "due_text": f"{due:%A} {due.day} {due:%B %Y}, 09:00 (UK time)",
         "home_link": BASE + links[role][1],
         "kind": kind,
+        "greeting_fallback": f"{organisation} team" if role == "applicant" else "",
         "label": labels[kind],
+        "names": [],
         "link": BASE + links[role][0],
         "on_due_text": more.get("on_due", ""),
         "organisation": organisation,
@@ -123,6 +127,9 @@ def _context(subject: str, role: str, kind: str, due: datetime, days: int, **mor
     }
 
 
+CONTACT = (
+    "Questions about your case? Write to svqm@svqm.localhost (the Social Value Quality Mark team)."
+)
 OVERDUE = "the award becomes 'Annual report overdue'"
 FIRED = "the award is now 'Annual report overdue' (it was 'Active')"
 MEMBERS = "first@example.test, second@example.test"

@@ -1,0 +1,87 @@
+"""What an email says is true when it is sent: relative phrases, past dates, greetings."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from svqm.notify.models import OutboxMessage
+from svqm.notify.render import build_message
+
+DUE = datetime(2026, 6, 30, 9, 0, tzinfo=UTC)
+
+
+def _row(template: str = "reminder", **context: object) -> OutboxMessage:
+    base = {
+        "organisation": "Kind & Co",
+        "names": ["Ann Smith"],
+        "scheme": "Social Value Quality Mark",
+        "contact": "Write to svqm@example.test",
+        "label": "Award expiry",
+        "kind": "renewal",
+        "subject_title": "Silver award (SVQM-1)",
+        "due_at": DUE.isoformat(),
+        "due_text": "Tuesday 30 June 2026, 10:00 (UK time)",
+        "days_before": 90,  # the reminder rule that wrote the row: not what the email says
+        "on_due_text": "",
+        "outcome": "",
+        "link": "http://127.0.0.1:8115/dashboard/awards/1",
+        "home_link": "http://127.0.0.1:8115/dashboard",
+        "audience": "applicant",
+    }
+    return OutboxMessage(
+        id=1,
+        key="k",
+        template=template,
+        context=json.dumps(base | context),
+        to_addrs="ann@example.test",
+        created_at=DUE - timedelta(days=90),
+    )
+
+
+def _text(message) -> str:
+    return message.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize("days", [40, 69, 90])
+def test_the_relative_phrase_is_counted_from_the_send_time(days):
+    sent = DUE - timedelta(days=days)
+    message = build_message(_row(), mail_from="svqm@example.test", now=sent)
+    text = _text(message)
+    assert f"is due on Tuesday 30 June 2026, 10:00 (UK time) (in {days} days)." in text
+    assert text.startswith("Hello Ann Smith,\n")
+    assert "Write to svqm@example.test" in text
+    assert "http://127.0.0.1:8115/dashboard/awards/1" in text
+    html = message.get_body(("html",)).get_content()
+    assert f"(in {days} days)" in html
+    assert message["Subject"] == "Reminder: Award expiry due Tuesday 30 June 2026, 10:00 (UK time)"
+    for other in {40, 69, 90} - {days}:
+        assert f"in {other} days" not in text
+
+
+def test_a_reminder_sent_after_its_date_does_not_call_it_due():
+    message = build_message(_row(), mail_from="svqm@example.test", now=DUE + timedelta(days=3))
+    assert message["Subject"] == "Award expiry was due Tuesday 30 June 2026, 10:00 (UK time)"
+    assert "was due on Tuesday 30 June 2026, 10:00 (UK time) (3 days ago)." in _text(message)
+    assert "is due" not in _text(message)
+
+
+def test_a_passed_deadline_is_not_named_as_due_in_its_subject():
+    message = build_message(_row("due"), mail_from="svqm@example.test", now=DUE)
+    assert message["Subject"] == "Award expiry: the due date has passed (Tuesday 30 June 2026)"
+    assert "due Tuesday" not in message["Subject"]
+
+
+@pytest.mark.parametrize(
+    ("names", "greeting"),
+    [
+        (["Ann Smith"], "Hello Ann Smith,"),
+        (["Ann Smith", "Bo Li"], "Hello Ann Smith and Bo Li,"),
+        ([], "Hello Kind & Co team,"),
+    ],
+)
+def test_people_are_greeted_by_name(names, greeting):
+    row = _row(names=names, greeting_fallback="Kind & Co team")
+    assert _text(build_message(row, mail_from="svqm@example.test")).startswith(greeting + "\n")
