@@ -9,6 +9,9 @@ PORT ?= 8000
 # The tests create and drop their own databases on this server (trust auth on loopback).
 SVQM_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export SVQM_TEST_POSTGRES_URL
+# The suite runs on every core (pytest-xdist); a file's tests stay on one worker so that its
+# fixtures (servers, browser, databases) are shared. `make test PYTEST_JOBS=0` runs in one process.
+PYTEST_JOBS ?= auto
 
 .PHONY: run test bench setup system-deps postgres lint clean
 
@@ -66,7 +69,7 @@ test: setup postgres
 	$(BIN)/ruff format --check svqm tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 # The benchmarks (results in var/bench/results.json); B4 drives the server with Debian's wrk.
 # `make bench B=B3` (or `B="B3 B5"`) runs only those.

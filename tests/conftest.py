@@ -25,6 +25,10 @@ POLICIES = REPO / "policies"
 POSTGRES_URL = os.environ.get("SVQM_TEST_POSTGRES_URL", "")
 # Apps built by tests never start the in-process scheduler unless a test asks for it.
 os.environ["SVQM_RUN_SCHEDULER"] = "false"
+# pytest-xdist's workers inherit COLUMNS=80, which rich would freeze into the CLI's console when
+# svqm.cli is first imported; CLI tests choose their width per invocation (COLUMNS in the env).
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 
 @pytest.fixture(scope="session")
