@@ -215,11 +215,8 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
     j = journey(trust, trust_user, "svqm-health", "Health Bronze", now - timedelta(days=330))
     j.pledges(_PLEDGES["svqm-health"])
     j.upload_all()
-    j.fire("submit", trust_user)
-    j.fire("start_review", assessor)
-    j.review_all(assessor)
-    j.fire("recommend_award", assessor)
-    j.fire("confirm_award", panel, "Panel agrees: all six pledges are well evidenced.")
+    # The self-service route: the award is issued on submission, with no assessor or panel.
+    j.fire("submit_self_service", trust_user)
 
     # A care group that has held Bronze for ten months, now under review for Silver.
     care, care_user = _org(

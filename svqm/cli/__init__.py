@@ -21,7 +21,8 @@ from svqm.accounts import service as accounts
 from svqm.config import get_settings
 from svqm.db import make_engine, session_scope
 from svqm.errors import PolicyError, SvqmError
-from svqm.policy import load_policy
+from svqm.policy import Policy, load_policy
+from svqm.policy.checks import check_equivalents
 from svqm.workflow import audit, diagram
 from svqm.workflow.schemes import known_effects, known_guards, load_registry
 
@@ -156,6 +157,7 @@ def policy_check(
     if not paths:
         raise _fail(f"no policy files in {get_settings().POLICIES_DIR}")
     failed = False
+    checked: dict[str, Policy] = {}
     for path in paths:
         try:
             policy = load_policy(path, known_guards=known_guards(), known_effects=known_effects())
@@ -164,12 +166,24 @@ def policy_check(
             for line in exc.detail.splitlines():
                 err.print(f"error: {line}", markup=False, highlight=False)
             continue
+        checked[policy.id] = policy
         out.print(
             f"ok: {path} ({policy.name} {policy.version}: {len(policy.levels)} levels, "
             f"{len(policy.workflows.application.states)} application states, "
             f"{len(policy.workflows.award.states)} award states)",
             markup=False,
         )
+    # Prerequisites met by another scheme's award name schemes beside the files checked.
+    others: dict[str, Policy] = {}
+    for path in sorted(get_settings().POLICIES_DIR.glob("*.yaml")):
+        try:
+            others[path.name[: -len(".yaml")]] = load_policy(path)
+        except PolicyError:
+            continue
+    for line in check_equivalents({**others, **checked}):
+        if line.partition(":")[0] in checked:
+            failed = True
+            err.print(f"error: {line}", markup=False, highlight=False)
     if failed:
         raise typer.Exit(1)
 

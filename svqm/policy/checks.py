@@ -78,6 +78,43 @@ def _check_levels(policy: Policy, problems: list[str]) -> None:
                 )
 
 
+def _check_routes(policy: Policy, problems: list[str]) -> None:
+    """Steps marked for self-service levels (or for the others) need such levels to exist."""
+    flags = {lv.self_service for lv in policy.levels}
+    for i, t in enumerate(policy.workflows.application.transitions):
+        if t.self_service is not None and t.self_service not in flags:
+            which = "self-service" if t.self_service else "assessed (not self-service)"
+            problems.append(
+                f"workflows.application.transitions[{i}].self_service: no level is {which}"
+            )
+    for i, t in enumerate(policy.workflows.award.transitions):
+        if t.self_service is not None:
+            problems.append(
+                f"workflows.award.transitions[{i}].self_service: only application steps "
+                "can be for self-service levels"
+            )
+    for s in policy.workflows.award.states:
+        if s.reapply:
+            problems.append(
+                f"workflows.award.states: '{s.name}' has reapply; only application states can"
+            )
+
+
+def check_equivalents(policies: Mapping[str, Policy]) -> list[str]:
+    """Every prerequisite's equivalent names a loaded scheme and one of its levels."""
+    problems: list[str] = []
+    for pid, policy in sorted(policies.items()):
+        for i, lv in enumerate(policy.levels):
+            for j, eq in enumerate(lv.requires.equivalents if lv.requires else []):
+                at = f"{pid}: levels[{i}].requires.equivalents[{j}]"
+                other = policies.get(eq.scheme)
+                if other is None:
+                    problems.append(f"{at}.scheme: no scheme '{eq.scheme}' in the policies")
+                elif eq.level not in {x.id for x in other.levels}:
+                    problems.append(f"{at}.level: '{eq.level}' is not a level of '{eq.scheme}'")
+    return problems
+
+
 def _check_pass_mark(policy: Policy, i: int, problems: list[str]) -> None:
     """One pass mark per level and per scheme, and a points mark the standards can reach."""
     lv = policy.levels[i]
@@ -390,4 +427,5 @@ def cross_check(
     _check_kind_settings(policy, problems)
     _check_hand_back(policy, problems)
     _check_supersede(policy, problems)
+    _check_routes(policy, problems)
     return problems

@@ -12,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from svqm.errors import PolicyError
-from svqm.policy.checks import cross_check
+from svqm.policy.checks import check_equivalents, cross_check
 from svqm.policy.models import Policy
 
 _SCHEME_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -131,4 +131,7 @@ def load_policies(
         policies[policy.id] = policy
     if not policies:
         raise PolicyError(f"{directory}: (directory): no *.yaml policy files")
+    problems = check_equivalents(policies)
+    if problems:
+        raise PolicyError("\n".join(f"{directory}/{p}" for p in problems))
     return policies

@@ -62,9 +62,19 @@ class PledgeRule(_Strict):
     themes: Literal["any", "mandatory"] = "any"
 
 
+class Equivalent(_Strict):
+    """An award of another scheme that counts as holding the prerequisite level."""
+
+    scheme: Slug
+    level: Slug
+    held_months: int = Field(default=0, ge=0)
+
+
 class Prerequisite(_Strict):
     level: Slug
     held_months: int = Field(default=0, ge=0)
+    # Awards of other schemes that count as this level (a Health Bronze for the standard Silver).
+    equivalents: list[Equivalent] = []
 
 
 class Level(_Strict):
@@ -109,6 +119,10 @@ class StateDef(_Strict):
     tag: TagColour | None = None
     # Application states: still the organisation's own (a draft): panel members do not see it.
     private: bool = False
+    # Application states: a refusal. The organisation may open a new application for the level at
+    # once (an appeal window still open does not block it); the new one starts with this one's
+    # pledges and the latest evidence in each slot.
+    reapply: bool = False
 
     @property
     def title(self) -> str:
@@ -130,6 +144,9 @@ class TransitionDef(_Strict):
     warning: bool = False
     # What the page says once it is done ("Application submitted."); unset, "Done: <label>."
     done: str = ""
+    # Applications: true, the step is only for applications at self-service levels; false, only
+    # for the others; unset, for every level.
+    self_service: bool | None = None
 
     @field_validator("source", mode="before")
     @classmethod

@@ -13,10 +13,10 @@ from svqm.errors import Reason
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
-from svqm.policy import Policy
+from svqm.policy import Policy, parse_policy
 from svqm.workflow import deadlines
 from svqm.workflow.deadlines import add_months
-from svqm.workflow.models import Award, Subject
+from svqm.workflow.models import Award, PolicySnapshot, Subject
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,35 @@ def prerequisite_held(ctx: GuardContext) -> list[str]:
             or add_months(award.issued_at, need.held_months) <= ctx.now
         ):
             return []
+    for eq in need.equivalents:
+        if _holds_other(ctx, eq.scheme, eq.level, eq.held_months):
+            return []
     held = f" held for at least {need.held_months} months" if need.held_months else ""
     return [f"{level.name} needs a {required.name} award in force{held}"]
+
+
+def _holds_other(ctx: GuardContext, scheme: str, level: str, held_months: int) -> bool:
+    """The organisation holds an in-force award of another scheme's level, long enough.
+
+    In force by the state names of the award's own scheme version, read from its snapshot.
+    """
+    rows = ctx.session.exec(
+        select(Award, PolicySnapshot.source_text)
+        .join(PolicySnapshot, PolicySnapshot.digest == Award.policy_digest)  # type: ignore[arg-type]
+        .where(
+            Award.organisation_id == ctx.subject.organisation_id,
+            Award.scheme == scheme,
+            Award.level == level,
+        )
+    ).all()
+    for award, text in rows:
+        key = f"in_force:{award.policy_digest}"
+        if key not in ctx.cache:
+            other = parse_policy(text, source=f"{scheme}.yaml", scheme_id=scheme)
+            ctx.cache[key] = {s.name for s in other.workflows.award.states if s.in_force}
+        if award.state in ctx.cache[key] and add_months(award.issued_at, held_months) <= ctx.now:
+            return True
+    return False
 
 
 def _due(ctx: GuardContext) -> datetime:

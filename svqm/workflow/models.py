@@ -36,6 +36,8 @@ class Application(SQLModel, table=True):
     state: str = Field(max_length=64, index=True)
     version: int = 1
     assessor_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    # A re-application: the refused application it follows (its pledges and evidence carried).
+    reapplies_id: int | None = Field(default=None, foreign_key="application.id")
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = Field(default_factory=utc_now, sa_column=_when())
     state_changed_at: datetime = Field(default_factory=utc_now, sa_column=_when())

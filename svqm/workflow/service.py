@@ -23,6 +23,7 @@ from svqm.errors import (
     StaleVersion,
     TransitionRefused,
 )
+from svqm.evidence.carry import carry_forward
 from svqm.policy import TransitionDef
 from svqm.workflow import guards as guard_registry
 from svqm.workflow import schedule
@@ -67,6 +68,13 @@ def _authorise(actor: Actor, subject: Subject, t: TransitionDef, kind: str) -> N
             "four eyes: the assessor of an application, or a member of its organisation, "
             "cannot decide it"
         )
+
+
+def _on_route(scheme: Scheme, subject: Subject, t: TransitionDef) -> bool:
+    """Whether the step is one for the subject's level (self-service levels take their own)."""
+    if t.self_service is None or not isinstance(subject, Application):
+        return True
+    return scheme.policy.level(subject.level).self_service == t.self_service
 
 
 def _context(
@@ -172,6 +180,10 @@ def fire(
             f"'{trigger}' is not allowed while the {kind} is "
             f"'{subject.state}' (allowed now: {allowed})"
         )
+    if not _on_route(scheme, subject, t):
+        raise TransitionRefused(
+            f"'{trigger}' is not a step for {scheme.policy.level(subject.level).name} applications"
+        )
     _authorise(actor, subject, t, kind)
     if actor.role in ("assessor", "panel") and accounts.conflicted(
         session, actor.id, subject.organisation_id
@@ -243,6 +255,8 @@ def available(
     for trigger in flow.triggers_from(subject.state):
         t = flow.transition(trigger, subject.state)
         assert t is not None
+        if not _on_route(scheme, subject, t):
+            continue
         try:
             _authorise(actor, subject, t, kind)
         except (PermissionDenied, NotFound):
@@ -279,13 +293,16 @@ def open_application(
             for lv in scheme.policy.levels
         )
         raise InvalidInput(f"'{level}' is not a level of {scheme.policy.name} (levels: {names})")
-    terminal = [s.name for s in scheme.policy.workflows.application.states if s.terminal]
+    states = scheme.policy.workflows.application.states
+    # A closed application, or a refusal the organisation may apply again from at once (its
+    # appeal window may still be open), does not block a new one.
+    closed = [s.name for s in states if s.terminal or s.reapply]
     existing = session.exec(
         select(Application.id).where(
             Application.organisation_id == organisation_id,
             Application.scheme == scheme.id,
             Application.level == found.id,
-            col(Application.state).not_in(terminal),
+            col(Application.state).not_in(closed),
         )
     ).first()
     if existing is not None:
@@ -311,8 +328,22 @@ def open_application(
     )
     if unmet:
         raise GuardRefused(f"cannot apply for {found.name} yet", unmet)
+    refused = session.exec(
+        select(Application.id)
+        .where(
+            Application.organisation_id == organisation_id,
+            Application.scheme == scheme.id,
+            Application.level == found.id,
+            col(Application.state).in_([s.name for s in states if s.reapply]),
+        )
+        .order_by(col(Application.id).desc())
+    ).first()
+    app.reapplies_id = refused
     session.add(app)
     session.flush()
+    if refused is not None:
+        assert app.id is not None
+        carry_forward(session, from_id=refused, to_id=app.id, by_id=actor.id, now=now)
     schedule.sync(session, scheme.policy, app, now)
     return app
 

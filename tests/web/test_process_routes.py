@@ -1,0 +1,165 @@
+"""The scheme's own rules through the API: re-applying at once, the self-service route, equivalents."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from svqm.config import Settings
+from svqm.web.app import create_app
+from tests.web.test_api import bronze_ready, signup, staff, token
+
+
+@pytest.fixture
+def client(engine, registry, tmp_path):
+    settings = Settings(
+        ENV="test",
+        DATABASE_URL=engine.url.render_as_string(hide_password=False),
+        EVIDENCE_DIR=str(tmp_path / "evidence"),
+        VAR_DIR=str(tmp_path),
+    )
+    with TestClient(create_app(settings=settings, engine=engine, registry=registry)) as c:
+        yield c
+
+
+REFUSED = "Not enough evidence for three of the pledges."
+
+
+def _fire(client, app_id: int, trigger: str, headers, comment: str = ""):
+    return client.post(
+        f"/api/v1/applications/{app_id}/events/{trigger}",
+        headers=headers,
+        json={"comment": comment},
+    )
+
+
+def _refuse(client, engine, applicant, app_id: int) -> None:
+    assessor = token(client, *staff(engine, "assessor"))
+    panel = token(client, *staff(engine, "panel"))
+    assert _fire(client, app_id, "submit", applicant).status_code == 200
+    assert _fire(client, app_id, "start_review", assessor).status_code == 200
+    assert _fire(client, app_id, "recommend_refusal", assessor, REFUSED).status_code == 200
+    refused = _fire(client, app_id, "confirm_refusal", panel)
+    assert refused.json()["state"] == "not_awarded", refused.text
+
+
+def test_a_refused_organisation_reapplies_at_once_with_its_pledges_and_evidence(client, engine):
+    applicant, _ = signup(client, "Refused Ltd")
+    first = bronze_ready(client, applicant)
+    _refuse(client, engine, applicant, first["id"])
+    # The appeal window is still open on the refused application...
+    assert (
+        "appeal"
+        in client.get(f"/api/v1/applications/{first['id']}", headers=applicant).json()["triggers"]
+    )
+
+    again = client.post(
+        "/api/v1/applications", json={"scheme": "svqm", "level": "bronze"}, headers=applicant
+    )
+
+    # ...and it does not block the new application, which starts from the refused one.
+    assert again.status_code == 201, again.text
+    new_id = again.json()["id"]
+    old_pledges = client.get(f"/api/v1/applications/{first['id']}/pledges", headers=applicant)
+    new_pledges = client.get(f"/api/v1/applications/{new_id}/pledges", headers=applicant).json()
+    assert [p["title"] for p in new_pledges] == [p["title"] for p in old_pledges.json()]
+    assert {p["id"] for p in new_pledges}.isdisjoint({p["id"] for p in old_pledges.json()})
+    checklist = client.get(f"/api/v1/applications/{new_id}/requirements", headers=applicant)
+    assert checklist.json()
+    assert all(slot["satisfied"] for slot in checklist.json())
+    evidence = client.get(f"/api/v1/applications/{new_id}/evidence", headers=applicant).json()
+    assert {e["status"] for e in evidence} == {"pending"}
+    # A second open application for the level is still refused.
+    third = client.post(
+        "/api/v1/applications", json={"scheme": "svqm", "level": "bronze"}, headers=applicant
+    )
+    assert third.status_code == 422
+    assert "already has an open Bronze application" in third.json()["detail"]
+    # The old application may still be appealed while the new one goes on.
+    appealed = _fire(client, first["id"], "appeal", applicant, "The evidence was there.")
+    assert appealed.json()["state"] == "appealed", appealed.text
+
+
+def _health_bronze_ready(client, headers) -> dict:
+    app = client.post(
+        "/api/v1/applications",
+        json={"scheme": "svqm-health", "level": "Health Bronze"},
+        headers=headers,
+    )
+    assert app.status_code == 201, app.text
+    app_id = app.json()["id"]
+    themes = client.get("/api/v1/schemes/svqm-health").json()["themes"]
+    mandatory = [t["id"] for t in themes if t["mandatory"]]
+    for i in range(6):
+        made = client.post(
+            f"/api/v1/applications/{app_id}/pledges",
+            headers=headers,
+            json={
+                "theme": mandatory[i % len(mandatory)],
+                "title": f"Health pledge {i}",
+                "indicator": "people reached",
+                "target": "100",
+                "due_date": "2030-01-01",
+            },
+        )
+        assert made.status_code == 201, made.text
+    for slot in client.get(f"/api/v1/applications/{app_id}/requirements", headers=headers).json():
+        up = client.post(
+            f"/api/v1/applications/{app_id}/evidence",
+            headers=headers,
+            data={"requirement": slot["id"]},
+            files={"file": ("evidence.txt", f"{slot['id']}\n".encode(), "text/plain")},
+        )
+        assert up.status_code == 201, up.text
+    return client.get(f"/api/v1/applications/{app_id}", headers=headers).json()
+
+
+def test_health_bronze_self_service_is_awarded_without_assessor_or_panel(client, engine):
+    applicant, org_id = signup(client, "Riverside Trust")
+    app = _health_bronze_ready(client, applicant)
+    # Only the self-service submission is offered; the assessed one is refused.
+    assert app["triggers"] == ["submit_self_service", "withdraw"]
+    assert _fire(client, app["id"], "submit", applicant).status_code == 409
+
+    done = _fire(client, app["id"], "submit_self_service", applicant)
+
+    assert done.status_code == 200, done.text
+    assert (done.json()["state"], done.json()["assessor_id"]) == ("awarded", None)
+    history = client.get(f"/api/v1/applications/{app['id']}/history", headers=applicant).json()
+    assert [h["trigger"] for h in history] == ["submit_self_service"]
+    awards = client.get("/api/v1/awards").json()
+    assert [(a["organisation_id"], a["scheme"], a["level"]) for a in awards] == [
+        (org_id, "svqm-health", "health_bronze")
+    ]
+
+    # A Health Bronze holder may go on to the standard Silver (svqm.yaml's equivalents).
+    silver = client.post(
+        "/api/v1/applications", json={"scheme": "svqm", "level": "Silver"}, headers=applicant
+    )
+    assert silver.status_code == 201, silver.text
+
+
+def test_standard_silver_still_needs_a_bronze_of_some_kind(client):
+    applicant, _ = signup(client, "No Award Ltd")
+    refused = client.post(
+        "/api/v1/applications", json={"scheme": "svqm", "level": "Silver"}, headers=applicant
+    )
+    assert refused.status_code == 422
+    assert "Silver needs a Bronze award in force" in refused.text
+
+
+def test_an_equivalent_must_name_a_loaded_scheme_and_level(tmp_path):
+    import shutil
+
+    from svqm.errors import PolicyError
+    from svqm.policy import load_policies
+    from tests.conftest import POLICIES
+
+    shutil.copy(POLICIES / "svqm.yaml", tmp_path / "svqm.yaml")
+    with pytest.raises(PolicyError, match="equivalents\\[0\\].scheme: no scheme 'svqm-health'"):
+        load_policies(tmp_path)
+    shutil.copy(POLICIES / "svqm-health.yaml", tmp_path / "svqm-health.yaml")
+    text = (tmp_path / "svqm.yaml").read_text().replace("level: health_bronze}", "level: gilt}")
+    (tmp_path / "svqm.yaml").write_text(text)
+    with pytest.raises(PolicyError, match="'gilt' is not a level of 'svqm-health'"):
+        load_policies(tmp_path)
