@@ -146,7 +146,7 @@ def require_lead(session: Session, user: User, organisation_id: int) -> None:
     """PermissionDenied unless the person is a lead of the organisation."""
     found = get_membership(session, user.id, organisation_id)
     if found is None or found.role != "lead":
-        raise PermissionDenied("only a lead of the organisation may invite people to it")
+        raise PermissionDenied("only a lead of the organisation may do this")
 
 
 def invite(

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from svqm.accounts.models import (
@@ -51,14 +52,69 @@ def check_password_rules(password: str, *, context: list[str]) -> None:
             )
 
 
-def create_organisation(session: Session, *, name: str, sector: str = "") -> Organisation:
-    """Register an organisation."""
+def create_organisation(
+    session: Session,
+    *,
+    name: str,
+    sector: str = "",
+    region: str = "",
+    parent_id: int | None = None,
+    regions: Iterable[str] | None = None,
+) -> Organisation:
+    """Register an organisation (a member of the group `parent_id`, if given); its region must be
+    one of `regions` when they are given."""
     if not name.strip():
         raise InvalidInput("an organisation needs a name", field="name")
-    org = Organisation(name=name.strip(), sector=sector.strip())
+    check_region(region, regions)
+    if parent_id is not None and session.get(Organisation, parent_id) is None:
+        raise InvalidInput(f"no organisation {parent_id}", field="parent_id")
+    org = Organisation(
+        name=name.strip()[:200], sector=sector.strip()[:100], region=region, parent_id=parent_id
+    )
     session.add(org)
     session.flush()
     return org
+
+
+def check_region(region: str, regions: Iterable[str] | None) -> None:
+    """InvalidInput unless the region is blank or one of the deployment's."""
+    if region and regions is not None and region not in set(regions):
+        raise InvalidInput("choose a region from the list", field="region")
+
+
+def set_region(session: Session, org: Organisation, region: str, regions: Iterable[str]) -> None:
+    """Say where the organisation works (blank: not given)."""
+    check_region(region, regions)
+    org.region = region
+    session.add(org)
+    session.flush()
+
+
+def group_members(session: Session, organisation_id: int | None) -> list[Organisation]:
+    """The organisations whose group this one is, by name."""
+    if organisation_id is None:
+        return []
+    return list(
+        session.exec(
+            select(Organisation)
+            .where(Organisation.parent_id == organisation_id)
+            .order_by(col(Organisation.name), col(Organisation.id))
+        )
+    )
+
+
+def organisation_places(session: Session, ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
+    """(sector, region, group's name or "") of these organisations, in one query."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    parent = aliased(Organisation)
+    rows = session.exec(
+        select(Organisation.id, Organisation.sector, Organisation.region, parent.name)
+        .outerjoin(parent, col(parent.id) == col(Organisation.parent_id))
+        .where(col(Organisation.id).in_(wanted))
+    )
+    return {int(oid): (sector, region, group or "") for oid, sector, region, group in rows if oid}
 
 
 def get_user_by_email(session: Session, email: str) -> User | None:

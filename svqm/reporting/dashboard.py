@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_
+from sqlalchemy import ColumnElement, and_, case, func, or_, true
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from svqm.accounts.models import User
+from svqm.accounts.models import Organisation, User
 from svqm.policy import Policy
 from svqm.workflow.models import Application, Award
 from svqm.workflow.schedule import OPEN, ScheduledDeadline
@@ -74,12 +75,21 @@ def _policy(registry: SchemeRegistry, scheme: str) -> Policy | None:
     return found.policy if found is not None else None
 
 
-def awards_by_scheme_and_level(session: Session, registry: SchemeRegistry) -> list[LevelCount]:
+def _in_region(column: Any, region: str | None) -> ColumnElement[bool]:
+    """Rows of organisations in this region (every row when none is given)."""
+    if not region:
+        return true()
+    return col(column).in_(select(Organisation.id).where(Organisation.region == region))
+
+
+def awards_by_scheme_and_level(
+    session: Session, registry: SchemeRegistry, region: str | None = None
+) -> list[LevelCount]:
     """Awards of each scheme and level: those in force, and all of them; by scheme, then rank."""
     rows = session.exec(
-        select(Award.scheme, Award.level, Award.state, func.count()).group_by(
-            col(Award.scheme), col(Award.level), col(Award.state)
-        )
+        select(Award.scheme, Award.level, Award.state, func.count())
+        .where(_in_region(Award.organisation_id, region))
+        .group_by(col(Award.scheme), col(Award.level), col(Award.state))
     ).all()
     totals: dict[tuple[str, str], list[int]] = {}
     for scheme, level, state, n in rows:
@@ -106,16 +116,18 @@ def awards_by_scheme_and_level(session: Session, registry: SchemeRegistry) -> li
     return sorted(found, key=lambda c: (c.scheme_name, c.rank, c.level))
 
 
-def applications_by_state(session: Session, registry: SchemeRegistry) -> list[StateCount]:
+def applications_by_state(
+    session: Session, registry: SchemeRegistry, region: str | None = None
+) -> list[StateCount]:
     """Applications in each state, in the order the workflows list their states.
 
     A state is named as the schemes with applications in it name it; where their labels differ
     (one scheme's "draft" is another's "Completing the assessment") by its plain name.
     """
     rows = session.exec(
-        select(Application.scheme, Application.state, func.count()).group_by(
-            col(Application.scheme), col(Application.state)
-        )
+        select(Application.scheme, Application.state, func.count())
+        .where(_in_region(Application.organisation_id, region))
+        .group_by(col(Application.scheme), col(Application.state))
     ).all()
     counts: dict[str, int] = {}
     titles: dict[str, set[str]] = {}
@@ -137,7 +149,7 @@ def applications_by_state(session: Session, registry: SchemeRegistry) -> list[St
 
 
 def open_deadlines(
-    session: Session, registry: SchemeRegistry, now: datetime
+    session: Session, registry: SchemeRegistry, now: datetime, region: str | None = None
 ) -> list[DeadlineCount]:
     """Open deadlines of each scheme and kind: overdue, due soon, due this month, and later."""
     due = col(ScheduledDeadline.due_at)
@@ -155,7 +167,10 @@ def open_deadlines(
             within(and_(due > soon, due <= month)),
             within(due > month),
         )
-        .where(col(ScheduledDeadline.status) == OPEN)
+        .where(
+            col(ScheduledDeadline.status) == OPEN,
+            _in_region(ScheduledDeadline.organisation_id, region),
+        )
         .group_by(col(ScheduledDeadline.scheme), col(ScheduledDeadline.kind))
     ).all()
     found = []

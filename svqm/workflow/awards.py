@@ -61,6 +61,7 @@ def directory(
     scheme: str | None = None,
     name: str | None = None,
     sector: str | None = None,
+    region: str | None = None,
 ) -> list[Award]:
     """The public directory: awards in force and in date, never suspended, withdrawn or expired."""
     return list_awards(
@@ -70,6 +71,7 @@ def directory(
         scheme=scheme,
         name=name,
         sector=sector,
+        region=region,
         valid_at=now,
     )
 
@@ -82,10 +84,12 @@ def list_awards(
     scheme: str | None = None,
     name: str | None = None,
     sector: str | None = None,
+    region: str | None = None,
     valid_at: datetime | None = None,
     limit: int = 500,
 ) -> list[Award]:
-    """Awards, newest first; `name` and `sector` match part of the organisation's, any case.
+    """Awards, newest first; `name` and `sector` match part of the organisation's, any case;
+    `region` is the organisation's region exactly.
 
     `valid_at` leaves out awards whose expiry has passed even if the sweep has not yet moved them
     out of an in-force state (the directory must never list an expired award).
@@ -99,9 +103,11 @@ def list_awards(
         query = query.where(Award.scheme == scheme)
     if valid_at is not None:
         query = query.where(col(Award.issued_at) <= valid_at, col(Award.expires_at) > valid_at)
-    if name or sector:
+    if name or sector or region:
         query = query.join(Organisation, col(Organisation.id) == col(Award.organisation_id))
         for column, part in ((Organisation.name, name), (Organisation.sector, sector)):
             if part:
                 query = query.where(col(column).ilike(f"%{_like_escaped(part)}%", escape="\\"))
+        if region:
+            query = query.where(Organisation.region == region)
     return list(session.exec(query.order_by(col(Award.issued_at).desc()).limit(limit)))

@@ -82,7 +82,12 @@ def _visible(role: str, has_organisation: bool) -> ColumnElement[bool]:
     """
     own = col(Application.organisation_id) == bindparam("organisation_id")
     if role == "applicant":
-        return own
+        # A group's people also read its member organisations' applications (never change them:
+        # every write checks the organisation itself).
+        members = select(Organisation.id).where(
+            col(Organisation.parent_id) == bindparam("organisation_id")
+        )
+        return own | col(Application.organisation_id).in_(members)
     if role == "assessor":
         return col(Application.assessor_id) == bindparam("actor_id")
     if role == "panel":

@@ -25,11 +25,19 @@ def list_awards(
     scheme: Annotated[str | None, Query(max_length=64)] = None,
     name: Annotated[str | None, Query(max_length=200)] = None,
     sector: Annotated[str | None, Query(max_length=200)] = None,
+    region: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[AwardPublic]:
     """The public directory: awards in force and in date, by part of the organisation's name or
-    sector, level and scheme."""
+    sector, its region, level and scheme."""
     rows = award_queries.directory(
-        session, registry, now=now, level=level, scheme=scheme, name=name, sector=sector
+        session,
+        registry,
+        now=now,
+        level=level,
+        scheme=scheme,
+        name=name,
+        sector=sector,
+        region=region,
     )
     return [award_public(session, a, registry) for a in rows]
 

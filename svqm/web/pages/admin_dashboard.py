@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from svqm.notify import outbox
 from svqm.reporting import exports
-from svqm.web.deps import CSRF, AdminPage
+from svqm.web.deps import CSRF, AdminPage, SettingsDep
 from svqm.web.ui import render
 from svqm.web.views.dashboard import figures
 from svqm.workflow.schemes import SchemeRegistry
@@ -29,15 +29,19 @@ CHUNK_BYTES = 64 * 1024
 
 
 @router.get("/admin")
-def overview(page: AdminPage) -> HTMLResponse:
-    """The dashboard: awards, applications, deadlines and workloads, and undelivered email."""
+def overview(page: AdminPage, settings: SettingsDep, region: str = "") -> HTMLResponse:
+    """The dashboard: awards, applications, deadlines (of one region, if chosen) and workloads,
+    and undelivered email."""
+    chosen = region if region in settings.REGIONS else ""
     return render(
         page.request,
         "admin/overview.html",
         auth=page.auth,
         title="Administration",
         dead_letters=outbox.dead_letter_count(page.session),
-        **figures(page.session, page.registry, page.now),
+        regions={r: r for r in settings.REGIONS},
+        region=chosen,
+        **figures(page.session, page.registry, page.now, chosen or None),
     )
 
 

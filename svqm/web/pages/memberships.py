@@ -11,8 +11,8 @@ from sqlmodel import Session
 
 from svqm.accounts import auth, members
 from svqm.accounts import service as accounts
-from svqm.accounts.models import Invitation
-from svqm.errors import SvqmError
+from svqm.accounts.models import Invitation, Organisation
+from svqm.errors import NotFound, SvqmError
 from svqm.notify import invitations
 from svqm.web.deps import (
     CSRF,
@@ -36,13 +36,16 @@ DONE = {
     "switched": "You are now acting for this organisation.",
     "invited": "Invitation sent. It works once, for a limited time.",
     "joined": "You can now act for this organisation too. You are acting for it now.",
+    "region": "Region saved.",
 }
 ROLE_NAMES = {"lead": "Lead", "member": "Member"}
 _INVITE_INPUTS = {"email": "email", "role": "role"}
+_NO_ORG = Organisation(name="")
 
 
 def _organisations_page(
     page: Page,
+    regions: list[str] | None = None,
     *,
     status: int = 200,
     errors: Errors = None,
@@ -67,17 +70,37 @@ def _organisations_page(
         role_names=ROLE_NAMES,
         is_lead=acting is not None and acting.role == "lead",
         typed=typed or {"email": "", "role": "member"},
+        regions=regions or [],
+        region=(accounts.get_organisation(page.session, user.organisation_id) or _NO_ORG).region,
     )
 
 
 @router.get("/account/organisations")
-def organisations(page: ApplicantPage, done: str = "") -> HTMLResponse:
+def organisations(page: ApplicantPage, settings: SettingsDep, done: str = "") -> HTMLResponse:
     """The organisations the person acts for, which one now, and (for a lead) its people."""
-    return _organisations_page(page, flash=flash_of(done, DONE))
+    return _organisations_page(page, settings.REGIONS, flash=flash_of(done, DONE))
+
+
+@router.post("/account/organisations/region", response_model=None)
+def set_region(page: ApplicantPage, settings: SettingsDep, region: FormText = "") -> Response:
+    """Say which region the organisation the person acts for works in (its leads)."""
+    user = page.auth.user
+
+    def write() -> None:
+        members.require_lead(page.session, user, user.organisation_id or 0)
+        org = accounts.get_organisation(page.session, user.organisation_id)
+        if org is None:
+            raise NotFound("you are not acting for an organisation")
+        accounts.set_region(page.session, org, region[:100], settings.REGIONS)
+
+    if failure := attempt(page.session, write):
+        errors = [{"text": sentence(failure.detail), "href": "#region"}]
+        return _organisations_page(page, settings.REGIONS, status=status_of(failure), errors=errors)
+    return after_post("/account/organisations", "region")
 
 
 @router.post("/account/organisations/switch", response_model=None)
-def switch(page: ApplicantPage, organisation_id: FormText = "") -> Response:
+def switch(page: ApplicantPage, settings: SettingsDep, organisation_id: FormText = "") -> Response:
     """Act for another of the person's organisations in this session."""
     chosen = int(organisation_id) if organisation_id.isdigit() and len(organisation_id) < 10 else 0
 
@@ -86,7 +109,7 @@ def switch(page: ApplicantPage, organisation_id: FormText = "") -> Response:
 
     if failure := attempt(page.session, write):
         errors = [{"text": "Choose one of your organisations", "href": "#organisations"}]
-        return _organisations_page(page, status=status_of(failure), errors=errors)
+        return _organisations_page(page, settings.REGIONS, status=status_of(failure), errors=errors)
     return after_post("/dashboard", "switched")
 
 
@@ -118,7 +141,9 @@ def invite(
     if failure := attempt(page.session, write):
         input_id = _INVITE_INPUTS.get(failure.field or "", "email")
         errors = [{"text": sentence(failure.detail), "href": f"#{input_id}"}]
-        return _organisations_page(page, status=status_of(failure), errors=errors, typed=typed)
+        return _organisations_page(
+            page, settings.REGIONS, status=status_of(failure), errors=errors, typed=typed
+        )
     return after_post("/account/organisations", "invited")
 
 

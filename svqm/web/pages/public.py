@@ -90,8 +90,9 @@ def directory(
     level: str = "",
     scheme: str = "",
     sector: str = "",
+    region: str = "",
 ) -> HTMLResponse:
-    """Awards in force, searchable by organisation, level, scheme and sector."""
+    """Awards in force, searchable by organisation, level, scheme, sector and region."""
     rows = award_queries.directory(
         session,
         registry,
@@ -100,16 +101,24 @@ def directory(
         scheme=blank(scheme),
         name=blank(organisation[:200]),
         sector=blank(sector[:200]),
+        region=blank(region[:100]),
     )
-    sectors = accounts.organisation_sectors(session, {a.organisation_id for a in rows})
+    places = accounts.organisation_places(session, {a.organisation_id for a in rows})
     awards = [
-        (award_public(session, a, registry), sectors.get(a.organisation_id, "")) for a in rows
+        (award_public(session, a, registry), *places.get(a.organisation_id, ("", "", "")))
+        for a in rows
     ]
     levels: dict[str, str] = {}
     for s in registry.current.values():
         for lv in sorted(s.policy.levels, key=lambda lv: lv.rank):
             levels.setdefault(lv.id, lv.name)
-    query = {"organisation": organisation, "level": level, "scheme": scheme, "sector": sector}
+    query = {
+        "organisation": organisation,
+        "level": level,
+        "scheme": scheme,
+        "sector": sector,
+        "region": region,
+    }
     return render(
         request,
         "public/directory.html",
@@ -118,5 +127,6 @@ def directory(
         awards=awards,
         scheme_names={sid: s.policy.name for sid, s in registry.current.items()},
         levels=levels,
+        regions={r: r for r in request.app.state.settings.REGIONS},
         query={k: v[:200] for k, v in query.items()},
     )

@@ -17,11 +17,14 @@ def _bars(pairs: list[tuple[str, int]]) -> list[dict[str, Any]]:
     return [{"label": label, "value": value} for label, value in pairs]
 
 
-def figures(session: Session, registry: SchemeRegistry, now: datetime) -> dict[str, Any]:
-    """What the dashboard shows: each chart's bars, and the rows of the tables beside them."""
-    awards = dashboard.awards_by_scheme_and_level(session, registry)
-    states = dashboard.applications_by_state(session, registry)
-    deadlines = dashboard.open_deadlines(session, registry, now)
+def figures(
+    session: Session, registry: SchemeRegistry, now: datetime, region: str | None = None
+) -> dict[str, Any]:
+    """What the dashboard shows: each chart's bars, and the rows of the tables beside them;
+    awards, applications and deadlines of one region's organisations when one is given."""
+    awards = dashboard.awards_by_scheme_and_level(session, registry, region)
+    states = dashboard.applications_by_state(session, registry, region)
+    deadlines = dashboard.open_deadlines(session, registry, now, region)
     workload = dashboard.assessor_workload(session, registry)
     buckets = [
         ("Overdue", sum(d.overdue for d in deadlines)),
