@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from svqm.accounts import auth
+from svqm.accounts import auth, members
 from svqm.accounts import service as accounts
 from svqm.accounts.models import Organisation, User
 from svqm.config import get_settings
@@ -58,6 +58,15 @@ _PLEDGES = {
 }
 
 
+_CARE_HOMES = (
+    "Harbour House",
+    "Quay Lodge",
+    "Lighthouse Court",
+    "Anchor View",
+    "Marina Gardens",
+)
+
+
 def _staff(session: Session, email: str, role: str, name: str) -> User:
     user = accounts.add_user(session, email=email, role=role, password=DEMO_PASSWORD, name=name)
     auth.ensure_totp_secret(session, user)
@@ -91,6 +100,8 @@ class _Journey:
     ) -> None:
         self.session, self.registry, self.store = session, registry, store
         self.app, self.applicant, self.now = app, applicant, start
+        # The applicant acts for the application's organisation (one of their memberships).
+        self.as_applicant = workflow.Actor(applicant.id, applicant.role, app.organisation_id)
 
     def tick(self, days: float = 1) -> datetime:
         self.now += timedelta(days=days)
@@ -101,7 +112,7 @@ class _Journey:
             self.session,
             self.app,
             trigger,
-            actor=workflow.Actor.of(user),
+            actor=self.as_applicant if user is self.applicant else workflow.Actor.of(user),
             registry=self.registry,
             now=self.tick(),
             comment=comment,
@@ -120,7 +131,7 @@ class _Journey:
                     due_date=(self.now + timedelta(days=365)).date(),
                     description=f"{title}, measured as {indicator}.",
                 ),
-                actor=workflow.Actor.of(self.applicant),
+                actor=self.as_applicant,
                 registry=self.registry,
                 now=self.now,
             )
@@ -144,7 +155,7 @@ class _Journey:
                 stream=io.BytesIO(body.encode()),
                 filename=f"{slot.id.replace(':', '-')}.txt",
                 title=slot.title,
-                actor=workflow.Actor.of(self.applicant),
+                actor=self.as_applicant,
                 registry=self.registry,
                 now=self.tick(0.01),
             )
@@ -204,7 +215,7 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
             organisation_id=org.id,
             scheme_id=scheme,
             level=level,
-            actor=workflow.Actor.of(user),
+            actor=workflow.Actor(user.id, user.role, org.id),
             registry=registry,
             now=start,
         )
@@ -244,13 +255,63 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         "facilities services",
         "applicant@northgate.demo.svqm.test",
     )
+    supplier.region = "Greater Manchester"
+    trust.region = "Cheshire and Merseyside"
+    session.add_all([supplier, trust])
     j = journey(supplier, supplier_user, "svqm", "Level 1", now - timedelta(days=3))
     j.pledges(_PLEDGES["svqm"][:4])
+    # The care group's five businesses, each led by the group's bid director (one login for all):
+    # two awarded Bronze last spring, one under review, two making their pledges.
+    care.region = "Cheshire and Merseyside"
+    session.add(care)
+    homes = {}
+    for name in _CARE_HOMES:
+        home = accounts.create_organisation(
+            session,
+            name=name,
+            sector="social care",
+            region="Cheshire and Merseyside",
+            parent_id=care.id,
+        )
+        members.add_membership(
+            session, user_id=care_user.id or 0, organisation_id=home.id or 0, role="lead"
+        )
+        homes[name] = home
+    for name in _CARE_HOMES[:2]:
+        j = journey(homes[name], care_user, "svqm", "Bronze", now - timedelta(days=200))
+        j.pledges(_PLEDGES["svqm"])
+        j.upload_all()
+        j.fire("submit", care_user)
+        j.fire("start_review", assessor2)
+        j.review_all(assessor2)
+        j.fire("recommend_award", assessor2)
+        j.fire("confirm_award", panel, "Six themes covered, with the group's shared pledges.")
+    j = journey(homes[_CARE_HOMES[2]], care_user, "svqm", "Bronze", now - timedelta(days=12))
+    j.pledges(_PLEDGES["svqm"])
+    j.upload_all()
+    j.fire("submit", care_user)
+    for name in _CARE_HOMES[3:]:
+        j = journey(homes[name], care_user, "svqm", "Bronze", now - timedelta(days=5))
+        j.pledges(_PLEDGES["svqm"][:3])
+    # The manager of one home acts for that home only.
+    manager = accounts.add_user(
+        session,
+        email="manager@quaylodge.demo.svqm.test",
+        role="applicant",
+        organisation_id=homes["Quay Lodge"].id,
+        password=DEMO_PASSWORD,
+        name="Quinn Manager",
+        member_role="member",
+    )
+    assert manager.id is not None
+
     staff = [admin, assessor, assessor2, panel]
     lines = [
         "demo data created; every demo account's password is " + DEMO_PASSWORD,
         "  applicants applicant@riverside.demo.svqm.test (Health Bronze awarded),",
-        "             applicant@harbour.demo.svqm.test (Bronze held, Silver under review),",
+        "             applicant@harbour.demo.svqm.test (Bronze held, Silver under review; acts",
+        "               for the group's five care homes too: switch on 'Your organisations', see /group)",
+        "             manager@quaylodge.demo.svqm.test (one care home of the group only)",
         "             applicant@northgate.demo.svqm.test (Bronze draft)",
         "  staff sign in with a code from an authenticator app; add each account's key:",
     ]

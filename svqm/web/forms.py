@@ -247,3 +247,10 @@ async def read_report_form(request: Request) -> ReportForm:
         deadline=_text(form, "deadline")[:64],
         _upload=upload,
     )
+
+
+def region_options(regions: list[str], chosen: str) -> list[dict[str, Any]]:
+    """The options of a region select: 'Not given', then the deployment's regions."""
+    return [{"value": "", "text": "Not given", "selected": not chosen}] + [
+        {"value": r, "text": r, "selected": r == chosen} for r in regions
+    ]

@@ -216,6 +216,8 @@ def test_regions_are_shown_and_filtered_in_the_directory_and_the_admin_dashboard
         )
         assert moved.status_code == 200
         assert "Region saved" in moved.text
+        assert '<option value="Kent and Medway" selected>' in moved.text
+        assert '<option value="West Yorkshire">' in moved.text
         kent = client.get("/awards", params={"region": "Kent and Medway"})
         assert "Northern Homes" in kent.text
 

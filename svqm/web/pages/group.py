@@ -11,7 +11,7 @@ from svqm.accounts import service as accounts
 from svqm.web.deps import CSRF, ApplicantPage, Page, SettingsDep
 from svqm.web.errors import status_of
 from svqm.web.format import sentence
-from svqm.web.forms import FormText, attempt
+from svqm.web.forms import FormText, attempt, region_options
 from svqm.web.ui import Errors, after_post, flash_of, render
 from svqm.web.views.group import group_view
 
@@ -33,6 +33,7 @@ def _page(
     typed: dict[str, str] | None = None,
 ) -> HTMLResponse:
     view = group_view(page.session, page.registry, page.actor, page.now)
+    typed = typed or {"name": "", "sector": "", "region": view.region}
     lead = members.get_membership(page.session, page.auth.user.id, page.auth.user.organisation_id)
     return render(
         page.request,
@@ -44,8 +45,8 @@ def _page(
         flash=flash,
         group=view,
         is_lead=lead is not None and lead.role == "lead",
-        regions=regions,
-        typed=typed or {"name": "", "sector": "", "region": view.region},
+        typed=typed,
+        region_options=region_options(regions, typed["region"]),
     )
 
 

@@ -26,7 +26,7 @@ from svqm.web.deps import (
 )
 from svqm.web.errors import status_of
 from svqm.web.format import sentence
-from svqm.web.forms import FormText, attempt
+from svqm.web.forms import FormText, attempt, region_options
 from svqm.web.security import SESSION_COOKIE, cookie_name, set_session_cookie
 from svqm.web.ui import Errors, after_post, error_page, flash_of, render
 
@@ -70,8 +70,10 @@ def _organisations_page(
         role_names=ROLE_NAMES,
         is_lead=acting is not None and acting.role == "lead",
         typed=typed or {"email": "", "role": "member"},
-        regions=regions or [],
-        region=(accounts.get_organisation(page.session, user.organisation_id) or _NO_ORG).region,
+        region_options=region_options(
+            regions or [],
+            (accounts.get_organisation(page.session, user.organisation_id) or _NO_ORG).region,
+        ),
     )
 
 
