@@ -2,6 +2,7 @@
 
 - The admin dashboard: the admin signs in with a code and opens /admin; charts, their figures,
   a screenshot (var/screenshots/test_dashboard_charts_are_accessible/) and axe-core.
+- The care group's bid director switches between its homes and reads the group page (axe-core, 320 px).
 - Every award the demo makes can be checked: the directory, each award's verify page and
   certificate (and its PDF), and checking a pasted credential; screenshots of each (under
   var/screenshots/test_every_demo_award_can_be_checked/) and axe-core on each: no WCAG 2.2 A/AA
@@ -140,3 +141,38 @@ def test_every_demo_award_can_be_checked(live_server, demo_keys, new_page, scree
         strict.wait_for_load_state("load")
     assert not problems, problems
     assert all(url.startswith(live_server) for url in requests), requests
+
+
+def test_the_care_groups_bid_director_switches_between_its_homes(
+    live_server, demo_keys, new_page, screenshot, axe
+):
+    page = new_page(bypass_csp=True)
+    page.goto(f"{live_server}/login")
+    page.get_by_label("Email address").fill("applicant@harbour.demo.svqm.test")
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_role("link", name="Your organisations").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your organisations")
+    assert not (violations := axe(page)), violations
+    screenshot(page, "organisations")
+
+    page.get_by_role("button", name="Switch to Quay Lodge").click()
+    expect(page).to_have_url(re.compile(r"/dashboard\?done=switched$"))
+    expect(page.get_by_text("You are now acting for this organisation.")).to_be_visible()
+    expect(page.locator(".govuk-caption-l")).to_have_text("Quay Lodge")
+    expect(page.locator("#awards + table tbody tr")).to_have_count(1)
+
+    page.goto(f"{live_server}/account/organisations")
+    page.get_by_role("button", name="Switch to Harbour Care Group").click()
+    page.goto(f"{live_server}/group")
+    homes = ["Anchor View", "Harbour House", "Lighthouse Court", "Marina Gardens", "Quay Lodge"]
+    expect(page.locator("section h2")).to_have_text(homes)
+    assert not (violations := axe(page)), violations
+    screenshot(page, "group")
+    # At 320 px nothing but a table's own scrolling region is wider than the screen.
+    page.set_viewport_size({"width": 320, "height": 800})
+    for path in ("/group", "/account/organisations", "/awards?region=Cheshire+and+Merseyside"):
+        page.goto(f"{live_server}{path}")
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 320, (path, width)
+    screenshot(page, "directory-by-region-320")
