@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "B4": "benchmarks.b4_web",
     "B5": "benchmarks.b5_sweep",
     "B6": "benchmarks.b6_simulate",
+    "B7": "benchmarks.b7_scaleout",
 }
 
 

@@ -52,6 +52,7 @@ from svqm.workflow.models import Application
 from svqm.workflow.service import Actor
 
 Statement = tuple[str, Any]
+_TRANSACTION = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
 
 
 @contextmanager
@@ -60,7 +61,9 @@ def _captured(engine: Engine) -> Iterator[list[Statement]]:
     seen: list[Statement] = []
 
     def listen(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        seen.append((statement, parameters))
+        # The reads only: the transaction's BEGIN is the session's, not the page's.
+        if statement.split(None, 1)[0].upper() not in _TRANSACTION:
+            seen.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", listen)
     try:

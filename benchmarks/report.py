@@ -81,6 +81,8 @@ class Result:
     higher_is_better: bool = False
     # The measured floor behind the figure, printed when the target is missed (why it is).
     floor: str = ""
+    # The figure is a rate in `unit` (e.g. events/s), not a ratio against a baseline.
+    absolute: bool = False
 
     @property
     def ratio_passed(self) -> bool:
@@ -134,6 +136,19 @@ def _verdict(ok: bool) -> str:
     return "[bold green]MET[/]" if ok else "[bold red]MISSED[/]"
 
 
+def _is_ratio(r: Result) -> bool:
+    return not r.absolute
+
+
+def _ratio_text(r: Result) -> str:
+    return f"{r.ratio:.2f}x" if _is_ratio(r) else f"{_num(r.ratio)} {r.unit}"
+
+
+def _target_text(r: Result) -> str:
+    suffix = "x" if _is_ratio(r) else f" {r.unit}"
+    return f"{_bound(r.higher_is_better)} {r.target:g}{suffix}"
+
+
 def print_table(results: list[Result], console: Console | None = None) -> None:
     """One row per result (and one per extra check), then a line per benchmark saying met/missed."""
     console = console or Console()
@@ -146,8 +161,8 @@ def print_table(results: list[Result], console: Console | None = None) -> None:
             r.name,
             _figures(r.measured),
             _figures(r.baseline),
-            f"{r.ratio:.2f}x" if r.target is not None else f"{_num(r.ratio)} {r.unit}",
-            f"{_bound(r.higher_is_better)} {r.target:g}x" if r.target is not None else "none",
+            _ratio_text(r) if r.target is not None else f"{_num(r.ratio)} {r.unit}",
+            _target_text(r) if r.target is not None else "none",
             _verdict(r.ratio_passed) if r.target is not None else "[bold]RAN[/]",
         )
         for c in r.checks:
@@ -169,7 +184,7 @@ def print_table(results: list[Result], console: Console | None = None) -> None:
         if r.target is None:
             figure = f"{_num(r.ratio)} {r.unit}, no target"
         else:
-            figure = f"ratio {r.ratio:.2f}x, target {_bound(r.higher_is_better)} {r.target:g}x"
+            figure = f"{_ratio_text(r)}, target {_target_text(r)}"
         verdict = "target met" if r.passed else "TARGET MISSED"
         load = r.detail.get("loadavg")
         if load:

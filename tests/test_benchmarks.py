@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -94,3 +95,35 @@ def test_b4_serves_each_page_beside_its_floor(sized: Callable[..., ModuleType]) 
         assert result.baseline[f"{name} floor req/s"] > 0
         assert result.measured[f"{name} CPU ms/req"] > 0
     assert result.ratio == pytest.approx(min(result.detail["ratios"].values()), abs=1e-3)
+
+
+def test_b6_counts_cpu_and_statements_per_event(sized: Callable[..., ModuleType]) -> None:
+    b6 = sized("b6_simulate", SVQM_B6_ORGANISATIONS="4", SVQM_B6_YEARS="0.1")
+    result = b6.run()
+    assert result.absolute
+    assert result.target == 1000
+    assert result.measured["events"] > 0
+    assert result.measured["SQL statements per event"] > 1  # every event goes through the services
+    assert result.measured["events per CPU s"] > 0
+    assert "SQL statements per event" in result.floor
+
+
+@pytest.mark.postgres
+def test_b7_two_schedulers_deliver_each_message_once(sized: Callable[..., ModuleType]) -> None:
+    server = os.environ.get("SVQM_TEST_POSTGRES_URL")
+    if not server:
+        pytest.skip("SVQM_TEST_POSTGRES_URL is not set (make test sets it)")
+    sized("b4_web", SVQM_B4_ROWS="200")
+    b7 = sized(
+        "b7_scaleout",
+        SVQM_B7_SECONDS="1",
+        SVQM_B7_MESSAGES="60",
+        SVQM_BENCH_POSTGRES_URL=server,
+    )
+    result = b7.run()
+    mail = result.detail["mail"]
+    assert mail["relay_received"] == mail["sent_rows"] == 60
+    assert (mail["duplicates"], mail["lost"]) == (0, 0)
+    assert sum(mail["split"]) == 60
+    assert len(mail["split"]) == 2
+    assert set(result.detail["ratios"]) == {"queue", "api"}
