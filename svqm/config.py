@@ -15,6 +15,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SVQM_", env_file=".env", extra="ignore")
 
     ENV: Literal["development", "production", "test"] = "development"
+    # The service's name in every page's header and title: the service, not one of its schemes.
+    SERVICE_NAME: str = "Social value accreditation"
     DATABASE_URL: str = "sqlite:///var/svqm.db"
     POLICIES_DIR: Path = _REPO_POLICIES
     VAR_DIR: Path = Path("var")

@@ -106,10 +106,10 @@ def missing(slots: list[Slot]) -> list[str]:
     out = []
     for s in slots:
         if s.current is None:
-            out.append(f"evidence missing: {s.id} ({s.title})")
+            out.append(f"evidence missing: {s.title}")
         elif not s.satisfied:
             why = "rejected" if s.status == "rejected" else "more information requested"
-            out.append(f"evidence needs a new version: {s.id} ({s.title}): {why}")
+            out.append(f"evidence needs a new version: {s.title} ({why})")
     return out
 
 
@@ -121,7 +121,7 @@ def not_accepted(slots: list[Slot]) -> list[str]:
         "more_information": "more information requested",
     }
     return [
-        f"evidence not accepted: {s.id} ({s.title}): {words[s.status]}"
+        f"evidence not accepted: {s.title} ({words[s.status]})"
         for s in slots
         if s.current is not None and s.status != "accepted"
     ]

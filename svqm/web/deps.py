@@ -365,6 +365,7 @@ ApplicationCase = Annotated[Case, Depends(case_of(_page))]
 AssessorCase = Annotated[Case, Depends(case_of(_FOR["assessor"]))]
 PanelCase = Annotated[Case, Depends(case_of(_FOR["panel"]))]
 AdminCase = Annotated[Case, Depends(case_of(_FOR["admin"]))]
+ApplicantCase = Annotated[Case, Depends(case_of(_FOR["applicant"]))]
 
 # Every page router's dependency: the form token of any state-changing request (it reads the
 # request's unit of work, so it shares its scope).

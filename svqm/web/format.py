@@ -68,6 +68,31 @@ def evidence_tag(status: str) -> Tag:
     return {"text": text, "classes": classes}
 
 
+def reference(application_id: int) -> str:
+    """An application's reference as people quote it ('APP-000042')."""
+    return f"APP-{application_id:06d}"
+
+
+# What each stored file type is called on a page (the types are those filetypes.py accepts).
+FILE_KINDS = {
+    "application/pdf": "PDF",
+    "image/png": "PNG image",
+    "image/jpeg": "JPEG image",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "Excel spreadsheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": (
+        "PowerPoint presentation"
+    ),
+    "text/csv": "CSV file",
+    "text/plain": "Text file",
+}
+
+
+def file_kind(content_type: str) -> str:
+    """'Word document', never a MIME type."""
+    return FILE_KINDS.get(content_type.split(";")[0].strip(), "File")
+
+
 def role_name(role: str) -> str:
     return ROLE_NAMES.get(role, role)
 

@@ -16,12 +16,12 @@ from svqm.config import Settings
 from svqm.errors import SvqmError
 from svqm.web.deps import PageAuth
 from svqm.web.errors import status_of, title_of, unmet_of
+from svqm.web.format import file_kind
 from svqm.web.security import ANON_COOKIE, anon_csrf_token, cookie_name, csp_with_nonce
 
 WEB = Path(__file__).resolve().parent
 REPO = WEB.parent.parent
 GOVUK_DIST = REPO / "node_modules" / "govuk-frontend" / "dist" / "govuk"
-SERVICE_NAME = "Social Value Quality Mark accreditation"
 Errors = list[dict[str, str]] | None
 Flash = dict[str, str] | None
 
@@ -56,6 +56,9 @@ templates = Jinja2Templates(
         auto_reload=False,
     )
 )
+
+
+templates.env.filters["file_kind"] = file_kind
 
 
 def error_list(exc: SvqmError, href: str = "#main-content") -> list[dict[str, str]]:
@@ -99,7 +102,7 @@ def render(
         "user": auth.user if auth else None,
         "csrf_token": csrf,
         "cspNonce": nonce,
-        "serviceName": SERVICE_NAME,
+        "serviceName": settings.SERVICE_NAME,
         "assetPath": "/static/govuk/assets",
         "title": title,
         "errors": errors,

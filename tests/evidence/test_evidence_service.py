@@ -316,8 +316,8 @@ def test_more_information_loop_end_to_end(session, registry, now, tmp_path, draf
     with pytest.raises(workflow.GuardRefused) as refused:
         workflow.fire(session, app, "resubmit", actor=applicant, registry=registry, now=now)
     assert refused.value.unmet == [
-        "evidence needs a new version: executive_commitment (Signed executive commitment to the "
-        "pledges): more information requested"
+        "evidence needs a new version: Signed executive commitment to the pledges "
+        "(more information requested)"
     ]
 
     newer = actions.upload_evidence(

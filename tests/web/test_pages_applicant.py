@@ -89,17 +89,39 @@ def _fire(client, app_id, trigger, version=None, comment=""):
     )
 
 
-def test_dashboard_offers_levels_with_their_aliases(client, applicant):
-    page = client.get("/dashboard")
+def test_choosing_a_scheme_then_only_its_levels(client, applicant):
+    dashboard = client.get("/dashboard")
+    assert 'href="/apply"' in dashboard.text
+    assert "Your organisation has not started an application yet." in dashboard.text
+    page = client.get("/apply")
     assert page.status_code == 200
-    assert '<option value="svqm:bronze">Bronze (Level 1)</option>' in page.text
-    assert '<option value="svqm-health:health_bronze">Health Bronze (Bronze, Level 1)</option>' in (
-        page.text
-    )
-    assert '<optgroup label="Social Value Quality Mark">' in page.text
-    assert 'for="scheme"' in page.text
-    assert 'for="level"' in page.text
-    assert "Your organisation has not started an application yet." in page.text
+    assert page.text.count('name="scheme" type="radio"') == 5
+    assert " checked" not in page.text  # no scheme is chosen for them
+    assert "Social Value Quality Mark" in page.text
+    assert "Levels: Bronze, Silver, Gold, Platinum." in page.text
+    unanswered = client.get("/apply?answered=yes")
+    assert unanswered.status_code == 422
+    assert 'href="#scheme"' in unanswered.text
+    assert 'id="scheme-error"' in unanswered.text
+    chosen = client.get("/apply?scheme=svqm&answered=yes", follow_redirects=False)
+    assert (chosen.status_code, chosen.headers["location"]) == (303, "/apply/svqm")
+    levels = client.get("/apply/svqm")
+    assert levels.status_code == 200
+    assert levels.text.count('name="level" type="radio"') == 4
+    assert 'value="bronze"' in levels.text
+    assert "Bronze (Level 1)" in levels.text
+    assert "Health Bronze" not in levels.text  # only the chosen scheme's levels
+    assert "Bronze needs pledges under at least 6 different themes." in levels.text
+    assert "Evidence: Signed executive commitment to the pledges" in levels.text
+    assert "A Silver award held for at least 12 months." in levels.text
+    assert "Your organisation holds no award of this scheme yet." in levels.text
+    assert client.get("/apply/nope").status_code == 404
+
+
+def _task_status(html: str, task: str) -> str:
+    found = re.search(rf'id="task-{task}-status">\s*(.*?)\s*</div>', html, re.S)
+    assert found, f"no task {task}"
+    return re.sub(r"<[^>]+>", "", found.group(1)).strip()
 
 
 def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
@@ -108,55 +130,103 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
     assert page.status_code == 200
     assert "Application started." in page.text
     assert 'class="govuk-task-list"' in page.text
-    assert "Bronze needs pledges under at least 6 different themes." in page.text
-    # The submit button is there from the start, with everything still missing listed beside it.
-    assert f'action="/applications/{app_id}/events/submit"' in page.text
-    assert "You cannot submit application yet. Still needed:" in page.text
-    assert "0 covered so far" in page.text
+    assert _task_status(page.text, "organisation") == "Completed"
+    assert _task_status(page.text, "pledges") == "Not started"
+    assert _task_status(page.text, "slot-executive-commitment") == "Not started"
+    assert _task_status(page.text, "waiting-1") == "Cannot start yet"
+    assert _task_status(page.text, "check") == "Cannot start yet"
+    # The submission is not on the task list; checking answers cannot start yet.
+    assert f'action="/applications/{app_id}/events/submit"' not in page.text
+    assert f'href="/applications/{app_id}/check"' not in page.text
     early = _fire(client, app_id, "submit")
     assert early.status_code == 422
     summary = error_summary(early.text)
     assert "Pledges under at least 6 different themes are needed" in summary
-    assert "Evidence missing: executive_commitment" in summary
+    assert "Evidence missing: Signed executive commitment to the pledges" in summary
+    assert "executive_commitment" not in summary
 
-    for theme in BRONZE_THEMES:
+    pledges = client.get(f"/applications/{app_id}/pledges")
+    assert "Bronze needs pledges under at least 6 different themes." in pledges.text
+    added = _pledge(client, app_id, BRONZE_THEMES[0], title="Our pledge on jobs")
+    assert (added.status_code, added.headers["location"]) == (
+        303,
+        f"/applications/{app_id}/pledges?done=pledge-added",
+    )
+    assert _task_status(client.get(f"/applications/{app_id}").text, "pledges") == "In progress"
+    for theme in BRONZE_THEMES[1:]:
         added = _pledge(client, app_id, theme, title=f"Our pledge on {theme}")
         assert added.status_code == 303, error_summary(added.text)
-    page = client.get(f"/applications/{app_id}?done=pledge-added")
+    page = client.get(f"/applications/{app_id}/pledges?done=pledge-added")
     assert "Pledge added." in page.text
-    assert "6 made." in page.text
+    assert "6 pledges" in page.text
     assert count(engine, Pledge) == 6
+    page = client.get(f"/applications/{app_id}")
+    assert _task_status(page.text, "pledges") == "Completed"
 
-    slots = hidden_values(page.text, "requirement")
+    slots = re.findall(rf'href="/applications/{app_id}/evidence/([^"]+)"', page.text)
     assert slots[0] == "executive_commitment"
     assert len(slots) == 7
-    assert all(s.startswith("pledge_plan:pledge-") for s in slots[1:])
+    titles = re.findall(r'class="govuk-link govuk-task-list__link"[^>]*>([^<]+)</a>', page.text)
+    assert "Delivery plan for the pledge: Our pledge on jobs" in titles
+    item = client.get(f"/applications/{app_id}/evidence/{slots[0]}")
+    assert '<h1 class="govuk-heading-l">Signed executive commitment to the pledges</h1>' in (
+        item.text
+    )
+    assert "Word document" in item.text
+    assert client.get(f"/applications/{app_id}/evidence/nope").status_code == 404
     for slot in slots:
         uploaded = _upload(client, app_id, slot)
-        assert uploaded.status_code == 303, error_summary(uploaded.text)
+        assert uploaded.headers["location"] == (
+            f"/applications/{app_id}/evidence/{slot}?done=evidence-uploaded"
+        ), error_summary(uploaded.text)
     page = client.get(f"/applications/{app_id}")
-    assert "7 of 7 items have usable evidence." in page.text
-    assert page.text.count('<strong class="govuk-tag">Awaiting review</strong>') == 7
-    assert "Still needed" not in page.text
+    for slot in slots:
+        assert _task_status(page.text, "slot-" + re.sub("[:_]", "-", slot)) == "Completed"
+    assert _task_status(page.text, "check") == "Not started"
+    item = client.get(f"/applications/{app_id}/evidence/{slots[0]}")
+    assert "(Text file, 13 bytes)" in item.text  # the kind in words, never a MIME type
+    assert "text/plain" not in item.text
 
     # Every uploaded version can be downloaded from the page, as an attachment.
-    link = re.search(r'href="(/evidence/\d+/download)"', page.text).group(1)
+    link = re.search(r'href="(/evidence/\d+/download)"', item.text).group(1)
     download = client.get(link)
     assert download.status_code == 200
     assert download.content == b"our evidence\n"
     assert download.headers["content-disposition"].startswith("attachment;")
 
-    submitted = _fire(client, app_id, "submit")
-    assert (submitted.status_code, submitted.headers["location"]) == (
-        303,
-        f"/applications/{app_id}?done=event-submit",
+    check = client.get(f"/applications/{app_id}/check")
+    assert check.status_code == 200
+    assert "Check your answers before you submit application" in check.text
+    assert "Our pledge on jobs" in check.text
+    assert check.text.count(">Change<") == 6 + 7
+    send = {"csrf_token": csrf_of(check.text), "trigger": "submit"}
+    send["version"] = hidden_values(check.text, "version")[0]
+    undeclared = client.post(f"/applications/{app_id}/check", data=send)
+    assert undeclared.status_code == 422
+    assert 'href="#declaration"' in undeclared.text
+    assert 'id="declaration-error"' in undeclared.text
+    with Session(engine) as s:
+        assert s.get(Application, app_id).state == "draft"
+    sent = client.post(
+        f"/applications/{app_id}/check", data={**send, "declaration": "yes"}, follow_redirects=False
     )
-    page = client.get(submitted.headers["location"])
-    assert "Application submitted. An assessor will now review it." in page.text
-    assert ">Submitted</strong>" in page.text
-    assert f'action="/applications/{app_id}/pledges' not in page.text  # no longer editable
+    assert (sent.status_code, sent.headers["location"]) == (
+        303,
+        f"/applications/{app_id}/sent?step=submit",
+    )
+    confirmation = client.get(sent.headers["location"])
+    assert 'class="govuk-panel govuk-panel--confirmation"' in confirmation.text
+    assert "Application submitted</h1>" in confirmation.text
+    assert f"<strong>APP-{app_id:06d}</strong>" in confirmation.text
     with Session(engine) as s:
         assert s.get(Application, app_id).state == "submitted"
+    again = client.post(f"/applications/{app_id}/check", data={**send, "declaration": "yes"})
+    assert again.status_code == 409
+    page = client.get(f"/applications/{app_id}")
+    assert ">Submitted</strong>" in page.text
+    assert _task_status(page.text, "check") == "Completed"
+    pledges = client.get(f"/applications/{app_id}/pledges")
+    assert f'action="/applications/{app_id}/pledges' not in pledges.text  # no longer editable
     history = client.get(f"/applications/{app_id}/history")
     assert history.status_code == 200
     assert "by You: Draft to Submitted" in history.text
@@ -197,6 +267,10 @@ def test_another_organisations_application_is_not_found(
         client.get(f"/applications/{their_app}"),
         client.get(f"/applications/{their_app}/history"),
         client.get(f"/evidence/{evidence_id}/download"),
+        client.get(f"/applications/{their_app}/pledges"),
+        client.get(f"/applications/{their_app}/evidence/executive_commitment"),
+        client.get(f"/applications/{their_app}/check"),
+        client.get(f"/applications/{their_app}/sent"),
         client.post(f"/applications/{their_app}/pledges", data={"csrf_token": token}),
         client.post(
             f"/applications/{their_app}/events/withdraw", data={"csrf_token": token, "version": "1"}
@@ -284,6 +358,9 @@ def test_user_text_is_escaped_on_every_page(client, session, engine):
     pages = [
         client.get("/dashboard").text,
         client.get(f"/applications/{app_id}").text,
+        client.get(f"/applications/{app_id}/pledges").text,
+        client.get(f"/applications/{app_id}/organisation").text,
+        client.get(f"/applications/{app_id}/check").text,
         too_long.text,
     ]
     assert _fire(client, app_id, "withdraw", comment=attack).status_code == 303
@@ -306,10 +383,12 @@ def test_staff_see_an_application_read_only(client, applicant, session, engine, 
         sign_in(staff, admin.email, totp_secret=admin.totp_secret)
         page = staff.get(f"/applications/{app_id}")
         assert page.status_code == 200
-        assert "This page is read-only." in page.text
+        assert "These pages are read-only." in page.text
         assert '<form method="post" action="/applications/' not in page.text
-        assert "Our pledge" not in page.text
-        assert "Hire 10 local people" in page.text
+        pledges = staff.get(f"/applications/{app_id}/pledges")
+        assert "Hire 10 local people" in pledges.text
+        assert '<form method="post" action="/applications/' not in pledges.text
+        assert staff.get(f"/applications/{app_id}/check").status_code == 403
         dashboard = staff.get("/dashboard")
         assert dashboard.status_code == 403
         assert "This page is for applicants" in dashboard.text
@@ -342,11 +421,15 @@ def test_an_application_for_an_unknown_level_shows_the_levels(client, applicant,
     assert response.status_code == 422
     assert "is not a level of Social Value Quality Mark" in error_summary(response.text)
     assert count(engine, Application) == 0
+    assert 'id="level-error"' in response.text  # the error shows beside the levels
     unknown = client.post(
         "/applications", data={"scheme": "nope", "level": "bronze", "csrf_token": token}
     )
     assert unknown.status_code == 422
-    assert "No scheme 'nope'" in error_summary(unknown.text)
+    assert "Choose the scheme you want to apply for" in error_summary(unknown.text)
+    nothing = client.post("/applications", data={"scheme": "svqm", "csrf_token": token})
+    assert nothing.status_code == 422
+    assert "Choose the level you want to apply for" in error_summary(nothing.text)
 
 
 def test_a_level_of_another_scheme_is_refused_not_guessed(client, applicant, engine):
@@ -358,7 +441,7 @@ def test_a_level_of_another_scheme_is_refused_not_guessed(client, applicant, eng
     assert "The level you chose is a level of Social Value Quality Mark" in error_summary(
         response.text
     )
-    assert '<option value="svqm:bronze" selected>' in response.text
+    assert 'value="health_bronze"' in response.text  # the levels of the scheme they chose
     assert count(engine, Application) == 0
     opened = client.post(
         "/applications",

@@ -59,7 +59,8 @@ def test_another_schemes_main_step_and_its_message_are_its_own(
     with make_client(engine, registry, tmp_path) as client:
         sign_in(client, applicant.email)
         page = client.get(f"/applications/{app.id}")
-        assert '<h2 class="govuk-heading-m" id="submit">Submit for verification</h2>' in page.text
+        # The task that ends the list is named after the policy's primary step.
+        assert "Check your answers and submit for verification" in page.text
         assert "govuk-button--warning" in page.text  # withdrawing is the policy's warning step
         withdrawn = client.post(
             f"/applications/{app.id}/events/withdraw",

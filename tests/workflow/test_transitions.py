@@ -155,11 +155,10 @@ def test_submit_lists_every_unmet_requirement(session, registry, now):
 
     unmet = refused.value.unmet
     assert any("under at least 6 different themes" in r and "2 covered" in r for r in unmet)
-    assert (
-        "evidence missing: executive_commitment (Signed executive commitment to the pledges)"
-        in unmet
-    )
-    assert sum(r.startswith("evidence missing: pledge_plan:pledge-") for r in unmet) == 2
+    assert "evidence missing: Signed executive commitment to the pledges" in unmet
+    assert sum(r.startswith("evidence missing: Delivery plan for the pledge: ") for r in unmet) == 2
+    # People read these: requirement titles, never the checklist's slot ids.
+    assert not any("pledge_plan" in r or "executive_commitment" in r for r in unmet)
     assert len(unmet) == 4
     assert app.state == "draft"
 

@@ -25,7 +25,7 @@ def home(request: Request, auth: OptionalPageUser, registry: RegistryDep) -> Res
     if auth is not None:
         return RedirectResponse(HOMES.get(auth.user.role, "/schemes"), status_code=303)
     schemes = [s.policy for _, s in sorted(registry.current.items())]
-    title = "Accreditation for social value"
+    title = request.app.state.settings.SERVICE_NAME
     return render(request, "public/home.html", auth=None, title=title, schemes=schemes)
 
 

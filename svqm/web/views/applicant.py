@@ -17,9 +17,11 @@ from svqm.web.format import (
     day,
     dom_id,
     evidence_tag,
+    file_kind,
     file_size,
     level_label,
     moment,
+    reference,
     role_name,
     sentence,
     state_tag,
@@ -103,34 +105,6 @@ def dashboard(session: Session, registry: SchemeRegistry, actor: Actor, now: dat
     )
 
 
-def level_choices(
-    registry: SchemeRegistry, chosen: dict[str, str]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The scheme and level selects of 'start an application'.
-
-    A level's value is "scheme:level": levels of different schemes share ids and aliases.
-    """
-    schemes = [
-        {"value": sid, "text": s.policy.name, "selected": sid == chosen.get("scheme")}
-        for sid, s in registry.current.items()
-    ]
-    levels = [
-        {
-            "group": s.policy.name,
-            "options": [
-                {
-                    "value": f"{sid}:{lv.id}",
-                    "text": level_label(lv),
-                    "selected": f"{sid}:{lv.id}" == chosen.get("level"),
-                }
-                for lv in s.policy.levels
-            ],
-        }
-        for sid, s in registry.current.items()
-    ]
-    return schemes, levels
-
-
 # --- the application's task list ----------------------------------------------------------------
 
 
@@ -188,6 +162,7 @@ def checklist_slots(
                         "version": i.version,
                         "filename": i.filename,
                         "size": file_size(i.size),
+                        "kind": file_kind(i.content_type),
                         "when": moment(i.uploaded_at),
                         "href": f"/evidence/{i.id}/download",
                         "status": evidence_tag(i.status)["text"],
@@ -217,6 +192,9 @@ class TaskList:
     slots_done: int
     deadlines: list[dict[str, str]]
     comments: list[dict[str, str]]
+    organisation: dict[str, str]
+    # Evidence asked for each pledge, which cannot be uploaded before there are pledges.
+    waiting: list[str]
 
     def context(self) -> dict[str, Any]:
         """The template's variables (all but the title, which the page takes on its own)."""
@@ -252,6 +230,8 @@ def task_list(
         for f in (trigger_forms(session, app, actor, registry, now) if owner else [])
     ]
     themes = {t.id: t.name for t in policy.themes}
+    org = accounts.get_organisation(session, app.organisation_id)
+    per_pledge = [policy.requirement(rid) for rid in level.evidence]
     return TaskList(
         title=f"{level.name} application",
         app={
@@ -262,6 +242,8 @@ def task_list(
             "state": state_tag(flow, app.state),
             "started": day(app.created_at),
             "changed": moment(app.state_changed_at),
+            "reference": reference(app.id),
+            "open": flow.state(app.state).editable,
         },
         owner=owner,
         editable=owner and flow.state(app.state).editable,
@@ -305,6 +287,10 @@ def task_list(
             for e in reversed(workflow.history(session, app))
             if e.actor_role in ("assessor", "panel") and e.comment.strip()
         ],
+        organisation={"name": org.name, "sector": org.sector} if org else {},
+        waiting=[]
+        if pledges
+        else [r.title for r in per_pledge if r is not None and r.per == "pledge"],
     )
 
 

@@ -1,0 +1,285 @@
+"""An application's tasks, each on its own page: organisation details, pledges, each evidence
+item, then check your answers with the declaration, and the confirmation with the reference."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from svqm.errors import GuardRefused, InvalidInput, NotFound, StaleVersion, SvqmError
+from svqm.evidence.models import PledgeCreate
+from svqm.web.deps import CSRF, ApplicantCase, ApplicationCase, Case, StoreDep
+from svqm.web.errors import status_of
+from svqm.web.format import sentence
+from svqm.web.forms import FormDep, FormText, attempt, date_of, field, fire_from, read_upload_form
+from svqm.web.ui import Errors, after_post, flash_of, render
+from svqm.web.views import applicant as views
+from svqm.web.views.applicant import PLEDGE_FIELDS, TaskList
+from svqm.workflow import actions
+
+router = APIRouter(dependencies=[CSRF], include_in_schema=False)
+
+DONE = {"pledge-added": "Pledge added.", "evidence-uploaded": "Evidence uploaded."}
+STALE = (
+    "This application changed since you loaded the page. The page now shows the latest "
+    "version: check it and try again"
+)
+_PLEDGE_MESSAGES = {
+    "theme": "Choose a theme for the pledge",
+    "title": "Enter a title for the pledge (up to 200 characters)",
+    "description": "The description must be 5,000 characters or fewer",
+    "indicator": "Enter the key value indicator (up to 500 characters)",
+    "target": "Enter the target (up to 200 characters)",
+}
+# The input of the pledge form that each field of a refused pledge is typed in.
+_PLEDGE_INPUTS = {"theme": "theme", "due_date": "due_date-day"}
+
+
+def _view(case: Case, theme: str = "") -> TaskList:
+    return views.task_list(case.session, case.registry, case.app, case.actor, case.now, theme=theme)
+
+
+def _page(
+    case: Case, name: str, view: TaskList, title: str, *, status: int = 200, **context: Any
+) -> HTMLResponse:
+    return render(
+        case.request,
+        f"tasks/{name}.html",
+        auth=case.auth,
+        title=title,
+        status=status,
+        **view.context(),
+        **context,
+    )
+
+
+@router.get("/applications/{application_id}/organisation")
+def organisation_task(case: ApplicationCase) -> HTMLResponse:
+    """The organisation the application is made for."""
+    return _page(case, "organisation", _view(case), "Organisation details")
+
+
+def _pledges(
+    case: Case,
+    *,
+    status: int = 200,
+    errors: Errors = None,
+    flash: dict[str, str] | None = None,
+    pledge_form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    pledge_form = pledge_form or dict.fromkeys((*PLEDGE_FIELDS, "day", "month", "year"), "")
+    view = _view(case, pledge_form["theme"])
+    return _page(
+        case,
+        "pledges",
+        view,
+        "Pledges",
+        status=status,
+        errors=errors,
+        flash=flash,
+        pledge_form=pledge_form,
+    )
+
+
+@router.get("/applications/{application_id}/pledges")
+def pledges_task(case: ApplicationCase, done: str = "") -> HTMLResponse:
+    """The application's pledges, and the form to add one."""
+    return _pledges(case, flash=flash_of(done, DONE))
+
+
+def _evidence(
+    case: Case,
+    slot: str,
+    *,
+    status: int = 200,
+    flash: dict[str, str] | None = None,
+    upload: dict[str, str] | None = None,
+) -> HTMLResponse:
+    view = _view(case)
+    found = next((s for s in view.slots if s["id"] == slot), None)
+    if found is None:
+        raise NotFound("this application asks for no such evidence")
+    upload = upload or {"title": "", "error": ""}
+    errors = (
+        [{"text": upload["error"], "href": f"#{found['dom']}-file"}] if upload["error"] else None
+    )
+    return _page(
+        case,
+        "evidence",
+        view,
+        found["title"],
+        status=status,
+        errors=errors,
+        flash=flash,
+        upload=upload,
+        s=found,
+    )
+
+
+@router.get("/applications/{application_id}/evidence/{slot}")
+def evidence_task(case: ApplicationCase, slot: str, done: str = "") -> HTMLResponse:
+    """One evidence item: what it asks for, the files uploaded, and the form for a new one."""
+    return _evidence(case, slot, flash=flash_of(done, DONE))
+
+
+# --- check your answers, the declaration, the confirmation --------------------------------------
+
+
+def _check(case: Case, *, status: int = 200, errors: Errors = None) -> HTMLResponse:
+    view = _view(case)
+    title = (
+        f"Check your answers before you {view.primary.title.lower()}"
+        if view.primary
+        else ("Check your answers")
+    )
+    return _page(case, "check", view, title, status=status, errors=errors)
+
+
+@router.get("/applications/{application_id}/check")
+def check_answers(case: ApplicantCase) -> HTMLResponse:
+    """Everything the application says, with links to change it, then the declaration."""
+    return _check(case)
+
+
+@router.post("/applications/{application_id}/check", response_model=None)
+def send_application(case: ApplicantCase, form: FormDep) -> Response:
+    """Accept the declaration and take the primary step (submit, resubmit)."""
+    view = _view(case)
+    if view.primary is None or field(form, "trigger") != view.primary.trigger:
+        text = "This application cannot be sent now: its status changed. Check it and try again"
+        return _check(case, status=409, errors=[{"text": text, "href": "#main-content"}])
+    if field(form, "declaration") != "yes":
+        text = "Confirm the declaration to send your application"
+        return _check(case, status=422, errors=[{"text": text, "href": "#declaration"}])
+    trigger = view.primary.trigger
+    if failure := fire_from(form, case, case.app, trigger):
+        if isinstance(failure, GuardRefused):
+            errors = [{"text": sentence(r), "href": "#unmet"} for r in failure.unmet]
+        elif isinstance(failure, StaleVersion):
+            errors = [{"text": STALE, "href": "#main-content"}]
+        else:
+            errors = [{"text": sentence(failure.detail), "href": "#main-content"}]
+        return _check(case, status=status_of(failure), errors=errors)
+    return RedirectResponse(f"/applications/{case.app.id}/sent?step={trigger}", status_code=303)
+
+
+@router.get("/applications/{application_id}/sent")
+def confirmation(case: ApplicantCase, step: str = "") -> HTMLResponse:
+    """The confirmation page: the application is sent, with its reference."""
+    view = _view(case)
+    flow = case.registry.for_subject(case.session, case.app).policy.workflows.application
+    known = next((t for t in flow.transitions if t.trigger == step and t.primary), None)
+    # The step's own words for what just happened: the first sentence of its `done` text.
+    heading = known.done_text.split(". ")[0].rstrip(".") if known else "Application sent"
+    return _page(
+        case, "confirmation", view, heading, heading=heading, tag_text=view.app["state"]["text"]
+    )
+
+
+# --- pledges and evidence --------------------------------------------------------------------
+
+
+@router.post("/applications/{application_id}/pledges", response_model=None)
+def add_pledge(
+    case: ApplicationCase,
+    theme: FormText = "",
+    title: FormText = "",
+    description: FormText = "",
+    indicator: FormText = "",
+    target: FormText = "",
+    due_day: Annotated[str, Form(alias="due_date-day")] = "",
+    due_month: Annotated[str, Form(alias="due_date-month")] = "",
+    due_year: Annotated[str, Form(alias="due_date-year")] = "",
+) -> Response:
+    """Add a pledge (theme, title, description, key value indicator, target, due date)."""
+    typed = {
+        "theme": theme,
+        "title": title,
+        "description": description,
+        "indicator": indicator,
+        "target": target,
+        "day": due_day.strip(),
+        "month": due_month.strip(),
+        "year": due_year.strip(),
+    }
+    due = date_of(typed["day"], typed["month"], typed["year"])
+    errors = []
+    try:
+        data = PledgeCreate(
+            theme=theme.strip(),
+            title=title.strip(),
+            description=description.strip(),
+            indicator=indicator.strip(),
+            target=target.strip(),
+            due_date=due or date.max,
+        )
+    except ValidationError as exc:
+        bad = {str(e["loc"][0]) for e in exc.errors()}
+        errors = [{"text": _PLEDGE_MESSAGES[f], "href": f"#{f}"} for f in PLEDGE_FIELDS if f in bad]
+    if due is None:
+        text = "Enter a real due date, for example 31 3 2027"
+        errors.append({"text": text, "href": "#due_date-day"})
+    status = 422
+
+    def write() -> None:
+        actions.add_pledge(
+            case.session, case.app, data, actor=case.actor, registry=case.registry, now=case.now
+        )
+
+    if not errors and (failure := attempt(case.session, write)):
+        href = f"#{_PLEDGE_INPUTS.get(failure.field or '', 'pledges')}"
+        errors = [{"text": sentence(failure.detail), "href": href}]
+        status = status_of(failure)
+    if errors:
+        return _pledges(case, errors=errors, status=status, pledge_form=typed)
+    return after_post(f"/applications/{case.app.id}/pledges", "pledge-added")
+
+
+@router.post("/applications/{application_id}/evidence", response_model=None)
+async def upload_evidence(case: ApplicationCase, form: FormDep, store: StoreDep) -> Response:
+    """Upload a file for one checklist slot (multipart: file, requirement, title)."""
+    slot, title = field(form, "requirement"), field(form, "title", limit=200)
+
+    def refuse(exc: SvqmError) -> Response:
+        text = "Choose a file to upload" if exc.field == "file" else sentence(exc.detail)
+        upload = {"title": title, "error": text}
+        return _evidence(case, slot, status=status_of(exc), upload=upload)
+
+    try:
+        upload = await read_upload_form(case.request)
+    except SvqmError as exc:
+        return await run_in_threadpool(refuse, exc)
+
+    def save() -> Response:
+        # The request's own session, used from this thread only while the route waits.
+        def write() -> None:
+            if not upload.filename:
+                # A browser sends an empty, nameless file part when none was chosen.
+                raise InvalidInput("the form has no 'file' field with a file in it", field="file")
+            actions.upload_evidence(
+                case.session,
+                case.app,
+                store,
+                requirement=upload.requirement,
+                pledge_id=upload.pledge_id,
+                stream=upload.file,
+                filename=upload.filename,
+                title=upload.title,
+                actor=case.actor,
+                registry=case.registry,
+                now=case.now,
+            )
+
+        if failure := attempt(case.session, write):
+            return refuse(failure)
+        return after_post(f"/applications/{case.app.id}/evidence/{slot}", "evidence-uploaded")
+
+    try:
+        return await run_in_threadpool(save)
+    finally:
+        upload.close()

@@ -1,0 +1,85 @@
+"""An application's task list: each task, the page it is done on, and its status in words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from svqm.web.views.applicant import TaskList
+
+NOT_STARTED, IN_PROGRESS, COMPLETED, CANNOT_START = (
+    "Not started",
+    "In progress",
+    "Completed",
+    "Cannot start yet",
+)
+# How each status shows (GOV.UK task list): plain text for the settled ones, tags for the rest.
+STATUS_CLASSES = {NOT_STARTED: "govuk-tag--blue", IN_PROGRESS: "govuk-tag--light-blue"}
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    title: str
+    href: str | None
+    status: str
+    hint: str = ""
+
+    @property
+    def tag(self) -> str | None:
+        """The tag class of the status, or None where it reads as plain text."""
+        return STATUS_CLASSES.get(self.status)
+
+
+@dataclass(frozen=True)
+class TaskGroup:
+    heading: str
+    tasks: list[Task]
+
+
+def _slot_status(slot: dict[str, object]) -> str:
+    if not slot["versions"]:
+        return NOT_STARTED
+    return COMPLETED if slot["satisfied"] else IN_PROGRESS
+
+
+def task_groups(view: TaskList) -> list[TaskGroup]:
+    """The tasks of the application, in the order they are done."""
+    base = f"/applications/{view.app['id']}"
+    pledges = NOT_STARTED if not view.pledges else (IN_PROGRESS if view.rule_unmet else COMPLETED)
+    evidence = [
+        Task(
+            id=s["dom"],
+            title=s["title"],
+            href=f"{base}/evidence/{s['id']}",
+            status=_slot_status(s),
+            hint=s["tag"]["text"] if s["versions"] and not s["satisfied"] else "",
+        )
+        for s in view.slots
+    ] + [
+        Task(id=f"waiting-{n}", title=t, href=None, status=CANNOT_START, hint="Make a pledge first")
+        for n, t in enumerate(view.waiting, 1)
+    ]
+    ready = all(t.status == COMPLETED for t in evidence) and pledges == COMPLETED
+    primary = view.primary
+    if primary is None:
+        done = COMPLETED if not view.app["open"] else CANNOT_START
+        submit = Task("check", "Check your answers and send your application", None, done)
+    else:
+        submit = Task(
+            id="check",
+            title=f"Check your answers and {primary.title[:1].lower()}{primary.title[1:]}",
+            href=f"{base}/check" if ready else None,
+            status=NOT_STARTED if ready else CANNOT_START,
+            hint="" if ready else "Finish the tasks above first",
+        )
+    return [
+        TaskGroup(
+            "About your organisation",
+            [
+                Task("organisation", "Organisation details", f"{base}/organisation", COMPLETED),
+                Task("pledges", "Pledges", f"{base}/pledges", pledges, view.rule),
+            ],
+        ),
+        TaskGroup("Evidence", evidence),
+        TaskGroup("Declaration and sending", [submit]),
+    ]
