@@ -114,7 +114,7 @@ def test_choosing_a_scheme_then_only_its_levels(client, applicant):
     assert "Bronze needs pledges under at least 6 different themes." in levels.text
     assert "Evidence: Signed executive commitment to the pledges" in levels.text
     assert "A Silver award held for at least 12 months." in levels.text
-    assert "Your organisation holds no award of this scheme yet." in levels.text
+    assert "holds no award of this scheme yet." in levels.text
     assert client.get("/apply/nope").status_code == 404
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from svqm.accounts import service as accounts
 from svqm.errors import GuardRefused
 from svqm.web.deps import CSRF, ApplicantPage, Page
 from svqm.web.errors import status_of
@@ -46,6 +47,7 @@ def _levels_page(
         scheme={"id": scheme_id, "name": policy.name},
         levels=levels,
         holds=holds,
+        organisation=accounts.organisation_name(page.session, page.actor.organisation_id or 0),
         chosen=chosen,
     )
 
