@@ -355,3 +355,20 @@ def test_policy_edit_never_rewrites_running_application(
         workflow.fire(
             session, fresh, "withdraw", actor=actor(applicant), registry=registry2, now=now
         )
+
+
+def test_policy_check_refuses_who_a_step_cannot_tell(tmp_path):
+    text = (POLICIES / "svqm.yaml").read_text()
+    text = text.replace(
+        "dest: active, roles: [admin], guards: [has_comment], notify: [applicant]}",
+        "dest: active, roles: [admin], guards: [has_comment], notify: [assessor]}",
+    ).replace(
+        "{trigger: start_review, source: submitted, dest: under_review, roles: [assessor]",
+        '{trigger: start_review, source: submitted, dest: under_review, roles: [assessor], notice: "x"',
+    )
+    path = tmp_path / "svqm.yaml"
+    path.write_text(text)
+    with pytest.raises(PolicyError) as caught:
+        load_policy(path, known_guards=known_guards(), known_effects=known_effects())
+    assert "an award has no assigned assessor to tell of 'reinstate'" in caught.value.detail
+    assert "'start_review' tells nobody (no notify)" in caught.value.detail

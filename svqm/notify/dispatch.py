@@ -110,7 +110,11 @@ def _deliver(
     report: DispatchReport,
 ) -> None:
     try:
-        mailer.send(build_message(row, mail_from=settings.MAIL_FROM, now=clock.now()))
+        mailer.send(
+            build_message(
+                row, mail_from=settings.MAIL_FROM, now=clock.now(), base_url=settings.BASE_URL
+            )
+        )
     except (TransientMailError, PermanentMailError) as exc:
         permanent = isinstance(exc, PermanentMailError)
         error = str(exc)

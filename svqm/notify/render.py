@@ -66,9 +66,18 @@ def greeting(names: list[str] | None, fallback: str = "") -> str:
     return f"Hello {', '.join(names[:-1])} and {names[-1]},"
 
 
-def _facts(row: OutboxMessage, context: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """The context with what is true at `now`: the relative phrase, past or not, the greeting."""
+def _facts(
+    row: OutboxMessage, context: dict[str, Any], now: datetime, base_url: str = ""
+) -> dict[str, Any]:
+    """The context with what is true at `now`: the relative phrase, past or not, the greeting,
+    and links on the base URL of the moment (rows hold `*_path`s)."""
     facts = dict(context)
+    base = base_url.rstrip("/")
+    for key, value in context.items():
+        if key == "path":
+            facts["link"] = base + value
+        elif key.endswith("_path"):
+            facts[key.removesuffix("_path") + "_link"] = base + value
     facts.setdefault("names", [])
     facts.setdefault("past", False)
     facts.setdefault("relative", "")
@@ -98,12 +107,12 @@ def message_id(row: OutboxMessage, mail_from: str) -> str:
 
 
 def build_message(
-    row: OutboxMessage, *, mail_from: str, now: datetime | None = None
+    row: OutboxMessage, *, mail_from: str, now: datetime | None = None, base_url: str = ""
 ) -> EmailMessage:
     """The email for an outbox row: plain text and HTML alternatives from the row's context.
 
-    `now` is the send time (default: when the row was written)."""
-    facts = _facts(row, json.loads(row.context), now or row.created_at)
+    `now` is the send time (default: when the row was written); `base_url` what paths hang on."""
+    facts = _facts(row, json.loads(row.context), now or row.created_at, base_url)
     message = EmailMessage()
     message["From"] = mail_from
     message["To"] = row.to_addrs

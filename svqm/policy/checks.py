@@ -299,6 +299,29 @@ def _check_supersede(policy: Policy, problems: list[str]) -> None:
         )
 
 
+def _check_notify(policy: Policy, problems: list[str]) -> None:
+    """Who a step tells must exist for its subject: awards have no assigned assessor."""
+    award = policy.workflows.award
+    for i, t in enumerate(award.transitions):
+        if "assessor" in t.notify:
+            problems.append(
+                f"workflows.award.transitions[{i}].notify: an award has no assigned assessor "
+                f"to tell of '{t.trigger}' (applicant, panel or admin)"
+            )
+        if t.notice and not t.notify:
+            problems.append(
+                f"workflows.award.transitions[{i}].notice: '{t.trigger}' tells nobody (no notify)"
+            )
+    for i, t in enumerate(policy.workflows.application.transitions):
+        if t.notice and not t.notify:
+            problems.append(
+                f"workflows.application.transitions[{i}].notice: '{t.trigger}' tells nobody "
+                "(no notify)"
+            )
+    if award.notify_on_assign:
+        problems.append("workflows.award.notify_on_assign: only applications have assessors")
+
+
 def _check_kind_settings(policy: Policy, problems: list[str]) -> None:
     """Settings that belong to one workflow, and one look per step."""
     if policy.workflows.award.hand_back is not None:
@@ -428,4 +451,5 @@ def cross_check(
     _check_hand_back(policy, problems)
     _check_supersede(policy, problems)
     _check_routes(policy, problems)
+    _check_notify(policy, problems)
     return problems

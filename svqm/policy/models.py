@@ -147,6 +147,11 @@ class TransitionDef(_Strict):
     # Applications: true, the step is only for applications at self-service levels; false, only
     # for the others; unset, for every level.
     self_service: bool | None = None
+    # Who is told by email when it happens: the organisation ("applicant"), the assigned assessor,
+    # every panel member, every admin. Empty: nobody (the page says it to whoever did it).
+    notify: list[Recipient] = []
+    # What that email tells them to do next (in the scheme's words).
+    notice: str = ""
 
     @field_validator("source", mode="before")
     @classmethod
@@ -172,6 +177,8 @@ class Workflow(_Strict):
     # Awards: the trigger fired, as `system`, on an organisation's older awards of the scheme
     # when a new one is issued (required when an application transition issues awards).
     supersede: Slug | None = None
+    # Applications: who is told by email when an admin assigns (or reassigns) the assessor.
+    notify_on_assign: list[Recipient] = []
 
     def state(self, name: str) -> StateDef:
         return next(s for s in self.states if s.name == name)

@@ -25,8 +25,8 @@ from svqm.errors import (
 )
 from svqm.evidence.carry import carry_forward
 from svqm.policy import TransitionDef
+from svqm.workflow import events, schedule
 from svqm.workflow import guards as guard_registry
-from svqm.workflow import schedule
 from svqm.workflow.audit import append_event
 from svqm.workflow.effects import EFFECTS, EffectContext
 from svqm.workflow.machine import SubjectFlow
@@ -215,7 +215,7 @@ def fire(
     schedule.sync(session, scheme.policy, subject, now)
     text = "\n".join([comment.strip(), *notes]).strip()
     assert subject.id is not None
-    return append_event(
+    event = append_event(
         session,
         subject_kind=kind,
         subject_id=subject.id,
@@ -228,6 +228,20 @@ def fire(
         dest=dest,
         comment=text,
     )
+    events.publish(
+        session,
+        events.Notice(
+            kind=kind,
+            subject=subject,
+            event=event,
+            policy=scheme.policy,
+            roles=tuple(t.notify),
+            now=now,
+            comment=comment.strip(),
+            transition=t,
+        ),
+    )
+    return event
 
 
 def _fire_system(
@@ -377,7 +391,7 @@ def assign_assessor(
     session.add(application)
     session.flush()
     assert application.id is not None
-    return append_event(
+    event = append_event(
         session,
         subject_kind="application",
         subject_id=application.id,
@@ -390,6 +404,20 @@ def assign_assessor(
         dest=application.state,
         comment=f"assigned to assessor {assessor.id}",
     )
+    policy = registry.for_subject(session, application).policy
+    events.publish(
+        session,
+        events.Notice(
+            kind="application",
+            subject=application,
+            event=event,
+            policy=policy,
+            roles=tuple(policy.workflows.application.notify_on_assign),
+            now=now,
+            what="assignment",
+        ),
+    )
+    return event
 
 
 def history(session: Session, subject: Subject) -> list[AuditEvent]:

@@ -48,8 +48,15 @@ class Timeline:
 
 
 def messages(engine: Engine) -> list[OutboxMessage]:
+    """The deadlines' messages (reminders, passed dates); event emails are tests/notify/test_events."""
     with Session(engine) as s:
-        return list(s.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
+        return list(
+            s.exec(
+                select(OutboxMessage)
+                .where(col(OutboxMessage.deadline_id).is_not(None))
+                .order_by(col(OutboxMessage.id))
+            )
+        )
 
 
 def deadlines(engine: Engine, kind: str | None = None) -> list[ScheduledDeadline]:

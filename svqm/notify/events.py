@@ -1,0 +1,159 @@
+"""Emails about what happened on a case, written to the outbox in the event's own transaction.
+
+Each role the policy names (`notify:` on a transition, `notify_on_assign`) gets one outbox row
+keyed by the audit event, so an event is told once however often anything runs. The row holds
+paths, not addresses: the base URL is the one set when the email is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from svqm.evidence.models import EvidenceItem, Review
+from svqm.notify import outbox
+from svqm.notify.recipients import Audience, due_text, page_of
+from svqm.policy import Policy
+from svqm.workflow import events, schedule
+from svqm.workflow.models import Award
+from svqm.workflow.schedule import ScheduledDeadline
+
+_BY = {
+    "applicant": "the organisation",
+    "assessor": "the assessor",
+    "panel": "the panel",
+    "admin": "an administrator",
+    "system": "the system, on its schedule",
+}
+
+
+def subject_title(policy: Policy, kind: str, subject: Any) -> str:
+    level = policy.level(subject.level).name
+    if kind == "application":
+        return f"{level} application (reference {subject.id})"
+    return f"{level} award ({subject.certificate_number})"
+
+
+def asked_about(session: Session, application_id: int) -> list[dict[str, str]]:
+    """Every evidence item the assessor wants more on, with the assessor's latest words on it."""
+    items = session.exec(
+        select(EvidenceItem)
+        .where(
+            EvidenceItem.application_id == application_id,
+            EvidenceItem.status == "more_information",
+        )
+        .order_by(col(EvidenceItem.id))
+    ).all()
+    out = []
+    for item in items:
+        review = session.exec(
+            select(Review)
+            .where(Review.evidence_id == item.id, Review.decision == "more_information")
+            .order_by(col(Review.id).desc())
+        ).first()
+        out.append(
+            {"title": item.title or item.filename, "comment": review.comment if review else ""}
+        )
+    return out
+
+
+def _deadlines(session: Session, notice: events.Notice, role: str) -> list[dict[str, str]]:
+    """The open deadlines of the subject that this role is reminded of, soonest first."""
+    rows = session.exec(
+        select(ScheduledDeadline)
+        .where(
+            ScheduledDeadline.subject_kind == notice.kind,
+            ScheduledDeadline.subject_id == notice.subject.id,
+            ScheduledDeadline.status == schedule.OPEN,
+        )
+        .order_by(col(ScheduledDeadline.due_at))
+    ).all()
+    out = []
+    for row in rows:
+        d = notice.policy.deadline(row.kind)
+        if d is not None and role in d.notify:
+            out.append({"label": d.label, "due_text": due_text(row.due_at)})
+    return out
+
+
+def _award_paths(session: Session, notice: events.Notice, role: str) -> dict[str, str]:
+    """An application that was just awarded: its award's page, certificate and verify links."""
+    if notice.kind != "application":
+        return {}
+    award = session.exec(select(Award).where(Award.application_id == notice.subject.id)).first()
+    if award is None or award.issued_at != notice.now:
+        return {}
+    return {
+        "award_path": page_of("award", award.id, role),
+        "certificate_path": f"/awards/{award.id}/certificate",
+        "verify_path": f"/awards/{award.id}/verify",
+        "certificate_number": award.certificate_number,
+    }
+
+
+def on_notice(session: Session, notice: events.Notice) -> None:
+    """One outbox row for each role told of the event.
+
+    A step the system takes when a deadline passes is already told by that deadline's own
+    email ("what happened"); it gets an event email too only when the policy has more to say
+    (its `notice`: how to start the renewal it opened)."""
+    subject, policy, event = notice.subject, notice.policy, notice.event
+    if event.actor_role == "system" and not (notice.transition and notice.transition.notice):
+        return
+    flow = policy.workflows.of(notice.kind)
+    audience = Audience(session, "", [(notice.kind, subject)])
+    title = subject_title(policy, notice.kind, subject)
+    state = flow.state(event.dest).title
+    if notice.what == "assignment":
+        step, headline = "Assessor assigned", f"{title}: assigned to you for assessment"
+    else:
+        assert notice.transition is not None
+        step = notice.transition.title
+        headline = f"{title}: {state}"
+    items: list[dict[str, str]] = []
+    if notice.kind == "application" and event.trigger == flow.hand_back:
+        assert subject.id is not None
+        items = asked_about(session, subject.id)
+    organisation = audience.organisations.get(subject.organisation_id, "")
+    rows = []
+    # A step that assigned the assessor (an effect) tells them so in its subject line.
+    assigned = notice.transition is not None and "assign_assessor" in notice.transition.effects
+    for role in dict.fromkeys(notice.roles):
+        to = audience.addresses(notice.kind, subject, role)
+        mine = role == "assessor" and assigned
+        context = {
+            "subject": f"{title}: assigned to you for assessment" if mine else headline,
+            "names": audience.names_of(to),
+            "greeting_fallback": f"{organisation} team" if role == "applicant" else "",
+            "organisation": organisation,
+            "scheme": policy.name,
+            "contact": policy.contact,
+            "subject_title": title,
+            "step": step,
+            "by": _BY.get(event.actor_role, event.actor_role),
+            "at_text": due_text(event.at),
+            "state": state,
+            "moved": event.source != event.dest,
+            "comment": notice.comment,
+            "items": items,
+            "deadlines": _deadlines(session, notice, role),
+            "notice": notice.transition.notice if notice.transition else "",
+            "path": page_of(notice.kind, subject.id, role),
+            "audience": role,
+            **_award_paths(session, notice, role),
+        }
+        rows.append(
+            outbox.message(
+                key=f"event:{notice.kind}-{subject.id}:{event.seq}:{role}",
+                template="event",
+                context=context,
+                to_addrs=to,
+                now=notice.now,
+                organisation_id=subject.organisation_id,
+            )
+        )
+    outbox.enqueue_many(session, rows)
+
+
+events.subscribe(on_notice)

@@ -1,0 +1,215 @@
+"""Event emails: each step the policy says to tell is one outbox row a role, sent once over SMTP."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from svqm.clock import FixedClock
+from svqm.config import Settings
+from svqm.db import session_scope
+from svqm.evidence import service as evidence_service
+from svqm.evidence.models import EvidenceItem, ReviewCreate
+from svqm.notify.dispatch import dispatch, mailer_from
+from svqm.notify.models import OutboxMessage
+from svqm.workflow import actions
+from svqm.workflow.models import Award
+from svqm.workflow.service import assign_assessor, fire
+from tests.factories import make_user, store_at
+from tests.notify.mailkit import MAIL_FROM
+from tests.workflow.harness import application_in, make_cast, satisfy
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+BASE = "http://127.0.0.1:8115"
+SCHEMES = ["svqm", "svqm-health", "bcorp-style", "iip-style", "iso17021-style"]
+
+
+def _events(engine: Engine) -> list[OutboxMessage]:
+    with Session(engine) as s:
+        return list(
+            s.exec(
+                select(OutboxMessage)
+                .where(col(OutboxMessage.template) == "event")
+                .order_by(col(OutboxMessage.id))
+            )
+        )
+
+
+def _step(session, registry, cast, app, trigger, tmp, now, comment=""):
+    policy = registry.get(app.scheme).policy
+    t = policy.workflows.application.transition(trigger, app.state)
+    assert t is not None, (trigger, app.state)
+    when, needed = satisfy(session, policy, registry, store_at(tmp), cast, app, t, now)
+    role = next(r for r in t.roles if r != "system") if t.roles != ["system"] else "system"
+    fire(
+        session,
+        app,
+        trigger,
+        actor=cast.actor(role),
+        registry=registry,
+        now=when,
+        comment=comment or needed,
+    )
+
+
+def test_svqm_walk_tells_each_party_once_with_the_exact_page(engine, registry, tmp_path, relay):
+    with session_scope(engine) as s:
+        cast = make_cast(s)
+        cast.applicant.name, cast.assessor.name = "Ann Applicant", "Sam Assessor"
+        other = make_user(s, "assessor")
+        other.name = "Olu Other"
+        app = application_in(s, registry, cast, scheme="svqm", level="silver", state="draft", at=T0)
+        app.assessor_id = None
+        _step(s, registry, cast, app, "submit", tmp_path, T0)
+        assert app.assessor_id is not None
+        assign_assessor(s, app, other.id, actor=cast.actor("admin"), registry=registry, now=T0)
+        assign_assessor(
+            s, app, cast.assessor.id, actor=cast.actor("admin"), registry=registry, now=T0
+        )
+        _step(s, registry, cast, app, "start_review", tmp_path, T0)
+        items = s.exec(
+            select(EvidenceItem)
+            .where(EvidenceItem.application_id == app.id)
+            .order_by(col(EvidenceItem.id))
+        ).all()
+        first, second = items[0], items[1]
+        # One item already marked, then the one whose review hands the application back.
+        evidence_service.review_evidence(
+            s,
+            first,
+            ReviewCreate(decision="more_information", comment="Pledges too vague"),
+            reviewer_id=cast.assessor.id,
+            now=T0,
+        )
+        actions.review_evidence(
+            s,
+            app,
+            second,
+            ReviewCreate(decision="more_information", comment="Show the hours volunteered"),
+            actor=cast.actor("assessor"),
+            registry=registry,
+            now=T0,
+        )
+        assert app.state == "changes_requested"
+        app_id, first_title, second_title = app.id, first.title, second.title
+        assessor_email, other_email = cast.assessor.email, other.email
+        applicant_email = cast.applicant.email
+        panel_email = cast.panel.email
+
+    rows = _events(engine)
+    by_key = {r.key: r for r in rows}
+    title = f"Silver application (reference {app_id})"
+    assert [(r.key.split(":")[-1], r.to_addrs, json.loads(r.context)["subject"]) for r in rows] == [
+        ("applicant", applicant_email, f"{title}: Submitted"),
+        ("assessor", assessor_email, f"{title}: assigned to you for assessment"),
+        ("assessor", other_email, f"{title}: assigned to you for assessment"),
+        ("assessor", assessor_email, f"{title}: assigned to you for assessment"),
+        ("applicant", applicant_email, f"{title}: More information requested"),
+    ]
+    asked = json.loads(rows[-1].context)
+    assert asked["items"] == [
+        {"title": first_title, "comment": "Pledges too vague"},
+        {"title": second_title, "comment": "Show the hours volunteered"},
+    ]
+    assert asked["path"] == f"/applications/{app_id}"
+    assert [d["label"] for d in asked["deadlines"]] == ["Reply to the request for more information"]
+
+    settings = Settings(
+        SMTP_HOST="127.0.0.1", SMTP_PORT=relay.port, MAIL_FROM=MAIL_FROM, BASE_URL=BASE
+    )
+    clock = FixedClock(T0 + timedelta(minutes=1))
+    assert dispatch(engine, mailer_from(settings), settings, clock).sent == 5
+    assert dispatch(engine, mailer_from(settings), settings, clock).sent == 0
+    assert sorted(relay.keys().values()) == [1] * 5
+    mails = {d.key: d.message for d in relay.received}
+    request = mails[rows[-1].key]
+    text = request.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.startswith("Hello Ann Applicant,\n")
+    assert "What is asked for (2 items):" in text
+    assert f"  - {first_title}: Pledges too vague" in text
+    assert f"  - {second_title}: Show the hours volunteered" in text
+    assert f"Open it here: {BASE}/applications/{app_id}" in text
+    assert "svqm@svqm.localhost" in text
+    html = request.get_body(("html",)).get_content()
+    assert f'<a href="{BASE}/applications/{app_id}">' in html
+    receipt = mails[next(k for k in by_key if k.endswith(":applicant"))]
+    assert f"reference {app_id}" in receipt["Subject"]
+    assigned = mails[rows[1].key].get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert assigned.startswith("Hello Sam Assessor,\n")
+    assert f"{BASE}/assess/{app_id}" in assigned
+    assert panel_email not in {d.rcpt_tos[0] for d in relay.received}
+
+
+def test_svqm_decision_and_award_say_reasons_deadline_and_certificate(engine, registry, tmp_path):
+    with session_scope(engine) as s:
+        cast = make_cast(s)
+        app = application_in(
+            s, registry, cast, scheme="svqm", level="silver", state="under_review", at=T0
+        )
+        _step(s, registry, cast, app, "recommend_refusal", tmp_path, T0, "Targets unmeasured")
+        _step(s, registry, cast, app, "confirm_refusal", tmp_path, T0)
+        _step(s, registry, cast, app, "appeal", tmp_path, T0, "We measured them: see page 3")
+        _step(s, registry, cast, app, "uphold_appeal", tmp_path, T0, "The appeal succeeds")
+        award = s.exec(select(Award).where(Award.application_id == app.id)).one()
+        app_id, award_id = app.id, award.id
+    rows = [(r.key.split(":")[-1], json.loads(r.context)) for r in _events(engine)]
+    title = f"Silver application (reference {app_id})"
+    assert [(role, c["subject"]) for role, c in rows] == [
+        ("panel", f"{title}: Recommended for refusal"),
+        ("applicant", f"{title}: Not awarded"),
+        ("assessor", f"{title}: Not awarded"),
+        ("panel", f"{title}: Appeal under review"),
+        ("admin", f"{title}: Appeal under review"),
+        ("applicant", f"{title}: Awarded"),
+        ("assessor", f"{title}: Awarded"),
+    ]
+    refusal = rows[1][1]
+    assert refusal["comment"] == ""  # the panel confirmed without words; the reasons came before
+    assert [d["label"] for d in refusal["deadlines"]] == ["Last day to appeal"]
+    assert "appeal" in refusal["notice"]
+    assert rows[3][1]["comment"] == "We measured them: see page 3"
+    assert rows[3][1]["path"] == f"/panel/{app_id}"
+    awarded = rows[5][1]
+    assert awarded["comment"] == "The appeal succeeds"
+    assert awarded["certificate_path"] == f"/awards/{award_id}/certificate"
+    assert awarded["verify_path"] == f"/awards/{award_id}/verify"
+    assert awarded["award_path"] == f"/dashboard/awards/{award_id}"
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_every_step_a_policy_says_to_tell_is_told_once_to_each_role(
+    engine, registry, tmp_path, scheme
+):
+    policy = registry.get(scheme).policy
+    told = [t for t in policy.workflows.application.transitions if t.notify]
+    assert told, f"{scheme} tells nobody of anything"
+    with session_scope(engine) as s:
+        cast = make_cast(s)
+        for t in told:
+            app = application_in(
+                s, registry, cast, scheme=scheme, level=policy.levels[0].id,
+                state=t.source[0], at=T0,
+            )  # fmt: skip
+            _step(s, registry, cast, app, t.trigger, tmp_path, T0)
+            keys = sorted(r.key.rsplit(":", 1)[1] for r in _events_in(s, app.id))
+            assert keys == sorted(set(t.notify)), t.trigger
+            for row in _events_in(s, app.id):
+                role = row.key.rsplit(":", 1)[1]
+                context = json.loads(row.context)
+                assert context["path"].endswith(f"/{app.id}") or role == "admin"
+                assert context["contact"] == policy.contact
+                assert row.to_addrs, (t.trigger, role)
+
+
+def _events_in(session: Session, app_id: int | None) -> list[OutboxMessage]:
+    return list(
+        session.exec(
+            select(OutboxMessage).where(
+                col(OutboxMessage.key).startswith(f"event:application-{app_id}:")
+            )
+        )
+    )
