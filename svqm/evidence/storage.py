@@ -185,6 +185,8 @@ def _copy(
 class _Pipeline:
     """SHA-256, then the text scan, of each written chunk, each stage on its own thread.
 
+    (The first chunk on the caller's thread: an upload of one chunk starts no thread.)
+
     Hashing and the reads and writes release the GIL, so they overlap; at most _IN_FLIGHT
     chunks, and so read buffers, are in use at once.
     """
@@ -199,12 +201,10 @@ class _Pipeline:
             self._free.put(None)
         self._hashing: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._scanning: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._hash, name="upload-sha256", daemon=True),
-            threading.Thread(target=self._scan, name="upload-text-scan", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        # Started at the second chunk: most uploads are one chunk, and starting two threads costs
+        # more than hashing and scanning it here (milliseconds on a busy machine).
+        self._threads: list[threading.Thread] = []
+        self._chunks = 0
 
     def acquire(self) -> bytearray | None:
         """Wait for a free slot: a buffer to read into again, or None to allocate one."""
@@ -214,7 +214,24 @@ class _Pipeline:
         self._free.put(slot)
 
     def send(self, chunk: _Buffer, slot: bytearray | None) -> None:
-        """Hand over a written chunk; its slot is released once both stages are done with it."""
+        """Hand over a written chunk; its slot is released once both stages are done with it.
+
+        The first chunk is hashed and scanned on the caller's thread; from the second on the
+        stages run on their threads, in order (the first is done before they start).
+        """
+        self._chunks += 1
+        if self._chunks == 1:
+            self._guard(self._digest.update, chunk)
+            self._guard(self._text.feed, chunk)
+            self.release(slot)
+            return
+        if not self._threads:
+            self._threads = [
+                threading.Thread(target=self._hash, name="upload-sha256", daemon=True),
+                threading.Thread(target=self._scan, name="upload-text-scan", daemon=True),
+            ]
+            for thread in self._threads:
+                thread.start()
         self._hashing.put((chunk, slot))
 
     def _hash(self) -> None:
