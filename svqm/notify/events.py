@@ -24,8 +24,13 @@ _BY = {
     "assessor": "the assessor",
     "panel": "the panel",
     "admin": "an administrator",
-    "system": "the system, on its schedule",
 }
+
+
+def _done_text(role: str, at: Any) -> str:
+    if role == "system":
+        return f"Done automatically on {due_text(at)}."
+    return f"Done by {_BY.get(role, role)} on {due_text(at)}."
 
 
 def subject_title(policy: Policy, kind: str, subject: Any) -> str:
@@ -131,11 +136,11 @@ def on_notice(session: Session, notice: events.Notice) -> None:
             "contact": policy.contact,
             "subject_title": title,
             "step": step,
-            "by": _BY.get(event.actor_role, event.actor_role),
-            "at_text": due_text(event.at),
+            "done_text": _done_text(event.actor_role, event.at),
             "state": state,
             "moved": event.source != event.dest,
-            "comment": notice.comment,
+            # The system's own notes ("renewal passed on …") are not words to pass on.
+            "comment": "" if event.actor_role == "system" else notice.comment,
             "items": items,
             "deadlines": _deadlines(session, notice, role),
             "notice": notice.transition.notice if notice.transition else "",

@@ -218,3 +218,25 @@ def _events_in(session: Session, app_id: int | None) -> list[OutboxMessage]:
             )
         )
     )
+
+
+def test_renewal_opened_by_the_system_says_how_to_start_it(engine, registry):
+    from svqm.workflow.service import SYSTEM
+    from tests.workflow.harness import award_in
+
+    with session_scope(engine) as s:
+        cast = make_cast(s)
+        award = award_in(
+            s, registry, cast, scheme="svqm", level="silver", state="active", issued=T0, at=T0
+        )
+        fire(s, award, "open_renewal", actor=SYSTEM, registry=registry, now=T0,
+             comment="renewal passed on 2026-03-02")  # fmt: skip
+        award_id = award.id
+    [row] = _events(engine)
+    context = json.loads(row.context)
+    assert row.key.endswith(":applicant")
+    assert context["subject"].endswith(": Renewal due")
+    assert context["path"] == f"/dashboard/awards/{award_id}"
+    assert context["notice"].startswith("To renew, choose Start an application")
+    assert context["comment"] == ""
+    assert context["done_text"].startswith("Done automatically on ")
