@@ -45,7 +45,7 @@ from svqm.web.api.applications import application_public
 from svqm.web.app import create_app as create_svqm_app
 from svqm.web.forms import list_query
 from svqm.web.pages.assessor import DECISIONS, PAGE_SIZE
-from svqm.web.ui import SERVICE_NAME, templates
+from svqm.web.ui import templates
 from svqm.web.views.case import case_file
 from svqm.web.views.queues import list_page
 from svqm.workflow.models import Application
@@ -89,10 +89,12 @@ class Floor:
         self.api_sql: list[Statement] = []
         self.user: Any = None
         self.path = ""
+        self.service_name = ""
         self._local = threading.local()
 
-    def capture(self, engine: Engine, registry: Any, clock: Any) -> None:
+    def capture(self, engine: Engine, registry: Any, clock: Any, service_name: str) -> None:
         self.path = engine.url.database or ""
+        self.service_name = service_name
         assessor_id = int(os.environ["SVQM_B4_ASSESSOR"])
         application_id = int(os.environ["SVQM_B4_APPLICATION"])
         now = clock.now()
@@ -162,7 +164,7 @@ class Floor:
             "user": self.user,
             "csrf_token": secrets.token_urlsafe(24),
             "cspNonce": secrets.token_urlsafe(16),
-            "serviceName": SERVICE_NAME,
+            "serviceName": self.service_name,
             "assetPath": "/static/govuk/assets",
             "title": page.title,
             "errors": None,
@@ -184,7 +186,7 @@ def create_app() -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         async with product.router.lifespan_context(product):
             state = product.state
-            floor.capture(state.engine, state.registry, state.clock)
+            floor.capture(state.engine, state.registry, state.clock, state.settings.SERVICE_NAME)
             yield
 
     def queue(request: Request) -> Response:
