@@ -33,8 +33,22 @@ class Settings(BaseSettings):
     SESSION_IDLE_MINUTES: int = 60
     SESSION_MAX_HOURS: int = 12
     API_TOKEN_HOURS: int = 8
-    LOGIN_MAX_FAILURES: int = 5
+    # Sign-in throttling (counted in the database, so it holds across workers). Failures are
+    # remembered for LOGIN_WINDOW_MINUTES. One account from one address gets LOGIN_FREE_FAILURES
+    # tries, then must wait 1, 2, 4 ... seconds (at most LOGIN_MAX_DELAY_SECONDS) after each
+    # failure: slowed, never locked, and only from that address. Past LOGIN_ACCOUNT_CEILING
+    # failures from all addresses together, only addresses the owner signed in from in the last
+    # KNOWN_SOURCE_DAYS may try. One address may fail LOGIN_SOURCE_MAX_FAILURES times across all
+    # accounts, and sign up SIGNUP_PER_SOURCE_HOUR organisations an hour.
     LOGIN_WINDOW_MINUTES: int = 15
+    LOGIN_FREE_FAILURES: int = 3
+    LOGIN_MAX_DELAY_SECONDS: int = 300
+    LOGIN_ACCOUNT_CEILING: int = 50
+    LOGIN_SOURCE_MAX_FAILURES: int = 30
+    KNOWN_SOURCE_DAYS: int = 30
+    SIGNUP_PER_SOURCE_HOUR: int = 10
+    # How long an admin-issued link to set up a second factor stays good (it works once).
+    ENROLMENT_LINK_HOURS: int = 24
     # Secure cookies with the __Host- prefix; off only for plain-http development and tests.
     COOKIE_SECURE: bool = False
     TOTP_ISSUER: str = "svqm"

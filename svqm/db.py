@@ -106,3 +106,37 @@ def rows_changed(result: Result[Any]) -> int:
     """How many rows an UPDATE, DELETE (or, with `preserve_rowcount`, INSERT) changed."""
     assert isinstance(result, CursorResult)
     return int(result.rowcount or 0)
+
+
+# How drivers say the server cannot be reached (psycopg, SQLite), as opposed to a query's fault.
+_UNREACHABLE = (
+    "connection refused",
+    "could not connect",
+    "connection to server",
+    "connection failed",
+    "server closed the connection",
+    "terminating connection",
+    "timeout expired",
+    "could not translate host name",
+    "name or service not known",
+    "unable to open database file",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "no route to host",
+)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether a database error means the database cannot be reached (rather than a bad query,
+    a missing table or a lock): the outage a service answers with 503 and a retry time."""
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return any(words in text for words in _UNREACHABLE)
+
+
+def first_line(exc: BaseException) -> str:
+    """A driver error's first line, without SQLAlchemy's background link."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -111,6 +111,10 @@ class NotSignedIn(SvqmError):
 
 
 class TooManyAttempts(SvqmError):
-    """Too many failed sign-ins for this account recently; try again later."""
+    """Too many failed sign-ins (or sign-ups) from here recently; `retry_after` seconds to wait."""
 
     code = "too_many_attempts"
+
+    def __init__(self, detail: str, *, retry_after: int = 60, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        self.retry_after = max(1, retry_after)

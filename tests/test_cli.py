@@ -62,11 +62,22 @@ def test_user_add_reads_the_password_from_stdin_and_refuses_bad_input(env):
     )
     assert ok.returncode == 0, ok.stderr
     assert "admin@example.test (admin)" in ok.stdout
+    # The key is shown once here, to whoever made the account; a link replaces it later.
+    assert "otpauth://totp/" in ok.stdout
+    link = run("user", "enrol", "admin@example.test", env=env)
+    assert link.returncode == 0, link.stderr
+    assert "/enrol/" in link.stdout
+    assert "works once" in link.stdout
     for args, stdin, message in [
         (["admin@example.test", "--role", "admin"], "", "already exists"),
         (["x@example.test", "--role", "wizard"], "", "role must be one of"),
         (["y@example.test", "--role", "applicant"], "", "must belong to an organisation"),
-        (["z@example.test", "--role", "panel", "--password-stdin"], "short\n", "at least 8"),
+        (["z@example.test", "--role", "panel", "--password-stdin"], "short\n", "at least 12"),
+        (
+            ["z@example.test", "--role", "panel", "--password-stdin"],
+            "password1234\n",
+            "too easy to guess",
+        ),
     ]:
         bad = run("user", "add", *args, env=env, stdin=stdin)
         assert bad.returncode == 1

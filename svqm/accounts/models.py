@@ -3,7 +3,7 @@ invitations), their sessions, failed sign-ins and declared conflicts of interest
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from svqm.clock import utc_now
@@ -48,6 +48,8 @@ class User(SQLModel, table=True):
     totp_confirmed_at: datetime | None = Field(
         default=None, sa_column=Column(UtcDateTime(), nullable=True)
     )
+    # The last 30-second TOTP step a code was accepted for: a code is good once (ASVS 6.5.1).
+    totp_last_step: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     active: bool = True
     created_at: datetime = Field(
         default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False)
@@ -78,15 +80,44 @@ class UserSession(SQLModel, table=True):
     )
 
 
+# What a login_attempt row counts.
+FAILURE, SUCCESS, SIGNUP = "failure", "success", "signup"
+
+
 class LoginAttempt(SQLModel, table=True):
-    """Failed sign-ins, counted in the database so throttling holds across workers."""
+    """Sign-in failures and successes and sign-ups, counted in the database so throttling holds
+    across workers.
+
+    A failure slows its own account and source address; a success marks the source as one the
+    account's owner uses (exempt from the account's ceiling); a sign-up counts against its source.
+    """
 
     __tablename__ = "login_attempt"
+    __table_args__ = (Index("ix_login_attempt_source", "source_key", "kind", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     # SHA-256 of the normalised email: counts per account without storing who tried.
     account_key: str = Field(max_length=64, index=True)
+    # SHA-256 of the client's address (empty where none is known).
+    source_key: str = Field(default="", max_length=64)
+    kind: str = Field(default=FAILURE, max_length=10)
     at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
+
+
+class EnrolmentLink(SQLModel, table=True):
+    """An admin-issued, expiring, single-use link that sets up a staff member's second factor.
+
+    Only the token's SHA-256 is stored; the link is shown once to the admin who made it.
+    """
+
+    __tablename__ = "enrolment_link"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
 
 
 class ConflictOfInterest(SQLModel, table=True):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
+from zxcvbn import zxcvbn  # type: ignore[import-untyped]
 
 from svqm.accounts.models import (
     MEMBER_ROLES,
@@ -38,18 +40,49 @@ def verify_password(user: User, password: str) -> bool:
         return False
 
 
+# zxcvbn's score (0-4) a password must reach: 3 is "safely unguessable" against an offline
+# attack on a slow hash, and refuses the common lists, keyboard walks, dates and repeats.
+_MIN_SCORE = 3
+MIN_PASSWORD = 12
+
+
 def check_password_rules(password: str, *, context: list[str]) -> None:
-    """At least 8 characters, at most 128, not a word from the account's own context."""
-    if len(password) < 8:
-        raise InvalidInput("a password needs at least 8 characters", field="password")
+    """12 to 128 characters, not common or guessable (zxcvbn, offline), not built of the
+    account's own words (email, name, organisation). The refusal says why."""
+    if "\x00" in password or any(ord(c) < 0x20 for c in password):
+        raise InvalidInput("a password cannot contain control characters", field="password")
+    if not password.strip():
+        raise InvalidInput("a password cannot be only spaces", field="password")
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"a password needs at least {MIN_PASSWORD} characters", field="password")
     if len(password) > 128:
         raise InvalidInput("a password may have at most 128 characters", field="password")
     lowered = password.casefold()
-    for word in context:
-        if word and len(word) >= 4 and word.casefold() in lowered:
+    words = [w for w in context if w and w.strip()]
+    for word in words:
+        if len(word.strip()) >= 4 and word.strip().casefold() in lowered:
             raise InvalidInput(
                 "a password must not contain your email, name or organisation", field="password"
             )
+    # Each word of the context too: what is left without them must still be a password.
+    parts = {p.casefold() for w in words for p in re.split(r"[^\w]+", w) if len(p) >= 3}
+    rest = lowered
+    for part in sorted(parts, key=len, reverse=True):
+        rest = rest.replace(part, "")
+    if len(re.sub(r"[\W_]+", "", rest)) < 8:
+        raise InvalidInput(
+            "a password must not be made mostly of your email, name or organisation",
+            field="password",
+        )
+    inputs = words + sorted(parts)
+    verdict = zxcvbn(password[:100], user_inputs=inputs)
+    if verdict["score"] < _MIN_SCORE:
+        warning = verdict["feedback"].get("warning") or "This password is easy to guess."
+        raise InvalidInput(
+            f"this password is too easy to guess ({warning.rstrip('.').lower()}); "
+            "use a few unrelated words or a password manager",
+            field="password",
+        )
 
 
 def create_organisation(
@@ -144,13 +177,15 @@ def add_user(
             "an applicant must belong to an organisation (--organisation ID)",
             field="organisation_id",
         )
-    if organisation_id is not None and session.get(Organisation, organisation_id) is None:
+    org = session.get(Organisation, organisation_id) if organisation_id is not None else None
+    if organisation_id is not None and org is None:
         raise InvalidInput(f"no organisation {organisation_id}", field="organisation_id")
     if get_user_by_email(session, email) is not None:
         raise InvalidInput(f"a user with email {email} already exists", field="email")
     password_hash = None
     if password is not None:
-        check_password_rules(password, context=[email.split("@")[0], name])
+        context = [email, email.split("@")[0], name, org.name if org else ""]
+        check_password_rules(password, context=context)
         password_hash = hash_password(password)
     user = User(
         email=email,

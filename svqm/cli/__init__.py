@@ -13,13 +13,14 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 
 from svqm import clock
 from svqm.accounts import auth
 from svqm.accounts import service as accounts
 from svqm.config import get_settings
-from svqm.db import make_engine, session_scope
+from svqm.db import first_line, make_engine, session_scope, unreachable
 from svqm.errors import PolicyError, SvqmError
 from svqm.policy import Policy, load_policy
 from svqm.policy.checks import check_equivalents
@@ -308,9 +309,27 @@ def user_add(
         out.print(f"user {user.id} added: {user.email} ({user.role})")
         if auth.needs_second_factor(user):
             auth.ensure_totp_secret(session, user)
-            # Shown once: the person scans it into an authenticator app before signing in.
+            # Shown once, to whoever runs this (the owner, or the admin who hands it over
+            # securely): signing in never shows it. A first code confirms it.
             out.print("sign-in needs a second factor; add this to an authenticator app:")
             out.print(auth.totp_uri(user, get_settings().TOTP_ISSUER), markup=False)
+
+
+@user_app.command("enrol")
+def user_enrol(email: str) -> None:
+    """Print a single-use, expiring link for a staff member to set up their authenticator app
+    (again, after a lost phone): opening it shows a new key once; the old one stops working."""
+    settings = get_settings()
+    now = clock.utc_now()
+    with _database() as engine, session_scope(engine) as session:
+        user = accounts.get_user_by_email(session, email)
+        if user is None:
+            raise _fail(f"no user {email}")
+        token = auth.issue_enrolment_link(session, user, by=None, now=now, settings=settings)
+    out.print(
+        f"send this link to {user.email}; it works once, for {settings.ENROLMENT_LINK_HOURS} hours:"
+    )
+    out.print(settings.BASE_URL.rstrip("/") + f"/enrol/{token}", markup=False)
 
 
 @audit_app.command("verify")
@@ -402,9 +421,16 @@ def main() -> None:
         result = app(standalone_mode=False)
     except SvqmError as exc:
         raise SystemExit(_fail(exc.detail).exit_code) from None
-    except OperationalError as exc:
-        first = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
-        err.print(f"error: database: {first} (is `svqm db upgrade` done?)", markup=False)
+    except (OperationalError, InterfaceError, ProgrammingError) as exc:
+        if unreachable(exc):
+            url = make_url(get_settings().DATABASE_URL).render_as_string(hide_password=True)
+            err.print(
+                f"error: the database at {url} is unreachable: {first_line(exc)}", markup=False
+            )
+        else:
+            err.print(
+                f"error: database: {first_line(exc)} (is `svqm db upgrade` done?)", markup=False
+            )
         raise SystemExit(1) from None
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None

@@ -61,6 +61,29 @@ def sweep(
     )
 
 
+outbox_app = typer.Typer(help="The email outbox.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    filter_: Annotated[
+        str,
+        typer.Option(
+            "--filter",
+            help="Only dead letters whose last error, kind or recipients contain this text.",
+        ),
+    ] = "",
+) -> None:
+    """Send again, in bulk, the dead-lettered messages (all, or those matching --filter)."""
+    from svqm.db import session_scope
+    from svqm.notify import outbox
+
+    with _database() as engine, session_scope(engine) as session:
+        count = outbox.retry_dead(session, now=SystemClock().now(), containing=filter_)
+    out.print(f"{count} dead-lettered message(s) queued to be sent again", markup=False)
+
+
 def _stop(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 

@@ -123,6 +123,8 @@ def _detect_ooxml(f: BinaryIO, *, max_unpacked_bytes: int, max_entries: int) -> 
             if types_info is None or len(kinds) != 1:
                 raise UnsupportedFileType(_NOT_ALLOWED)
             content_types = _read_capped(zf, types_info, _CONTENT_TYPES_CAP)
+        # What the headers declare may lie: inflate every part for real, with a ceiling.
+        _inflate_all(f, infos, max_unpacked_bytes)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as exc:
         raise InvalidUpload(_DAMAGED) from exc
     if not _TYPES_ELEMENT.search(content_types):
@@ -179,6 +181,57 @@ def _check_entries(
         raise InvalidUpload(
             f"the Office document would unpack to more than {_mib(max_unpacked_bytes)} MiB"
         )
+
+
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+
+
+def _inflate_all(f: BinaryIO, infos: list[zipfile.ZipInfo], cap: int) -> None:
+    """Inflate each part from its own compressed bytes, ignoring the sizes the headers declare,
+    and refuse as soon as the total passes `cap` or a part unpacks to other than its declared
+    size (a zip that lies about sizes is a zip bomb for whoever opens it next).
+
+    zipfile itself stops at the declared size, so a lying header would pass through it.
+    """
+    total = 0
+    for info in infos:
+        f.seek(info.header_offset)
+        header = f.read(_LOCAL_HEADER.size)
+        if len(header) != _LOCAL_HEADER.size or header[:4] != _ZIP_LOCAL:
+            raise InvalidUpload(_DAMAGED)
+        fields = _LOCAL_HEADER.unpack(header)
+        f.seek(fields[9] + fields[10], io.SEEK_CUR)  # the name and the extra field
+        left = info.compress_size
+        if info.compress_type == zipfile.ZIP_STORED:
+            produced = left
+            total += produced
+        elif info.compress_type == zipfile.ZIP_DEFLATED:
+            inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            produced = 0
+            while left > 0 and not inflater.eof:
+                data = f.read(min(_CHUNK, left))
+                if not data:
+                    raise InvalidUpload(_DAMAGED)
+                left -= len(data)
+                while data:
+                    out = inflater.decompress(data, _CHUNK)
+                    produced += len(out)
+                    if total + produced > cap:
+                        raise InvalidUpload(
+                            f"the Office document would unpack to more than {_mib(cap)} MiB"
+                        )
+                    data = inflater.unconsumed_tail
+                    if inflater.eof:
+                        break
+            total += produced
+        else:
+            raise InvalidUpload(_DAMAGED)
+        if total > cap:
+            raise InvalidUpload(f"the Office document would unpack to more than {_mib(cap)} MiB")
+        if produced != info.file_size:
+            raise InvalidUpload(
+                "the Office document is damaged: its parts are not the size its headers declare"
+            )
 
 
 def _read_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes:

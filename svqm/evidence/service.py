@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from svqm.errors import InvalidInput, NotFound
+from svqm.errors import Conflict, InvalidInput, NotFound
 from svqm.evidence import requirements, scoring
 from svqm.evidence.models import EvidenceItem, Review, ReviewCreate, Score, ScoreCreate
 from svqm.evidence.storage import BlobStore, sanitise_filename
@@ -61,34 +62,58 @@ def add_evidence(
     clean_name = sanitise_filename(filename)
     blob = store.put(stream)
     try:
-        latest = session.exec(
-            select(func.max(EvidenceItem.version)).where(
-                EvidenceItem.application_id == application_id, EvidenceItem.slot == slot.id
-            )
-        ).one()
-        item = EvidenceItem(
-            application_id=application_id,
-            slot=slot.id,
-            requirement_id=slot.requirement_id,
-            pledge_id=slot.pledge_id,
-            standard_id=slot.standard_id,
-            version=(latest or 0) + 1,
-            title=title.strip()[:200] or slot.title[:200],
-            filename=clean_name,
-            sha256=blob.sha256,
-            size=blob.size,
-            content_type=blob.content_type,
-            uploaded_by_id=uploaded_by_id,
-            uploaded_at=now,
+        item = _record_version(
+            session,
+            {
+                "application_id": application_id,
+                "slot": slot.id,
+                "requirement_id": slot.requirement_id,
+                "pledge_id": slot.pledge_id,
+                "standard_id": slot.standard_id,
+                "title": title.strip()[:200] or slot.title[:200],
+                "filename": clean_name,
+                "sha256": blob.sha256,
+                "size": blob.size,
+                "content_type": blob.content_type,
+                "uploaded_by_id": uploaded_by_id,
+                "uploaded_at": now,
+            },
         )
-        session.add(item)
-        session.flush()
     except BaseException:
         # Only a blob this call created is ours to remove; shared bytes belong to other rows too.
         if blob.created:
             store.delete(blob.sha256)
         raise
     return item
+
+
+# Uploads racing for one slot: each lost race re-reads the latest version and takes the next.
+_VERSION_TRIES = 5
+
+
+def _record_version(session: Session, fields: dict[str, Any]) -> EvidenceItem:
+    """Insert the item as its slot's next version; a concurrent upload that took the same number
+    makes this one the version after it (both are kept), never an unhandled IntegrityError.
+
+    Each try is a savepoint: on PostgreSQL the losing INSERT waits for the winner's commit, then
+    fails on the unique (application, slot, version); the retry's read sees the winner's row.
+    """
+    for _ in range(_VERSION_TRIES):
+        latest = session.exec(
+            select(func.max(EvidenceItem.version)).where(
+                EvidenceItem.application_id == fields["application_id"],
+                EvidenceItem.slot == fields["slot"],
+            )
+        ).one()
+        item = EvidenceItem(**fields, version=(latest or 0) + 1)
+        try:
+            with session.begin_nested():
+                session.add(item)
+                session.flush()
+        except IntegrityError:
+            continue
+        return item
+    raise Conflict("another file was being added to this item at the same moment; try again")
 
 
 def get_evidence(session: Session, evidence_id: int) -> EvidenceItem:

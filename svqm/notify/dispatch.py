@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -73,22 +74,35 @@ def dispatch(
     """
     report = DispatchReport()
     worker = worker_name()
+    lease = settings.OUTBOX_LEASE_SECONDS
+    # The longest one send may block (a relay that accepts and never answers).
+    timeout = settings.SMTP_TIMEOUT_SECONDS if settings.SMTP_HOST else 0.0
+    started = time.monotonic()
     for _ in range(max_batches):
-        if stop():
+        if stop() or time.monotonic() - started + timeout > lease:
             break
         with session_scope(engine) as session:
             claim = outbox.claim(
                 session,
                 now=clock.now(),
-                limit=settings.OUTBOX_BATCH,
-                lease_seconds=settings.OUTBOX_LEASE_SECONDS,
+                limit=batch_size(settings),
+                lease_seconds=lease,
             )
         if not claim.rows:
             break
         for n, row in enumerate(claim.rows):
-            if stop():
+            # Stopping, or a next send that could outlast the claim or this run's bound: the
+            # rest are handed back untried (no attempt counted), due at once for the next run.
+            overrun = time.monotonic() - started + timeout > lease
+            if stop() or overrun:
                 with session_scope(engine) as session:
                     outbox.release(session, claim.rows[n:], claim.token)
+                if overrun:
+                    log.warning(
+                        "dispatch ran for its whole lease (%g s); %s message(s) handed back",
+                        lease,
+                        len(claim.rows) - n,
+                    )
                 return report
             if row.lease_until is not None and clock.now() >= row.lease_until:
                 # The batch outlived its claim: the rest may be another dispatcher's by now, and
@@ -97,6 +111,15 @@ def dispatch(
                 break
             _deliver(engine, mailer, settings, clock, row, claim.token, worker, report)
     return report
+
+
+def batch_size(settings: Settings) -> int:
+    """How many messages one claim takes: OUTBOX_BATCH, but never so many that their sends,
+    each allowed SMTP_TIMEOUT_SECONDS, could outlast the claim's lease (30 s x 20 > 300 s)."""
+    if not settings.SMTP_HOST or settings.SMTP_TIMEOUT_SECONDS <= 0:
+        return settings.OUTBOX_BATCH
+    fits = int(settings.OUTBOX_LEASE_SECONDS // settings.SMTP_TIMEOUT_SECONDS) - 1
+    return max(1, min(settings.OUTBOX_BATCH, fits))
 
 
 def _deliver(

@@ -115,7 +115,6 @@ def claim(session: Session, *, now: datetime, limit: int, lease_seconds: float) 
             status=SENDING,
             claim_token=token,
             lease_until=now + timedelta(seconds=lease_seconds),
-            attempts=OutboxMessage.attempts + 1,
         )
         .execution_options(synchronize_session=False)
     )
@@ -129,8 +128,9 @@ def claim(session: Session, *, now: datetime, limit: int, lease_seconds: float) 
 
 
 def release(session: Session, rows: list[OutboxMessage], token: str) -> None:
-    """Hand back claimed rows that were never tried (the dispatcher is stopping): due at once
-    for whoever dispatches next, instead of when the lease runs out; the claim's attempt undone."""
+    """Hand back claimed rows that were never tried (the dispatcher is stopping, or its lease
+    would run out): due at once for whoever dispatches next, instead of when the lease runs out.
+    No attempt was counted for them: attempts are counted when made (mark_sent, mark_failed)."""
     session.execute(
         update(OutboxMessage)
         .where(
@@ -138,7 +138,7 @@ def release(session: Session, rows: list[OutboxMessage], token: str) -> None:
             col(OutboxMessage.claim_token) == token,
             col(OutboxMessage.status) == SENDING,
         )
-        .values(status=PENDING, lease_until=None, attempts=OutboxMessage.attempts - 1)
+        .values(status=PENDING, lease_until=None)
         .execution_options(synchronize_session=False)
     )
 
@@ -159,9 +159,16 @@ def mark_sent(
     session.execute(
         update(OutboxMessage)
         .where(col(OutboxMessage.id) == row.id, col(OutboxMessage.status) != SENT)
-        .values(status=SENT, sent_at=now, lease_until=None, last_error="")
+        .values(
+            status=SENT,
+            sent_at=now,
+            lease_until=None,
+            last_error="",
+            attempts=OutboxMessage.attempts + 1,
+        )
         .execution_options(synchronize_session=False)
     )
+    row.attempts += 1
     _record(session, row, now, "sent", f"claim {token[:8]}", worker)
 
 
@@ -189,8 +196,14 @@ def mark_failed(
 
     `only_to` narrows the recipients to those still without it (the relay took it for the rest).
     """
+    # This attempt was made: it counts now (a claim that lapsed before its try counts nothing).
+    row.attempts += 1
     dead = permanent or row.attempts >= max_attempts
-    values: dict[str, Any] = {"last_error": error[:2000], "lease_until": None}
+    values: dict[str, Any] = {
+        "last_error": error[:2000],
+        "lease_until": None,
+        "attempts": OutboxMessage.attempts + 1,
+    }
     if only_to:
         values["to_addrs"] = ", ".join(only_to)
     if dead:
@@ -226,6 +239,30 @@ def retry(session: Session, message_id: int, *, now: datetime) -> OutboxMessage:
     session.add(row)
     session.flush()
     return row
+
+
+def retry_dead(session: Session, *, now: datetime, containing: str = "") -> int:
+    """Send again, in bulk, every dead letter (that has recipients) whose last error, template
+    or recipients contain `containing` (every one when empty); how many went back to the queue."""
+    query = update(OutboxMessage).where(
+        col(OutboxMessage.status) == DEAD, col(OutboxMessage.to_addrs) != ""
+    )
+    text = containing.strip()
+    if text:
+        pattern = f"%{text.lower()}%"
+        query = query.where(
+            or_(
+                func.lower(OutboxMessage.last_error).like(pattern),
+                func.lower(OutboxMessage.template).like(pattern),
+                func.lower(OutboxMessage.to_addrs).like(pattern),
+            )
+        )
+    result = session.execute(
+        query.values(
+            status=PENDING, attempts=0, next_attempt_at=now, lease_until=None
+        ).execution_options(synchronize_session=False)
+    )
+    return rows_changed(result)
 
 
 def counts(session: Session) -> dict[str, int]:

@@ -32,6 +32,8 @@ SUBJECT_LINES = {
     "overdue": "{label} was due {due_text}",
     "due": "{label}: the due date has passed ({due_day})",
     "invitation": "You are invited to act for {organisation}",
+    "signup_welcome": "{organisation} is registered",
+    "signup_exists": "Someone tried to register with your email address",
 }
 EVENT = "event"
 TEMPLATES = (*SUBJECT_LINES, EVENT)

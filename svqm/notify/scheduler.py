@@ -60,8 +60,10 @@ def jobs(
                 dict(report.reminders),
                 dict(report.fired),
             )
-        # Anything the sweep enqueued goes out now rather than at the next dispatch tick.
-        dispatch_job()
+        # Anything the sweep enqueued goes out now rather than at the next dispatch tick, in a
+        # thread of its own: the sweep never waits on mail (a hanging relay must not hold up
+        # the deadlines).
+        threading.Thread(target=dispatch_job, name="svqm-dispatch-after-sweep").start()
 
     # One dispatch at a time in this process: the sweep calls dispatch_job beside the scheduled
     # job (max_instances does not see that call), and two dispatchers could each be between

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from svqm import __version__
@@ -145,8 +146,15 @@ def create_app(
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
+        """Liveness: the process answers (the database is not asked; see /readyz)."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz(request: Request) -> dict[str, str]:
+        """Readiness: the database answers a query (else 503 with Retry-After)."""
+        with request.app.state.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ready"}
 
     for router in ROUTERS:
         app.include_router(router)

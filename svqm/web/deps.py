@@ -56,6 +56,12 @@ async def get_registry(request: Request) -> SchemeRegistry:
     return registry
 
 
+def client_address(request: Request) -> str:
+    """The client's address as the server saw it (uvicorn takes X-Forwarded-For only from the
+    proxies its `--forwarded-allow-ips` trusts), for throttling sign-ins by source."""
+    return request.client.host if request.client else ""
+
+
 def now_of(request: Request) -> datetime:
     """The app clock's time (tests freeze it)."""
     clock: Clock = request.app.state.clock

@@ -30,6 +30,7 @@ TITLES = {
     422: "Check what you entered",
     429: "Too many attempts",
     500: "Sorry, something went wrong",
+    503: "Sorry, the service is unavailable",
 }
 
 # The `error` code of a response Starlette itself refused (a route or method that does not exist).

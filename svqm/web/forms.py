@@ -14,8 +14,9 @@ from typing import IO, Annotated, Any
 from fastapi import Depends, Form, Request
 from sqlmodel import Session
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 
-from svqm.errors import InvalidInput, SvqmError
+from svqm.errors import InvalidInput, InvalidUpload, SvqmError
 from svqm.web.deps import MAX_ID, Page
 from svqm.workflow import service as workflow
 from svqm.workflow.queries import SORTS, ApplicationFilter, Sort
@@ -179,7 +180,14 @@ async def _file_form(request: Request) -> tuple[Any, UploadFile]:
     """The multipart form and its one `file` part (refused as invalid input otherwise)."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidInput("send the file as multipart/form-data with a 'file' field", field="file")
-    form = await request.form(max_files=1, max_fields=10)
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except HTTPException as exc:
+        # Starlette's multipart parser answers 400 for a malformed part (a raw CR in a header,
+        # a file name that breaks the header): input that is wrong, so 422 with its reason.
+        if exc.status_code != 400:
+            raise
+        raise InvalidUpload(f"the upload form could not be read ({exc.detail})") from None
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         # Any other file part is closed now, not left to the garbage collector.

@@ -6,24 +6,43 @@ No traceback ever reaches a user: the last-resort handler logs it with a referen
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
+from svqm.db import first_line, unreachable
 from svqm.errors import GuardRefused, SvqmError
 from svqm.web.deps import LoginRequired, PageAuth
 from svqm.web.errors import HTTP_CODES, status_of
 from svqm.web.ui import error_page
 
 log = logging.getLogger("svqm.web")
+RETRY_AFTER_SECONDS = 30
+# A known outage is logged once a minute, briefly.
+_OUTAGE_LOG_EVERY = 60.0
+_last_outage_log = [float("-inf")]
+
+
+def _log_outage(exc: Exception) -> None:
+    now = time.monotonic()
+    if now - _last_outage_log[0] >= _OUTAGE_LOG_EVERY:
+        _last_outage_log[0] = now
+        log.error(
+            "database unreachable, answering 503 (logged once a minute while it lasts): %s",
+            first_line(exc),
+        )
+
+
 # Paths a program reads: they answer in JSON; everything else is a page a person navigates to.
 _MACHINE_PREFIXES = ("/api/", "/credentials/", "/.well-known/")
-_MACHINE_PATHS = ("/healthz", "/openapi.json", "/issuer")
+_MACHINE_PATHS = ("/healthz", "/readyz", "/openapi.json", "/issuer")
 
 
 def wants_json(request: Request) -> bool:
@@ -93,6 +112,29 @@ def install(app: FastAPI) -> None:
             "invalid_input",
             "a value in the request cannot be stored (a number out of range, or a NUL character)",
         )
+
+    # The database is down (or restarting): 503 with a time to retry, and one short line in the
+    # log per minute of the outage, not a traceback per request.
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(request: Request, exc: Exception) -> Response:
+        if not unreachable(exc):
+            return await _unexpected(request, exc)
+        _log_outage(exc)
+        return _answer(
+            request,
+            503,
+            "unavailable",
+            "the service cannot reach its database just now; try again in a minute",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    # The client went away mid-request (a cancelled upload): nobody reads an answer, and it is
+    # no fault of ours, so one line, no traceback.
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -29,7 +29,8 @@ _WHY = {
     "413": "The request or file is too large",
     "415": "The file's type is not accepted",
     "422": "Invalid input, or a guard refused (with every unmet requirement)",
-    "429": "Too many failed sign-ins",
+    "429": "Too many failed sign-ins or sign-ups from here (see Retry-After)",
+    "503": "The database cannot be reached; try again after Retry-After",
 }
 
 

@@ -23,11 +23,14 @@ class OrganisationCreate(_In):
     password: str = Field(min_length=1, max_length=128)
 
 
-class OrganisationPublic(BaseModel):
-    id: int
-    name: str
-    sector: str
-    user_id: int
+class SignupReceived(BaseModel):
+    """The one answer to a sign-up, whether or not the email already had an account."""
+
+    status: str = "received"
+    detail: str = (
+        "if the organisation could be registered, an email has gone to the address given; "
+        "sign in with POST /api/v1/auth/token"
+    )
 
 
 class TokenRequest(_In):
@@ -139,6 +142,13 @@ class StaffCreate(_In):
     name: str = Field(default="", max_length=200)
     organisation_id: DbId | None = None
     password: str = Field(min_length=1, max_length=128)
+
+
+class EnrolmentLinkPublic(BaseModel):
+    """A link a staff member opens once to set up their authenticator app."""
+
+    link: str
+    expires_at: datetime
 
 
 class UserPublic(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from pathlib import Path
 from urllib.parse import quote
@@ -84,20 +85,54 @@ class BodyLimit:
             return
         path: str = scope["path"]
         limit = self.max_upload if path.endswith(_UPLOAD_SUFFIXES) else self.max_other
+        detail = f"the request is larger than the {limit // (1024 * 1024)} MiB limit"
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(send, detail)
+            return
         seen = 0
+        over = False
+        replaced = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise UploadTooLarge(
-                        f"the request is larger than the {limit // (1024 * 1024)} MiB limit"
-                    )
+                    over = True
+                    raise UploadTooLarge(detail)
             return message
 
-        await self.app(scope, counted, send)
+        async def checked_send(message: Message) -> None:
+            # A body parser that catches the error above (FastAPI's JSON one answers 400) must not
+            # decide the status: a body over the limit is a 413, whatever the route made of it.
+            nonlocal replaced
+            if message["type"] == "http.response.start" and over and message.get("status") != 413:
+                replaced = True
+                await _too_large(send, detail)
+                return
+            if replaced and message["type"] == "http.response.body":
+                return
+            await send(message)
+
+        await self.app(scope, counted, checked_send)
+
+
+async def _too_large(send: Send, detail: str) -> None:
+    body = json.dumps({"error": "file_too_large", "detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def secret_key(settings: Settings) -> str:

@@ -21,6 +21,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from svqm.accounts.models import Organisation
 from svqm.errors import NotFound
+from svqm.evidence.models import EvidenceItem
 from svqm.workflow.models import Application, PolicySnapshot
 from svqm.workflow.schedule import OPEN, ScheduledDeadline, open_due
 from svqm.workflow.schemes import SchemeRegistry
@@ -130,6 +131,22 @@ def get_application(
     if app is None:
         raise NotFound(f"no application {application_id}")
     return app
+
+
+def get_visible_evidence(
+    session: Session, evidence_id: int, actor: Actor, *, registry: SchemeRegistry
+) -> tuple[EvidenceItem, Application]:
+    """An evidence item and its application, if the actor may see them. One answer, "no evidence
+    N", whether it does not exist or belongs to an application the actor may not see, so the
+    text tells nobody what exists in another organisation."""
+    item = session.get(EvidenceItem, evidence_id)
+    if item is not None:
+        statement = _one_statement(*_role_key(actor))
+        params = {**_who(actor, registry), "application_id": item.application_id}
+        app = session.exec(statement, params=params).first()
+        if app is not None:
+            return item, app
+    raise NotFound(f"no evidence {evidence_id}")
 
 
 _FILTERS = ("state", "level", "scheme", "organisation_id")

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import BinaryIO
 
-from sqlalchemy import Column
-from sqlmodel import Field, Session, SQLModel
+from sqlalchemy import Column, func
+from sqlmodel import Field, Session, SQLModel, select
 
 from svqm.db import UtcDateTime
 from svqm.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -125,7 +125,18 @@ def file_report(
         raise InvalidInput(
             "period: give the reporting year, e.g. 2027 (letters, digits, / or -)", field="period"
         )
+    _check_year(period, award, now)
     d, overdue = _check(session, award, actor, registry, deadline)
+    if session.exec(
+        select(AnnualReport.id).where(
+            AnnualReport.award_id == award.id,
+            AnnualReport.deadline_kind == d.kind,
+            func.lower(AnnualReport.period) == period.lower(),
+        )
+    ).first():
+        raise Conflict(
+            f"{d.label} for {period} is already filed; a correction is a new period or an admin's"
+        )
     clean_name = sanitise_filename(filename)
     assert award.id is not None
     blob = store.put(stream)
@@ -162,6 +173,21 @@ def file_report(
             store.delete(blob.sha256)
         raise
     return report
+
+
+_YEAR = re.compile(r"(\d{4})")
+
+
+def _check_year(period: str, award: Award, now: datetime) -> None:
+    """Every year a period names lies within the award's life: from the year before it was
+    issued to the year after this one (no 1900, no 2999)."""
+    first, last = award.issued_at.year - 1, now.year + 1
+    for year in (int(y) for y in _YEAR.findall(period)):
+        if not first <= year <= last:
+            raise InvalidInput(
+                f"period: {year} is outside this award's years ({first} to {last})",
+                field="period",
+            )
 
 
 def _meet(

@@ -370,3 +370,41 @@ def test_detect_type_refuses_a_scan_of_other_bytes(tmp_path: Path) -> None:
     for other in [b"name,score\nalpha,1\n", b"NAME,score\nalpha,1\nbeta,2\n"]:
         with pytest.raises(ValueError, match="did not see"):
             detect_type(path, **LIMITS, text=scan_of(other, []))
+
+
+def write_lying_zip(path: Path, *, unpacked: int, declared: int = 1024) -> Path:
+    """A DOCX whose main part unpacks to `unpacked` bytes while both headers declare `declared`."""
+    write_ooxml(path, DOCX)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("word/media/padding.bin", "w") as entry:
+            for _ in range(unpacked // MIB):
+                entry.write(bytes(MIB))
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("word/media/padding.bin")
+    struct.pack_into("<L", data, info.header_offset + 22, declared)
+    name = info.filename.encode()
+    central = data.rfind(b"PK\x01\x02", 0, len(data))
+    while central >= 0:
+        name_len = struct.unpack_from("<H", data, central + 28)[0]
+        if bytes(data[central + 46 : central + 46 + name_len]) == name:
+            struct.pack_into("<L", data, central + 24, declared)
+            break
+        central = data.rfind(b"PK\x01\x02", 0, central)
+    path.write_bytes(data)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.getinfo("word/media/padding.bin").file_size == declared
+    return path
+
+
+def test_a_zip_whose_headers_lie_about_sizes_is_refused(tmp_path: Path) -> None:
+    """Before: a 306 KB file declaring 1 KiB and unpacking to 300 MiB was stored as DOCX."""
+    path = write_lying_zip(tmp_path / "liar.docx", unpacked=300 * MIB)
+    assert path.stat().st_size < 400_000
+    with pytest.raises(InvalidUpload, match="unpack to more than 200 MiB"):
+        detect(path)
+    # Under the ceiling, a part bigger than its header says is refused as damaged.
+    small = write_lying_zip(tmp_path / "small-liar.docx", unpacked=2 * MIB)
+    with pytest.raises(InvalidUpload, match="not the size its headers declare"):
+        detect(small)
+    assert detect(write_ooxml(tmp_path / "honest.docx", DOCX)) == DOCX

@@ -21,7 +21,7 @@ from svqm.workflow.schemes import SchemeRegistry
 from tests.factories import make_org, make_user
 from tests.notify.timeline import T0 as TIMELINE_T0
 from tests.notify.timeline import confirmed_award
-from tests.web.pages_helpers import PASSWORD, form_token, make_account
+from tests.web.pages_helpers import PASSWORD, forget_last_code, form_token, make_account
 from tests.workflow.harness import Cast
 
 # The moment every award of these tests is issued (the same as the notify timelines).
@@ -73,8 +73,10 @@ def app_client(
 
 
 def code_for(client: TestClient, user: User) -> str:
-    """The staff member's TOTP code at the app's (fixed) time, which is what the app checks."""
+    """The staff member's TOTP code at the app's (fixed) time, which is what the app checks
+    (usable again: these tests sign one person in many times at one frozen time)."""
     assert user.totp_secret
+    forget_last_code(client.app.state.engine, user.email)
     return pyotp.TOTP(user.totp_secret).at(client.app.state.clock.now())
 
 

@@ -5,19 +5,21 @@ from __future__ import annotations
 import html as html_lib
 import itertools
 import re
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pyotp
 from fastapi.testclient import TestClient
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from svqm.accounts import auth
 from svqm.accounts import service as accounts
 from svqm.accounts.models import Organisation, User
+from svqm.clock import Clock, utc_now
 from svqm.config import Settings
 from svqm.web.app import create_app
 from svqm.workflow.schemes import SchemeRegistry
@@ -27,15 +29,27 @@ SESSION = "svqm_session"  # COOKIE_SECURE is off in tests, so no __Host- prefix
 _n = itertools.count(1)
 
 
-def make_client(engine: Engine, registry: SchemeRegistry, tmp_path: Path) -> TestClient:
-    """A client of a new app on the test database; use it as a context manager."""
+def make_client(
+    engine: Engine,
+    registry: SchemeRegistry,
+    tmp_path: Path,
+    *,
+    address: str = "testclient",
+    clock: Clock | None = None,
+    **overrides: Any,
+) -> TestClient:
+    """A client of a new app on the test database; use it as a context manager.
+
+    `address` is the client address the app sees (sign-in throttling counts by it)."""
     settings = Settings(
         ENV="test",
         DATABASE_URL=engine.url.render_as_string(hide_password=False),
         EVIDENCE_DIR=str(tmp_path / "evidence"),
         VAR_DIR=str(tmp_path),
+        **overrides,
     )
-    return TestClient(create_app(settings=settings, engine=engine, registry=registry))
+    app = create_app(settings=settings, engine=engine, registry=registry, clock=clock)
+    return TestClient(app, client=(address, 50000))
 
 
 class _Inputs(HTMLParser):
@@ -78,8 +92,41 @@ def error_summary(html: str) -> str:
     return html_lib.unescape(text)
 
 
+def forget_last_code(engine: Engine, email: str) -> None:
+    """Let the person's current code be used again. A code is good once (the replay guard, tested
+    in test_pages_account.py), but these helpers sign one person in many times within one
+    30-second step, or at a frozen app time."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(User).where(col(User.email) == email.strip().lower()).values(totp_last_step=None)
+        )
+
+
+def totp_code(secret: str, step: int = 0, at: datetime | None = None) -> str:
+    """The code of the current 30-second step, or of the next one (`step=1`): a code is good once,
+    so a test signing one person in twice within a step uses the next step's code. `at` is the
+    app's (frozen) time, if it has one."""
+    return pyotp.TOTP(secret).at(at or utc_now(), counter_offset=step)
+
+
+def api_token(client: TestClient, user: User, password: str = PASSWORD, step: int = 0) -> str:
+    """A bearer token for the user (staff give the code of `step`, at the app's time)."""
+    body = {"email": user.email, "password": password}
+    if user.totp_secret:
+        if not step:
+            forget_last_code(client.app.state.engine, user.email)
+        body["otp"] = totp_code(user.totp_secret, step, client.app.state.clock.now())
+    response = client.post("/api/v1/auth/token", json=body)
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
 def sign_in(
-    client: TestClient, email: str, password: str = PASSWORD, totp_secret: str | None = None
+    client: TestClient,
+    email: str,
+    password: str = PASSWORD,
+    totp_secret: str | None = None,
+    step: int = 0,
 ) -> None:
     """Sign in through the pages; staff also give the code from their authenticator."""
     token = form_token(client, "/login")
@@ -92,10 +139,15 @@ def sign_in(
     if totp_secret is None:
         return
     assert response.headers["location"].startswith("/login/second-factor")
+    if not step:
+        forget_last_code(client.app.state.engine, email)
     token = form_token(client, "/login/second-factor")
     response = client.post(
         "/login/second-factor",
-        data={"code": pyotp.TOTP(totp_secret).now(), "csrf_token": token},
+        data={
+            "code": totp_code(totp_secret, step, client.app.state.clock.now()),
+            "csrf_token": token,
+        },
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text[:500]

@@ -24,6 +24,7 @@ from svqm.tables import metadata
 from svqm.web.app import create_app
 from svqm.workflow.models import Award
 from tests.factories import make_org, make_user, open_app, store_at, upload_all
+from tests.web.pages_helpers import forget_last_code
 from tests.workflow.harness import award_in
 
 MATRIX = yaml.safe_load((Path(__file__).parent / "authz_matrix.yaml").read_text())
@@ -140,6 +141,7 @@ class World:
             "kind": "application",
             "trigger": "withdraw",
             "purpose": "suspension",
+            "token": "not-a-set-up-link",
             "id": str(app.id),
         }
 
@@ -157,6 +159,7 @@ def _sign_in(client: TestClient, world: World, role: str) -> str:
     user = world.users[role]
     body = {"email": user.email, "password": PASSWORD}
     if user.totp_secret:
+        forget_last_code(world.engine, user.email)
         body["otp"] = pyotp.TOTP(user.totp_secret).now()
     response = client.post("/api/v1/auth/token", json=body)
     assert response.status_code == 200, response.text

@@ -300,3 +300,25 @@ def test_a_scheme_with_two_filings_asks_which_one(engine, registry, tmp_path):
         shown = client.get(chosen.headers["location"]).text
         assert "Updated assessment" in shown
         assert _reports(engine) == 2
+
+
+def test_a_period_outside_the_award_or_filed_twice_is_refused(client, engine, issued):
+    """Before: a report for 1900, and a second one for the same period, were accepted."""
+    headers = bearer(client, issued.applicant)
+
+    def file(period):
+        return client.post(
+            f"/api/v1/awards/{issued.award_id}/reports",
+            headers=headers,
+            data={"period": period},
+            files={"file": ("report.txt", f"Our year {period}.\n".encode(), "text/plain")},
+        )
+
+    old = file("1900")
+    assert old.status_code == 422, old.text
+    assert "outside this award's years" in old.json()["detail"]
+    assert file("2026").status_code == 201
+    twice = file("2026")
+    assert twice.status_code == 409, twice.text
+    assert "already filed" in twice.json()["detail"]
+    assert _reports(engine) == 1

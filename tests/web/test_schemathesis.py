@@ -244,7 +244,7 @@ def _seed(app, engine) -> dict[str, dict[str, str]]:
                     "password": PASSWORD,
                 },
             ),
-            201,
+            202,
         )
         tokens = {"applicant": _token(client, APPLICANT)}
         tokens |= {role: _token(client, email, secret) for role, (email, secret) in staff.items()}
@@ -382,7 +382,7 @@ def small(engine, registry, tmp_path) -> Small:
                 "/api/v1/organisations",
                 json={"name": "Small Org", "sector": "", "email": APPLICANT, "password": PASSWORD},
             ),
-            201,
+            202,
         )
         applicant = _token(client, APPLICANT)
         admin = _token(client, admin_email, secret)

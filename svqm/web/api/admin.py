@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
@@ -11,7 +12,7 @@ from svqm.accounts import service as accounts
 from svqm.accounts.models import User
 from svqm.errors import InvalidInput, NotFound
 from svqm.web.deps import Id, NowDep, SessionDep, SettingsDep, api_role
-from svqm.web.schemas import ConflictCreate, StaffCreate, UserPublic
+from svqm.web.schemas import ConflictCreate, EnrolmentLinkPublic, StaffCreate, UserPublic
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 AdminUser = Annotated[User, Depends(api_role("admin"))]
@@ -53,6 +54,21 @@ def create_user(
         auth.ensure_totp_secret(session, user)
         uri = auth.totp_uri(user, settings.TOTP_ISSUER)
     return user_public(user, uri)
+
+
+@router.post("/users/{user_id}/enrolment-link", status_code=status.HTTP_201_CREATED)
+def enrolment_link(
+    user_id: Id, admin: AdminUser, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> EnrolmentLinkPublic:
+    """A single-use, expiring link for a staff member to set up their authenticator (shown once)."""
+    user = accounts.get_user(session, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    token = auth.issue_enrolment_link(session, user, by=admin, now=now, settings=settings)
+    return EnrolmentLinkPublic(
+        link=settings.BASE_URL.rstrip("/") + f"/enrol/{token}",
+        expires_at=now + timedelta(hours=settings.ENROLMENT_LINK_HOURS),
+    )
 
 
 @router.post("/users/{user_id}/disable")

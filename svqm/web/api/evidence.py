@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from svqm.evidence import service as evidence_service
 from svqm.evidence.models import ReviewCreate
 from svqm.web.deps import ApiUser, Id, NowDep, RegistryDep, SessionDep, StoreDep, actor_of
 from svqm.web.schemas import ReviewPublic
@@ -20,8 +19,7 @@ def download_evidence(
     evidence_id: Id, user: ApiUser, session: SessionDep, registry: RegistryDep, store: StoreDep
 ) -> FileResponse:
     """The stored file of one evidence version, for those who may see its application."""
-    item = evidence_service.get_evidence(session, evidence_id)
-    queries.get_application(session, item.application_id, actor_of(user), registry=registry)
+    item, _ = queries.get_visible_evidence(session, evidence_id, actor_of(user), registry=registry)
     return attachment(str(store.path_for(item.sha256)), item.filename, item.content_type)
 
 
@@ -35,8 +33,9 @@ def review_evidence(
     now: NowDep,
 ) -> ReviewPublic:
     """The assigned assessor accepts, asks for more information, or rejects, with a comment."""
-    item = evidence_service.get_evidence(session, evidence_id)
-    app = queries.get_application(session, item.application_id, actor_of(user), registry=registry)
+    item, app = queries.get_visible_evidence(
+        session, evidence_id, actor_of(user), registry=registry
+    )
     review = actions.review_evidence(
         session, app, item, body, actor=actor_of(user), registry=registry, now=now
     )

@@ -12,9 +12,8 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from svqm.accounts import auth
-from svqm.accounts import service as accounts
-from svqm.accounts.models import User
 from svqm.errors import SvqmError, TooManyAttempts
+from svqm.notify import signup as signup_service
 from svqm.web.deps import (
     CSRF,
     NowDep,
@@ -22,6 +21,7 @@ from svqm.web.deps import (
     PendingPageUser,
     SessionDep,
     SettingsDep,
+    client_address,
     home_of,
     visitor,
 )
@@ -41,7 +41,11 @@ from svqm.web.ui import flash_of, render
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 
 # `?done=` words and the only text they can put on a page (never the query text itself).
-DONE = {"signed-out": "You have signed out."}
+DONE = {
+    "signed-out": "You have signed out.",
+    "signed-up": "Thank you. If the organisation could be registered, we have sent an email to "
+    "the address you gave. Sign in with that email address and your password.",
+}
 
 
 def safe_next(value: str | None) -> str | None:
@@ -122,7 +126,12 @@ def login(
     # commits the failure.
     try:
         user = auth.authenticate(
-            session, email=email[:254], password=password, now=now, settings=settings
+            session,
+            email=email[:254],
+            password=password,
+            now=now,
+            settings=settings,
+            source=client_address(request),
         )
     except SvqmError as failure:
         text = (
@@ -130,7 +139,7 @@ def login(
             if isinstance(failure, TooManyAttempts)
             else "Enter a correct email address and password"
         )
-        return _form_page(
+        page = _form_page(
             request,
             session,
             "account/login.html",
@@ -138,12 +147,15 @@ def login(
             status=status_of(failure),
             email=email[:254],
             next=target or "",
-            errors=[{"text": text, "href": "#email"}],
+            errors=[{"text": sentence(text), "href": "#email"}],
         )
+        if isinstance(failure, TooManyAttempts):
+            page.headers["Retry-After"] = str(failure.retry_after)
+        return page
     _end_old_session(session, old_token, now)
+    # No secret is ever made here: a second factor is set up only by its owner (the key shown
+    # once by `svqm user add` or an admin's set-up link), never with the password alone.
     staff = auth.needs_second_factor(user)
-    if staff:
-        auth.ensure_totp_secret(session, user)
     token, _ = auth.start_session(
         session, user, kind="web", now=now, settings=settings, mfa_passed=False
     )
@@ -159,24 +171,6 @@ def login(
 # --- second factor ----------------------------------------------------------------------------
 
 
-def _enrolment(request: Request, session: Session, who: PageAuth) -> dict[str, str] | None:
-    """The authenticator set-up (URI and QR code) until the person has confirmed a first code."""
-    if who.user.totp_confirmed_at is not None:
-        return None
-    user: User = who.user
-    if not user.totp_secret:
-        # Normally made when the password was checked.
-        fresh = accounts.get_user(session, who.user.id)
-        assert fresh is not None
-        auth.ensure_totp_secret(session, fresh)
-        user = fresh
-    uri = auth.totp_uri(user, request.app.state.settings.TOTP_ISSUER)
-    secret = user.totp_secret or ""
-    # Groups of four are easier to type into an app by hand.
-    spaced = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
-    return {"uri": uri, "qr": qr_data_uri(uri), "secret": spaced}
-
-
 def _second_factor_page(
     request: Request,
     session: Session,
@@ -186,19 +180,19 @@ def _second_factor_page(
     status: int = 200,
     errors: list[dict[str, str]] | None = None,
 ) -> HTMLResponse:
-    enrol = _enrolment(request, session, who)
-    title = "Set up your authenticator app" if enrol else "Enter your security code"
-    return render(
+    response = render(
         request,
         "account/second_factor.html",
         auth=who,
-        title=title,
+        title="Enter your security code",
         status=status,
         errors=errors,
-        enrol=enrol,
+        has_secret=bool(who.user.totp_secret),
+        confirmed=who.user.totp_confirmed_at is not None,
         next=target or "",
         user=None,
     )
+    return response
 
 
 @router.get("/login/second-factor", response_model=None)
@@ -229,15 +223,24 @@ def second_factor(
     # Wrong codes count with wrong passwords (pass_second_factor checks), so guessing is throttled.
     try:
         token, _ = auth.pass_second_factor(
-            session, who.session, who.user, code[:20], now=now, settings=settings
+            session,
+            who.session,
+            who.user,
+            code[:20],
+            now=now,
+            settings=settings,
+            source=client_address(request),
         )
-    except TooManyAttempts:
-        text = f"Too many wrong codes. Wait {settings.LOGIN_WINDOW_MINUTES} minutes and try again"
-        return _second_factor_page(
+    except TooManyAttempts as exc:
+        text = f"Too many wrong codes. Wait {exc.retry_after} seconds and try again"
+        page = _second_factor_page(
             request, session, who, target, status=429, errors=[{"text": text, "href": "#code"}]
         )
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     except SvqmError as exc:
         # The failed attempt stays recorded: the request's transaction still commits.
+        # A code already used (replayed) gets the same answer as a wrong one.
         text = "Enter the 6-digit code shown in your authenticator app"
         return _second_factor_page(
             request,
@@ -250,6 +253,57 @@ def second_factor(
     response = RedirectResponse(target or who.home, status_code=303)
     set_session_cookie(response, settings, token)
     return response
+
+
+# --- setting up the second factor: an admin's single-use link ---------------------------------
+
+
+def _enrol_page(
+    request: Request, session: Session, token: str, *, status: int = 200, **context: Any
+) -> HTMLResponse:
+    return _form_page(
+        request,
+        session,
+        "account/enrol.html",
+        title="Set up your authenticator app",
+        status=status,
+        **context,
+    )
+
+
+@router.get("/enrol/{token}")
+def enrol_form(request: Request, session: SessionDep, now: NowDep, token: str) -> HTMLResponse:
+    """What the link does, and a button to show the key (a link checker opening it uses nothing)."""
+    person = auth.enrolment_link_user(session, token[:200], now)
+    return _enrol_page(
+        request,
+        session,
+        token,
+        status=200 if person else 404,
+        valid=person is not None,
+        email=person.email if person else "",
+    )
+
+
+@router.post("/enrol/{token}")
+def enrol(
+    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep, token: str
+) -> HTMLResponse:
+    """Use the link up and show the new authenticator key, once. A first code confirms it."""
+    person: list[Any] = []
+
+    def write() -> None:
+        person.append(auth.redeem_enrolment_link(session, token[:200], now))
+
+    if attempt(session, write):
+        return _enrol_page(request, session, token, status=404, valid=False)
+    user = person[0]
+    uri = auth.totp_uri(user, settings.TOTP_ISSUER)
+    secret = user.totp_secret or ""
+    # Groups of four are easier to type into an app by hand.
+    spaced = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+    enrolment = {"uri": uri, "qr": qr_data_uri(uri), "secret": spaced}
+    return _enrol_page(request, session, token, enrol=enrolment)
 
 
 # --- sign out ---------------------------------------------------------------------------------
@@ -313,10 +367,11 @@ def signup(
     email: FormText = "",
     password: FormText = "",
 ) -> Response:
-    """Create the organisation and its applicant, sign them in, and go to the dashboard."""
+    """Register the organisation and its applicant (or tell a known address's owner by email),
+    then ask them to sign in: the answer is the same either way."""
     typed = {"organisation": organisation[:200], "sector": sector[:100], "email": email[:254]}
     errors: list[dict[str, str]] = []
-    tokens: list[str] = []
+    failure: SvqmError | None = None
     try:
         body = OrganisationCreate(
             name=organisation.strip(), sector=sector.strip(), email=email.strip(), password=password
@@ -328,35 +383,32 @@ def signup(
             errors.append({"text": text, "href": f"#{input_id}"})
 
     def write() -> None:
-        org = accounts.create_organisation(session, name=body.name, sector=body.sector)
-        user = accounts.add_user(
+        signup_service.register_organisation(
             session,
+            name=body.name,
+            sector=body.sector,
             email=body.email,
-            role="applicant",
-            organisation_id=org.id,
             password=body.password,
+            now=now,
+            source=client_address(request),
+            settings=settings,
         )
-        _end_old_session(
-            session, request.cookies.get(cookie_name(settings, SESSION_COOKIE), ""), now
-        )
-        token, _ = auth.start_session(
-            session, user, kind="web", now=now, settings=settings, mfa_passed=False
-        )
-        tokens.append(token)
 
     if not errors and (failure := attempt(session, write)):
         input_id = _SIGNUP_INPUTS.get(failure.field or "", "organisation")
         errors.append({"text": sentence(failure.detail), "href": f"#{input_id}"})
     if errors:
-        return _form_page(
+        page = _form_page(
             request,
             session,
             "account/signup.html",
             title="Register your organisation",
-            status=422,
+            status=status_of(failure) if failure else 422,
             form=typed,
             errors=errors,
         )
-    response = RedirectResponse("/dashboard?done=signed-up", status_code=303)
-    set_session_cookie(response, settings, tokens[0])
-    return response
+        if isinstance(failure, TooManyAttempts):
+            page.headers["Retry-After"] = str(failure.retry_after)
+        return page
+    # The same answer whether the email was new or known (its owner is told by email): sign in.
+    return RedirectResponse("/login?done=signed-up", status_code=303)

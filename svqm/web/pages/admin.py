@@ -3,6 +3,7 @@ interest, awards. (The admin's home is admin_dashboard; the scheduler's work is 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
@@ -13,7 +14,7 @@ from svqm.accounts import service as accounts
 from svqm.accounts.models import ROLES, User
 from svqm.errors import InvalidInput, NotFound
 from svqm.web.deps import CSRF, AdminCase, AdminPage, Case, Id, Page, SettingsDep
-from svqm.web.format import tag_classes
+from svqm.web.format import moment, tag_classes
 from svqm.web.forms import (
     FormDep,
     ListQueryDep,
@@ -107,6 +108,35 @@ def add_user(page: AdminPage, settings: SettingsDep, form: FormDep) -> Response:
         new_user=user,
         otpauth_uri=uri,
         qr=qr_data_uri(uri),
+    )
+
+
+@router.post("/admin/users/{user_id}/enrolment-link")
+def enrolment_link(page: AdminPage, settings: SettingsDep, user_id: Id) -> Response:
+    """A single-use, expiring link for a staff member to set up (again) their authenticator app."""
+    person = accounts.get_user(page.session, user_id)
+    if person is None:
+        raise NotFound(f"no user {user_id}")
+    made: list[str] = []
+
+    def write() -> None:
+        made.append(
+            accounts_auth.issue_enrolment_link(
+                page.session, person, by=page.auth.user, now=page.now, settings=settings
+            )
+        )
+
+    if failure := attempt(page.session, write):
+        return _users_page(page, failure=failure, href=f"#user-{user_id}")
+    expires = page.now + timedelta(hours=settings.ENROLMENT_LINK_HOURS)
+    return render(
+        page.request,
+        "admin/enrolment_link.html",
+        auth=page.auth,
+        title="Set-up link made",
+        person=person,
+        link=settings.BASE_URL.rstrip("/") + f"/enrol/{made[0]}",
+        expires=moment(expires),
     )
 
 

@@ -11,14 +11,18 @@ from fastapi.responses import HTMLResponse, Response
 from svqm.errors import NotFound
 from svqm.notify import outbox
 from svqm.web.deps import CSRF, AdminPage, Id, Page
-from svqm.web.forms import attempt
+from svqm.web.forms import FormDep, attempt, field
 from svqm.web.ui import after_post, flash_of, render
 from svqm.web.views.operations import deadline_rows, outbox_view
 from svqm.workflow import schedule
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 
-MESSAGES = {"retried": "The message will be sent again at the next delivery run."}
+MESSAGES = {
+    "retried": "The message will be sent again at the next delivery run.",
+    "retried_many": "The messages will be sent again at the next delivery run.",
+    "retried_none": "No message that was not delivered matched.",
+}
 # Enough to see what needs attention; older rows are in the database.
 DEADLINE_LIMIT = 300
 FAILED_LIMIT = 100
@@ -61,6 +65,14 @@ def _outbox_page(page: Page, **shown: Any) -> HTMLResponse:
 def outbox_page(page: AdminPage, done: str = "") -> HTMLResponse:
     """Messages by status, the dead letters first (each can be sent again), then the newest."""
     return _outbox_page(page, flash=flash_of(done, MESSAGES))
+
+
+@router.post("/admin/outbox/retry")
+def retry_many(page: AdminPage, form: FormDep) -> Response:
+    """Send again every dead letter whose error, kind or recipients contain the words given."""
+    words = field(form, "containing", limit=200)
+    sent_back = outbox.retry_dead(page.session, now=page.now, containing=words)
+    return after_post("/admin/outbox", "retried_many" if sent_back else "retried_none")
 
 
 @router.post("/admin/outbox/{message_id}/retry")

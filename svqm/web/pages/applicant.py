@@ -7,7 +7,6 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from svqm.errors import GuardRefused, StaleVersion, field_of
-from svqm.evidence import service as evidence_service
 from svqm.web.deps import (
     CSRF,
     AnyPage,
@@ -133,8 +132,9 @@ def history_page(case: ApplicationCase) -> Response:
 @router.get("/evidence/{evidence_id}/download", response_model=None)
 def download_evidence(evidence_id: Id, page: AnyPage, store: StoreDep) -> Response:
     """The stored file of one evidence version, for those who may see its application."""
-    item = evidence_service.get_evidence(page.session, evidence_id)
-    queries.get_application(page.session, item.application_id, page.actor, registry=page.registry)
+    item, _ = queries.get_visible_evidence(
+        page.session, evidence_id, page.actor, registry=page.registry
+    )
     return attachment(str(store.path_for(item.sha256)), item.filename, item.content_type)
 
 
