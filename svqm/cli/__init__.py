@@ -397,6 +397,40 @@ def evidence_add(
         )
 
 
+@evidence_app.command("gc")
+def evidence_gc(
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Remove what is found (default: only list it).")
+    ] = False,
+    min_age_minutes: Annotated[
+        float, typer.Option(help="Leave files younger than this: uploads may be in flight.", min=0)
+    ] = 60,
+) -> None:
+    """Find (and with --apply remove) what killed uploads left: staged .part files and blobs no
+    row names. Dry run by default; anything a row names is always kept."""
+    from svqm.evidence.storage import BlobStore
+    from svqm.workflow.evidence_gc import collect
+
+    settings = get_settings()
+    store = BlobStore(
+        settings.EVIDENCE_DIR,
+        max_bytes=settings.MAX_UPLOAD_BYTES,
+        max_unpacked_bytes=settings.MAX_UNPACKED_BYTES,
+        max_entries=settings.MAX_ARCHIVE_ENTRIES,
+    )
+    with _database() as engine, session_scope(engine, write=False) as session:
+        found = collect(session, store, apply=apply, min_age_seconds=min_age_minutes * 60)
+    verb = "removed" if apply else "would remove"
+    for path in found.temp_files + found.orphan_blobs:
+        out.print(f"  {verb} {path}", markup=False)
+    out.print(
+        f"{verb} {len(found.temp_files)} staged file(s) and {len(found.orphan_blobs)} blob(s) no "
+        f"row names ({found.size} bytes); kept {found.kept} blob(s)"
+        + ("" if apply else "; run again with --apply to remove them"),
+        markup=False,
+    )
+
+
 @app.command()
 def demo() -> None:
     """Seed demonstration data once (nothing happens if it is already there)."""

@@ -116,13 +116,28 @@ def simulate(
     scheme: Annotated[str, typer.Option(help="The scheme (a policy file's name).")] = "svqm",
     seed: Annotated[int, typer.Option(help="Random seed (the same seed, the same run).")] = 1,
 ) -> None:
-    """Run a synthetic population through a scheme over simulated time, then report."""
+    """Run a synthetic population through a scheme over simulated time, then report.
+
+    With SVQM_DATABASE_URL set, the simulation fills that database (empty, e.g. PostgreSQL for a
+    rehearsal) and keeps its evidence under SVQM_VAR_DIR/simulation; else a temporary SQLite."""
+    import os
+    from pathlib import Path
+
     from svqm.simulate import Simulation, report_table
 
     registry = _registry()
     if scheme not in registry.ids():
         raise _fail(f"no scheme '{scheme}' (schemes: {', '.join(registry.ids())})")
-    result = Simulation(registry, scheme=scheme, organisations=organisations, seed=seed).run(
-        years=years, progress=True
-    )
+    url = os.environ.get("SVQM_DATABASE_URL") or None
+    workdir = Path(get_settings().VAR_DIR) / "simulation" if url else None
+    result = Simulation(
+        registry,
+        scheme=scheme,
+        organisations=organisations,
+        seed=seed,
+        database_url=url,
+        workdir=workdir,
+    ).run(years=years, progress=True)
+    if url:
+        out.print(f"the simulation is kept in {url.split('@')[-1]} (evidence in {workdir})")
     out.print(report_table(result))

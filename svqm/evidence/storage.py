@@ -144,6 +144,14 @@ class BlobStore:
         """Remove a blob; only to roll back one this caller created (created=True)."""
         self.path_for(sha256).unlink(missing_ok=True)
 
+    def blob_files(self) -> list[Path]:
+        """Every stored blob (files named by a SHA-256 under root/blobs)."""
+        if not self._blobs.is_dir():
+            return []
+        return sorted(
+            p for p in self._blobs.glob("??/*") if p.is_file() and _SHA256.fullmatch(p.name)
+        )
+
     def leftover_temp_files(self) -> list[Path]:
         """Staged files still in root/tmp: in-flight uploads or debris of a crashed process."""
         if not self._tmp.is_dir():

@@ -60,6 +60,8 @@ class Simulation:
         seed: every random choice comes from `random.Random(seed)`: the same seed, the same run.
         workdir: keep the database and evidence there (default: a temporary directory, deleted).
         verify_audit: check every audit hash chain at the end.
+        database_url: populate this (empty) database instead of a new SQLite file, e.g. a
+            PostgreSQL one for a rehearsal; it is migrated first and kept.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class Simulation:
         workdir: Path | None = None,
         settings: Settings | None = None,
         verify_audit: bool = True,
+        database_url: str | None = None,
     ) -> None:
         registry.get(scheme)  # NotFound for an unknown scheme, before any work
         self.registry, self.scheme, self.organisations, self.seed = (
@@ -82,6 +85,7 @@ class Simulation:
             seed,
         )
         self.start, self.workdir, self.verify_audit = start, workdir, verify_audit
+        self.database_url = database_url
         # A bigger claim per dispatch round than the default: the simulated mailer never waits.
         self.settings = (settings or get_settings()).model_copy(update={"OUTBOX_BATCH": 500})
         self._agenda: list[Task] = []
@@ -100,7 +104,7 @@ class Simulation:
         rng = random.Random(self.seed)
         self._agenda, self._order = [], 0
         with _workdir(self.workdir) as root:
-            engine = open_database(root)
+            engine = open_database(root, self.database_url)
             try:
                 world = build_world(engine, root, organisations=self.organisations, rng=rng)
                 people = People(

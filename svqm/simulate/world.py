@@ -10,9 +10,11 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 import svqm.tables  # noqa: F401  (every table in the metadata, as the entry points do)
 from svqm.accounts import service as accounts
+from svqm.accounts.models import Organisation
 from svqm.db import make_engine, session_scope
 from svqm.dbmigrate import upgrade
 from svqm.errors import InvalidInput
@@ -66,8 +68,19 @@ class World:
     members: list[Member]
 
 
-def open_database(root: Path) -> Engine:
-    """A new SQLite file under `root`, migrated as `svqm db upgrade` would."""
+def open_database(root: Path, url: str | None = None) -> Engine:
+    """The database a simulation fills, migrated as `svqm db upgrade` would: `url` (which must
+    hold no organisation yet), or a new SQLite file under `root`."""
+    if url:
+        engine = make_engine(url)
+        upgrade(engine)
+        with session_scope(engine, write=False) as session:
+            if session.exec(select(Organisation.id).limit(1)).first() is not None:
+                engine.dispose()
+                raise InvalidInput(
+                    "the database already holds organisations: a simulation needs an empty one"
+                )
+        return engine
     path = root / "simulation.db"
     if path.exists():
         raise InvalidInput(f"{path} exists: a simulation needs a directory of its own")

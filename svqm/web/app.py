@@ -3,6 +3,7 @@ the one list of routers."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,13 +12,14 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 
 from svqm import __version__
 from svqm.clock import Clock, SystemClock
 from svqm.config import Settings, get_settings
 from svqm.credentials.badge import Issuer
 from svqm.credentials.keys import load_or_create
-from svqm.db import make_engine
+from svqm.db import make_engine, session_scope
 from svqm.evidence.storage import BlobStore
 from svqm.notify import scheduler as notify_scheduler
 from svqm.web import handlers, openapi
@@ -51,7 +53,10 @@ from svqm.web.pages import (
 from svqm.web.pages import admin as admin_pages
 from svqm.web.security import BodyLimit, SecurityHeaders, secret_key
 from svqm.web.ui import GOVUK_DIST, WEB
+from svqm.workflow import evidence_gc
 from svqm.workflow.schemes import SchemeRegistry, load_registry
+
+log = logging.getLogger("svqm.web")
 
 # Every router, in the order they are mounted: the JSON API, then the pages.
 ROUTERS: list[APIRouter] = [
@@ -80,6 +85,23 @@ ROUTERS: list[APIRouter] = [
     admin_pages.router,
     admin_ops.router,
 ]
+
+
+def _clean_evidence_store(engine: Engine, store: BlobStore) -> None:
+    """At start, remove what a killed process left in the store (an hour old or more); the
+    database being down must not stop the site starting."""
+    try:
+        with session_scope(engine, write=False) as session:
+            found = evidence_gc.collect(session, store, apply=True)
+    except (OperationalError, InterfaceError, ProgrammingError, OSError) as exc:
+        log.warning("evidence store not cleaned at start: %s", exc.__class__.__name__)
+        return
+    if found.temp_files or found.orphan_blobs:
+        log.info(
+            "evidence store: removed %s staged file(s) and %s orphan blob(s) left by a crash",
+            len(found.temp_files),
+            len(found.orphan_blobs),
+        )
 
 
 def create_app(
@@ -115,6 +137,7 @@ def create_app(
             max_unpacked_bytes=settings.MAX_UNPACKED_BYTES,
             max_entries=settings.MAX_ARCHIVE_ENTRIES,
         )
+        _clean_evidence_store(app.state.engine, app.state.store)
         scheduler = None
         if settings.RUN_SCHEDULER:
             # The embedded case: one process serves and schedules (`--no-scheduler` turns it off).

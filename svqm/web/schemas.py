@@ -170,6 +170,8 @@ class AwardPublic(BaseModel):
     level: str
     level_name: str
     state: str
+    # The award's row version: send it as `version` with an award event (409 if stale).
+    version: int
     certificate_number: str
     issued_at: datetime
     expires_at: datetime

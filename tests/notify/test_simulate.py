@@ -12,6 +12,7 @@ from rich.console import Console
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from svqm.accounts.models import Organisation
 from svqm.db import make_engine
 from svqm.simulate import Simulation, SimulationResult, report_table
 from svqm.simulate import world as simulated_world
@@ -111,7 +112,8 @@ def test_every_policy_can_be_simulated(registry, scheme):
 def _svqm(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
-        "SVQM_DATABASE_URL": f"sqlite:///{tmp_path}/unused.db",
+        "SVQM_DATABASE_URL": f"sqlite:///{tmp_path}/rehearsal.db",
+        "SVQM_VAR_DIR": str(tmp_path / "var"),
         "COLUMNS": "200",
     }
     return subprocess.run(
@@ -125,7 +127,16 @@ def test_cli_simulate_prints_the_table(tmp_path):
     for words in ("awards issued", "reminders by kind", "emails delivered", "wall time"):
         assert words in done.stdout
     assert "Traceback" not in done.stderr
-    assert not (tmp_path / "unused.db").exists()
+    # Before: SVQM_DATABASE_URL was ignored (always a temporary SQLite). Now that database is
+    # filled and kept (a PostgreSQL one too, for a rehearsal), with its evidence.
+    engine = make_engine(f"sqlite:///{tmp_path}/rehearsal.db")
+    with Session(engine) as s:
+        assert len(s.exec(select(Organisation.id)).all()) == 5
+    engine.dispose()
+    assert (tmp_path / "var" / "simulation").is_dir()
+    again = _svqm("simulate", "--organisations", "5", "--years", "1", tmp_path=tmp_path)
+    assert again.returncode == 1
+    assert "already holds organisations" in again.stderr
 
 
 def test_cli_simulate_refuses_an_unknown_scheme_in_one_line(tmp_path):

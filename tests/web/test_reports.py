@@ -322,3 +322,19 @@ def test_a_period_outside_the_award_or_filed_twice_is_refused(client, engine, is
     assert twice.status_code == 409, twice.text
     assert "already filed" in twice.json()["detail"]
     assert _reports(engine) == 1
+
+
+def test_an_award_shows_its_version_for_the_next_event(client, engine, issued):
+    """Before: an award's `version` was not in its API body, so no client could send it."""
+    award = client.get(f"/api/v1/awards/{issued.award_id}").json()
+    assert isinstance(award["version"], int)
+    admin = bearer(client, issued.admin)
+    path = f"/api/v1/awards/{issued.award_id}/events/suspend"
+    stale = client.post(
+        path, headers=admin, json={"comment": "checking", "version": award["version"] + 1}
+    )
+    assert stale.status_code == 409, stale.text
+    done = client.post(
+        path, headers=admin, json={"comment": "checking", "version": award["version"]}
+    )
+    assert done.status_code == 200, done.text

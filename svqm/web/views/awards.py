@@ -33,6 +33,7 @@ def award_public(session: Session, award: Award, registry: SchemeRegistry) -> Aw
         level=award.level,
         level_name=policy.level(award.level).name,
         state=award.state,
+        version=award.version,
         certificate_number=award.certificate_number,
         issued_at=award.issued_at,
         expires_at=award.expires_at,
