@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Table, event
+from sqlalchemy import DateTime, Table, event, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import CursorResult, Dialect, Engine, Result, make_url
 from sqlalchemy.types import TypeDecorator
@@ -92,6 +92,12 @@ def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def ping(engine: Engine) -> None:
+    """Ask the database one trivial query (readiness); raises the driver's error if it is down."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 
@@ -19,7 +18,7 @@ from svqm.clock import Clock, SystemClock
 from svqm.config import Settings, get_settings
 from svqm.credentials.badge import Issuer
 from svqm.credentials.keys import load_or_create
-from svqm.db import make_engine, session_scope
+from svqm.db import make_engine, ping, session_scope
 from svqm.evidence.storage import BlobStore
 from svqm.notify import scheduler as notify_scheduler
 from svqm.web import handlers, openapi
@@ -175,8 +174,7 @@ def create_app(
     @app.get("/readyz", tags=["health"])
     def readyz(request: Request) -> dict[str, str]:
         """Readiness: the database answers a query (else 503 with Retry-After)."""
-        with request.app.state.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        ping(request.app.state.engine)
         return {"status": "ready"}
 
     for router in ROUTERS:

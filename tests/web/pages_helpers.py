@@ -183,3 +183,12 @@ def count(engine: Engine, model: Any, *where: Any) -> int:
     """Rows of a table, read in a short session of its own (so no lock is held afterwards)."""
     with Session(engine) as s:
         return s.exec(select(func.count()).select_from(model).where(*where)).one()
+
+
+def organisation_id_named(client: TestClient, name: str) -> int:
+    """The id of the organisation with this name. Sign-up answers the same (202, no ids) whether
+    or not the email was known, so tests that signed up through the API look it up here."""
+    with Session(client.app.state.engine) as s:
+        found = s.exec(select(Organisation.id).where(Organisation.name == name)).one()
+    assert found is not None
+    return int(found)

@@ -12,7 +12,14 @@ from sqlmodel import Session, select
 from svqm.accounts import members
 from svqm.accounts.models import Organisation
 from svqm.db import writer
-from tests.web.pages_helpers import PASSWORD, csrf_of, make_account, make_client, sign_in
+from tests.web.pages_helpers import (
+    PASSWORD,
+    csrf_of,
+    make_account,
+    make_client,
+    organisation_id_named,
+    sign_in,
+)
 from tests.workflow.harness import award_in
 
 
@@ -34,8 +41,8 @@ def _signup(client, name):
         "/api/v1/organisations",
         json={"name": name, "sector": "care", "email": email, "password": PASSWORD},
     )
-    assert created.status_code == 201, created.text
-    return email, created.json()["id"]
+    assert created.status_code == 202, created.text
+    return email, organisation_id_named(client, name)
 
 
 def test_group_staff_see_their_businesses_together_and_change_none(engine, registry, tmp_path, now):

@@ -17,7 +17,7 @@ from svqm.config import Settings
 from svqm.notify.dispatch import dispatch, mailer_from
 from svqm.web.app import create_app
 from tests.notify.mailkit import MAIL_FROM, Relay, free_port
-from tests.web.pages_helpers import csrf_of
+from tests.web.pages_helpers import csrf_of, organisation_id_named
 
 PASSWORD = "correct horse battery"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -65,8 +65,8 @@ def _signup(client: TestClient, name: str) -> tuple[dict[str, str], int, str]:
         "/api/v1/organisations",
         json={"name": name, "sector": "care", "email": email, "password": PASSWORD},
     )
-    assert created.status_code == 201, created.text
-    return _token(client, email), created.json()["id"], email
+    assert created.status_code == 202, created.text
+    return _token(client, email), organisation_id_named(client, name), email
 
 
 def _token(client: TestClient, email: str) -> dict[str, str]:
