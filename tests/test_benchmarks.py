@@ -95,6 +95,8 @@ def test_b4_serves_each_page_beside_its_floor(sized: Callable[..., ModuleType]) 
         assert result.baseline[f"{name} floor req/s"] > 0
         assert result.measured[f"{name} CPU ms/req"] > 0
     assert result.ratio == pytest.approx(min(result.detail["ratios"].values()), abs=1e-3)
+    assert sizes["task list"] > 0
+    assert result.measured["task list req/s"] > 0
 
 
 def test_b6_counts_cpu_and_statements_per_event(sized: Callable[..., ModuleType]) -> None:
