@@ -23,37 +23,86 @@ from svqm.workflow.schemes import SchemeRegistry
 MARKER = "Riverside Community Health NHS Trust"
 DEMO_PASSWORD = "demo-password-2026"
 
-_PLEDGES = {
+# (theme, title, key value indicator, unit, baseline, target)
+_PLEDGES: dict[str, list[tuple[str, str, str, str, float, str]]] = {
     "svqm": [
         (
             "employment",
             "Hire 10 long-term unemployed local people",
             "people hired and kept 12 months",
+            "people",
+            0,
             "10",
         ),
-        ("skills", "Run 40 employability workshops", "workshops delivered", "40"),
-        ("health", "Train 25 mental health first aiders", "first aiders trained", "25"),
-        ("inclusion", "Close the gender pay gap by 2 points", "pay gap points", "2"),
-        ("local_economy", "Spend 30% with local suppliers", "share of spend local", "30%"),
-        ("environment", "Cut business travel emissions by 20%", "tCO2e saved", "20%"),
+        ("skills", "Run 40 employability workshops", "workshops delivered", "workshops", 6, "40"),
+        (
+            "health",
+            "Train 25 mental health first aiders",
+            "first aiders trained",
+            "people",
+            4,
+            "25",
+        ),
+        ("inclusion", "Close the gender pay gap to 2 points", "gender pay gap", "points", 7, "2"),
+        ("local_economy", "Spend 30% with local suppliers", "share of spend local", "%", 12, "30"),
+        (
+            "environment",
+            "Cut business travel emissions to 80 tonnes",
+            "business travel emissions",
+            "tCO2e",
+            100,
+            "80",
+        ),
     ],
     "svqm-health": [
-        ("health_wellbeing", "Free health checks for 500 residents", "checks completed", "500"),
+        (
+            "health_wellbeing",
+            "Free health checks for 500 residents",
+            "checks completed",
+            "checks",
+            0,
+            "500",
+        ),
         (
             "health_wellbeing",
             "Staff wellbeing champions on every ward",
             "wards with a champion",
-            "100%",
+            "%",
+            20,
+            "100",
         ),
-        ("employment_volunteering", "200 volunteers giving 8,000 hours", "volunteer hours", "8000"),
+        (
+            "employment_volunteering",
+            "200 volunteers giving 8,000 hours",
+            "volunteer hours",
+            "hours",
+            1500,
+            "8000",
+        ),
         (
             "employment_volunteering",
             "30 apprenticeships for local young people",
             "apprentices",
+            "people",
+            5,
             "30",
         ),
-        ("social_community", "Community cafe in the outpatient wing", "weekly visitors", "300"),
-        ("social_community", "Partnerships with 12 local charities", "active partnerships", "12"),
+        (
+            "social_community",
+            "Community cafe in the outpatient wing",
+            "weekly visitors",
+            "visitors",
+            0,
+            "300",
+        ),
+        (
+            "social_community",
+            "Partnerships with 12 local charities",
+            "active partnerships",
+            "partnerships",
+            3,
+            "12",
+        ),
     ],
 }
 
@@ -118,8 +167,8 @@ class _Journey:
             comment=comment,
         )
 
-    def pledges(self, rows: list[tuple[str, str, str, str]]) -> None:
-        for theme, title, indicator, target in rows:
+    def pledges(self, rows: list[tuple[str, str, str, str, float, str]]) -> None:
+        for theme, title, indicator, unit, baseline, target in rows:
             actions.add_pledge(
                 self.session,
                 self.app,
@@ -127,6 +176,8 @@ class _Journey:
                     theme=theme,
                     title=title,
                     indicator=indicator,
+                    unit=unit,
+                    baseline=baseline,
                     target=target,
                     due_date=(self.now + timedelta(days=365)).date(),
                     description=f"{title}, measured as {indicator}.",
@@ -241,8 +292,8 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
     j.review_all(assessor)
     j.fire("recommend_award", assessor)
     j.fire("confirm_award", panel, "Clear commitments across six themes.")
+    # Silver carries the six Bronze pledges: it measures what Bronze committed to.
     j = journey(care, care_user, "svqm", "Silver", now - timedelta(days=20))
-    j.pledges(_PLEDGES["svqm"][:2])
     j.upload_all()
     j.fire("submit", care_user)
     j.fire("start_review", assessor)

@@ -84,6 +84,8 @@ def add_pledges(
                 theme=theme.id,
                 title=f"Pledge {i + 1} on {theme.name}",
                 indicator="count",
+                unit="people",
+                baseline=0,
                 target="10",
                 due_date=(now + timedelta(days=365)).date(),
             ),

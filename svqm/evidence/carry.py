@@ -6,7 +6,8 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from svqm.evidence.models import EvidenceItem, Pledge
+from svqm.evidence import pledges
+from svqm.evidence.models import HELD, ApplicationPledge, EvidenceItem, PledgeCreate
 from svqm.evidence.requirements import slot_id
 
 
@@ -19,14 +20,32 @@ def carry_forward(
     content-addressed), the decisions on the old application are not carried.
     """
     new_ids: dict[int, int] = {}
-    for old in session.exec(
-        select(Pledge).where(Pledge.application_id == from_id).order_by(col(Pledge.id))
-    ):
-        data = old.model_dump(exclude={"id", "application_id", "created_by_id", "created_at"})
-        copy = Pledge(application_id=to_id, created_by_id=by_id, created_at=now, **data)
-        session.add(copy)
-        session.flush()
+    linked = {p.id for p, _ in pledges.application_pledges(session, to_id)}
+    for old, hold in pledges.application_pledges(session, from_id):
         assert old.id is not None
+        if hold.disposition not in HELD or old.status != "active":
+            continue
+        if hold.disposition != "made":
+            # Carried in from an award: the same pledge, held again (unless already carried in).
+            new_ids[old.id] = old.id
+            if old.id not in linked:
+                session.add(
+                    ApplicationPledge(
+                        application_id=to_id, pledge_id=old.id, disposition=hold.disposition
+                    )
+                )
+            continue
+        data = PledgeCreate.model_validate(old, from_attributes=True)
+        copy = pledges.create_pledge(
+            session,
+            application_id=to_id,
+            organisation_id=old.organisation_id,
+            data=data,
+            policy=None,
+            created_by_id=by_id,
+            today=now.date(),
+            now=now,
+        )
         assert copy.id is not None
         new_ids[old.id] = copy.id
     latest: dict[str, EvidenceItem] = {}

@@ -20,6 +20,8 @@ class PledgeBase(SQLModel):
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=5000)
     indicator: str = Field(min_length=1, max_length=500, description="the key value indicator")
+    unit: str = Field(default="", max_length=50, description="what the indicator counts")
+    baseline: float | None = Field(default=None, description="the indicator's value at the start")
     target: str = Field(min_length=1, max_length=200)
     due_date: date
 
@@ -28,19 +30,88 @@ class PledgeCreate(PledgeBase):
     model_config = SQLModelConfig(extra="forbid")
 
 
+class PledgeUpdate(SQLModel):
+    """A change to a pledge: any of the fields it was made with."""
+
+    model_config = SQLModelConfig(extra="forbid")
+
+    theme: str | None = Field(default=None, min_length=1, max_length=64)
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    indicator: str | None = Field(default=None, min_length=1, max_length=500)
+    unit: str | None = Field(default=None, max_length=50)
+    baseline: float | None = None
+    target: str | None = Field(default=None, min_length=1, max_length=200)
+    due_date: date | None = None
+
+
+# What became of a pledge in one application: made there, carried in from the award it builds
+# on (kept as it was), revised there, retired there, or withdrawn before it was ever awarded.
+Disposition = Literal["made", "carried", "revised", "retired", "withdrawn"]
+# The dispositions under which the application holds the pledge.
+HELD: tuple[str, ...] = ("made", "carried", "revised")
+
+
 class Pledge(PledgeBase, table=True):
+    """One of an organisation's commitments; the applications that hold it are linked to it."""
+
     id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    # The application the pledge was first made in.
     application_id: int = Field(foreign_key="application.id", index=True)
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # "active", or "withdrawn" when withdrawn from the application it was made in.
+    status: str = Field(default="active", max_length=20)
+    revision: int = 1
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = Field(
         default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False)
     )
+    updated_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+
+
+class ApplicationPledge(SQLModel, table=True):
+    """A pledge held (or retired) by one application."""
+
+    __tablename__ = "application_pledge"
+    __table_args__ = (UniqueConstraint("application_id", "pledge_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="application.id", index=True)
+    pledge_id: int = Field(foreign_key="pledge.id", index=True)
+    disposition: str = Field(default="made", max_length=20)
+
+
+class PledgeRevision(SQLModel, table=True):
+    """The pledge as it stood after each change; revision 1 is as it was made."""
+
+    __tablename__ = "pledge_revision"
+    __table_args__ = (UniqueConstraint("pledge_id", "revision"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pledge_id: int = Field(foreign_key="pledge.id", index=True)
+    revision: int
+    application_id: int = Field(foreign_key="application.id")
+    # made, revised, carried, retired or withdrawn
+    change: str = Field(max_length=20)
+    theme: str = Field(max_length=64)
+    title: str = Field(max_length=200)
+    indicator: str = Field(max_length=500)
+    unit: str = Field(default="", max_length=50)
+    baseline: float | None = None
+    target: str = Field(max_length=200)
+    due_date: date
+    actor_id: int | None = Field(default=None, foreign_key="user_account.id")
+    at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
 
 
 class PledgePublic(PledgeBase):
     id: int
     application_id: int
+    organisation_id: int
+    revision: int
+    # What the application being read does with it (made, carried, revised, retired).
+    disposition: str = "made"
 
 
 class EvidenceItem(SQLModel, table=True):

@@ -1,54 +1,295 @@
-"""Pledges: create and list them, and judge a level's pledge rule with every unmet reason."""
+"""The organisation's pledge register: make, revise, withdraw, carry and retire pledges, and judge
+a level's pledge rule with every unmet reason."""
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from collections.abc import Iterable
+from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
-from svqm.errors import InvalidInput
-from svqm.evidence.models import Pledge, PledgeCreate
+from svqm.clock import utc_now
+from svqm.errors import InvalidInput, NotFound
+from svqm.evidence.models import (
+    HELD,
+    ApplicationPledge,
+    Pledge,
+    PledgeCreate,
+    PledgeRevision,
+    PledgeUpdate,
+)
 from svqm.policy import Policy
 from svqm.policy.models import PledgeRule
+
+# A target that starts with a number ("20", "1,200 hours", "30%") can be measured against.
+_NUMBER = re.compile(r"^\s*(-?[0-9][0-9,]*(?:\.[0-9]+)?)")
+
+
+def target_number(target: str) -> float | None:
+    """The number a target starts with, or None when it is words only."""
+    found = _NUMBER.match(target)
+    return float(found.group(1).replace(",", "")) if found else None
+
+
+def _check(policy: Policy, theme_id: str, due: date, today: date) -> None:
+    if policy.theme(theme_id) is None:
+        known = ", ".join(t.id for t in policy.themes)
+        raise InvalidInput(
+            f"theme '{theme_id}' is not a theme of this scheme (themes: {known})", field="theme"
+        )
+    if due <= today:
+        raise InvalidInput(
+            f"a pledge's due date must be in the future (got {due})", field="due_date"
+        )
+
+
+def _revision(
+    session: Session,
+    pledge: Pledge,
+    application_id: int,
+    change: str,
+    actor_id: int | None,
+    at: datetime,
+) -> None:
+    assert pledge.id is not None
+    session.add(
+        PledgeRevision(
+            pledge_id=pledge.id,
+            revision=pledge.revision,
+            application_id=application_id,
+            change=change,
+            theme=pledge.theme,
+            title=pledge.title,
+            indicator=pledge.indicator,
+            unit=pledge.unit,
+            baseline=pledge.baseline,
+            target=pledge.target,
+            due_date=pledge.due_date,
+            actor_id=actor_id,
+            at=at,
+        )
+    )
 
 
 def create_pledge(
     session: Session,
     *,
     application_id: int,
+    organisation_id: int,
     data: PledgeCreate,
-    policy: Policy,
+    policy: Policy | None,
     created_by_id: int | None,
     today: date,
+    now: datetime | None = None,
 ) -> Pledge:
-    """Add a pledge under one of the scheme's themes."""
-    theme = policy.theme(data.theme)
-    if theme is None:
-        known = ", ".join(t.id for t in policy.themes)
-        raise InvalidInput(
-            f"theme '{data.theme}' is not a theme of this scheme (themes: {known})", field="theme"
-        )
-    if data.due_date <= today:
-        raise InvalidInput(
-            f"a pledge's due date must be in the future (got {data.due_date})", field="due_date"
-        )
-    pledge = Pledge(application_id=application_id, created_by_id=created_by_id, **data.model_dump())
+    """Add a pledge under one of the scheme's themes to the register and the application.
+
+    `policy` None: a copy of a pledge already checked (a re-application), taken as it is.
+    """
+    if policy is not None:
+        _check(policy, data.theme, data.due_date, today)
+    at = now or utc_now()
+    pledge = Pledge(
+        application_id=application_id,
+        organisation_id=organisation_id,
+        created_by_id=created_by_id,
+        created_at=at,
+        **data.model_dump(),
+    )
     session.add(pledge)
+    session.flush()
+    assert pledge.id is not None
+    session.add(ApplicationPledge(application_id=application_id, pledge_id=pledge.id))
+    _revision(session, pledge, application_id, "made", created_by_id, at)
     session.flush()
     return pledge
 
 
-def list_pledges(session: Session, application_id: int) -> list[Pledge]:
-    """An application's pledges, oldest first."""
+def get_pledge(session: Session, pledge_id: int) -> Pledge:
+    """A pledge by id."""
+    pledge = session.get(Pledge, pledge_id)
+    if pledge is None:
+        raise NotFound(f"no pledge {pledge_id}")
+    return pledge
+
+
+def links_of(session: Session, pledge_id: int) -> list[ApplicationPledge]:
+    """Every application's hold on the pledge, oldest application first."""
     return list(
         session.exec(
-            select(Pledge).where(Pledge.application_id == application_id).order_by(col(Pledge.id))
+            select(ApplicationPledge)
+            .where(ApplicationPledge.pledge_id == pledge_id)
+            .order_by(col(ApplicationPledge.application_id))
         )
     )
 
 
-def pledge_rule_unmet(pledges: list[Pledge], rule: PledgeRule | None, policy: Policy) -> list[str]:
-    """Why the pledges fall short of the level's rule; empty when they meet it."""
+def application_pledges(
+    session: Session, application_id: int
+) -> list[tuple[Pledge, ApplicationPledge]]:
+    """Every pledge the application holds or retired, with its hold, oldest pledge first."""
+    rows = session.exec(
+        select(Pledge, ApplicationPledge)
+        .join(ApplicationPledge, col(ApplicationPledge.pledge_id) == col(Pledge.id))
+        .where(
+            ApplicationPledge.application_id == application_id,
+            ApplicationPledge.disposition != "withdrawn",
+        )
+        .order_by(col(Pledge.id))
+    )
+    return [(p, link) for p, link in rows]
+
+
+def list_pledges(session: Session, application_id: int) -> list[Pledge]:
+    """The pledges an application holds (made, carried or revised there), oldest first."""
+    return [
+        p for p, link in application_pledges(session, application_id) if link.disposition in HELD
+    ]
+
+
+def held_by(session: Session, application_ids: Iterable[int]) -> list[Pledge]:
+    """The pledges these applications hold, each once, oldest first."""
+    ids = list(application_ids)
+    if not ids:
+        return []
+    return list(
+        session.exec(
+            select(Pledge)
+            .join(ApplicationPledge, col(ApplicationPledge.pledge_id) == col(Pledge.id))
+            .where(
+                col(ApplicationPledge.application_id).in_(ids),
+                col(ApplicationPledge.disposition).in_(HELD),
+                Pledge.status == "active",
+            )
+            .distinct()
+            .order_by(col(Pledge.id))
+        )
+    )
+
+
+def carried_count(session: Session, application_id: int) -> int:
+    """How many pledges the application holds that were carried in from an earlier award."""
+    return sum(
+        1
+        for _, link in application_pledges(session, application_id)
+        if link.disposition in ("carried", "revised")
+    )
+
+
+def carry(
+    session: Session,
+    *,
+    application_id: int,
+    pledges: list[Pledge],
+    actor_id: int | None,
+    now: datetime,
+) -> int:
+    """Bring the organisation's pledges in force into a new application, kept as they are."""
+    for pledge in pledges:
+        assert pledge.id is not None
+        session.add(
+            ApplicationPledge(
+                application_id=application_id, pledge_id=pledge.id, disposition="carried"
+            )
+        )
+    session.flush()
+    return len(pledges)
+
+
+def revise(
+    session: Session,
+    pledge: Pledge,
+    link: ApplicationPledge,
+    data: PledgeUpdate,
+    *,
+    policy: Policy,
+    actor_id: int | None,
+    now: datetime,
+) -> list[str]:
+    """Change the pledge's fields as the application holding it revises it; returns what changed."""
+    changes = data.model_dump(exclude_unset=True)
+    for name in ("theme", "title", "indicator", "target", "due_date"):
+        if name in changes and changes[name] is None:
+            raise InvalidInput(f"{name}: a pledge's {name} cannot be removed", field=name)
+    for name in ("description", "unit"):
+        if name in changes and changes[name] is None:
+            changes[name] = ""
+    if "theme" in changes or "due_date" in changes:
+        _check(
+            policy,
+            changes.get("theme", pledge.theme),
+            changes.get("due_date", pledge.due_date),
+            now.date(),
+        )
+    changed = [n for n, v in changes.items() if getattr(pledge, n) != v]
+    if not changed:
+        return []
+    for name in changed:
+        setattr(pledge, name, changes[name])
+    pledge.revision += 1
+    pledge.updated_at = now
+    if link.disposition == "carried":
+        link.disposition = "revised"
+    session.add(pledge)
+    session.add(link)
+    _revision(session, pledge, link.application_id, "revised", actor_id, now)
+    session.flush()
+    return changed
+
+
+def withdraw(
+    session: Session,
+    pledge: Pledge,
+    link: ApplicationPledge,
+    *,
+    actor_id: int | None,
+    now: datetime,
+) -> str:
+    """Take the pledge out of the application: withdrawn if it was made there, else retired."""
+    change = "withdrawn" if link.disposition == "made" else "retired"
+    link.disposition = change
+    if change == "withdrawn":
+        pledge.status = "withdrawn"
+    pledge.revision += 1
+    pledge.updated_at = now
+    session.add(pledge)
+    session.add(link)
+    _revision(session, pledge, link.application_id, change, actor_id, now)
+    session.flush()
+    return change
+
+
+def revisions_of(session: Session, pledge_id: int) -> list[PledgeRevision]:
+    """The pledge's revisions, first first."""
+    return list(
+        session.exec(
+            select(PledgeRevision)
+            .where(PledgeRevision.pledge_id == pledge_id)
+            .order_by(col(PledgeRevision.revision))
+        )
+    )
+
+
+def measured_unmet(pledge: Pledge) -> list[str]:
+    """What the pledge lacks to be measured: a unit, a baseline and a target that is a number."""
+    lacks = []
+    if not pledge.unit.strip():
+        lacks.append("a unit")
+    if pledge.baseline is None:
+        lacks.append("a baseline")
+    if target_number(pledge.target) is None:
+        lacks.append("a target that is a number")
+    return lacks
+
+
+def pledge_rule_unmet(
+    pledges: list[Pledge], rule: PledgeRule | None, policy: Policy, *, carried: int = 0
+) -> list[str]:
+    """Why the pledges fall short of the level's rule; empty when they meet it.
+
+    `carried` is how many of them the application carried in from the award it builds on.
+    """
     if rule is None:
         return []
     mandatory = {t.id for t in policy.themes if t.mandatory}
@@ -71,4 +312,16 @@ def pledge_rule_unmet(pledges: list[Pledge], rule: PledgeRule | None, policy: Po
             f"{scope}are needed; {len(themes)} covered so far "
             f"(not yet covered: {', '.join(missing)})"
         )
+    if carried < rule.min_carried:
+        unmet.append(
+            f"this level measures the pledges of the award it builds on: at least "
+            f"{rule.min_carried} pledge{'s' if rule.min_carried != 1 else ''} carried from the "
+            f"organisation's award in force {'are' if rule.min_carried != 1 else 'is'} needed; "
+            f"{carried} carried (retired pledges do not count)"
+        )
+    if rule.measured:
+        for p in pledges:
+            lacks = measured_unmet(p)
+            if lacks:
+                unmet.append(f"pledge '{p.title}' is not measured yet: give it {', '.join(lacks)}")
     return unmet

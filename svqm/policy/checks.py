@@ -76,6 +76,20 @@ def _check_levels(policy: Policy, problems: list[str]) -> None:
                 problems.append(
                     f"levels[{i}].pledge_rule.themes: 'mandatory' but no theme is marked mandatory"
                 )
+            if rule.min_carried and not lv.carry_pledges:
+                problems.append(
+                    f"levels[{i}].pledge_rule.min_carried: {rule.min_carried} carried pledges "
+                    "asked for but the level does not carry_pledges"
+                )
+            if rule.min_carried and lv.requires is None:
+                problems.append(
+                    f"levels[{i}].pledge_rule.min_carried: nothing to carry from: a first "
+                    "application at this level holds no award, so give the level `requires`"
+                )
+        if lv.carry_pledges and not policy.themes:
+            problems.append(
+                f"levels[{i}].carry_pledges: the scheme declares no themes to pledge under"
+            )
 
 
 def _check_routes(policy: Policy, problems: list[str]) -> None:

@@ -60,6 +60,11 @@ class PledgeRule(_Strict):
     min_distinct_themes: int = Field(default=0, ge=0)
     # "mandatory": only pledges on the scheme's mandatory themes count towards the rule.
     themes: Literal["any", "mandatory"] = "any"
+    # At least this many of the pledges must be carried in from the organisation's award in force
+    # (the level measures what an earlier level committed to); needs the level's carry_pledges.
+    min_carried: int = Field(default=0, ge=0)
+    # Every pledge the application holds is measured: a unit, a baseline and a numeric target.
+    measured: bool = False
 
 
 class Equivalent(_Strict):
@@ -85,6 +90,9 @@ class Level(_Strict):
     validity_months: int = Field(ge=1)
     standards: list[Slug] = []
     pledge_rule: PledgeRule | None = None
+    # Opening this level (a higher one, or a renewal) brings the pledges of the organisation's
+    # awards in force in the scheme into the application, to keep, revise or retire.
+    carry_pledges: bool = False
     evidence: list[Slug] = []
     requires: Prerequisite | None = None
     self_service: bool = False

@@ -45,6 +45,8 @@ class Cast:
         self._planned: set[tuple[int, str]] = set()  # (award id, deadline kind) to be filed
         self.actions = 0
         self.refused: Counter[str] = Counter()
+        # Applications withdrawn because the award they build on lapsed under them.
+        self.abandoned = 0
 
     @property
     def first_level(self) -> Level:

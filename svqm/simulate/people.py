@@ -23,7 +23,7 @@ from svqm.simulate.route import UNREACHABLE
 from svqm.simulate.world import Member
 from svqm.workflow import actions
 from svqm.workflow import service as workflow
-from svqm.workflow.guards import asks_for
+from svqm.workflow.guards import GuardContext, asks_for, prerequisite_held
 from svqm.workflow.models import Application, Award
 from svqm.workflow.service import Actor
 
@@ -141,8 +141,39 @@ class People(Holders):
             else:
                 self._next_turn(m, app, now)
             return
-        self.refused[f"{role} could not move on from {app.state}"] += 1
+        if role == "applicant" and self._prerequisite_lost(session, app, now):
+            # The award it builds on was suspended or expired while it prepared this one: like
+            # a holder, it withdraws the application and puts its award right first.
+            self._abandon(session, app, actor, now)
+        else:
+            self.refused[f"{role} could not move on from {app.state}"] += 1
         self._refused(m, app, now)
+
+    def _prerequisite_lost(self, session: Session, app: Application, now: datetime) -> bool:
+        context = GuardContext(
+            session=session,
+            policy=self.policy,
+            kind="application",
+            subject=app,
+            actor_id=None,
+            actor_role="applicant",
+            now=now,
+            comment="",
+        )
+        return bool(prerequisite_held(context))
+
+    def _abandon(self, session: Session, app: Application, actor: Actor, now: datetime) -> None:
+        flow = self.policy.workflows.application
+        out = next(
+            (
+                t
+                for t in flow.transitions
+                if app.state in t.source and "applicant" in t.roles and flow.state(t.dest).terminal
+            ),
+            None,
+        )
+        if out is not None and self._fire(session, app, out.trigger, actor, now):
+            self.abandoned += 1
 
     def _next_turn(self, m: Member, app: Application, now: datetime) -> None:
         role = self.route.role_for(app.state)
@@ -220,6 +251,8 @@ class People(Holders):
                     theme=theme,
                     title=f"Pledge {i + 1} on {theme.replace('_', ' ')}",
                     indicator="people reached",
+                    unit="people",
+                    baseline=0,
                     target=str(self.rng.randint(5, 500)),
                     due_date=(now + timedelta(days=self.rng.randint(180, 720))).date(),
                 ),

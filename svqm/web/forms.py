@@ -262,3 +262,56 @@ def region_options(regions: list[str], chosen: str) -> list[dict[str, Any]]:
     return [{"value": "", "text": "Not given", "selected": not chosen}] + [
         {"value": r, "text": r, "selected": r == chosen} for r in regions
     ]
+
+
+# The pledge form: what each refused field says, and the input that shows it.
+PLEDGE_INPUTS = ("theme", "title", "description", "indicator", "unit", "baseline", "target")
+_PLEDGE_MESSAGES = {
+    "theme": "Choose a theme for the pledge",
+    "title": "Enter a title for the pledge (up to 200 characters)",
+    "description": "The description must be 5,000 characters or fewer",
+    "indicator": "Enter the key value indicator (up to 500 characters)",
+    "unit": "The unit must be 50 characters or fewer",
+    "baseline": "Enter the baseline as a number, for example 12, or leave it empty",
+    "target": "Enter the target (up to 200 characters)",
+}
+
+
+def pledge_typed(form: FormData) -> dict[str, str]:
+    """What was typed into the pledge form, to show again after an error."""
+    typed = {name: field(form, name) for name in PLEDGE_INPUTS}
+    for part in ("day", "month", "year"):
+        typed[part] = field(form, f"due_date-{part}", limit=10)
+    return typed
+
+
+def parse_pledge(typed: dict[str, str]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The pledge's fields from the form, and an error for each field it refuses."""
+    from pydantic import ValidationError
+
+    from svqm.evidence.models import PledgeCreate
+
+    errors: list[dict[str, str]] = []
+    baseline: float | None = None
+    if typed["baseline"]:
+        try:
+            baseline = float(typed["baseline"].replace(",", ""))
+        except ValueError:
+            errors.append({"text": _PLEDGE_MESSAGES["baseline"], "href": "#baseline"})
+    due = date_of(typed["day"], typed["month"], typed["year"])
+    values: dict[str, Any] = {n: typed[n] for n in PLEDGE_INPUTS if n != "baseline"}
+    values |= {"baseline": baseline, "due_date": due or date.max}
+    try:
+        PledgeCreate(**values)
+    except ValidationError as exc:
+        bad = {str(e["loc"][0]) for e in exc.errors()}
+        errors[:0] = [
+            {"text": _PLEDGE_MESSAGES[f], "href": f"#{f}"}
+            for f in PLEDGE_INPUTS
+            if f in bad and f != "baseline"
+        ]
+    if due is None:
+        errors.append(
+            {"text": "Enter a real due date, for example 31 3 2027", "href": "#due_date-day"}
+        )
+    return values, errors

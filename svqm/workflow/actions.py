@@ -16,9 +16,12 @@ from svqm.errors import Conflict, NotFound, PermissionDenied
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import (
+    HELD,
+    ApplicationPledge,
     EvidenceItem,
     Pledge,
     PledgeCreate,
+    PledgeUpdate,
     Review,
     ReviewCreate,
     Score,
@@ -27,7 +30,7 @@ from svqm.evidence.models import (
 from svqm.evidence.storage import BlobStore
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import Scheme, SchemeRegistry
-from svqm.workflow.service import Actor, fire
+from svqm.workflow.service import Actor, fire, record_change
 
 
 def _as_applicant(actor: Actor, app: Application, scheme: Scheme, what: str) -> None:
@@ -70,11 +73,88 @@ def add_pledge(
     return pledge_service.create_pledge(
         session,
         application_id=app.id,
+        organisation_id=app.organisation_id,
         data=data,
         policy=scheme.policy,
         created_by_id=actor.id,
         today=now.date(),
+        now=now,
     )
+
+
+def _editable_hold(
+    session: Session, pledge: Pledge, actor: Actor, registry: SchemeRegistry
+) -> tuple[Application, ApplicationPledge, Scheme]:
+    """The editable application of the actor's organisation that holds the pledge, and its hold.
+
+    Another organisation's pledge is not found; one no editable application holds is a conflict.
+    """
+    if actor.role != "applicant":
+        raise PermissionDenied("only the organisation's applicants may change its pledges")
+    if actor.organisation_id != pledge.organisation_id or pledge.status != "active":
+        raise NotFound(f"no pledge {pledge.id}")
+    assert pledge.id is not None
+    held = [
+        link for link in pledge_service.links_of(session, pledge.id) if link.disposition in HELD
+    ]
+    for link in reversed(held):
+        app = session.get(Application, link.application_id)
+        if app is None:
+            continue
+        scheme = registry.for_subject(session, app)
+        if scheme.policy.workflows.application.state(app.state).editable:
+            return app, link, scheme
+    raise Conflict(
+        "this pledge can be changed only while an application holding it is still being "
+        "prepared (it has been submitted); open a new application to revise or retire it"
+    )
+
+
+def revise_pledge(
+    session: Session,
+    pledge: Pledge,
+    data: PledgeUpdate,
+    *,
+    actor: Actor,
+    registry: SchemeRegistry,
+    now: datetime,
+) -> Pledge:
+    """The applicant changes a pledge of its editable application; the change is audited."""
+    app, link, scheme = _editable_hold(session, pledge, actor, registry)
+    changed = pledge_service.revise(
+        session, pledge, link, data, policy=scheme.policy, actor_id=actor.id, now=now
+    )
+    if changed:
+        record_change(
+            session,
+            app,
+            "revise_pledge",
+            actor=actor,
+            registry=registry,
+            now=now,
+            comment=f"pledge '{pledge.title}' revised ({', '.join(changed)}); "
+            f"revision {pledge.revision}",
+        )
+    return pledge
+
+
+def withdraw_pledge(
+    session: Session, pledge: Pledge, *, actor: Actor, registry: SchemeRegistry, now: datetime
+) -> str:
+    """The applicant takes a pledge out of its editable application: withdrawn if made there,
+    retired if carried in from an earlier award. Audited; returns which."""
+    app, link, _ = _editable_hold(session, pledge, actor, registry)
+    change = pledge_service.withdraw(session, pledge, link, actor_id=actor.id, now=now)
+    record_change(
+        session,
+        app,
+        "withdraw_pledge" if change == "withdrawn" else "retire_pledge",
+        actor=actor,
+        registry=registry,
+        now=now,
+        comment=f"pledge '{pledge.title}' {change}",
+    )
+    return change
 
 
 def upload_evidence(

@@ -105,7 +105,8 @@ def pledge_rule_met(ctx: GuardContext) -> list[str]:
     """The application's pledges meet its level's pledge rule."""
     level = ctx.policy.level(ctx.subject.level)
     pledges = pledge_service.list_pledges(ctx.session, _id(ctx))
-    return pledge_service.pledge_rule_unmet(pledges, level.pledge_rule, ctx.policy)
+    carried = pledge_service.carried_count(ctx.session, _id(ctx))
+    return pledge_service.pledge_rule_unmet(pledges, level.pledge_rule, ctx.policy, carried=carried)
 
 
 @guard("prerequisite_held")

@@ -23,6 +23,7 @@ from svqm.errors import (
     StaleVersion,
     TransitionRefused,
 )
+from svqm.evidence import pledges as pledge_service
 from svqm.evidence.carry import carry_forward
 from svqm.policy import TransitionDef
 from svqm.workflow import events, schedule
@@ -30,7 +31,7 @@ from svqm.workflow import guards as guard_registry
 from svqm.workflow.audit import append_event
 from svqm.workflow.effects import EFFECTS, EffectContext
 from svqm.workflow.machine import SubjectFlow
-from svqm.workflow.models import Application, AuditEvent, Subject, kind_of
+from svqm.workflow.models import Application, AuditEvent, Award, Subject, kind_of
 from svqm.workflow.schemes import Scheme, SchemeRegistry
 
 
@@ -355,6 +356,7 @@ def open_application(
     app.reapplies_id = refused
     session.add(app)
     session.flush()
+    _carry_pledges(session, registry, scheme, app, actor, now)
     if refused is not None:
         assert app.id is not None
         carry_forward(session, from_id=refused, to_id=app.id, by_id=actor.id, now=now)
@@ -418,6 +420,80 @@ def assign_assessor(
         ),
     )
     return event
+
+
+def record_change(
+    session: Session,
+    subject: Subject,
+    what: str,
+    *,
+    actor: Actor,
+    registry: SchemeRegistry,
+    now: datetime,
+    comment: str,
+) -> AuditEvent:
+    """Audit a change to a subject's content that leaves its state alone (a pledge revised).
+
+    The version moves on, so a step decided on the content as it was read is a stale write.
+    """
+    registry.for_subject(session, subject)
+    seq = _bump(session, subject, state=subject.state, now=now, state_changed=False) - 1
+    assert subject.id is not None
+    return append_event(
+        session,
+        subject_kind=kind_of(subject),
+        subject_id=subject.id,
+        seq=seq,
+        at=now,
+        actor_id=actor.id,
+        actor_role=actor.role,
+        trigger=what,
+        source=subject.state,
+        dest=subject.state,
+        comment=comment,
+    )
+
+
+def _carry_pledges(
+    session: Session,
+    registry: SchemeRegistry,
+    scheme: Scheme,
+    app: Application,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Bring the pledges of the organisation's awards in force into `app`: its awards in the
+    scheme, and those of other schemes' levels that count as its prerequisite."""
+    policy = scheme.policy
+    level = policy.level(app.level)
+    if not level.carry_pledges:
+        return
+    sources = [(scheme.id, None, policy)]
+    if level.requires is not None:
+        sources += [
+            (eq.scheme, eq.level, registry.get(eq.scheme).policy)
+            for eq in level.requires.equivalents
+            if eq.scheme in registry.current
+        ]
+    holders: list[int] = []
+    for scheme_id, level_id, source in sources:
+        in_force = [s.name for s in source.workflows.award.states if s.in_force]
+        query = select(Award.application_id).where(
+            Award.organisation_id == app.organisation_id,
+            Award.scheme == scheme_id,
+            col(Award.state).in_(in_force),
+        )
+        if level_id is not None:
+            query = query.where(Award.level == level_id)
+        holders += session.exec(query).all()
+    assert app.id is not None
+    pledge_service.carry(
+        session,
+        application_id=app.id,
+        pledges=pledge_service.held_by(session, holders),
+        actor_id=actor.id,
+        now=now,
+    )
 
 
 def history(session: Session, subject: Subject) -> list[AuditEvent]:

@@ -390,10 +390,11 @@ def test_award_impossible_without_accepted_evidence_and_passing_score(
 ):
     from datetime import timedelta
 
-    from tests.workflow.harness import award_in
+    from svqm.workflow.models import Application
+    from tests.workflow.harness import _pledges, award_in
 
     cast = make_cast(session)
-    award_in(
+    bronze = award_in(
         session,
         registry,
         cast,
@@ -403,8 +404,10 @@ def test_award_impossible_without_accepted_evidence_and_passing_score(
         issued=now - timedelta(days=30),
         at=now,
     )
+    # The Bronze pledges are the ones Silver measures: they are carried into it.
+    holder = session.get(Application, bronze.application_id)
+    _pledges(session, registry.get("svqm").policy, holder, now)
     app = open_app(session, registry, cast.applicant, level="silver", now=now)
-    add_pledges(session, registry, app, cast.applicant, now=now, count=2)
     upload_all(session, registry, store_at(tmp_path), app, cast.applicant, now=now)
     workflow.fire(session, app, "submit", actor=actor(cast.applicant), registry=registry, now=now)
     assessor_user = _user(session, app.assessor_id)

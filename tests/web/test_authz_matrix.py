@@ -17,13 +17,14 @@ from sqlmodel import Session, select
 from svqm.accounts import auth
 from svqm.config import Settings
 from svqm.db import writer
+from svqm.evidence import pledges as pledge_service
 from svqm.evidence import service as evidence_service
 from svqm.notify import outbox
 from svqm.notify.models import OutboxMessage
 from svqm.tables import metadata
 from svqm.web.app import create_app
 from svqm.workflow.models import Award
-from tests.factories import make_org, make_user, open_app, store_at, upload_all
+from tests.factories import add_pledges, make_org, make_user, open_app, store_at, upload_all
 from tests.web.pages_helpers import forget_last_code
 from tests.workflow.harness import award_in
 
@@ -82,7 +83,10 @@ class World:
             self.app_a = open_app(s, registry, self.users["applicant"], now=now)
             self.app_b = open_app(s, registry, self.users["applicant_b"], now=now)
             for app, owner in ((self.app_a, "applicant"), (self.app_b, "applicant_b")):
+                add_pledges(s, registry, app, self.users[owner], now=now, count=1)
                 upload_all(s, registry, store, app, self.users[owner], now=now)
+            self.pledge_a = pledge_service.list_pledges(s, self.app_a.id)[0].id
+            self.pledge_b = pledge_service.list_pledges(s, self.app_b.id)[0].id
             self.app_a.assessor_id = self.users["assessor"].id
             self.app_b.assessor_id = self.users["assessor_b"].id
             self.app_a.state = self.app_b.state = "submitted"
@@ -125,15 +129,16 @@ class World:
     def params(self, role: str, own: bool) -> dict[str, str]:
         """Path parameters naming the role's own objects, or another party's."""
         mine = own or role in ("panel", "admin")
-        app, award, evidence, org = (
-            (self.app_a, self.award_a, self.evidence_a, self.org_a)
+        app, award, evidence, org, pledge = (
+            (self.app_a, self.award_a, self.evidence_a, self.org_a, self.pledge_a)
             if mine
-            else (self.app_b, self.award_b, self.evidence_b, self.org_b)
+            else (self.app_b, self.award_b, self.evidence_b, self.org_b, self.pledge_b)
         )
         return {
             "application_id": str(app.id),
             "award_id": str(award.id),
             "evidence_id": str(evidence),
+            "pledge_id": str(pledge),
             "organisation_id": str(org.id),
             "message_id": str(self.message_id),
             "user_id": str(self.users["applicant_b"].id),

@@ -6,13 +6,14 @@ import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from svqm.accounts.models import Organisation, User
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements
 from svqm.evidence import service as evidence_service
-from svqm.evidence.models import PledgeCreate, ReviewCreate, ScoreCreate
+from svqm.evidence.models import ApplicationPledge, PledgeCreate, ReviewCreate, ScoreCreate
 from svqm.evidence.storage import BlobStore
 from svqm.policy import Policy, TransitionDef
 from svqm.workflow.deadlines import add_months
@@ -162,20 +163,31 @@ def _pledges(session: Session, policy: Policy, app: object, now: datetime) -> No
     rule = policy.level(app.level).pledge_rule
     themes = [t for t in policy.themes if rule is None or rule.themes == "any" or t.mandatory]
     for i in range(6):
-        pledge_service.create_pledge(
+        pledge = pledge_service.create_pledge(
             session,
             application_id=app.id,
+            organisation_id=app.organisation_id,
             data=PledgeCreate(
                 theme=themes[i % len(themes)].id,
                 title=f"pledge {i}",
                 indicator="n",
+                unit="people",
+                baseline=0,
                 target="1",
                 due_date=(now + timedelta(days=300)).date(),
             ),
             policy=policy,
             created_by_id=None,
             today=now.date(),
+            now=now,
         )
+        if rule is not None and rule.min_carried:
+            # As if carried in from the award the level builds on.
+            session.exec(
+                update(ApplicationPledge)
+                .where(col(ApplicationPledge.pledge_id) == pledge.id)
+                .values(disposition="carried")
+            )
 
 
 def _evidence(

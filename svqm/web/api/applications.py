@@ -187,11 +187,13 @@ def read_requirements(
 def list_pledges(
     application_id: Id, user: ApiUser, session: SessionDep, registry: RegistryDep
 ) -> list[PledgePublic]:
-    """The application's pledges."""
+    """The application's pledges, with what it does with each (made, carried, revised, retired)."""
     _load(session, application_id, user, registry)
     return [
-        PledgePublic.model_validate(p, from_attributes=True)
-        for p in pledge_service.list_pledges(session, application_id)
+        PledgePublic.model_validate(
+            {**p.model_dump(), "disposition": link.disposition}, from_attributes=False
+        )
+        for p, link in pledge_service.application_pledges(session, application_id)
     ]
 
 

@@ -3,12 +3,10 @@ item, then check your answers with the declaration, and the confirmation with th
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from svqm.errors import GuardRefused, InvalidInput, NotFound, StaleVersion, SvqmError
@@ -16,26 +14,34 @@ from svqm.evidence.models import PledgeCreate
 from svqm.web.deps import CSRF, ApplicantCase, ApplicationCase, Case, StoreDep
 from svqm.web.errors import status_of
 from svqm.web.format import sentence
-from svqm.web.forms import FormDep, FormText, attempt, date_of, field, fire_from, read_upload_form
+from svqm.web.forms import (
+    PLEDGE_INPUTS,
+    FormDep,
+    attempt,
+    field,
+    fire_from,
+    parse_pledge,
+    pledge_typed,
+    read_upload_form,
+)
 from svqm.web.ui import Errors, after_post, flash_of, render
 from svqm.web.views import applicant as views
-from svqm.web.views.applicant import PLEDGE_FIELDS, TaskList
+from svqm.web.views.applicant import TaskList
 from svqm.workflow import actions
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 
-DONE = {"pledge-added": "Pledge added.", "evidence-uploaded": "Evidence uploaded."}
+DONE = {
+    "pledge-added": "Pledge added.",
+    "pledge-revised": "Pledge changed.",
+    "pledge-withdrawn": "Pledge withdrawn.",
+    "pledge-retired": "Pledge retired: this application will not carry it forward.",
+    "evidence-uploaded": "Evidence uploaded.",
+}
 STALE = (
     "This application changed since you loaded the page. The page now shows the latest "
     "version: check it and try again"
 )
-_PLEDGE_MESSAGES = {
-    "theme": "Choose a theme for the pledge",
-    "title": "Enter a title for the pledge (up to 200 characters)",
-    "description": "The description must be 5,000 characters or fewer",
-    "indicator": "Enter the key value indicator (up to 500 characters)",
-    "target": "Enter the target (up to 200 characters)",
-}
 # The input of the pledge form that each field of a refused pledge is typed in.
 _PLEDGE_INPUTS = {"theme": "theme", "due_date": "due_date-day"}
 
@@ -72,7 +78,7 @@ def _pledges(
     flash: dict[str, str] | None = None,
     pledge_form: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    pledge_form = pledge_form or dict.fromkeys((*PLEDGE_FIELDS, "day", "month", "year"), "")
+    pledge_form = pledge_form or dict.fromkeys((*PLEDGE_INPUTS, "day", "month", "year"), "")
     view = _view(case, pledge_form["theme"])
     return _page(
         case,
@@ -185,50 +191,20 @@ def confirmation(case: ApplicantCase, step: str = "") -> HTMLResponse:
 
 
 @router.post("/applications/{application_id}/pledges", response_model=None)
-def add_pledge(
-    case: ApplicationCase,
-    theme: FormText = "",
-    title: FormText = "",
-    description: FormText = "",
-    indicator: FormText = "",
-    target: FormText = "",
-    due_day: Annotated[str, Form(alias="due_date-day")] = "",
-    due_month: Annotated[str, Form(alias="due_date-month")] = "",
-    due_year: Annotated[str, Form(alias="due_date-year")] = "",
-) -> Response:
-    """Add a pledge (theme, title, description, key value indicator, target, due date)."""
-    typed = {
-        "theme": theme,
-        "title": title,
-        "description": description,
-        "indicator": indicator,
-        "target": target,
-        "day": due_day.strip(),
-        "month": due_month.strip(),
-        "year": due_year.strip(),
-    }
-    due = date_of(typed["day"], typed["month"], typed["year"])
-    errors = []
-    try:
-        data = PledgeCreate(
-            theme=theme.strip(),
-            title=title.strip(),
-            description=description.strip(),
-            indicator=indicator.strip(),
-            target=target.strip(),
-            due_date=due or date.max,
-        )
-    except ValidationError as exc:
-        bad = {str(e["loc"][0]) for e in exc.errors()}
-        errors = [{"text": _PLEDGE_MESSAGES[f], "href": f"#{f}"} for f in PLEDGE_FIELDS if f in bad]
-    if due is None:
-        text = "Enter a real due date, for example 31 3 2027"
-        errors.append({"text": text, "href": "#due_date-day"})
+def add_pledge(case: ApplicationCase, form: FormDep) -> Response:
+    """Add a pledge (theme, title, description, key value indicator, unit, baseline, target, due)."""
+    typed = pledge_typed(form)
+    values, errors = parse_pledge(typed)
     status = 422
 
     def write() -> None:
         actions.add_pledge(
-            case.session, case.app, data, actor=case.actor, registry=case.registry, now=case.now
+            case.session,
+            case.app,
+            PledgeCreate(**values),
+            actor=case.actor,
+            registry=case.registry,
+            now=case.now,
         )
 
     if not errors and (failure := attempt(case.session, write)):

@@ -27,6 +27,7 @@ from svqm.web.format import (
     state_tag,
 )
 from svqm.web.views.deadlines import DeadlineView, describe
+from svqm.web.views.pledges import DISPOSITIONS, number
 from svqm.web.views.triggers import TriggerForm, step_title, trigger_forms
 from svqm.workflow import awards as award_queries
 from svqm.workflow import deadlines, queries, schedule
@@ -35,7 +36,6 @@ from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import Actor
 
-PLEDGE_FIELDS = ("theme", "title", "description", "indicator", "target")
 # How many of the organisation's next deadlines the dashboard lists.
 DASHBOARD_DEADLINES = 10
 
@@ -222,8 +222,12 @@ def task_list(
     level = policy.level(app.level)
     flow = policy.workflows.application
     owner = actor.role == "applicant" and actor.organisation_id == app.organisation_id
-    pledges = pledge_service.list_pledges(session, app.id)
-    rule_unmet = pledge_service.pledge_rule_unmet(pledges, level.pledge_rule, policy)
+    holds = pledge_service.application_pledges(session, app.id)
+    pledges = [p for p, link in holds if link.disposition != "retired"]
+    carried = sum(1 for _, link in holds if link.disposition in ("carried", "revised"))
+    rule_unmet = pledge_service.pledge_rule_unmet(
+        pledges, level.pledge_rule, policy, carried=carried
+    )
     slots = checklist_slots(session, app, policy, level)
     triggers = [
         replace(f, unmet=[sentence(r) for r in f.unmet])
@@ -251,14 +255,18 @@ def task_list(
         rule_unmet=[sentence(r) for r in rule_unmet],
         pledges=[
             {
+                "id": p.id,
                 "theme": themes.get(p.theme, p.theme),
                 "title": p.title,
                 "description": p.description,
                 "indicator": p.indicator,
-                "target": p.target,
+                "target": f"{p.target} {p.unit}".strip(),
+                "baseline": number(p.baseline),
                 "due": day(p.due_date),
+                "held": DISPOSITIONS.get(link.disposition, link.disposition),
+                "retired": link.disposition == "retired",
             }
-            for p in pledges
+            for p, link in holds
         ],
         themes=[{"value": "", "text": "Choose a theme", "selected": False}]
         + [
