@@ -25,7 +25,7 @@ from svqm.errors import (
 )
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence.carry import carry_forward
-from svqm.policy import TransitionDef
+from svqm.policy import Policy, TransitionDef
 from svqm.workflow import events, schedule
 from svqm.workflow import guards as guard_registry
 from svqm.workflow.audit import append_event
@@ -468,7 +468,7 @@ def _carry_pledges(
     level = policy.level(app.level)
     if not level.carry_pledges:
         return
-    sources = [(scheme.id, None, policy)]
+    sources: list[tuple[str, str | None, Policy]] = [(scheme.id, None, policy)]
     if level.requires is not None:
         sources += [
             (eq.scheme, eq.level, registry.get(eq.scheme).policy)

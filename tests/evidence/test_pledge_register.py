@@ -208,3 +208,26 @@ def test_a_renewal_carries_only_pledges_in_force(session, registry, tmp_path):
     # A withdrawn award holds nothing in force, so nothing is carried.
     assert pledge_service.list_pledges(session, renewal.id) == []
     assert session.get(Award, bronze.id).state == "withdrawn"
+
+
+def test_silver_carries_the_pledges_of_a_health_bronze_that_counts_for_it(session, registry, now):
+    from svqm.workflow.models import Application
+    from tests.workflow.harness import _pledges
+
+    cast = make_cast(session)
+    health = award_in(
+        session,
+        registry,
+        cast,
+        scheme="svqm-health",
+        level="health_bronze",
+        state="active",
+        issued=now - timedelta(days=40),
+        at=now,
+    )
+    holder = session.get(Application, health.application_id)
+    _pledges(session, registry.get("svqm-health").policy, holder, now)
+    silver = open_app(session, registry, cast.applicant, level="silver", now=now)
+    carried = pledge_service.application_pledges(session, silver.id)
+    assert len(carried) == 6
+    assert {link.disposition for _, link in carried} == {"carried"}
