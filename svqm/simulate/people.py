@@ -127,13 +127,24 @@ class People(Holders):
     def _move(
         self, session: Session, m: Member, app: Application, role: str, actor: Actor, now: datetime
     ) -> None:
-        moves = self.route.moves(app.state, role)
+        # The steps of this level's route (a self-service level takes its own).
+        own = self.policy.level(app.level).self_service
+        moves = [
+            t
+            for t in self.route.moves(app.state, role)
+            if t.self_service is None or t.self_service == own
+        ]
         if role == "applicant":
             moves = [t for t in moves if self.route.cost(t) < UNREACHABLE]
         elif len(moves) > 1 and self.rng.random() < DISSENT.get(role, 0):
             moves = moves[1:] + moves[:1]
+        # A step only fresh eyes may take (an appeal) passes to another member of the role.
+        others = [a for a in self.staff.get(role, []) if a != actor] if role != "applicant" else []
         for t in moves:
-            if not self._fire(session, app, t.trigger, actor, now):
+            if not any(
+                self._fire(session, app, t.trigger, who, now)
+                for who in [actor, *others[: 3 if role == "panel" else 0]]
+            ):
                 continue
             if "issue_award" in t.effects:
                 award = session.exec(select(Award).where(Award.application_id == app.id)).one()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from svqm.errors import Reason
@@ -16,7 +17,7 @@ from svqm.evidence import service as evidence_service
 from svqm.policy import Policy, parse_policy
 from svqm.workflow import deadlines
 from svqm.workflow.deadlines import add_months
-from svqm.workflow.models import Award, PolicySnapshot, Subject
+from svqm.workflow.models import AuditEvent, Award, PolicySnapshot, Subject
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,33 @@ def has_comment(ctx: GuardContext) -> list[str]:
     if ctx.comment.strip():
         return []
     return [Reason("a comment explaining this step is required", field="comment")]
+
+
+@guard("independent_of_decision")
+def independent_of_decision(ctx: GuardContext) -> list[str]:
+    """The person deciding took no earlier step on the subject (an appeal by fresh eyes)."""
+    if ctx.actor_id is None:
+        return []
+    of_subject = (AuditEvent.subject_kind == ctx.kind, AuditEvent.subject_id == _id(ctx))
+    # Steps before the subject entered its present state (the decision, then the appeal).
+    entered = ctx.session.exec(
+        select(func.max(AuditEvent.seq)).where(
+            *of_subject,
+            AuditEvent.dest == ctx.subject.state,
+            AuditEvent.source != AuditEvent.dest,
+        )
+    ).one()
+    took_part = ctx.session.exec(
+        select(AuditEvent.id).where(
+            *of_subject,
+            AuditEvent.seq < (entered if entered is not None else 1 << 30),
+            AuditEvent.actor_id == ctx.actor_id,
+            AuditEvent.actor_role != "applicant",
+        )
+    ).first()
+    if took_part is None:
+        return []
+    return ["you took part in the decision under appeal: a member who did not must decide this"]
 
 
 @guard("pledge_rule_met")

@@ -33,7 +33,8 @@ def _fire(client, app_id: int, trigger: str, headers, comment: str = ""):
     )
 
 
-def _refuse(client, engine, applicant, app_id: int) -> None:
+def _refuse(client, engine, applicant, app_id: int) -> dict[str, str]:
+    """Refused by an assessor and a panel member; the panel member's headers are returned."""
     assessor = token(client, *staff(engine, "assessor"))
     panel = token(client, *staff(engine, "panel"))
     assert _fire(client, app_id, "submit", applicant).status_code == 200
@@ -41,6 +42,7 @@ def _refuse(client, engine, applicant, app_id: int) -> None:
     assert _fire(client, app_id, "recommend_refusal", assessor, REFUSED).status_code == 200
     refused = _fire(client, app_id, "confirm_refusal", panel)
     assert refused.json()["state"] == "not_awarded", refused.text
+    return panel
 
 
 def test_a_refused_organisation_reapplies_at_once_with_its_pledges_and_evidence(client, engine):
@@ -163,3 +165,55 @@ def test_an_equivalent_must_name_a_loaded_scheme_and_level(tmp_path):
     (tmp_path / "svqm.yaml").write_text(text)
     with pytest.raises(PolicyError, match="'gilt' is not a level of 'svqm-health'"):
         load_policies(tmp_path)
+
+
+@pytest.mark.parametrize("scheme", ["svqm", "svqm-health"])
+def test_an_appeal_is_decided_by_a_panel_member_who_took_no_part(client, engine, scheme):
+    applicant, org_id = signup(client, f"Appellant {scheme}")
+    if scheme == "svqm":
+        app = bronze_ready(client, applicant)
+    else:
+        # Health Bronze takes the self-service route: appeal a Silver refusal instead.
+        _fire(
+            client, _health_bronze_ready(client, applicant)["id"], "submit_self_service", applicant
+        )
+        app = client.post(
+            "/api/v1/applications", json={"scheme": scheme, "level": "Silver"}, headers=applicant
+        ).json()
+        for slot in client.get(
+            f"/api/v1/applications/{app['id']}/requirements", headers=applicant
+        ).json():
+            client.post(
+                f"/api/v1/applications/{app['id']}/evidence",
+                headers=applicant,
+                data={"requirement": slot["id"]},
+                files={"file": ("e.txt", b"evidence\n", "text/plain")},
+            )
+    decided_by = _refuse(client, engine, applicant, app["id"])
+    assert _fire(client, app["id"], "appeal", applicant, "We disagree.").status_code == 200
+
+    seen = client.get(f"/api/v1/applications/{app['id']}", headers=decided_by).json()
+    refused = _fire(client, app["id"], "dismiss_appeal", decided_by, "Still not enough.")
+
+    assert "dismiss_appeal" not in seen["triggers"]
+    assert "took part in the decision" in " ".join(seen["unmet"]["dismiss_appeal"])
+    assert refused.status_code == 422
+    assert "took part in the decision under appeal" in refused.text
+    fresh = token(client, *_second_panel(engine))
+    upheld = _fire(client, app["id"], "uphold_appeal", fresh, "The evidence was sufficient.")
+    assert upheld.json()["state"] == "awarded", upheld.text
+
+
+def _second_panel(engine) -> tuple[str, str]:
+    from sqlmodel import Session
+
+    from svqm.accounts import auth
+    from svqm.accounts import service as accounts
+    from svqm.db import writer
+    from tests.web.test_api import PASSWORD
+
+    with Session(writer(engine)) as s:
+        user = accounts.add_user(s, email="fresh-eyes@staff.test", role="panel", password=PASSWORD)
+        secret = auth.ensure_totp_secret(s, user)
+        s.commit()
+        return user.email, secret
