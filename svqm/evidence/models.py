@@ -165,6 +165,8 @@ class Review(SQLModel, table=True):
     reviewer_id: int | None = Field(default=None, foreign_key="user_account.id")
     decision: str = Field(max_length=20)
     comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # Who may read the comment: "applicant" (everyone on the case) or "internal" (staff only).
+    visibility: str = Field(default="applicant", max_length=10)
     at: datetime = Field(default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False))
 
 
@@ -173,6 +175,7 @@ class ReviewCreate(SQLModel):
 
     decision: Decision
     comment: str = Field(default="", max_length=5000)
+    visibility: Literal["applicant", "internal"] = "applicant"
 
 
 class Score(SQLModel, table=True):

@@ -146,11 +146,18 @@ def review_evidence(
     """Record a decision on an item; anything but acceptance needs a comment for the applicant."""
     if data.decision != "accepted" and not data.comment.strip():
         raise InvalidInput("say what is wrong or missing: a comment is required unless accepting")
+    if data.decision != "accepted" and data.visibility == "internal":
+        raise InvalidInput(
+            "the applicant must be told what is wrong or missing: make this comment for the "
+            "applicant, or accept the item",
+            field="visibility",
+        )
     review = Review(
         evidence_id=item.id or 0,
         reviewer_id=reviewer_id,
         decision=data.decision,
         comment=data.comment.strip(),
+        visibility=data.visibility,
         at=now,
     )
     item.status = data.decision

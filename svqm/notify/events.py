@@ -57,9 +57,8 @@ def asked_about(session: Session, application_id: int) -> list[dict[str, str]]:
             .where(Review.evidence_id == item.id, Review.decision == "more_information")
             .order_by(col(Review.id).desc())
         ).first()
-        out.append(
-            {"title": item.title or item.filename, "comment": review.comment if review else ""}
-        )
+        said = review.comment if review is not None and review.visibility != "internal" else ""
+        out.append({"title": item.title or item.filename, "comment": said})
     return out
 
 
@@ -140,7 +139,9 @@ def on_notice(session: Session, notice: events.Notice) -> None:
             "state": state,
             "moved": event.source != event.dest,
             # The system's own notes ("renewal passed on …") are not words to pass on.
-            "comment": "" if event.actor_role == "system" else notice.comment,
+            "comment": ""
+            if event.actor_role == "system" or (notice.internal and role == "applicant")
+            else notice.comment,
             "items": items,
             "deadlines": _deadlines(session, notice, role),
             "notice": notice.transition.notice if notice.transition else "",

@@ -150,9 +150,15 @@ def fire_from(
             now=page.now,
             comment=field(form, "comment"),
             expected_version=version_of(form),
+            visibility=visibility_of(form),
         )
 
     return attempt(page.session, write)
+
+
+def visibility_of(form: FormData) -> str:
+    """Who the author says may read the comment: staff only when they chose so, else everyone."""
+    return "internal" if field(form, "visibility") == "internal" else "applicant"
 
 
 # --- uploads ------------------------------------------------------------------------------------

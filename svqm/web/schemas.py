@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -73,6 +73,8 @@ class ApplicationPublic(BaseModel):
 
 class EventRequest(_In):
     comment: str = Field(default="", max_length=5000)
+    # Who may read the comment: everyone on the case, or staff only (applicants' own: always theirs).
+    visibility: Literal["applicant", "internal"] = "applicant"
     version: Version | None = None
 
 
@@ -83,7 +85,9 @@ class HistoryEvent(BaseModel):
     trigger: str
     source: str
     dest: str
+    # An applicant never sees an internal comment: theirs is "" there.
     comment: str
+    visibility: str = "applicant"
 
 
 class RequirementPublic(BaseModel):

@@ -232,6 +232,7 @@ def review_evidence(
             registry=registry,
             now=now,
             comment=f"{item.title or item.slot}: {data.comment}",
+            visibility=data.visibility,
         )
     return review
 

@@ -44,7 +44,7 @@ for _stmt in _POSTGRES_GUARDS:
 
 
 def _canonical(e: AuditEvent) -> bytes:
-    body = {
+    body: dict[str, object] = {
         "subject_kind": e.subject_kind,
         "subject_id": e.subject_id,
         "seq": e.seq,
@@ -57,6 +57,9 @@ def _canonical(e: AuditEvent) -> bytes:
         "comment": e.comment,
         "prev_hash": e.prev_hash,
     }
+    # Chained only when it is not the default, so events written before it existed still verify.
+    if e.visibility != "applicant":
+        body["visibility"] = e.visibility
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -78,6 +81,7 @@ def append_event(
     source: str,
     dest: str,
     comment: str = "",
+    visibility: str = "applicant",
 ) -> AuditEvent:
     """Append the subject's event number `seq`, chained to its event `seq - 1`.
 
@@ -101,6 +105,7 @@ def append_event(
         source=source,
         dest=dest,
         comment=comment,
+        visibility=visibility,
         prev_hash=prev or GENESIS,
         hash="",
     )

@@ -32,6 +32,8 @@ class Notice:
     transition: TransitionDef | None = None
     # "transition", or "assignment" (an admin chose the assessor).
     what: str = "transition"
+    # The comment is for staff only: the applicant's email leaves it out.
+    internal: bool = False
 
 
 Listener = Callable[[Session, Notice], None]

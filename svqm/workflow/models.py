@@ -77,6 +77,8 @@ class AuditEvent(SQLModel, table=True):
     source: str = Field(max_length=64)
     dest: str = Field(max_length=64)
     comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # Who may read the comment: "applicant" (everyone on the case) or "internal" (staff only).
+    visibility: str = Field(default="applicant", max_length=10)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
 

@@ -144,8 +144,12 @@ def fire(
     now: datetime,
     comment: str = "",
     expected_version: int | None = None,
+    visibility: str = "applicant",
 ) -> AuditEvent:
     """Fire `trigger` on a subject as `actor`, in the caller's transaction.
+
+    `visibility` says who may read the comment: "applicant" (everyone on the case) or
+    "internal" (staff only; an applicant's own comment is always the applicant's).
 
     Checks the version, that the trigger leaves the current state, the actor's role and
     standing, and every guard; then moves the state through the scheme's shared machine, bumps
@@ -158,6 +162,8 @@ def fire(
         PermissionDenied / NotFound: the actor may not fire it on this subject.
         GuardRefused: with every unmet reason.
     """
+    if visibility not in ("applicant", "internal"):
+        raise InvalidInput("a comment is for the 'applicant' or 'internal' to staff")
     kind = kind_of(subject)
     scheme = registry.for_subject(session, subject)
     flow = scheme.flows[kind]
@@ -228,6 +234,7 @@ def fire(
         source=source,
         dest=dest,
         comment=text,
+        visibility="applicant" if actor.role in ("applicant", "system") else visibility,
     )
     events.publish(
         session,
@@ -240,6 +247,7 @@ def fire(
             now=now,
             comment=comment.strip(),
             transition=t,
+            internal=event.visibility == "internal",
         ),
     )
     return event

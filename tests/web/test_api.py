@@ -187,6 +187,7 @@ def test_the_whole_journey_through_the_api(client, engine):
         "source",
         "dest",
         "comment",
+        "visibility",
     }
 
 

@@ -144,6 +144,7 @@ def read_history(
 ) -> list[HistoryEvent]:
     """The application's audit events, oldest first."""
     app = _load(session, application_id, user, registry)
+    staff = actor_of(user).role != "applicant"
     return [
         HistoryEvent(
             at=e.at,
@@ -152,9 +153,11 @@ def read_history(
             trigger=e.trigger,
             source=e.source,
             dest=e.dest,
-            comment=e.comment,
+            comment=e.comment if staff or e.visibility != "internal" else "",
+            visibility=e.visibility,
         )
         for e in workflow.history(session, app)
+        if staff or e.visibility != "internal" or e.source != e.dest
     ]
 
 
@@ -352,6 +355,7 @@ def fire_event(
         now=now,
         comment=body.comment,
         expected_version=body.version,
+        visibility=body.visibility,
     )
     return application_public(session, app, actor=actor_of(user), registry=registry, now=now)
 

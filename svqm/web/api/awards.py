@@ -71,5 +71,6 @@ def fire_award_event(
         now=now,
         comment=body.comment,
         expected_version=body.version,
+        visibility=body.visibility,
     )
     return award_public(session, award, registry)

@@ -13,7 +13,15 @@ from svqm.evidence import service as evidence_service
 from svqm.evidence.models import ReviewCreate, ScoreCreate
 from svqm.policy import Policy
 from svqm.web.deps import CSRF, AssessorCase, AssessorPage, Case, Id
-from svqm.web.forms import FormDep, ListQueryDep, attempt, field, fire_from, version_of
+from svqm.web.forms import (
+    FormDep,
+    ListQueryDep,
+    attempt,
+    field,
+    fire_from,
+    version_of,
+    visibility_of,
+)
 from svqm.web.ui import Errors, after_post, flash_of, render
 from svqm.web.views.case import case_file
 from svqm.web.views.queues import list_page
@@ -97,7 +105,11 @@ def review_evidence(case: AssessorCase, evidence_id: Id, form: FormDep) -> Respo
         if decision not in DECISIONS:
             raise InvalidInput("choose accepted, more information needed or rejected")
         review = ReviewCreate.model_validate(
-            {"decision": decision, "comment": field(form, "comment")}
+            {
+                "decision": decision,
+                "comment": field(form, "comment"),
+                "visibility": visibility_of(form),
+            }
         )
         actions.review_evidence(
             case.session,

@@ -138,7 +138,11 @@ def checklist_slots(
     out = []
     for slot in slots:
         versions = {i.id: i.version for i in slot.items}
-        said = [r for r in reviews if r.evidence_id in versions and r.comment.strip()]
+        said = [
+            r
+            for r in reviews
+            if r.evidence_id in versions and r.comment.strip() and r.visibility != "internal"
+        ]
         latest = said[-1] if said else None
         requirement = policy.requirement(slot.requirement_id)
         out.append(
@@ -293,7 +297,9 @@ def task_list(
                 "text": e.comment,
             }
             for e in reversed(workflow.history(session, app))
-            if e.actor_role in ("assessor", "panel") and e.comment.strip()
+            if e.actor_role in ("assessor", "panel")
+            and e.comment.strip()
+            and e.visibility != "internal"
         ],
         organisation={"name": org.name, "sector": org.sector} if org else {},
         waiting=[]
@@ -314,6 +320,7 @@ def history(session: Session, registry: SchemeRegistry, app: Application, actor:
     policy = registry.for_subject(session, app).policy
     flow = policy.workflows.application
     states = {s.name: s.title for s in flow.states}
+    staff = actor.role != "applicant"
     return History(
         title=f"History of application {app.id}",
         app={"id": app.id, "scheme": policy.name, "level": level_label(policy.level(app.level))},
@@ -327,8 +334,11 @@ def history(session: Session, registry: SchemeRegistry, app: Application, actor:
                 "source": states.get(e.source, e.source),
                 "dest": states.get(e.dest, e.dest),
                 "moved": e.source != e.dest,
-                "comment": e.comment,
+                "comment": e.comment if staff or e.visibility != "internal" else "",
+                "internal": e.visibility == "internal",
             }
             for e in reversed(workflow.history(session, app))
+            # An applicant never reads staff-only words; a step that moved the case still shows.
+            if staff or e.visibility != "internal" or e.source != e.dest
         ],
     )
