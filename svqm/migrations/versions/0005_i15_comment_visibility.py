@@ -1,7 +1,7 @@
 """comments say who may read them: the applicant, or staff only
 
 Revision ID: 0005_i15_comment_visibility
-Revises: 0005_i18_reapply
+Revises: 0005_i14_pledge_register
 Create Date: 2026-12-03 00:55:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0005_i15_comment_visibility'
-down_revision = '0005_i18_reapply'
+down_revision = '0005_i14_pledge_register'
 branch_labels = None
 depends_on = None
 
