@@ -37,7 +37,8 @@ def _refuse(client, engine, applicant, app_id: int) -> dict[str, str]:
     """Refused by an assessor and a panel member; the panel member's headers are returned."""
     assessor = token(client, *staff(engine, "assessor"))
     panel = token(client, *staff(engine, "panel"))
-    assert _fire(client, app_id, "submit", applicant).status_code == 200
+    submitted = _fire(client, app_id, "submit", applicant)
+    assert submitted.status_code == 200, submitted.text
     assert _fire(client, app_id, "start_review", assessor).status_code == 200
     assert _fire(client, app_id, "recommend_refusal", assessor, REFUSED).status_code == 200
     refused = _fire(client, app_id, "confirm_refusal", panel)
@@ -100,6 +101,8 @@ def _health_bronze_ready(client, headers) -> dict:
                 "theme": mandatory[i % len(mandatory)],
                 "title": f"Health pledge {i}",
                 "indicator": "people reached",
+                "unit": "people",
+                "baseline": "0",
                 "target": "100",
                 "due_date": "2030-01-01",
             },
