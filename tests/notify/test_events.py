@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -153,7 +154,9 @@ def test_svqm_decision_and_award_say_reasons_deadline_and_certificate(engine, re
         _step(s, registry, cast, app, "recommend_refusal", tmp_path, T0, "Targets unmeasured")
         _step(s, registry, cast, app, "confirm_refusal", tmp_path, T0)
         _step(s, registry, cast, app, "appeal", tmp_path, T0, "We measured them: see page 3")
-        _step(s, registry, cast, app, "uphold_appeal", tmp_path, T0, "The appeal succeeds")
+        # An appeal is decided by a panel member who did not take the decision.
+        fresh = dataclasses.replace(cast, panel=make_user(s, "panel"))
+        _step(s, registry, fresh, app, "uphold_appeal", tmp_path, T0, "The appeal succeeds")
         award = s.exec(select(Award).where(Award.application_id == app.id)).one()
         app_id, award_id = app.id, award.id
     rows = [(r.key.split(":")[-1], json.loads(r.context)) for r in _events(engine)]
