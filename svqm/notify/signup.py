@@ -26,6 +26,7 @@ def register_organisation(
     now: datetime,
     source: str,
     settings: Settings,
+    person_name: str = "",
 ) -> User | None:
     """Create the organisation and its applicant, or (for a known email) tell its owner.
 
@@ -57,7 +58,12 @@ def register_organisation(
         return None
     org = accounts.create_organisation(session, name=name, sector=sector)
     user = accounts.add_user(
-        session, email=email, role="applicant", organisation_id=org.id, password=password
+        session,
+        email=email,
+        role="applicant",
+        organisation_id=org.id,
+        password=password,
+        name=person_name.strip(),
     )
     outbox.enqueue(
         session,

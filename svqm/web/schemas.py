@@ -18,6 +18,8 @@ class _In(BaseModel):
 
 class OrganisationCreate(_In):
     name: str = Field(min_length=1, max_length=200)
+    # The first applicant's own name: emails greet them by it.
+    person_name: str = Field(default="", max_length=200)
     sector: str = Field(default="", max_length=100)
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=128)

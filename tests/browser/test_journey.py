@@ -217,7 +217,7 @@ def review(page: Page, slot: str, decision: str, comment: str = "") -> None:
     form = review_form(page, slot)
     form.get_by_label(decision, exact=True).check()
     if comment:
-        form.get_by_label(re.compile("^Comment for the applicant")).fill(comment)
+        form.get_by_label(re.compile("^Comment \\(required unless you accept")).fill(comment)
     form.get_by_role("button", name=f"Save review of {slot}", exact=True).click()
 
 
@@ -246,6 +246,7 @@ def test_journey_from_sign_up_to_award(live_server, add_staff, new_page, screens
     # 1. Sign up, start a Bronze application, pledge, upload, submit.
     applicant.goto(f"{base}/signup")
     journey.check(applicant, "03-signup")
+    applicant.get_by_label("Your name").fill("Jo Applicant")
     applicant.get_by_label("Organisation name").fill(ORGANISATION)
     applicant.get_by_label("Sector (optional)").fill("Community services")
     applicant.get_by_label("Your email address").fill(APPLICANT)

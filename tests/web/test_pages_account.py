@@ -389,6 +389,7 @@ def test_one_address_is_limited_across_accounts_and_sign_ups(engine, registry, t
                 client.post(
                     "/signup",
                     data={
+                        "person_name": "Sam Spam",
                         "organisation": f"Spam Org {n}",
                         "email": f"spam{n}@spam.example",
                         "password": PASSWORD,
@@ -420,6 +421,7 @@ def _sign_up(client, email, organisation="Harbour Care Group", password="a long 
     return client.post(
         "/signup",
         data={
+            "person_name": "Hana Harbour",
             "organisation": organisation,
             "sector": "social care",
             "email": email,
@@ -442,6 +444,7 @@ def test_sign_up_creates_the_organisation_and_asks_to_sign_in(client, engine):
         org = s.get(Organisation, user.organisation_id)
         mail = s.exec(select(OutboxMessage)).all()
     assert (user.role, org.name, org.sector) == ("applicant", "Harbour Care Group", "social care")
+    assert user.name == "Hana Harbour"
     assert [(m.template, m.to_addrs) for m in mail] == [("signup_welcome", user.email)]
     sign_in(client, "owner@harbour.example", "a long enough secret")
     assert "Harbour Care Group" in client.get("/dashboard").text
@@ -498,6 +501,7 @@ def test_sign_up_problems_keep_what_was_typed(client, engine):
     response = client.post(
         "/signup",
         data={
+            "person_name": "Nia North",
             "organisation": "Northgate Facilities",
             "sector": "",
             "email": "ops@northgate.example",
@@ -509,6 +513,7 @@ def test_sign_up_problems_keep_what_was_typed(client, engine):
     assert "a password needs at least 12 characters" in error_summary(response.text).lower()
     assert 'href="#password"' in response.text
     assert 'value="Northgate Facilities"' in response.text
+    assert 'value="Nia North"' in response.text
     assert count(engine, Organisation) == 0
     empty = client.post(
         "/signup",
@@ -523,6 +528,7 @@ def test_sign_up_problems_keep_what_was_typed(client, engine):
     summary = error_summary(empty.text)
     assert "Enter your organisation name" in summary
     assert "Enter your email address" in summary
+    assert "Enter your name" in summary
 
 
 def test_the_session_cookie_is_httponly_lax_and_ends_with_the_browser(client, session):

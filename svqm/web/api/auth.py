@@ -37,6 +37,7 @@ def create_organisation(
         now=now,
         source=client_address(request),
         settings=settings,
+        person_name=body.person_name,
     )
     return SignupReceived()
 

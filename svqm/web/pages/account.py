@@ -325,12 +325,14 @@ def logout(
 
 # Each field of the sign-up body (and of a refusal, by its `field`) and the input it is typed in.
 _SIGNUP_INPUTS = {
+    "person_name": "person_name",
     "name": "organisation",
     "sector": "sector",
     "email": "email",
     "password": "password",
 }
 _SIGNUP_LABELS = {
+    "person_name": "name",
     "organisation": "organisation name",
     "sector": "sector",
     "email": "email address",
@@ -352,7 +354,7 @@ def signup_form(request: Request, session: SessionDep) -> HTMLResponse:
         session,
         "account/signup.html",
         title="Register your organisation",
-        form={"organisation": "", "sector": "", "email": ""},
+        form={"person_name": "", "organisation": "", "sector": "", "email": ""},
     )
 
 
@@ -366,15 +368,27 @@ def signup(
     sector: FormText = "",
     email: FormText = "",
     password: FormText = "",
+    person_name: FormText = "",
 ) -> Response:
     """Register the organisation and its applicant (or tell a known address's owner by email),
     then ask them to sign in: the answer is the same either way."""
-    typed = {"organisation": organisation[:200], "sector": sector[:100], "email": email[:254]}
+    typed = {
+        "person_name": person_name[:200],
+        "organisation": organisation[:200],
+        "sector": sector[:100],
+        "email": email[:254],
+    }
     errors: list[dict[str, str]] = []
     failure: SvqmError | None = None
+    if not person_name.strip():
+        errors.append({"text": "Enter your name", "href": "#person_name"})
     try:
         body = OrganisationCreate(
-            name=organisation.strip(), sector=sector.strip(), email=email.strip(), password=password
+            name=organisation.strip(),
+            sector=sector.strip(),
+            email=email.strip(),
+            password=password,
+            person_name=person_name.strip(),
         )
     except ValidationError as exc:
         for problem in exc.errors():
@@ -392,6 +406,7 @@ def signup(
             now=now,
             source=client_address(request),
             settings=settings,
+            person_name=body.person_name,
         )
 
     if not errors and (failure := attempt(session, write)):
