@@ -312,7 +312,7 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
     j = journey(supplier, supplier_user, "svqm", "Level 1", now - timedelta(days=3))
     j.pledges(_PLEDGES["svqm"][:4])
     # The care group's five businesses, each led by the group's bid director (one login for all):
-    # two awarded Bronze last spring, one under review, two making their pledges.
+    # two awarded Bronze last spring, each on its own application.
     care.region = "Cheshire and Merseyside"
     session.add(care)
     homes = {}
@@ -337,13 +337,28 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         j.review_all(assessor2)
         j.fire("recommend_award", assessor2)
         j.fire("confirm_award", panel, "Six themes covered, with the group's shared pledges.")
-    j = journey(homes[_CARE_HOMES[2]], care_user, "svqm", "Bronze", now - timedelta(days=12))
+    # Then one application from the group for its other three homes: one set of pledges and
+    # evidence, one assessment, and an award for each home.
+    assert care.id is not None
+    app = workflow.open_application(
+        session,
+        organisation_id=care.id,
+        scheme_id="svqm",
+        level="Bronze",
+        actor=workflow.Actor(care_user.id, care_user.role, care.id),
+        registry=registry,
+        now=now - timedelta(days=40),
+        members=[homes[n].id or 0 for n in _CARE_HOMES[2:]],
+    )
+    j = _Journey(session, registry, store, app, care_user, now - timedelta(days=40))
     j.pledges(_PLEDGES["svqm"])
     j.upload_all()
     j.fire("submit", care_user)
-    for name in _CARE_HOMES[3:]:
-        j = journey(homes[name], care_user, "svqm", "Bronze", now - timedelta(days=5))
-        j.pledges(_PLEDGES["svqm"][:3])
+    assigned = assessor if app.assessor_id == assessor.id else assessor2
+    j.fire("start_review", assigned)
+    j.review_all(assigned)
+    j.fire("recommend_award", assigned)
+    j.fire("confirm_award", panel, "One assessment for the three homes of the group.")
     # The manager of one home acts for that home only.
     manager = accounts.add_user(
         session,
@@ -361,7 +376,8 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         "demo data created; every demo account's password is " + DEMO_PASSWORD,
         "  applicants applicant@riverside.demo.svqm.test (Health Bronze awarded),",
         "             applicant@harbour.demo.svqm.test (Bronze held, Silver under review; acts",
-        "               for the group's five care homes too: switch on 'Your organisations', see /group)",
+        "               for the group's five care homes too: switch on 'Your organisations', see /group;",
+        "               three homes awarded Bronze on one group application)",
         "             manager@quaylodge.demo.svqm.test (one care home of the group only)",
         "             applicant@northgate.demo.svqm.test (Bronze draft)",
         "  staff sign in with a code from an authenticator app; add each account's key:",

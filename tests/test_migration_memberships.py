@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from alembic import command
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine, make_url
 
 from svqm.db import make_engine
-from svqm.dbmigrate import upgrade
+from svqm.dbmigrate import alembic_config, upgrade
 from tests.conftest import POSTGRES_URL
 
 BEFORE = "0004_i13_policy_language"
@@ -47,6 +48,7 @@ def blank(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:
 
 def test_every_user_keeps_their_organisation_as_a_membership(blank: Engine) -> None:
     upgrade(blank, BEFORE)
+    mine = "0005_i17_memberships_groups"
     with blank.begin() as conn:
         for oid, name in ((1, "Alpha Homes"), (2, "Beta Care")):
             conn.execute(
@@ -69,7 +71,7 @@ def test_every_user_keeps_their_organisation_as_a_membership(blank: Engine) -> N
                 ),
                 {"i": uid, "e": email, "r": role, "o": org, "a": True, "t": T0},
             )
-    upgrade(blank)
+    upgrade(blank, mine)
     with blank.connect() as conn:
         rows = conn.execute(
             text("SELECT user_id, organisation_id, role FROM membership ORDER BY user_id")
@@ -79,10 +81,6 @@ def test_every_user_keeps_their_organisation_as_a_membership(blank: Engine) -> N
         ).all()
     assert [tuple(r) for r in rows] == [(1, 1, "lead"), (2, 2, "lead"), (3, 2, "lead")]
     assert [tuple(o) for o in orgs] == [(1, None, ""), (2, None, "")]
-
-    from alembic import command
-
-    from svqm.dbmigrate import alembic_config
 
     cfg = alembic_config(blank.url.render_as_string(hide_password=False))
     with blank.begin() as conn:

@@ -50,6 +50,10 @@ class TokenResponse(BaseModel):
 class ApplicationCreate(_In):
     scheme: str = Field(max_length=64)
     level: str = Field(max_length=64)
+    # A group's application may cover member organisations of the group: an award each.
+    members: list[Annotated[int, Field(ge=1, le=2_147_483_647)]] = Field(
+        default_factory=list, max_length=500
+    )
 
 
 class DeadlinePublic(BaseModel):

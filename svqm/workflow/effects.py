@@ -18,7 +18,7 @@ from svqm.accounts.models import ConflictOfInterest, User
 from svqm.policy import Policy
 from svqm.workflow import schedule
 from svqm.workflow.deadlines import add_months
-from svqm.workflow.models import Application, Award, Subject
+from svqm.workflow.models import Application, ApplicationMember, Award, Subject
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,52 @@ def effect(name: str) -> Callable[[Callable[[EffectContext], str]], Callable[[Ef
     return register
 
 
+def members_covered(session: Session, application_id: int) -> list[int]:
+    """The organisations a group's application covers ([] for an organisation's own)."""
+    return list(
+        session.exec(
+            select(ApplicationMember.organisation_id)
+            .where(ApplicationMember.application_id == application_id)
+            .order_by(col(ApplicationMember.organisation_id))
+        )
+    )
+
+
 @effect("issue_award")
 def issue_award(ctx: EffectContext) -> str:
-    """Create the award for an awarded application; it supersedes the awards it renews or upgrades."""
+    """Create the award for an awarded application (one for each organisation a group's
+    application covers); each supersedes the awards of its holder it renews or upgrades."""
     app = ctx.subject
     assert isinstance(app, Application)
     assert app.id is not None
+    holders = members_covered(ctx.session, app.id) or [app.organisation_id]
+    issued = [_award_for(ctx, app, holder) for holder in holders]
+    return "; ".join(f"award {a.id} issued ({a.certificate_number})" for a in issued)
+
+
+def _member_record(ctx: EffectContext, app: Application, member: int) -> Application:
+    """The member's own record of the group's application, in the same (awarded) state."""
+    record = Application(
+        organisation_id=member,
+        scheme=app.scheme,
+        scheme_version=app.scheme_version,
+        policy_digest=app.policy_digest,
+        level=app.level,
+        state=app.state,
+        group_application_id=app.id,
+        created_by_id=app.created_by_id,
+        created_at=ctx.now,
+        state_changed_at=ctx.now,
+    )
+    ctx.session.add(record)
+    ctx.session.flush()
+    return record
+
+
+def _award_for(ctx: EffectContext, app: Application, holder: int) -> Award:
     level = ctx.policy.level(app.level)
+    if holder != app.organisation_id:
+        app = _member_record(ctx, app, holder)
     # Every award that the policy's `supersede` trigger can leave (those in force, and expired
     # ones still restorable) is superseded; the cross-checks guarantee it is the system's.
     supersede = ctx.policy.workflows.award.supersede
@@ -57,15 +96,15 @@ def issue_award(ctx: EffectContext) -> str:
     superseded = ctx.session.exec(
         select(Award)
         .where(
-            Award.organisation_id == app.organisation_id,
+            Award.organisation_id == holder,
             Award.scheme == app.scheme,
             col(Award.state).in_(renewable),
         )
         .order_by(col(Award.id))
     ).all()
     award = Award(
-        organisation_id=app.organisation_id,
-        application_id=app.id,
+        organisation_id=holder,
+        application_id=app.id or 0,
         scheme=app.scheme,
         scheme_version=app.scheme_version,
         policy_digest=app.policy_digest,
@@ -82,7 +121,7 @@ def issue_award(ctx: EffectContext) -> str:
     schedule.sync(ctx.session, ctx.policy, award, ctx.now)
     for old in superseded:
         ctx.fire_system(old, supersede, f"superseded by award {award.id}")
-    return f"award {award.id} issued ({award.certificate_number})"
+    return award
 
 
 @effect("extend_validity")

@@ -38,9 +38,22 @@ class Application(SQLModel, table=True):
     assessor_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
     # A re-application: the refused application it follows (its pledges and evidence carried).
     reapplies_id: int | None = Field(default=None, foreign_key="application.id")
+    # A member's record of a group's application that covered it (its award hangs on this).
+    group_application_id: int | None = Field(default=None, foreign_key="application.id", index=True)
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = Field(default_factory=utc_now, sa_column=_when())
     state_changed_at: datetime = Field(default_factory=utc_now, sa_column=_when())
+
+
+class ApplicationMember(SQLModel, table=True):
+    """An organisation a group's application covers: it gets an award of its own."""
+
+    __tablename__ = "application_member"
+    __table_args__ = (UniqueConstraint("application_id", "organisation_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="application.id", index=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
 
 
 class Award(SQLModel, table=True):

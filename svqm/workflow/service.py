@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from svqm.accounts import service as accounts
-from svqm.accounts.models import User
+from svqm.accounts.models import Organisation, User
 from svqm.db import rows_changed, table_of
 from svqm.errors import (
     GuardRefused,
@@ -31,7 +31,14 @@ from svqm.workflow import guards as guard_registry
 from svqm.workflow.audit import append_event
 from svqm.workflow.effects import EFFECTS, EffectContext
 from svqm.workflow.machine import SubjectFlow
-from svqm.workflow.models import Application, AuditEvent, Award, Subject, kind_of
+from svqm.workflow.models import (
+    Application,
+    ApplicationMember,
+    AuditEvent,
+    Award,
+    Subject,
+    kind_of,
+)
 from svqm.workflow.schemes import Scheme, SchemeRegistry
 
 
@@ -293,6 +300,28 @@ def available(
     return ready, unmet
 
 
+def _members_of_group(session: Session, group_id: int, members: Sequence[int]) -> list[int]:
+    """The distinct organisations asked for, each one a member of the group (or InvalidInput)."""
+    wanted = sorted(set(members))
+    if not wanted:
+        return []
+    found = set(
+        session.exec(
+            select(Organisation.id).where(
+                col(Organisation.id).in_(wanted), Organisation.parent_id == group_id
+            )
+        )
+    )
+    strangers = [m for m in wanted if m not in found]
+    if strangers:
+        raise InvalidInput(
+            "a group's application can cover only its own member organisations "
+            f"(not {', '.join(map(str, strangers))})",
+            field="members",
+        )
+    return wanted
+
+
 def open_application(
     session: Session,
     *,
@@ -302,8 +331,13 @@ def open_application(
     actor: Actor,
     registry: SchemeRegistry,
     now: datetime,
+    members: Sequence[int] = (),
 ) -> Application:
-    """Start an application for a level (by id, name or alias) under the scheme's current policy."""
+    """Start an application for a level (by id, name or alias) under the scheme's current policy.
+
+    A group's application may cover `members`, organisations of the group: one application,
+    assessed once, and an award for each of them.
+    """
     if actor.role != "applicant":
         raise PermissionDenied("applications are opened by the organisation's own applicants")
     if actor.organisation_id != organisation_id:
@@ -362,8 +396,12 @@ def open_application(
         .order_by(col(Application.id).desc())
     ).first()
     app.reapplies_id = refused
+    covered = _members_of_group(session, organisation_id, members)
     session.add(app)
     session.flush()
+    session.add_all(
+        ApplicationMember(application_id=app.id or 0, organisation_id=m) for m in covered
+    )
     _carry_pledges(session, registry, scheme, app, actor, now)
     if refused is not None:
         assert app.id is not None

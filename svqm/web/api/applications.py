@@ -89,7 +89,8 @@ def create_application(
     now: NowDep,
     response: Response,
 ) -> ApplicationPublic:
-    """Open an application for a level (by id, name or alias such as 'Level 1')."""
+    """Open an application for a level (by id, name or alias such as 'Level 1'); a group's may
+    cover some of its member organisations (`members`), each then awarded on its own."""
     actor = actor_of(user)
     app = workflow.open_application(
         session,
@@ -99,6 +100,7 @@ def create_application(
         actor=actor,
         registry=registry,
         now=now,
+        members=body.members,
     )
     response.headers["Location"] = f"/api/v1/applications/{app.id}"
     return application_public(session, app, actor=actor, registry=registry, now=now)

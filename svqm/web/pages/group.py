@@ -8,12 +8,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from svqm.accounts import members
 from svqm.accounts import service as accounts
+from svqm.errors import GuardRefused, InvalidInput
 from svqm.web.deps import CSRF, ApplicantPage, Page, SettingsDep
 from svqm.web.errors import status_of
 from svqm.web.format import sentence
-from svqm.web.forms import FormText, attempt, region_options
+from svqm.web.forms import FormDep, FormText, attempt, field, region_options
 from svqm.web.ui import Errors, after_post, flash_of, render
-from svqm.web.views.group import group_view
+from svqm.web.views.group import group_view, level_options
+from svqm.workflow import service as workflow
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 
@@ -34,6 +36,7 @@ def _page(
 ) -> HTMLResponse:
     view = group_view(page.session, page.registry, page.actor, page.now)
     typed = typed or {"name": "", "sector": "", "region": view.region}
+    levels = level_options(page.registry, typed.get("level", ""))
     lead = members.get_membership(page.session, page.auth.user.id, page.auth.user.organisation_id)
     return render(
         page.request,
@@ -47,6 +50,8 @@ def _page(
         is_lead=lead is not None and lead.role == "lead",
         typed=typed,
         region_options=region_options(regions, typed["region"]),
+        levels=levels,
+        chosen_members=typed.get("members", ""),
     )
 
 
@@ -87,3 +92,43 @@ def add_member(
         errors = [{"text": sentence(failure.detail), "href": f"#{input_id}"}]
         return _page(page, settings.REGIONS, status=status_of(failure), errors=errors, typed=typed)
     return after_post("/group", "added")
+
+
+@router.post("/group/applications", response_model=None)
+def apply_for_members(page: ApplicantPage, settings: SettingsDep, form: FormDep) -> Response:
+    """One application for several of the group's businesses: an award each if it succeeds."""
+    level = field(form, "level")[:130]
+    chosen = [int(v) for v in form.getlist("members") if isinstance(v, str) and v.isdigit()]
+    scheme_id, _, level_id = level.partition(":")
+    opened = []
+
+    def write() -> None:
+        if not chosen:
+            raise InvalidInput("choose at least one business", field="members")
+        opened.append(
+            workflow.open_application(
+                page.session,
+                organisation_id=page.auth.user.organisation_id or 0,
+                scheme_id=scheme_id[:64],
+                level=level_id[:64],
+                actor=page.actor,
+                registry=page.registry,
+                now=page.now,
+                members=chosen[:500],
+            )
+        )
+
+    if failure := attempt(page.session, write):
+        input_id = "members" if failure.field == "members" else "group-level"
+        errors = [{"text": sentence(failure.detail), "href": f"#{input_id}"}]
+        if isinstance(failure, GuardRefused):
+            errors += [{"text": sentence(r), "href": f"#{input_id}"} for r in failure.unmet]
+        typed = {
+            "name": "",
+            "sector": "",
+            "region": "",
+            "level": level,
+            "members": ",".join(map(str, chosen)),
+        }
+        return _page(page, settings.REGIONS, status=status_of(failure), errors=errors, typed=typed)
+    return after_post(f"/applications/{opened[0].id}", "opened")
