@@ -139,8 +139,9 @@ def on_notice(session: Session, notice: events.Notice) -> None:
             "state": state,
             "moved": event.source != event.dest,
             # The system's own notes ("renewal passed on …") are not words to pass on.
+            # A hand-back's comment is its first item's: said once, in the list.
             "comment": ""
-            if event.actor_role == "system" or (notice.internal and role == "applicant")
+            if event.actor_role == "system" or (notice.internal and role == "applicant") or items
             else notice.comment,
             "items": items,
             "deadlines": _deadlines(session, notice, role),

@@ -131,6 +131,7 @@ def test_svqm_walk_tells_each_party_once_with_the_exact_page(engine, registry, t
     text = request.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert text.startswith("Hello Ann Applicant,\n")
     assert "What is asked for (2 items):" in text
+    assert "In their words" not in text  # the items say it, once
     assert f"  - {first_title}: Pledges too vague" in text
     assert f"  - {second_title}: Show the hours volunteered" in text
     assert f"Open it here: {BASE}/applications/{app_id}" in text
