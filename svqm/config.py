@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _REPO_POLICIES = Path(__file__).resolve().parent.parent / "policies"
@@ -95,6 +96,18 @@ class Settings(BaseSettings):
     ]
     SWEEP_INTERVAL_SECONDS: float = 300
     DISPATCH_INTERVAL_SECONDS: float = 30
+
+    @model_validator(mode="after")
+    def _a_send_fits_in_its_claim(self) -> Settings:
+        # A dispatcher sends only while one more send, at the SMTP timeout, still fits in its
+        # claim's lease; a timeout as long as the lease would leave every message unsent.
+        if self.SMTP_HOST and self.SMTP_TIMEOUT_SECONDS >= self.OUTBOX_LEASE_SECONDS:
+            raise ValueError(
+                f"SVQM_SMTP_TIMEOUT_SECONDS ({self.SMTP_TIMEOUT_SECONDS:g}) must be shorter than "
+                f"SVQM_OUTBOX_LEASE_SECONDS ({self.OUTBOX_LEASE_SECONDS:g}): a send could outlast "
+                "the claim on its message"
+            )
+        return self
 
 
 @lru_cache

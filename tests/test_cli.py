@@ -217,3 +217,15 @@ def test_evidence_add_uploads_with_the_web_checks(env, tmp_path):
         assert message in bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1
         assert "Traceback" not in bad.stderr
+
+
+def test_a_smtp_timeout_as_long_as_the_lease_is_refused_by_name(env):
+    # With such settings a dispatcher would never find room for a send and mail would stay unsent.
+    bad = {**env, "SVQM_SMTP_HOST": "127.0.0.1", "SVQM_SMTP_TIMEOUT_SECONDS": "10"}
+    bad["SVQM_OUTBOX_LEASE_SECONDS"] = "5"
+    result = run("sweep", env=bad)
+    assert result.returncode == 1
+    assert "SVQM_SMTP_TIMEOUT_SECONDS (10) must be shorter than SVQM_OUTBOX_LEASE_SECONDS (5)" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table as RichTable
 from sqlalchemy.engine import make_url
@@ -465,6 +466,11 @@ def main() -> None:
             err.print(
                 f"error: database: {first_line(exc)} (is `svqm db upgrade` done?)", markup=False
             )
+        raise SystemExit(1) from None
+    except ValidationError as exc:  # a setting from the environment that cannot be used
+        for problem in exc.errors():
+            where = ".".join(str(p) for p in problem["loc"])
+            err.print(f"error: setting {where or 'SVQM_*'}: {problem['msg']}", markup=False)
         raise SystemExit(1) from None
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None

@@ -25,13 +25,13 @@ from tests.notify.mailkit import MAIL_FROM, Relay, enqueue_reminders, wait_for
 SVQM = str(Path(sys.executable).with_name("svqm"))
 
 
-def _env(url: str, port: int, *, lease: float, batch: int) -> dict[str, str]:
+def _env(url: str, port: int, *, lease: float, batch: int, timeout: float = 10) -> dict[str, str]:
     return {
         **os.environ,
         "SVQM_DATABASE_URL": url,
         "SVQM_SMTP_HOST": "127.0.0.1",
         "SVQM_SMTP_PORT": str(port),
-        "SVQM_SMTP_TIMEOUT_SECONDS": "10",
+        "SVQM_SMTP_TIMEOUT_SECONDS": str(timeout),
         "SVQM_MAIL_FROM": MAIL_FROM,
         "SVQM_DISPATCH_INTERVAL_SECONDS": "0.5",
         "SVQM_SWEEP_INTERVAL_SECONDS": "3600",
@@ -93,7 +93,8 @@ def test_sigkill_mid_dispatch_three_times_loses_nothing_and_duplicates_at_most_o
     own_db: OwnDatabase, relay: Relay, tmp_path: Path
 ):
     keys = enqueue_reminders(own_db.engine, 500, now=utc_now(), prefix="crash")
-    env = _env(own_db.url, relay.port, lease=1, batch=5)
+    # A short lease, so that the next run takes up what a killed one held; a send must fit in it.
+    env = _env(own_db.url, relay.port, lease=4, batch=5, timeout=2)
     runs: list[Scheduler] = []
     try:
         kills = 0
