@@ -8,6 +8,7 @@ from svqm.evidence import models as evidence_models
 from svqm.notify import models as notify_models
 from svqm.workflow import audit as _audit  # registers the append-only triggers on create_all
 from svqm.workflow import models as workflow_models
+from svqm.workflow import progress as progress_models
 from svqm.workflow import reports as report_models
 from svqm.workflow import schedule as schedule_models
 
@@ -17,6 +18,7 @@ __all__ = [
     "evidence_models",
     "metadata",
     "notify_models",
+    "progress_models",
     "report_models",
     "schedule_models",
     "workflow_models",

@@ -70,6 +70,24 @@ class AwardFacts:
     certificate_number: str
     issued_at: datetime
     expires_at: datetime
+    # The award's public pledges: (id, title, theme's name, target with its unit, due date).
+    pledges: tuple[tuple[int, str, str, str, str], ...] = ()
+
+
+def _evidence(issuer: Issuer, facts: AwardFacts) -> list[dict[str, Any]]:
+    """Each public pledge as an Open Badges Evidence entry, linked to the organisation's page."""
+    page = issuer.url(f"/organisations/{facts.organisation_id}")
+    return [
+        {
+            "id": f"{page}#pledge-{pid}",
+            "type": ["Evidence"],
+            "name": title,
+            "description": f"Pledge under the theme {theme}: target {target} by {due}.",
+            "genre": theme,
+            "narrative": f"Target: {target} by {due}.",
+        }
+        for pid, title, theme, target, due in facts.pledges
+    ]
 
 
 def _achievement(issuer: Issuer, facts: AwardFacts, policy: Policy) -> dict[str, Any]:
@@ -150,6 +168,7 @@ def award_credential(issuer: Issuer, facts: AwardFacts, policy: Policy) -> dict[
                 }
             ],
         },
+        **({"evidence": _evidence(issuer, facts)} if facts.pledges else {}),
         "credentialStatus": [
             {
                 "id": f"{issuer.status_list_url(purpose)}#{facts.award_id}",

@@ -18,14 +18,28 @@ from svqm.credentials.badge import AwardFacts, Issuer, award_credential, status_
 from svqm.credentials.signing import sign
 from svqm.credentials.verification import Verification, check_token
 from svqm.errors import NotFound
+from svqm.workflow import commitments
 from svqm.workflow.models import Award
 from svqm.workflow.schemes import SchemeRegistry
 
 _MARK = {"revocation": "revoked", "suspension": "suspended"}
 
 
-def facts_of(session: Session, award: Award) -> AwardFacts:
+def facts_of(session: Session, award: Award, registry: SchemeRegistry | None = None) -> AwardFacts:
     org = session.get(Organisation, award.organisation_id)
+    pledges: tuple[tuple[int, str, str, str, str], ...] = ()
+    if registry is not None:
+        themes = {t.id: t.name for t in registry.for_subject(session, award).policy.themes}
+        pledges = tuple(
+            (
+                p.id,
+                p.title,
+                themes.get(p.theme, p.theme),
+                f"{p.target} {p.unit}".strip(),
+                p.due_date.isoformat(),
+            )
+            for p in commitments.award_pledges(session, [award])
+        )
     return AwardFacts(
         award_id=award.id or 0,
         organisation_id=award.organisation_id,
@@ -36,13 +50,14 @@ def facts_of(session: Session, award: Award) -> AwardFacts:
         certificate_number=award.certificate_number,
         issued_at=award.issued_at,
         expires_at=award.expires_at,
+        pledges=pledges,
     )
 
 
 def credential_of(session: Session, registry: SchemeRegistry, issuer: Issuer, award: Award) -> str:
     """The award's OpenBadgeCredential as a compact VC-JWT (the same bytes every time)."""
     policy = registry.for_subject(session, award).policy
-    return sign(award_credential(issuer, facts_of(session, award), policy), issuer.key)
+    return sign(award_credential(issuer, facts_of(session, award, registry), policy), issuer.key)
 
 
 def flagged_ids(session: Session, registry: SchemeRegistry, purpose: str) -> list[int]:

@@ -52,6 +52,9 @@ from svqm.web.pages import (
     public_awards,
 )
 from svqm.web.pages import admin as admin_pages
+from svqm.web.pages import (
+    organisations as organisation_pages,
+)
 from svqm.web.security import BodyLimit, SecurityHeaders, secret_key
 from svqm.web.ui import GOVUK_DIST, WEB
 from svqm.workflow import evidence_gc
@@ -74,6 +77,7 @@ ROUTERS: list[APIRouter] = [
     members.router,
     public.router,
     public_awards.router,
+    organisation_pages.router,
     account.router,
     applying.router,
     application_tasks.router,

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from svqm.errors import InvalidInput, InvalidUpload, SvqmError
 from svqm.web.deps import MAX_ID, Page
+from svqm.web.schemas import ReportFigures
 from svqm.workflow import service as workflow
 from svqm.workflow.queries import SORTS, ApplicationFilter, Sort
 
@@ -321,3 +322,17 @@ def parse_pledge(typed: dict[str, str]) -> tuple[dict[str, Any], list[dict[str, 
             {"text": "Enter a real due date, for example 31 3 2027", "href": "#due_date-day"}
         )
     return values, errors
+
+
+async def read_figures(request: Request) -> ReportFigures:
+    """A report given as JSON figures; a body that does not fit is a 422 naming the field."""
+    from pydantic import ValidationError
+
+    try:
+        return ReportFigures.model_validate_json(await request.body())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise InvalidInput(
+            f"{where}: {first['msg']}", field=str(first["loc"][0]) if first["loc"] else None
+        ) from None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 # Strict: a JSON true is not the id 1 (pydantic would otherwise read a boolean as a number).
 DbId = Annotated[StrictInt, Field(ge=1, le=2_147_483_647)]
@@ -192,6 +192,15 @@ class AwardPublic(BaseModel):
     credential_url: str
 
 
+class FigurePublic(BaseModel):
+    """One pledge's reported figure."""
+
+    pledge_id: int
+    actual: float
+    narrative: str
+    private: bool
+
+
 class ReportPublic(BaseModel):
     """An annual report filed for an award."""
 
@@ -208,3 +217,71 @@ class ReportPublic(BaseModel):
     submitted_at: datetime
     # The award's status once the report is in (an overdue report brings it back to good standing).
     award_state: str
+    # "filed" (a document), or for a report with figures: awaiting_review, accepted, more_information.
+    review: str = "filed"
+    review_comment: str = ""
+    progress: list[FigurePublic] = []
+
+
+class FigureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pledge_id: DbId
+    # Strict, finite: a JSON true or NaN is not a figure.
+    actual: Annotated[StrictFloat, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
+    narrative: str = Field(default="", max_length=2000)
+    # Private: the narrative is for the assessor only (the accepted figure is public).
+    private: bool = False
+
+
+class ReportFigures(BaseModel):
+    """A report given as figures, per pledge (JSON); files still go as multipart."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    period: str = Field(max_length=20)
+    deadline: str | None = Field(default=None, max_length=64)
+    progress: list[FigureIn] = Field(min_length=1, max_length=200)
+
+
+class ReportReview(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["accepted", "more_information"]
+    comment: str = Field(default="", max_length=5000)
+
+
+class ProgressPublic(BaseModel):
+    period: str
+    actual: float
+
+
+class OrganisationPledge(BaseModel):
+    id: int
+    theme: str
+    title: str
+    indicator: str
+    unit: str
+    target: str
+    due_date: date
+    progress: list[ProgressPublic]
+
+
+class OrganisationAward(BaseModel):
+    id: int
+    scheme: str
+    level: str
+    state: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+class OrganisationCommitments(BaseModel):
+    """What anyone may read of an organisation that holds an award in force."""
+
+    id: int
+    name: str
+    sector: str
+    region: str
+    awards: list[OrganisationAward]
+    pledges: list[OrganisationPledge]

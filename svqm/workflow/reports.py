@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import BinaryIO
 
-from sqlalchemy import Column, func
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import Column, Text, func
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from svqm.db import UtcDateTime
 from svqm.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -46,6 +46,12 @@ class AnnualReport(SQLModel, table=True):
     content_type: str = Field(max_length=100)
     submitted_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     submitted_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    # A report with figures (svqm.workflow.progress) is reviewed: awaiting_review, then accepted or
+    # more_information. A document-only filing is "filed" and needs no review.
+    review: str = Field(default="filed", max_length=20)
+    review_comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    reviewed_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    reviewed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
 
 def filing_deadlines(policy: Policy) -> list[Deadline]:
@@ -120,23 +126,9 @@ def file_report(
     `deadline` names the deadline the filing is for (`annual_fee`); left out, it is the scheme's
     only filing deadline (SVQM's annual report).
     """
-    period = period.strip()
-    if not _PERIOD.fullmatch(period):
-        raise InvalidInput(
-            "period: give the reporting year, e.g. 2027 (letters, digits, / or -)", field="period"
-        )
-    _check_year(period, award, now)
-    d, overdue = _check(session, award, actor, registry, deadline)
-    if session.exec(
-        select(AnnualReport.id).where(
-            AnnualReport.award_id == award.id,
-            AnnualReport.deadline_kind == d.kind,
-            func.lower(AnnualReport.period) == period.lower(),
-        )
-    ).first():
-        raise Conflict(
-            f"{d.label} for {period} is already filed; a correction is a new period or an admin's"
-        )
+    period, d, overdue = checked_filing(
+        session, award, period=period, actor=actor, registry=registry, deadline=deadline, now=now
+    )
     clean_name = sanitise_filename(filename)
     assert award.id is not None
     blob = store.put(stream)
@@ -155,19 +147,7 @@ def file_report(
         )
         session.add(report)
         session.flush()
-        if overdue:
-            assert d.on_late_filing is not None
-            fire(
-                session,
-                award,
-                d.on_late_filing,
-                actor=actor,
-                registry=registry,
-                now=now,
-                comment=f"{d.label.lower()} {period} filed ({report.id})",
-            )
-        else:
-            _meet(session, award, d, report, registry, now)
+        settle(session, award, d, report, overdue=overdue, actor=actor, registry=registry, now=now)
     except BaseException:
         if blob.created:
             store.delete(blob.sha256)
@@ -188,6 +168,68 @@ def _check_year(period: str, award: Award, now: datetime) -> None:
                 f"period: {year} is outside this award's years ({first} to {last})",
                 field="period",
             )
+
+
+def checked_filing(
+    session: Session,
+    award: Award,
+    *,
+    period: str,
+    actor: Actor,
+    registry: SchemeRegistry,
+    deadline: str | None,
+    now: datetime,
+) -> tuple[str, Deadline, bool]:
+    """The clean period, the deadline filed for and whether it is late; refuses what may not be.
+
+    A period is filed once; again only when every filing of it was sent back for more information.
+    """
+    period = period.strip()
+    if not _PERIOD.fullmatch(period):
+        raise InvalidInput(
+            "period: give the reporting year, e.g. 2027 (letters, digits, / or -)", field="period"
+        )
+    _check_year(period, award, now)
+    d, overdue = _check(session, award, actor, registry, deadline)
+    if session.exec(
+        select(AnnualReport.id).where(
+            AnnualReport.award_id == award.id,
+            AnnualReport.deadline_kind == d.kind,
+            func.lower(AnnualReport.period) == period.lower(),
+            col(AnnualReport.review) != "more_information",
+        )
+    ).first():
+        raise Conflict(
+            f"{d.label} for {period} is already filed; a correction is a new period or an admin's"
+        )
+    return period, d, overdue
+
+
+def settle(
+    session: Session,
+    award: Award,
+    d: Deadline,
+    report: AnnualReport,
+    *,
+    overdue: bool,
+    actor: Actor,
+    registry: SchemeRegistry,
+    now: datetime,
+) -> None:
+    """A filing made: late, it fires the deadline's `on_late_filing`; on time, it meets it."""
+    if overdue:
+        assert d.on_late_filing is not None
+        fire(
+            session,
+            award,
+            d.on_late_filing,
+            actor=actor,
+            registry=registry,
+            now=now,
+            comment=f"{d.label.lower()} {report.period} filed ({report.id})",
+        )
+    else:
+        _meet(session, award, d, report, registry, now)
 
 
 def _meet(

@@ -24,6 +24,7 @@ from svqm.notify.models import OutboxMessage
 from svqm.tables import metadata
 from svqm.web.app import create_app
 from svqm.workflow.models import Award
+from svqm.workflow.reports import AnnualReport
 from tests.factories import add_pledges, make_org, make_user, open_app, store_at, upload_all
 from tests.web.pages_helpers import forget_last_code
 from tests.workflow.harness import award_in
@@ -122,6 +123,21 @@ class World:
             dead = s.exec(select(OutboxMessage).where(OutboxMessage.key == "matrix:dead")).one()
             dead.status = "dead"
             self.message_id = dead.id
+            # A report with figures awaiting review (its award holds no pledge, so none are given).
+            report = AnnualReport(
+                award_id=self.award_a.id,
+                deadline_kind="annual_report",
+                period="2026",
+                filename="",
+                sha256="",
+                size=0,
+                content_type="",
+                submitted_at=now,
+                review="awaiting_review",
+            )
+            s.add(report)
+            s.flush()
+            self.report_id = report.id
             self.evidence_a = evidence_service.list_evidence(s, self.app_a.id)[0].id
             self.evidence_b = evidence_service.list_evidence(s, self.app_b.id)[0].id
             s.commit()
@@ -139,6 +155,7 @@ class World:
             "award_id": str(award.id),
             "evidence_id": str(evidence),
             "pledge_id": str(pledge),
+            "report_id": str(self.report_id),
             "organisation_id": str(org.id),
             "message_id": str(self.message_id),
             "user_id": str(self.users["applicant_b"].id),

@@ -9,7 +9,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from svqm.accounts.models import User
-from svqm.errors import NotFound, PermissionDenied
+from svqm.errors import Conflict, NotFound, PermissionDenied
 from svqm.reporting import filings
 from svqm.web.deps import (
     ApiUser,
@@ -22,10 +22,10 @@ from svqm.web.deps import (
     actor_of,
     glance,
 )
-from svqm.web.forms import read_report_form
-from svqm.web.schemas import ReportPublic
+from svqm.web.forms import read_figures, read_report_form
+from svqm.web.schemas import FigurePublic, ReportPublic, ReportReview
 from svqm.workflow import awards as award_queries
-from svqm.workflow import reports
+from svqm.workflow import progress, reports
 from svqm.workflow.models import Award
 
 router = APIRouter(prefix="/api/v1/awards", tags=["awards"])
@@ -34,6 +34,7 @@ _MULTIPART = {
     "requestBody": {
         "required": True,
         "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ReportFigures"}},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -49,7 +50,7 @@ _MULTIPART = {
                         },
                     },
                 }
-            }
+            },
         },
     }
 }
@@ -68,8 +69,18 @@ def reporting_award(session: Session, award_id: int, user: User) -> Award:
     return award
 
 
-def report_public(report: reports.AnnualReport, award: Award) -> ReportPublic:
+def report_public(
+    report: reports.AnnualReport, award: Award, figures: list[progress.PledgeProgress] | None = None
+) -> ReportPublic:
     return ReportPublic(
+        review=report.review,
+        review_comment=report.review_comment,
+        progress=[
+            FigurePublic(
+                pledge_id=f.pledge_id, actual=f.actual, narrative=f.narrative, private=f.private
+            )
+            for f in figures or []
+        ],
         id=report.id or 0,
         award_id=report.award_id,
         deadline_kind=report.deadline_kind,
@@ -99,7 +110,9 @@ Filer = Annotated[User, Depends(may_file)]
 def list_reports(award_id: Id, user: ApiUser, session: SessionDep) -> list[ReportPublic]:
     """The award's annual reports, newest first."""
     award = reporting_award(session, award_id, user)
-    return [report_public(r, award) for r in filings.reports_of(session, award_id)]
+    rows = filings.reports_of(session, award_id)
+    figures = progress.figures_of(session, [r.id for r in rows if r.id is not None])
+    return [report_public(r, award, figures.get(r.id or 0)) for r in rows]
 
 
 @router.post("/{award_id}/reports", status_code=status.HTTP_201_CREATED, openapi_extra=_MULTIPART)
@@ -112,7 +125,28 @@ async def file_report(
     now: NowDep,
     store: StoreDep,
 ) -> ReportPublic:
-    """File a report (multipart: file, period, title, deadline); on time it meets the deadline."""
+    """File a report: JSON figures per pledge (`period`, `deadline`, `progress`), or multipart
+    (file, period, title, deadline). On time it meets the deadline; figures await review."""
+    if request.headers.get("content-type", "").split(";")[0].strip() == "application/json":
+        body = await read_figures(request)
+
+        def save_figures() -> ReportPublic:
+            award = reporting_award(session, award_id, user)
+            figures = [progress.Figure(**f.model_dump()) for f in body.progress]
+            report = progress.file_figures(
+                session,
+                award,
+                period=body.period,
+                figures=figures,
+                actor=actor_of(user),
+                registry=registry,
+                now=now,
+                deadline=body.deadline,
+            )
+            rows = progress.figures_of(session, [report.id or 0])[report.id or 0]
+            return report_public(report, award, rows)
+
+        return await run_in_threadpool(save_figures)
     form = await read_report_form(request)
 
     def save() -> ReportPublic:
@@ -137,3 +171,33 @@ async def file_report(
         return await run_in_threadpool(save)
     finally:
         form.close()
+
+
+@router.post("/{award_id}/reports/{report_id}/review")
+def review_report(
+    award_id: Id,
+    report_id: Id,
+    body: ReportReview,
+    user: ApiUser,
+    session: SessionDep,
+    registry: RegistryDep,
+    now: NowDep,
+) -> ReportPublic:
+    """An assessor or an admin accepts a report's figures, or asks for more information."""
+    if user.role not in ("assessor", "admin"):
+        raise PermissionDenied("reports are reviewed by an assessor or an admin")
+    award = award_queries.get_award(session, award_id)
+    report = progress.get_report(session, award_id, report_id)
+    if report.review == "filed":
+        raise Conflict("this report is a document filing: it has no figures to review")
+    progress.review_report(
+        session,
+        report,
+        body.decision,
+        comment=body.comment,
+        actor=actor_of(user),
+        registry=registry,
+        now=now,
+    )
+    rows = progress.figures_of(session, [report_id])[report_id]
+    return report_public(report, award, rows)

@@ -1,0 +1,119 @@
+"""What anyone reads on an organisation's public page: its awards in force and its pledges by theme,
+each with its target, the figures accepted so far and the chart of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from svqm.web.format import day, level_label, state_tag
+from svqm.web.views.pledges import number
+from svqm.workflow import commitments
+from svqm.workflow.commitments import PublicPledge
+from svqm.workflow.schemes import SchemeRegistry
+
+
+@dataclass(frozen=True)
+class OrganisationPage:
+    title: str
+    organisation: dict[str, Any]
+    awards: list[dict[str, Any]]
+    themes: list[dict[str, Any]]
+
+
+def chart_of(p: PublicPledge, unit_words: str) -> dict[str, Any]:
+    """A pledge's chart: its baseline, each accepted figure and its target, and the words for them."""
+    bars: list[dict[str, Any]] = []
+    if p.baseline is not None:
+        bars.append({"label": "Baseline", "value": p.baseline, "kind": "baseline"})
+    bars += [{"label": g.period, "value": g.actual, "kind": "actual"} for g in p.progress]
+    target = p.target_value
+    shown: list[float] = [float(b["value"]) for b in bars]
+    if target is not None:
+        shown.append(target)
+    latest = p.latest
+    if latest is None:
+        said = "No figures reported and accepted yet."
+    else:
+        said = f"Latest accepted figure: {number(latest.actual)}{unit_words} in {latest.period}."
+    target_words = f"Target {p.target}{unit_words}" if target is not None else ""
+    return {
+        "id": f"pledge-{p.id}-chart",
+        "title": f"{p.indicator}: figures against the target",
+        "description": " ".join(
+            w
+            for w in (
+                f"Baseline {number(p.baseline)}{unit_words}." if p.baseline is not None else "",
+                f"{target_words} by {day(p.due_date)}." if target_words else "",
+                said,
+            )
+            if w
+        ),
+        "bars": [b | {"text": number(b["value"])} for b in bars],
+        "target": target,
+        "target_text": number(target) if target is not None else "",
+        "largest": max([*shown, 1.0]),
+        "smallest": min([*shown, 0.0]),
+    }
+
+
+def organisation_page(
+    session: Session, registry: SchemeRegistry, organisation_id: int, now: datetime
+) -> OrganisationPage:
+    """The organisation's public commitments; NotFound when it holds no award in force."""
+    found = commitments.commitments(session, registry, organisation_id, now)
+    org = found.organisation
+    names: dict[str, str] = {}
+    for a in found.awards:
+        for t in registry.for_subject(session, a).policy.themes:
+            names.setdefault(t.id, t.name)
+    awards = []
+    for a in found.awards:
+        policy = registry.for_subject(session, a).policy
+        awards.append(
+            {
+                "id": a.id,
+                "scheme": policy.name,
+                "level": level_label(policy.level(a.level)),
+                "state": state_tag(policy.workflows.award, a.state),
+                "issued": day(a.issued_at),
+                "expires": day(a.expires_at),
+                "certificate": a.certificate_number,
+            }
+        )
+    by_theme: dict[str, list[dict[str, Any]]] = {}
+    for p in found.pledges:
+        unit_words = f" {p.unit}" if p.unit else ""
+        latest = p.latest
+        by_theme.setdefault(p.theme, []).append(
+            {
+                "id": p.id,
+                "title": p.title,
+                "indicator": p.indicator,
+                "unit": p.unit,
+                "baseline": number(p.baseline) if p.baseline is not None else "",
+                "target": f"{p.target}{unit_words}",
+                "due": day(p.due_date),
+                "latest": f"{number(latest.actual)}{unit_words} ({latest.period})"
+                if latest
+                else "",
+                "progress": [
+                    {"period": g.period, "actual": f"{number(g.actual)}{unit_words}"}
+                    for g in p.progress
+                ],
+                "chart": chart_of(p, unit_words),
+            }
+        )
+    themes = [
+        {"id": tid, "name": names.get(tid, tid), "pledges": rows}
+        for tid, rows in sorted(by_theme.items(), key=lambda kv: names.get(kv[0], kv[0]))
+    ]
+    return OrganisationPage(
+        title=org.name,
+        organisation={"id": org.id, "name": org.name, "sector": org.sector, "region": org.region},
+        awards=awards,
+        themes=themes,
+    )
