@@ -1,7 +1,7 @@
 """progress against pledges: a report's figures per pledge, and the report's review
 
 Revision ID: 0005_i14_progress
-Revises: 0005_i15_comment_visibility
+Revises: 0006_i17_group_applications
 Create Date: 2026-12-03 00:45:00
 
 Reports filed before this are document filings: their review is "filed" (nothing to review).
@@ -14,7 +14,7 @@ from alembic import op
 import svqm.db
 
 revision = '0005_i14_progress'
-down_revision = '0005_i15_comment_visibility'
+down_revision = '0006_i17_group_applications'
 branch_labels = None
 depends_on = None
 
