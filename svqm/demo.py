@@ -11,13 +11,14 @@ from svqm.accounts import auth, members
 from svqm.accounts import service as accounts
 from svqm.accounts.models import Organisation, User
 from svqm.config import get_settings
+from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import Decision, PledgeCreate, ReviewCreate, ScoreCreate
 from svqm.evidence.storage import BlobStore
-from svqm.workflow import actions
+from svqm.workflow import actions, progress
 from svqm.workflow import service as workflow
-from svqm.workflow.models import Application
+from svqm.workflow.models import Application, Award
 from svqm.workflow.schemes import SchemeRegistry
 
 MARKER = "Riverside Community Health NHS Trust"
@@ -114,6 +115,48 @@ _CARE_HOMES = (
     "Anchor View",
     "Marina Gardens",
 )
+
+
+def _report_progress(
+    session: Session,
+    registry: SchemeRegistry,
+    app: Application,
+    holder: User,
+    reviewer: User,
+    at: datetime,
+) -> None:
+    """The award's figures for the year: most pledges part-way to target, one behind."""
+    award = session.exec(select(Award).where(Award.application_id == app.id)).one()
+    figures = []
+    for i, p in enumerate(pledge_service.held_by(session, [app.id or 0])):
+        target = pledge_service.target_number(p.target) or 0
+        start = p.baseline or 0
+        share = 0.15 if i == 2 else 0.6
+        figures.append(
+            progress.Figure(
+                pledge_id=p.id or 0,
+                actual=round(start + (target - start) * share),
+                narrative=f"Progress on {p.indicator} this year.",
+            )
+        )
+    report = progress.file_figures(
+        session,
+        award,
+        period=str(at.year),
+        figures=figures,
+        actor=workflow.Actor.of(holder),
+        registry=registry,
+        now=at,
+    )
+    progress.review_report(
+        session,
+        report,
+        "accepted",
+        comment="Figures match the evidence seen.",
+        actor=workflow.Actor.of(reviewer),
+        registry=registry,
+        now=at + timedelta(days=2),
+    )
 
 
 def _staff(session: Session, email: str, role: str, name: str) -> User:
@@ -279,6 +322,8 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
     j.upload_all()
     # The self-service route: the award is issued on submission, with no assessor or panel.
     j.fire("submit_self_service", trust_user)
+    # Its first year's figures, filed a fortnight ago and accepted by the assessor.
+    _report_progress(session, registry, j.app, trust_user, assessor, now - timedelta(days=14))
 
     # A care group that has held Bronze for ten months, now under review for Silver.
     care, care_user = _org(
