@@ -51,9 +51,7 @@ class ApplicationCreate(_In):
     scheme: str = Field(max_length=64)
     level: str = Field(max_length=64)
     # A group's application may cover member organisations of the group: an award each.
-    members: list[Annotated[int, Field(ge=1, le=2_147_483_647)]] = Field(
-        default_factory=list, max_length=500
-    )
+    members: list[DbId] = Field(default_factory=list, max_length=500)
 
 
 class DeadlinePublic(BaseModel):

@@ -12,6 +12,7 @@ from svqm.accounts import auth, members
 from svqm.accounts.models import User
 from svqm.notify import invitations
 from svqm.web.deps import ApiUser, NowDep, SessionDep, SettingsDep
+from svqm.web.schemas import DbId
 
 router = APIRouter(prefix="/api/v1", tags=["memberships"])
 
@@ -38,7 +39,7 @@ class MePublic(BaseModel):
 
 
 class SwitchRequest(_In):
-    organisation_id: int = Field(ge=1, le=2_147_483_647)
+    organisation_id: DbId
 
 
 class InvitationCreate(_In):
