@@ -6,12 +6,19 @@ import io
 import itertools
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from svqm.accounts import service as accounts
 from svqm.accounts.models import Organisation, User
 from svqm.evidence import requirements
-from svqm.evidence.models import EvidenceItem, PledgeCreate, ReviewCreate, ScoreCreate
+from svqm.evidence.models import (
+    ApplicationPledge,
+    EvidenceItem,
+    PledgeCreate,
+    ReviewCreate,
+    ScoreCreate,
+)
 from svqm.evidence.storage import BlobStore
 from svqm.workflow import actions
 from svqm.workflow import service as workflow
@@ -92,6 +99,13 @@ def add_pledges(
             actor=actor(applicant),
             registry=registry,
             now=now,
+        )
+    if rule is not None and rule.min_carried:
+        # As if carried in from the award the level builds on (a fixture's award has no pledges).
+        session.exec(
+            update(ApplicationPledge)
+            .where(col(ApplicationPledge.application_id) == app.id)
+            .values(disposition="carried")
         )
 
 

@@ -17,6 +17,7 @@ from svqm.errors import GuardRefused, InvalidInput, NotFound, Reason, field_of
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import PledgeCreate, ReviewCreate
 from svqm.policy import parse_policy
+from svqm.policy.models import TransitionDef
 from svqm.reporting import exports
 from svqm.web.format import state_tag
 from svqm.web.views.applicant import task_list
@@ -231,6 +232,18 @@ def test_every_state_is_tagged_in_the_colour_its_policy_gives(
     assert policy.workflows.application.state(policy.workflows.application.initial).tag == "grey"
 
 
+def _main_step(registry: SchemeRegistry, scheme: str, app: Application) -> TransitionDef:
+    """The primary step out of draft on the level's own route (self-service or assessed)."""
+    policy = registry.get(scheme).policy
+    flow = policy.workflows.application
+    route = policy.level(app.level).self_service
+    return next(
+        t
+        for t in flow.transitions
+        if t.primary and flow.initial in t.source and t.self_service in (None, route)
+    )
+
+
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_the_applicants_main_step_is_the_one_the_policy_marks_primary(
     session: Session, registry: SchemeRegistry, now: datetime, tmp_path: Path, scheme: str
@@ -239,7 +252,7 @@ def test_the_applicants_main_step_is_the_one_the_policy_marks_primary(
     applicant = Actor(app.created_by_id, "applicant", app.organisation_id)
     view = task_list(session, registry, app, applicant, now)
     flow = registry.get(scheme).policy.workflows.application
-    expected = next(t for t in flow.transitions if t.primary and flow.initial in t.source)
+    expected = _main_step(registry, scheme, app)
     assert view.primary is not None
     assert (view.primary.trigger, view.primary.title) == (expected.trigger, expected.title)
     assert view.triggers[0] == view.primary
@@ -280,8 +293,7 @@ def test_an_exports_submitted_at_is_the_first_primary_step_out_of_the_initial_st
     session: Session, registry: SchemeRegistry, now: datetime, tmp_path: Path, scheme: str
 ) -> None:
     app, _ = _draft_with_evidence(session, registry, scheme, now, tmp_path)
-    flow = registry.get(scheme).policy.workflows.application
-    step = next(t for t in flow.transitions if t.primary and flow.initial in t.source)
+    step = _main_step(registry, scheme, app)
     applicant = Actor(app.created_by_id, "applicant", app.organisation_id)
     later = now + timedelta(hours=3)
     workflow.fire(session, app, step.trigger, actor=applicant, registry=registry, now=later)
