@@ -35,13 +35,15 @@ $(CSS): svqm/web/static/scss/app.scss node_modules/.installed
 
 # Debian packages the project needs: graphviz draws the workflow diagrams as SVG; chromium is the
 # browser the browser tests drive through Playwright (never a Playwright browser download); pango
-# and a font are what WeasyPrint lays the certificate PDFs out with.
+# and a font are what WeasyPrint lays the certificate PDFs out with; wrk is the HTTP load generator the
+# benchmarks (and their tests) drive the server with.
 system-deps:
 	@missing=""; \
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	ldconfig -p | grep -q libpangoft2-1.0.so.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
 	test -d /usr/share/fonts/truetype/liberation2 || missing="$$missing fonts-liberation2"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
@@ -74,7 +76,6 @@ test: setup postgres
 # The benchmarks (results in var/bench/results.json); B4 drives the server with Debian's wrk.
 # `make bench B=B3` (or `B="B3 B5"`) runs only those.
 bench: setup
-	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python -m benchmarks $(B)
 
 # Lint only (with the import layers and the types).

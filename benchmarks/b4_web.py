@@ -160,7 +160,7 @@ MORE_PAGES = {"task list": "/applications/{app}"}
 
 def run() -> Result:
     if shutil.which("wrk") is None:
-        raise RuntimeError("wrk is missing: `apt-get install wrk` (make bench installs it)")
+        raise RuntimeError("wrk is missing: `apt-get install wrk` (make setup installs it)")
     with temp_dir("svqm-b4-") as tmp:
         engine = migrated_sqlite(tmp / "svqm.db")
         cookie, token, app_id, assessor_id = _seed(engine)
