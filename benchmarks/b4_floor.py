@@ -110,8 +110,9 @@ class Floor:
                     actor,
                     list_query(),
                     path="/assess",
-                    sort="changed",
+                    sort="due",
                     per_page=PAGE_SIZE,
+                    now=now,
                 )
             self.pages["queue"] = _Page(
                 "assessor/queue.html",

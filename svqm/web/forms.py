@@ -84,15 +84,22 @@ def list_query(
     due_before: str = "",
     sort: str = "",
     page: str = "",
+    q: str = "",
+    finished: str = "",
 ) -> ListQuery:
-    """Filters, order and page of a list of applications; a bad due date is an error to show."""
+    """Filters, order and page of a list of applications; a bad due date is an error to show.
+
+    Open work only, unless finished cases are asked for (`finished=yes`) or a state is chosen.
+    """
     typed = {
+        "q": q,
         "state": state,
         "level": level,
         "scheme": scheme,
         "organisation": organisation,
         "due_before": due_before,
         "sort": sort,
+        "finished": "yes" if finished == "yes" else "",
     }
     typed = {k: v.strip()[:64] for k, v in typed.items()}
     errors, due_by = None, None
@@ -108,6 +115,8 @@ def list_query(
         scheme=typed["scheme"] or None,
         organisation_id=whole_number(typed["organisation"]),
         due_by=due_by,
+        open_only=not (typed["finished"] or typed["state"]),
+        search=typed["q"] or None,
     )
     chosen = next((s for s in SORTS if s == typed["sort"]), None)
     return ListQuery(filters, chosen, whole_number(page, high=100_000) or 1, typed, errors)

@@ -7,6 +7,7 @@ says how many pages there are.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -45,6 +46,11 @@ class ApplicationFilter:
     # Only applications whose own workflow offers this role a step in their state (the panel's
     # decisions), before guards and who-checks.
     offered_to: str | None = None
+    # Only open work: applications whose own workflow has not finished (`terminal` states).
+    open_only: bool = False
+    # An organisation's name (any part of it, any case) or an application's reference
+    # ("APP-000042", "42").
+    search: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,8 +161,19 @@ _FILTERS = ("state", "level", "scheme", "organisation_id")
 def _given(filters: ApplicationFilter) -> tuple[str, ...]:
     """The filters set, in a fixed order (part of the key of a cached statement)."""
     named = [f for f in _FILTERS if getattr(filters, f) is not None]
-    named += [f for f in ("due_by", "offered_to") if getattr(filters, f) is not None]
+    named += [f for f in ("due_by", "offered_to", "search") if getattr(filters, f) is not None]
+    if filters.open_only:
+        named.append("open_only")
     return tuple(named)
+
+
+_REFERENCE = re.compile(r"(?:app-?)?0*(\d{1,9})", re.IGNORECASE)
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its own % and _ taken literally."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def _open_deadline(column: Any) -> AnySelect:
@@ -187,6 +204,17 @@ def _filtered(query: _Query, given: tuple[str, ...]) -> _Query:
         elif name == "offered_to":
             pairs = tuple_(col(Application.policy_digest), col(Application.state))
             query = query.where(pairs.in_(bindparam("offered", expanding=True)))
+        elif name == "open_only":
+            pairs = tuple_(col(Application.policy_digest), col(Application.state))
+            query = query.where(pairs.not_in(bindparam("finished", expanding=True)))
+        elif name == "search":
+            named = select(Organisation.id).where(
+                func.lower(Organisation.name).like(bindparam("search_like"), escape="\\")
+            )
+            query = query.where(
+                col(Application.organisation_id).in_(named)
+                | (col(Application.id) == bindparam("search_id"))
+            )
         else:
             query = query.where(getattr(Application, name) == bindparam(f"filter_{name}"))
     return query
@@ -205,11 +233,31 @@ def offered_states(session: Session, registry: SchemeRegistry, role: str) -> lis
     return pairs
 
 
+def finished_states(session: Session, registry: SchemeRegistry) -> list[tuple[str, str]]:
+    """(policy digest, state) of every state where an application's workflow ends (`terminal`),
+    in every version recorded."""
+    pairs = []
+    for digest in session.exec(select(PolicySnapshot.digest)):
+        flow = registry.by_digest(session, digest).flows["application"]
+        pairs += [(digest, s.name) for s in flow.workflow.states if s.terminal]
+    return pairs
+
+
 def _params(
     session: Session, actor: Actor, registry: SchemeRegistry, filters: ApplicationFilter
 ) -> dict[str, Any]:
     params = _who(actor, registry)
     for name in _given(filters):
+        if name == "open_only":
+            params["finished"] = finished_states(session, registry)
+            continue
+        if name == "search":
+            assert filters.search is not None
+            found = _REFERENCE.fullmatch(filters.search.strip())
+            params["search_like"] = _like(filters.search.strip())
+            # A reference names one application; anything else names none (ids start at 1).
+            params["search_id"] = int(found.group(1)) if found else 0
+            continue
         if name == "due_by":
             assert filters.due_by is not None
             end = datetime.combine(filters.due_by + timedelta(days=1), time(0), tzinfo=UTC)
@@ -280,6 +328,7 @@ def _lines_statement(
             col(Application.state),
             col(Application.state_changed_at),
             col(Application.assessor_id),
+            col(Application.version),
             col(Organisation.name).label("organisation"),
             _soonest_open_deadline(ScheduledDeadline.kind).label("deadline_kind"),
             due,
@@ -304,7 +353,7 @@ def list_queue_lines(
     """What a list shows of the applications the actor may see, filtered, sorted and paged.
 
     Plain rows (id, organisation_id, scheme, policy_digest, level, state, state_changed_at,
-    assessor_id, the organisation's name as `organisation`, and the soonest open deadline as
+    assessor_id, version, the organisation's name as `organisation`, and the soonest open deadline as
     `deadline_kind` and `deadline_due`, None when none is open), not ORM objects: one query with
     everything joined. `sort` is the newest change first (`changed`), the soonest deadline first
     (`due`, those without one last) or the organisation's name (`organisation`); the id breaks
@@ -417,3 +466,24 @@ def list_applications(
 def open_deadlines(session: Session, application_id: int) -> list[tuple[str, datetime]]:
     """The application's open deadlines as (kind, due), soonest first."""
     return open_due(session, "application", [application_id])[application_id]
+
+
+@cache
+def _schemes_statement(role: str, has_organisation: bool, given: tuple[str, ...]) -> AnySelect:
+    query = sa_select(col(Application.scheme)).where(_visible(role, has_organisation))
+    return _filtered(query, given).distinct()
+
+
+def schemes_in_play(
+    session: Session,
+    actor: Actor,
+    filters: ApplicationFilter = ApplicationFilter(),
+    *,
+    registry: SchemeRegistry,
+) -> list[str]:
+    """The schemes of the applications the actor may see that the filters let through (one
+    query): what a list's filters offer to choose from."""
+    statement = _schemes_statement(*_role_key(actor), _given(filters))
+    session.flush()
+    rows = session.connection().execute(statement, _params(session, actor, registry, filters))
+    return sorted(str(s) for (s,) in rows)

@@ -167,6 +167,7 @@ def applications(page: AdminPage, query: ListQueryDep) -> HTMLResponse:
         path="/admin/applications",
         sort="changed",
         per_page=PAGE_SIZE,
+        now=page.now,
         assessors=True,
     )
     return render(

@@ -43,15 +43,17 @@ MESSAGES = {"reviewed": "Your review has been saved.", "scored": "Your scores ha
 
 @router.get("/assess")
 def queue(page: AssessorPage, query: ListQueryDep, done: str = "") -> HTMLResponse:
-    """The applications assigned to this assessor, filtered by state, level, scheme and due date."""
+    """The open applications assigned to this assessor, the next deadline first; filtered by state,
+    level, scheme and due date, searched by organisation or reference."""
     view = list_page(
         page.session,
         page.registry,
         page.actor,
         query,
         path="/assess",
-        sort="changed",
+        sort="due",
         per_page=PAGE_SIZE,
+        now=page.now,
     )
     return render(
         page.request,

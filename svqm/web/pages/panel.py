@@ -30,6 +30,7 @@ def decisions(page: PanelPage, query: ListQueryDep) -> HTMLResponse:
         path="/panel",
         sort="due",
         per_page=PAGE_SIZE,
+        now=page.now,
         offered_to="panel",
     )
     return render(

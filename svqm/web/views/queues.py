@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -40,6 +41,10 @@ class QueueRow:
     deadline: str | None
     # The assigned assessor's name (admins' list only), or None when none is assigned.
     assessor: str | None = None
+    # The next deadline has passed.
+    overdue: bool = False
+    # The version the list was read at (bulk actions post it: a case changed since is stale).
+    version: int = 0
 
 
 def queue_rows(
@@ -47,6 +52,7 @@ def queue_rows(
     registry: SchemeRegistry,
     lines: Iterable[Row[Any]],
     *,
+    now: datetime,
     assessors: bool = False,
 ) -> list[QueueRow]:
     """The lines of `queries.list_queue_lines`, with names, titles and the next deadline.
@@ -66,10 +72,12 @@ def queue_rows(
             level = policy.level(line.level).name
             fixed = known[key] = (policy, policy.name, level, state.title, tag_classes(state.tag))
         policy, scheme_name, level_name, state_title, classes = fixed
-        text = None
+        text, overdue = None, False
         if line.deadline_kind is not None and line.deadline_due is not None:
             label = deadlines.deadline(policy, line.deadline_kind).label
             text = f"{label}: {utc_moment(line.deadline_due)}"
+            due = line.deadline_due
+            overdue = (due if due.tzinfo else due.replace(tzinfo=UTC)) <= now
         assessor = names.get(line.assessor_id) if line.assessor_id is not None else None
         rows.append(
             QueueRow(
@@ -81,6 +89,8 @@ def queue_rows(
                 classes,
                 text,
                 assessor,
+                overdue,
+                line.version,
             )
         )
     return rows
@@ -109,20 +119,30 @@ def by_state(
 
 
 def filter_options(
-    registry: SchemeRegistry, states: Iterable[str] | None = None
+    registry: SchemeRegistry,
+    states: Iterable[str] | None = None,
+    *,
+    in_play: Iterable[str] | None = None,
+    chosen: str | None = None,
 ) -> dict[str, dict[str, str]]:
-    """The choices of the state, level, scheme and sort fields, from every current scheme
-    (`states`: only these states, in policy order)."""
+    """The choices of the state, level, scheme and sort fields (`states`: only these states, in
+    policy order), from the schemes in play (`in_play`: those the list has applications of; all
+    current ones when None); once a scheme is chosen, only its levels and states."""
     wanted = set(states) if states is not None else None
     state_names: dict[str, str] = {}
     levels: dict[str, str] = {}
-    for s in registry.current.values():
+    playing = set(in_play) if in_play is not None else set(registry.current)
+    if chosen is not None:
+        playing.add(chosen)
+    current = {sid: s for sid, s in registry.current.items() if sid in playing}
+    narrowed = {chosen: current[chosen]} if chosen in current else current
+    for s in narrowed.values():
         for st in s.policy.workflows.application.states:
             if wanted is None or st.name in wanted:
                 state_names.setdefault(st.name, st.title)
         for lv in sorted(s.policy.levels, key=lambda lv: lv.rank):
             levels.setdefault(lv.id, lv.name)
-    schemes = {sid: s.policy.name for sid, s in registry.current.items()}
+    schemes = {sid: s.policy.name for sid, s in current.items()}
     return {"states": state_names, "levels": levels, "schemes": schemes, "sorts": SORT_NAMES}
 
 
@@ -194,6 +214,7 @@ def list_page(
     path: str,
     sort: Sort,
     per_page: int,
+    now: datetime,
     assessors: bool = False,
     offered_to: str | None = None,
 ) -> ListPage:
@@ -216,7 +237,10 @@ def list_page(
         page=query.page,
         per_page=per_page,
     )
-    rows = queue_rows(session, registry, found.lines, assessors=assessors)
+    # The schemes in play are those of the list before the person's own filters narrow it.
+    base = queries.ApplicationFilter(offered_to=offered_to, open_only=filters.open_only)
+    in_play = queries.schemes_in_play(session, actor, base, registry=registry)
+    rows = queue_rows(session, registry, found.lines, now=now, assessors=assessors)
     groups = []
     if states:
         totals = queries.count_by_state(session, actor, filters, registry=registry)
@@ -226,7 +250,7 @@ def list_page(
         groups=groups,
         total=found.total,
         sort=order,
-        options=filter_options(registry, states or None),
+        options=filter_options(registry, states or None, in_play=in_play, chosen=filters.scheme),
         query=query.typed,
         errors=query.errors,
         pages=pagination(path, query.kept, found),
