@@ -35,7 +35,8 @@ class Subject(Protocol):
 
 
 def due_text(when: Any) -> str:
-    """'Monday 2 March 2026, 14:05 (UK time)'."""
+    """'Monday 2 March 2026': a deadline is a day to people (the time of day it was
+    computed from would be an odd exact time in a subject line)."""
     return _due_text(when)
 
 
@@ -43,7 +44,7 @@ def due_text(when: Any) -> str:
 def _due_text(when: datetime) -> str:
     # Many deadlines share a due moment (the same anchor and offset), and formatting is dear.
     local = when.astimezone(_LOCAL)
-    return f"{local:%A} {local.day} {local:%B %Y, %H:%M} (UK time)"
+    return f"{local:%A} {local.day} {local:%B %Y}"
 
 
 class Audience:
@@ -194,7 +195,10 @@ def page_of(kind: str, subject_id: int | None, role: str) -> str:
             "assessor": f"/assess/{subject_id}",
             "panel": f"/panel/{subject_id}",
         }.get(role, f"/admin/applications/{subject_id}")
-    return f"/dashboard/awards/{subject_id}" if role == "applicant" else "/admin/awards"
+    if role == "applicant":
+        return f"/dashboard/awards/{subject_id}"
+    # Only admins have a staff page for awards; other staff read the award's public record.
+    return "/admin/awards" if role == "admin" else f"/awards/{subject_id}/verify"
 
 
 def _assessor(kind: str, subject: Subject) -> int | None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from svqm.notify import recipients
 from svqm.notify.models import OutboxMessage
 from svqm.notify.render import build_message
 
@@ -23,7 +24,7 @@ def _row(template: str = "reminder", **context: object) -> OutboxMessage:
         "kind": "renewal",
         "subject_title": "Silver award (SVQM-1)",
         "due_at": DUE.isoformat(),
-        "due_text": "Tuesday 30 June 2026, 10:00 (UK time)",
+        "due_text": "Tuesday 30 June 2026",
         "days_before": 90,  # the reminder rule that wrote the row: not what the email says
         "on_due_text": "",
         "outcome": "",
@@ -50,21 +51,21 @@ def test_the_relative_phrase_is_counted_from_the_send_time(days):
     sent = DUE - timedelta(days=days)
     message = build_message(_row(), mail_from="svqm@example.test", now=sent)
     text = _text(message)
-    assert f"is due on Tuesday 30 June 2026, 10:00 (UK time) (in {days} days)." in text
+    assert f"is due on Tuesday 30 June 2026 (in {days} days)." in text
     assert text.startswith("Hello Ann Smith,\n")
     assert "Write to svqm@example.test" in text
     assert "http://127.0.0.1:8115/dashboard/awards/1" in text
     html = message.get_body(("html",)).get_content()
     assert f"(in {days} days)" in html
-    assert message["Subject"] == "Reminder: Award expiry due Tuesday 30 June 2026, 10:00 (UK time)"
+    assert message["Subject"] == "Reminder: Award expiry due Tuesday 30 June 2026"
     for other in {40, 69, 90} - {days}:
         assert f"in {other} days" not in text
 
 
 def test_a_reminder_sent_after_its_date_does_not_call_it_due():
     message = build_message(_row(), mail_from="svqm@example.test", now=DUE + timedelta(days=3))
-    assert message["Subject"] == "Award expiry was due Tuesday 30 June 2026, 10:00 (UK time)"
-    assert "was due on Tuesday 30 June 2026, 10:00 (UK time) (3 days ago)." in _text(message)
+    assert message["Subject"] == "Award expiry was due Tuesday 30 June 2026"
+    assert "was due on Tuesday 30 June 2026 (3 days ago)." in _text(message)
     assert "is due" not in _text(message)
 
 
@@ -85,3 +86,25 @@ def test_a_passed_deadline_is_not_named_as_due_in_its_subject():
 def test_people_are_greeted_by_name(names, greeting):
     row = _row(names=names, greeting_fallback="Kind & Co team")
     assert _text(build_message(row, mail_from="svqm@example.test")).startswith(greeting + "\n")
+
+
+def test_a_due_date_is_a_day_without_the_time_it_was_computed_at():
+    assert (
+        recipients.due_text(datetime(2027, 2, 10, 8, 58, tzinfo=UTC))
+        == "Wednesday 10 February 2027"
+    )
+    # Late in the evening UTC in summer is already the next day in the UK.
+    assert recipients.due_text(datetime(2026, 6, 30, 23, 30, tzinfo=UTC)) == "Wednesday 1 July 2026"
+
+
+@pytest.mark.parametrize(
+    ("role", "path"),
+    [
+        ("applicant", "/dashboard/awards/3"),
+        ("admin", "/admin/awards"),
+        ("assessor", "/awards/3/verify"),
+        ("panel", "/awards/3/verify"),
+    ],
+)
+def test_an_award_email_links_each_role_to_a_page_it_may_open(role, path):
+    assert recipients.page_of("award", 3, role) == path

@@ -112,7 +112,7 @@ def _context(subject: str, role: str, kind: str, due: datetime, days: int, **mor
         "contact": CONTACT,
         "days_before": days,
         "due_at": due.isoformat(),
-        "due_text": f"{due:%A} {due.day} {due:%B %Y}, 09:00 (UK time)",
+        "due_text": f"{due:%A} {due.day} {due:%B %Y}",
         "home_link": BASE + links[role][1],
         "kind": kind,
         "greeting_fallback": f"{organisation} team" if role == "applicant" else "",
