@@ -165,7 +165,9 @@ def _staff(session: Session, email: str, role: str, name: str) -> User:
     return user
 
 
-def _org(session: Session, name: str, sector: str, email: str) -> tuple[Organisation, User]:
+def _org(
+    session: Session, name: str, sector: str, email: str, person: str
+) -> tuple[Organisation, User]:
     org = accounts.create_organisation(session, name=name, sector=sector)
     user = accounts.add_user(
         session,
@@ -173,7 +175,7 @@ def _org(session: Session, name: str, sector: str, email: str) -> tuple[Organisa
         role="applicant",
         organisation_id=org.id,
         password=DEMO_PASSWORD,
-        name=f"{name} applicant",
+        name=person,
     )
     return org, user
 
@@ -316,7 +318,9 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         return _Journey(session, registry, store, app, user, start)
 
     # A health trust that went all the way to Health Bronze about eleven months ago.
-    trust, trust_user = _org(session, MARKER, "health", "applicant@riverside.demo.svqm.test")
+    trust, trust_user = _org(
+        session, MARKER, "health", "applicant@riverside.demo.svqm.test", "Rana Riverside"
+    )
     j = journey(trust, trust_user, "svqm-health", "Health Bronze", now - timedelta(days=330))
     j.pledges(_PLEDGES["svqm-health"])
     j.upload_all()
@@ -327,7 +331,11 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
 
     # A care group that has held Bronze for ten months, now under review for Silver.
     care, care_user = _org(
-        session, "Harbour Care Group", "social care", "applicant@harbour.demo.svqm.test"
+        session,
+        "Harbour Care Group",
+        "social care",
+        "applicant@harbour.demo.svqm.test",
+        "Hari Harbour",
     )
     j = journey(care, care_user, "svqm", "Bronze", now - timedelta(days=300))
     j.pledges(_PLEDGES["svqm"])
@@ -350,6 +358,7 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         "Northgate Facilities Ltd",
         "facilities services",
         "applicant@northgate.demo.svqm.test",
+        "Nia Northgate",
     )
     supplier.region = "Greater Manchester"
     trust.region = "Cheshire and Merseyside"
