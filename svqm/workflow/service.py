@@ -322,6 +322,24 @@ def _members_of_group(session: Session, group_id: int, members: Sequence[int]) -
     return wanted
 
 
+def open_application_id(
+    session: Session, policy: Policy, organisation_id: int, level_id: str
+) -> int | None:
+    """The organisation's application for the level that is still open, if any: one that blocks
+    opening another. A closed application, or a refusal the organisation may apply again from
+    at once (its appeal window may still be open), does not."""
+    states = policy.workflows.application.states
+    closed = [s.name for s in states if s.terminal or s.reapply]
+    return session.exec(
+        select(Application.id).where(
+            Application.organisation_id == organisation_id,
+            Application.scheme == policy.id,
+            Application.level == level_id,
+            col(Application.state).not_in(closed),
+        )
+    ).first()
+
+
 def open_application(
     session: Session,
     *,
@@ -351,17 +369,7 @@ def open_application(
         )
         raise InvalidInput(f"'{level}' is not a level of {scheme.policy.name} (levels: {names})")
     states = scheme.policy.workflows.application.states
-    # A closed application, or a refusal the organisation may apply again from at once (its
-    # appeal window may still be open), does not block a new one.
-    closed = [s.name for s in states if s.terminal or s.reapply]
-    existing = session.exec(
-        select(Application.id).where(
-            Application.organisation_id == organisation_id,
-            Application.scheme == scheme.id,
-            Application.level == found.id,
-            col(Application.state).not_in(closed),
-        )
-    ).first()
+    existing = open_application_id(session, scheme.policy, organisation_id, found.id)
     if existing is not None:
         raise InvalidInput(
             f"this organisation already has an open {found.name} application "

@@ -70,6 +70,7 @@ def _award_page(
         reports=view.reports,
         filings=view.filings,
         several_filings=view.several_filings,
+        next_steps=view.next_steps,
         entered=entered or view.entered(),
     )
 

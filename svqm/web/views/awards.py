@@ -10,12 +10,15 @@ from sqlmodel import Session
 
 from svqm.accounts import service as accounts
 from svqm.credentials.verification import Verification
+from svqm.policy import Policy
 from svqm.reporting import filings
 from svqm.web.format import Tag, day, file_size, level_label, state_tag
 from svqm.web.schemas import AwardPublic
+from svqm.web.views.applying import level_choices
 from svqm.web.views.deadlines import describe, status_tag
 from svqm.workflow import awards as award_queries
 from svqm.workflow import schedule
+from svqm.workflow import service as workflow
 from svqm.workflow.models import Award
 from svqm.workflow.reports import filing_deadlines
 from svqm.workflow.schemes import SchemeRegistry
@@ -85,6 +88,8 @@ class HolderAward:
     reports: list[dict[str, Any]]
     filings: list[dict[str, Any]]
     several_filings: bool
+    # What the holder may apply for from this award: a renewal, the next level (see `next_steps`).
+    next_steps: list[dict[str, Any]]
 
     def entered(self) -> dict[str, str]:
         """The filing form as first shown: this year's period, and the filing if only one."""
@@ -143,4 +148,44 @@ def holder_award(
             for f in filings.filable_now(policy, award, rows)
         ],
         several_filings=len(labels) > 1,
+        next_steps=next_steps(session, policy, award, now),
     )
+
+
+def next_steps(
+    session: Session, policy: Policy, award: Award, now: datetime
+) -> list[dict[str, Any]]:
+    """What the award's holder may apply for from it: a renewal (the same level) while a new award
+    would supersede this one, and the next level up while this one is in force. Each says whether
+    it can be started now (the level's prerequisite, the rule `open_application` checks), or the
+    open application to continue instead; none once a renewal or upgrade has superseded it."""
+    flow = policy.workflows.award
+    renewable = flow.leaves(flow.supersede) if flow.supersede else set()
+    if award.state not in renewable or award_queries.successor_of(session, award) is not None:
+        return []
+    in_force = {s.name for s in flow.states if s.in_force}
+    ranks = sorted(policy.levels, key=lambda lv: lv.rank)
+    rank = policy.level(award.level).rank
+    higher = [lv for lv in ranks if lv.rank > rank]
+    wanted = [("same", policy.level(award.level))]
+    if higher and award.state in in_force:
+        wanted.append(("next", higher[0]))
+    choices = {c.id: c for c in level_choices(session, policy, award.organisation_id, now)[0]}
+    steps = []
+    for kind, level in wanted:
+        label = level_label(level)
+        steps.append(
+            {
+                "kind": kind,
+                "level": label,
+                "value": f"{policy.id}:{level.id}",
+                "button": "Start renewal" if kind == "same" else "Apply for the next level",
+                "ready": choices[level.id].ready,
+                "needs": choices[level.id].needs,
+                "open": workflow.open_application_id(
+                    session, policy, award.organisation_id, level.id
+                ),
+                "carries": level.carry_pledges,
+            }
+        )
+    return steps
