@@ -50,6 +50,7 @@ from svqm.web.pages import (
     panel,
     public,
     public_awards,
+    report_review,
 )
 from svqm.web.pages import admin as admin_pages
 from svqm.web.pages import (
@@ -91,6 +92,7 @@ ROUTERS: list[APIRouter] = [
     admin_dashboard.router,
     admin_pages.router,
     admin_ops.router,
+    report_review.router,
 ]
 
 

@@ -68,6 +68,21 @@ def evidence_tag(status: str) -> Tag:
     return {"text": text, "classes": classes}
 
 
+REPORT_TAGS = {
+    "filed": ("Filed", "govuk-tag--grey"),
+    "awaiting_review": ("Awaiting review", "govuk-tag--blue"),
+    "accepted": ("Accepted", "govuk-tag--green"),
+    "more_information": ("More information needed", "govuk-tag--orange"),
+}
+
+
+def report_tag(review: str) -> Tag:
+    """A filed report's review as a tag: filed (a document, no figures), awaiting review,
+    accepted, or more information needed."""
+    text, classes = REPORT_TAGS.get(review, (review, ""))
+    return {"text": text, "classes": classes}
+
+
 def reference(application_id: int) -> str:
     """An application's reference as people quote it ('APP-000042')."""
     return f"APP-{application_id:06d}"

@@ -345,3 +345,69 @@ async def read_figures(request: Request) -> ReportFigures:
         raise InvalidInput(
             f"{where}: {first['msg']}", field=str(first["loc"][0]) if first["loc"] else None
         ) from None
+
+
+# The figures form: per pledge, `actual-<id>`, `narrative-<id>` and the `private-<id>` box.
+NARRATIVE_LIMIT = 2000
+
+
+def figures_typed(form: FormData, pledge_ids: list[int]) -> dict[str, str]:
+    """What was typed into the figures form, to show again after an error."""
+    typed = {
+        "period": field(form, "period", limit=40),
+        "deadline": field(form, "deadline", limit=64),
+    }
+    for pid in pledge_ids:
+        typed[f"actual-{pid}"] = field(form, f"actual-{pid}", limit=40)
+        typed[f"narrative-{pid}"] = field(form, f"narrative-{pid}", limit=NARRATIVE_LIMIT + 1)
+        typed[f"private-{pid}"] = "yes" if field(form, f"private-{pid}", limit=10) else ""
+    return typed
+
+
+def parse_figures(
+    typed: dict[str, str], pledge_ids: list[int]
+) -> tuple[list[Any], list[dict[str, str]]]:
+    """The report's figures (svqm.workflow.progress.Figure) from the form, and an error for each
+    input it refuses. A pledge left without a figure is not reported on this time."""
+    from svqm.workflow.progress import Figure
+
+    figures: list[Any] = []
+    errors: list[dict[str, str]] = []
+    for pid in pledge_ids:
+        raw = typed[f"actual-{pid}"].replace(",", "")
+        narrative = typed[f"narrative-{pid}"]
+        if len(narrative) > NARRATIVE_LIMIT:
+            errors.append(
+                {
+                    "text": f"The narrative must be {NARRATIVE_LIMIT:,} characters or fewer",
+                    "href": f"#narrative-{pid}",
+                }
+            )
+        if not raw:
+            if narrative:
+                errors.append(
+                    {"text": "Enter the figure the narrative is about", "href": f"#actual-{pid}"}
+                )
+            continue
+        try:
+            actual = float(raw)
+        except ValueError:
+            actual = float("nan")
+        if actual != actual or actual in (float("inf"), float("-inf")):
+            errors.append(
+                {"text": "Enter the figure as a number, for example 12.5", "href": f"#actual-{pid}"}
+            )
+            continue
+        figures.append(
+            Figure(
+                pledge_id=pid,
+                actual=actual,
+                narrative=narrative[:NARRATIVE_LIMIT],
+                private=bool(typed[f"private-{pid}"]),
+            )
+        )
+    if not figures and not errors and pledge_ids:
+        errors.append(
+            {"text": "Enter at least one pledge's figure", "href": f"#actual-{pledge_ids[0]}"}
+        )
+    return figures, errors

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from svqm.accounts.models import Organisation
 from svqm.errors import NotFound
+from svqm.evidence.models import HELD, ApplicationPledge, Pledge, PledgeRevision
 from svqm.workflow.models import Award
 from svqm.workflow.schemes import SchemeRegistry
 
@@ -62,8 +63,10 @@ def directory(
     name: str | None = None,
     sector: str | None = None,
     region: str | None = None,
+    theme: str | None = None,
 ) -> list[Award]:
-    """The public directory: awards in force and in date, never suspended, withdrawn or expired."""
+    """The public directory: awards in force and in date, never suspended, withdrawn or expired;
+    `theme` keeps those holding a pledge of that theme (as awarded)."""
     return list_awards(
         session,
         states=in_force_states(registry),
@@ -72,6 +75,7 @@ def directory(
         name=name,
         sector=sector,
         region=region,
+        theme=theme,
         valid_at=now,
     )
 
@@ -85,6 +89,7 @@ def list_awards(
     name: str | None = None,
     sector: str | None = None,
     region: str | None = None,
+    theme: str | None = None,
     valid_at: datetime | None = None,
     limit: int = 500,
 ) -> list[Award]:
@@ -103,6 +108,24 @@ def list_awards(
         query = query.where(Award.scheme == scheme)
     if valid_at is not None:
         query = query.where(col(Award.issued_at) <= valid_at, col(Award.expires_at) > valid_at)
+    if theme:
+        # A pledge the awarded application holds, whose revision in that application has the theme.
+        holding = (
+            select(ApplicationPledge.application_id)
+            .join(
+                PledgeRevision,
+                (col(PledgeRevision.pledge_id) == col(ApplicationPledge.pledge_id))
+                & (col(PledgeRevision.application_id) == col(ApplicationPledge.application_id)),
+            )
+            .join(Pledge, col(Pledge.id) == col(ApplicationPledge.pledge_id))
+            .where(
+                col(ApplicationPledge.disposition).in_(HELD),
+                Pledge.status == "active",
+                PledgeRevision.theme == theme,
+                col(PledgeRevision.change).in_(("made", "revised", "carried")),
+            )
+        )
+        query = query.where(col(Award.application_id).in_(holding))
     if name or sector or region:
         query = query.join(Organisation, col(Organisation.id) == col(Award.organisation_id))
         for column, part in ((Organisation.name, name), (Organisation.sector, sector)):

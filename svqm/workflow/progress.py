@@ -8,15 +8,17 @@ Each decision is an audit event of the award.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal
+from typing import BinaryIO, Literal
 
-from sqlalchemy import Column, Text
+from sqlalchemy import Column, Text, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from svqm.accounts import service as accounts
 from svqm.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from svqm.evidence import pledges as pledge_service
+from svqm.evidence.storage import BlobStore, sanitise_filename
 from svqm.workflow import reports
 from svqm.workflow.models import Award
 from svqm.workflow.reports import AnnualReport
@@ -80,33 +82,62 @@ def file_figures(
     registry: SchemeRegistry,
     now: datetime,
     deadline: str | None = None,
+    store: BlobStore | None = None,
+    stream: BinaryIO | Iterable[bytes] | None = None,
+    filename: str = "",
 ) -> AnnualReport:
-    """File a period's report as figures (no file): it meets the deadline like any filing and
-    waits for an assessor's review."""
+    """File a period's report as figures: it meets the deadline like any filing and waits for an
+    assessor's review. A supporting file (`stream`, `filename`) goes through the evidence store's
+    checks (size, type) after every other check, and is kept with the report."""
     check_figures(session, award, figures)
     period, d, overdue = reports.checked_filing(
         session, award, period=period, actor=actor, registry=registry, deadline=deadline, now=now
     )
     assert award.id is not None
-    report = AnnualReport(
-        award_id=award.id,
-        deadline_kind=d.kind,
-        period=period,
-        title=f"{d.label} {period}",
-        filename="",
-        sha256="",
-        size=0,
-        content_type="",
-        submitted_by_id=actor.id,
-        submitted_at=now,
-        review="awaiting_review",
+    # A period sent back for more information, filed again: its deadline was settled by the first
+    # filing, so this one neither meets a deadline (next year's, early) nor fires anything.
+    refiled = (
+        session.exec(
+            select(AnnualReport.id).where(
+                AnnualReport.award_id == award.id,
+                AnnualReport.deadline_kind == d.kind,
+                func.lower(AnnualReport.period) == period.lower(),
+                AnnualReport.review == "more_information",
+            )
+        ).first()
+        is not None
     )
-    session.add(report)
-    session.flush()
-    add_figures(session, report, figures)
-    reports.settle(
-        session, award, d, report, overdue=overdue, actor=actor, registry=registry, now=now
-    )
+    blob, clean_name = None, ""
+    if stream is not None:
+        if store is None:
+            raise ValueError("a file needs the store to keep it in")
+        clean_name = sanitise_filename(filename)
+        blob = store.put(stream)
+    try:
+        report = AnnualReport(
+            award_id=award.id,
+            deadline_kind=d.kind,
+            period=period,
+            title=f"{d.label} {period}",
+            filename=clean_name if blob else "",
+            sha256=blob.sha256 if blob else "",
+            size=blob.size if blob else 0,
+            content_type=blob.content_type if blob else "",
+            submitted_by_id=actor.id,
+            submitted_at=now,
+            review="awaiting_review",
+        )
+        session.add(report)
+        session.flush()
+        add_figures(session, report, figures)
+        if not refiled:
+            reports.settle(
+                session, award, d, report, overdue=overdue, actor=actor, registry=registry, now=now
+            )
+    except BaseException:
+        if blob is not None and blob.created and store is not None:
+            store.delete(blob.sha256)
+        raise
     return report
 
 

@@ -12,9 +12,11 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlmodel import Session
 
+from svqm.accounts import service as accounts
 from svqm.notify import outbox
-from svqm.reporting import exports
+from svqm.reporting import exports, filings
 from svqm.web.deps import CSRF, AdminPage, SettingsDep
+from svqm.web.format import day
 from svqm.web.ui import render
 from svqm.web.views.dashboard import figures
 from svqm.workflow.schemes import SchemeRegistry
@@ -41,8 +43,34 @@ def overview(page: AdminPage, settings: SettingsDep, region: str = "") -> HTMLRe
         dead_letters=outbox.dead_letter_count(page.session),
         regions={r: r for r in settings.REGIONS},
         region=chosen,
+        chase=reports_to_chase(page.session, page.registry),
         **figures(page.session, page.registry, page.now, chosen or None),
     )
+
+
+CHASE_TAGS = {
+    "late": {"text": "Late", "classes": "govuk-tag--orange"},
+    "missing": {"text": "Missing", "classes": "govuk-tag--red"},
+    "awaiting_review": {"text": "Awaiting review", "classes": "govuk-tag--blue"},
+    "more_information": {"text": "More information needed", "classes": "govuk-tag--yellow"},
+}
+
+
+def reports_to_chase(session: Session, registry: SchemeRegistry) -> list[dict[str, object]]:
+    """Late, missing and not-accepted reports, as the dashboard lists them."""
+    return [
+        {
+            "organisation": accounts.organisation_name(session, c.award.organisation_id),
+            "certificate": c.award.certificate_number,
+            "label": c.label,
+            "period": c.period,
+            "kind": c.kind,
+            "tag": CHASE_TAGS[c.kind],
+            "since": day(c.since) if c.since else "",
+            "href": f"/reports/{c.report_id}" if c.report_id else f"/awards/{c.award.id}/verify",
+        }
+        for c in filings.to_chase(session, registry)
+    ]
 
 
 def _chunks(spool: IO[bytes]) -> Iterator[bytes]:

@@ -8,24 +8,35 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from svqm.accounts import service as accounts
-from svqm.errors import Conflict, InvalidInput, NotFound, SvqmError
+from svqm.errors import Conflict, InvalidInput, InvalidUpload, NotFound, SvqmError
 from svqm.web.deps import CSRF, ApplicantPage, Id, Page, SettingsDep, StoreDep
 from svqm.web.errors import status_of
 from svqm.web.format import sentence
-from svqm.web.forms import FormDep, attempt, field, read_report_form
+from svqm.web.forms import (
+    FormDep,
+    attempt,
+    field,
+    figures_typed,
+    parse_figures,
+    read_report_form,
+)
 from svqm.web.security import CalendarResponse
 from svqm.web.ui import Errors, after_post, flash_of, render
 from svqm.web.views.awards import holder_award
 from svqm.web.views.calendar import organisation_feed
 from svqm.workflow import awards as award_queries
-from svqm.workflow import reports
+from svqm.workflow import commitments, progress, reports
 from svqm.workflow.models import Award
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 
-DONE = {"report-filed": "Annual report filed. Thank you."}
+DONE = {
+    "report-filed": "Annual report filed. Thank you.",
+    "figures-filed": "Figures filed. An assessor will review them.",
+}
 # Each field of a refused filing and the input of the form it is typed in.
 _INPUTS = {"period": "#period", "deadline": "#deadline", "file": "#report-file"}
 _INPUT_TEXT = {
@@ -54,6 +65,7 @@ def _award_page(
     errors: Errors = None,
     entered: dict[str, str] | None = None,
     flash: dict[str, str] | None = None,
+    figures_entered: dict[str, str] | None = None,
 ) -> HTMLResponse:
     view = holder_award(page.session, page.registry, award, page.now)
     return render(
@@ -71,7 +83,10 @@ def _award_page(
         filings=view.filings,
         several_filings=view.several_filings,
         next_steps=view.next_steps,
+        themes=view.themes,
+        pledges=view.pledges,
         entered=entered or view.entered(),
+        figures_entered=figures_entered or {"period": view.entered()["period"]},
     )
 
 
@@ -147,3 +162,51 @@ async def file_report(held: OwnAward, form: FormDep, store: StoreDep) -> Respons
         return await run_in_threadpool(save)
     finally:
         upload.close()
+
+
+# Each field of refused figures and the input of the figures form it is typed in.
+_FIGURE_INPUTS = {
+    "period": "#figures-period",
+    "deadline": "#figures-deadline",
+    "file": "#figures-file",
+}
+
+
+@router.post("/dashboard/awards/{award_id}/figures", response_model=None)
+def file_figures(held: OwnAward, form: FormDep, store: StoreDep) -> Response:
+    """File the year's figures, per pledge (actual, narrative, private), with an optional file
+    (checked by the evidence store), through the service the API's JSON filing uses."""
+    page, award = held
+    pledge_ids = [p.id for p in commitments.award_pledges(page.session, [award])]
+    typed = figures_typed(form, pledge_ids)
+    figures, errors = parse_figures(typed, pledge_ids)
+
+    def refuse(errs: list[dict[str, str]], status: int = 422) -> Response:
+        return _award_page(page, award, status=status, errors=errs, figures_entered=typed)
+
+    if errors:
+        return refuse(errors)
+    upload = form.get("file")
+    attached = upload if isinstance(upload, UploadFile) and upload.filename else None
+
+    def write() -> None:
+        progress.file_figures(
+            page.session,
+            award,
+            period=typed["period"],
+            figures=figures,
+            actor=page.actor,
+            registry=page.registry,
+            now=page.now,
+            deadline=typed["deadline"] or None,
+            store=store if attached else None,
+            stream=attached.file if attached else None,
+            filename=attached.filename or "" if attached else "",
+        )
+
+    if failure := attempt(page.session, write):
+        href = _FIGURE_INPUTS.get(failure.field or "", "#figures")
+        if isinstance(failure, InvalidUpload):
+            href = _FIGURE_INPUTS["file"]
+        return refuse([{"text": sentence(failure.detail), "href": href}], status_of(failure))
+    return after_post(f"/dashboard/awards/{award.id}", "figures-filed", "#reports")

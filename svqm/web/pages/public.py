@@ -91,8 +91,10 @@ def directory(
     scheme: str = "",
     sector: str = "",
     region: str = "",
+    theme: str = "",
 ) -> HTMLResponse:
-    """Awards in force, searchable by organisation, level, scheme, sector and region."""
+    """Awards in force, searchable by organisation, level, scheme, sector, region and the theme
+    of a pledge they hold."""
     rows = award_queries.directory(
         session,
         registry,
@@ -102,6 +104,7 @@ def directory(
         name=blank(organisation[:200]),
         sector=blank(sector[:200]),
         region=blank(region[:100]),
+        theme=blank(theme[:64]),
     )
     places = accounts.organisation_places(session, {a.organisation_id for a in rows})
     awards = [
@@ -112,12 +115,17 @@ def directory(
     for s in registry.current.values():
         for lv in sorted(s.policy.levels, key=lambda lv: lv.rank):
             levels.setdefault(lv.id, lv.name)
+    themes: dict[str, str] = {}
+    for sch in registry.current.values():
+        for t in sch.policy.themes:
+            themes.setdefault(t.id, t.name)
     query = {
         "organisation": organisation,
         "level": level,
         "scheme": scheme,
         "sector": sector,
         "region": region,
+        "theme": theme,
     }
     return render(
         request,
@@ -128,5 +136,6 @@ def directory(
         scheme_names={sid: s.policy.name for sid, s in registry.current.items()},
         levels=levels,
         regions={r: r for r in request.app.state.settings.REGIONS},
+        themes=themes,
         query={k: v[:200] for k, v in query.items()},
     )

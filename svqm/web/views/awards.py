@@ -12,12 +12,13 @@ from svqm.accounts import service as accounts
 from svqm.credentials.verification import Verification
 from svqm.policy import Policy
 from svqm.reporting import filings
-from svqm.web.format import Tag, day, file_size, level_label, state_tag
+from svqm.web.format import Tag, day, file_size, level_label, report_tag, state_tag
 from svqm.web.schemas import AwardPublic
 from svqm.web.views.applying import level_choices
 from svqm.web.views.deadlines import describe, status_tag
+from svqm.web.views.organisations import pledge_themes
 from svqm.workflow import awards as award_queries
-from svqm.workflow import schedule
+from svqm.workflow import commitments, schedule
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Award
 from svqm.workflow.reports import filing_deadlines
@@ -68,7 +69,19 @@ def checked_award(
     """What the verify page and the certificate show of a checked award."""
     policy = registry.for_subject(session, award).policy
     successor = award_queries.successor_of(session, award)
+    themes = {t.id: t.name for t in policy.themes}
     return {
+        # The pledges as awarded: public fields only (no draft, narrative or file).
+        "pledges": [
+            {
+                "theme": themes.get(p.theme, p.theme),
+                "title": p.title,
+                "indicator": p.indicator,
+                "target": f"{p.target} {p.unit}".strip(),
+                "due": day(p.due_date),
+            }
+            for p in commitments.award_pledges(session, [award])
+        ],
         "award": award_public(session, award, registry),
         "scheme_name": policy.name,
         "state_title": policy.workflows.award.state(award.state).title,
@@ -90,6 +103,10 @@ class HolderAward:
     several_filings: bool
     # What the holder may apply for from this award: a renewal, the next level (see `next_steps`).
     next_steps: list[dict[str, Any]]
+    # The award's pledges by theme with their accepted figures and charts (as the public page),
+    # and the rows of the figures form: one per pledge the award holds.
+    themes: list[dict[str, Any]]
+    pledges: list[dict[str, Any]]
 
     def entered(self) -> dict[str, str]:
         """The filing form as first shown: this year's period, and the filing if only one."""
@@ -109,6 +126,7 @@ def holder_award(
     rows = schedule.for_subject(session, "award", award.id)
     views = describe(session, registry, rows)
     labels = {d.kind: d.label for d in filing_deadlines(policy)}
+    pledge_rows = commitments.award_pledges(session, [award])
     tag: Tag = state_tag(policy.workflows.award, award.state)
     return HolderAward(
         award={
@@ -120,6 +138,7 @@ def holder_award(
             "issued": day(award.issued_at),
             "expires": day(award.expires_at),
             "verify": f"/awards/{award.id}/verify",
+            "organisation_id": award.organisation_id,
         },
         organisation=accounts.organisation_name(session, award.organisation_id),
         deadlines=[
@@ -134,6 +153,8 @@ def holder_award(
                 "filename": r.filename,
                 "size": file_size(r.size),
                 "filed": day(r.submitted_at),
+                "review": report_tag(r.review),
+                "comment": r.review_comment if r.review == "more_information" else "",
             }
             for r in filings.reports_of(session, award.id)
         ],
@@ -149,6 +170,17 @@ def holder_award(
         ],
         several_filings=len(labels) > 1,
         next_steps=next_steps(session, policy, award, now),
+        themes=pledge_themes(session, registry, [award], pledge_rows),
+        pledges=[
+            {
+                "id": p.id,
+                "title": p.title,
+                "indicator": p.indicator,
+                "unit": p.unit,
+                "target": f"{p.target} {p.unit}".strip(),
+            }
+            for p in pledge_rows
+        ],
     )
 
 

@@ -13,6 +13,7 @@ from svqm.web.format import day, level_label, state_tag
 from svqm.web.views.pledges import number
 from svqm.workflow import commitments
 from svqm.workflow.commitments import PublicPledge
+from svqm.workflow.models import Award
 from svqm.workflow.schemes import SchemeRegistry
 
 
@@ -60,32 +61,22 @@ def chart_of(p: PublicPledge, unit_words: str) -> dict[str, Any]:
     }
 
 
-def organisation_page(
-    session: Session, registry: SchemeRegistry, organisation_id: int, now: datetime
-) -> OrganisationPage:
-    """The organisation's public commitments; NotFound when it holds no award in force."""
-    found = commitments.commitments(session, registry, organisation_id, now)
-    org = found.organisation
+def pledge_themes(
+    session: Session,
+    registry: SchemeRegistry,
+    awards: list[Award],
+    pledges: list[PublicPledge] | None = None,
+) -> list[dict[str, Any]]:
+    """The awards' pledges as awarded, by theme, each with its target, accepted figures and chart:
+    what the public page and the holder's award page show alike (public/_pledge_progress.html)."""
+    if pledges is None:
+        pledges = commitments.award_pledges(session, awards)
     names: dict[str, str] = {}
-    for a in found.awards:
+    for a in awards:
         for t in registry.for_subject(session, a).policy.themes:
             names.setdefault(t.id, t.name)
-    awards = []
-    for a in found.awards:
-        policy = registry.for_subject(session, a).policy
-        awards.append(
-            {
-                "id": a.id,
-                "scheme": policy.name,
-                "level": level_label(policy.level(a.level)),
-                "state": state_tag(policy.workflows.award, a.state),
-                "issued": day(a.issued_at),
-                "expires": day(a.expires_at),
-                "certificate": a.certificate_number,
-            }
-        )
     by_theme: dict[str, list[dict[str, Any]]] = {}
-    for p in found.pledges:
+    for p in pledges:
         unit_words = f" {p.unit}" if p.unit else ""
         latest = p.latest
         by_theme.setdefault(p.theme, []).append(
@@ -107,10 +98,33 @@ def organisation_page(
                 "chart": chart_of(p, unit_words),
             }
         )
-    themes = [
+    return [
         {"id": tid, "name": names.get(tid, tid), "pledges": rows}
         for tid, rows in sorted(by_theme.items(), key=lambda kv: names.get(kv[0], kv[0]))
     ]
+
+
+def organisation_page(
+    session: Session, registry: SchemeRegistry, organisation_id: int, now: datetime
+) -> OrganisationPage:
+    """The organisation's public commitments; NotFound when it holds no award in force."""
+    found = commitments.commitments(session, registry, organisation_id, now)
+    org = found.organisation
+    awards = []
+    for a in found.awards:
+        policy = registry.for_subject(session, a).policy
+        awards.append(
+            {
+                "id": a.id,
+                "scheme": policy.name,
+                "level": level_label(policy.level(a.level)),
+                "state": state_tag(policy.workflows.award, a.state),
+                "issued": day(a.issued_at),
+                "expires": day(a.expires_at),
+                "certificate": a.certificate_number,
+            }
+        )
+    themes = pledge_themes(session, registry, found.awards, found.pledges)
     return OrganisationPage(
         title=org.name,
         organisation={"id": org.id, "name": org.name, "sector": org.sector, "region": org.region},
