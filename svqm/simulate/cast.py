@@ -42,6 +42,8 @@ class Cast:
         # States from which a new award supersedes this one (the policy's `supersede` trigger).
         self.renewable = award_flow.leaves(award_flow.supersede) if award_flow.supersede else set()
         self.filings = reports.filing_deadlines(self.policy)
+        # Each organisation's delivery against its targets (drawn once, when it first reports).
+        self._delivery: dict[int, float] = {}
         self._planned: set[tuple[int, str]] = set()  # (award id, deadline kind) to be filed
         self.actions = 0
         self.refused: Counter[str] = Counter()

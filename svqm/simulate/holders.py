@@ -6,14 +6,19 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from svqm.evidence import pledges as pledge_service
 from svqm.simulate.cast import Cast
 from svqm.simulate.world import Member
-from svqm.workflow import reports, schedule
+from svqm.workflow import progress, reports, schedule
 from svqm.workflow.deadlines import add_months
 from svqm.workflow.models import Award
 
 LATE_NOW_AND_THEN = 0.05  # an on-time filer who is late this time
 RENEW_LEAD_DAYS = (45, 150)  # how long before expiry a renewal application is opened
+DELIVERY = (0.6, 1.3)  # how much of its targets an organisation delivers (below 1: it falls short)
+REVIEW_DAYS = (2, 20)  # how long a report with figures waits for an assessor
+SENT_BACK = 0.1  # reports an assessor sends back for more information
+REFILE_DAYS = (3, 20)  # how long the holder takes to file the period again
 
 
 class Holders(Cast):
@@ -79,6 +84,9 @@ class Holders(Cast):
         if late or on_time:
             # The holder files where it may; otherwise an admin files on its behalf.
             filer = m.actor if "applicant" in d.filed_by else self.rng.choice(self.staff["admin"])
+            if d is self.filings[0] and self._file_figures(session, m, award, f"{now:%Y}", now):
+                self._plan_filings(session, m, award, now)
+                return
             reports.file_report(
                 session,
                 award,
@@ -95,3 +103,72 @@ class Holders(Cast):
             )
             self.actions += 1
         self._plan_filings(session, m, award, now)
+
+    def _figures(self, session: Session, award: Award) -> list[progress.Figure]:
+        """This year's figure for each pledge with a numeric target, by the holder's delivery."""
+        delivery = self._delivery.setdefault(award.organisation_id, self.rng.uniform(*DELIVERY))
+        out = []
+        for p in pledge_service.held_by(session, [award.application_id]):
+            target = pledge_service.target_number(p.target)
+            if target is None or p.id is None:
+                continue
+            actual = round(target * delivery * self.rng.uniform(0.85, 1.15), 1)
+            out.append(progress.Figure(pledge_id=p.id, actual=actual, narrative="Simulated."))
+        return out
+
+    def _file_figures(
+        self, session: Session, m: Member, award: Award, period: str, now: datetime
+    ) -> bool:
+        """The annual report as figures against the award's pledges (False: it holds none with a
+        numeric target, so a document is filed); an assessor reviews it some days later."""
+        figures = self._figures(session, award)
+        if not figures:
+            return False
+        report = progress.file_figures(
+            session,
+            award,
+            period=period,
+            figures=figures,
+            actor=m.actor,
+            registry=self.registry,
+            now=now,
+            deadline=self.filings[0].kind,
+        )
+        assert report.id is not None
+        self.actions += 1
+        self.later(m, now, REVIEW_DAYS, "review_report", report.id)
+        return True
+
+    def _review_report(
+        self, session: Session, m: Member, report_id: int, _arg: str, now: datetime
+    ) -> None:
+        """An assessor accepts the figures, or now and then asks for more information (the holder
+        then files the period again)."""
+        report = session.get(reports.AnnualReport, report_id)
+        if report is None or report.review != "awaiting_review":
+            return
+        reviewer = self.rng.choice(self.staff.get("assessor") or self.staff["admin"])
+        sent_back = self.rng.random() < SENT_BACK
+        progress.review_report(
+            session,
+            report,
+            "more_information" if sent_back else "accepted",
+            comment="Say how the figures were counted." if sent_back else "",
+            actor=reviewer,
+            registry=self.registry,
+            now=now,
+        )
+        self.actions += 1
+        if sent_back:
+            self.later(m, now, REFILE_DAYS, "refile", report.award_id, report.period)
+
+    def _refile(
+        self, session: Session, m: Member, award_id: int, period: str, now: datetime
+    ) -> None:
+        """File a period sent back for more information again."""
+        award = session.get(Award, award_id)
+        if award is None or award.id != m.award_id:
+            return
+        late, on_time = reports.filing_status(self.policy, award, self.filings[0])
+        if late or on_time:
+            self._file_figures(session, m, award, period, now)

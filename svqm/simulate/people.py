@@ -58,6 +58,8 @@ class People(Holders):
             "turn": self._turn,
             "file": self._file,
             "apply_again": self._apply_again,
+            "review_report": self._review_report,
+            "refile": self._refile,
         }[task](session, m, sid, arg, now)
 
     def _apply(self, session: Session, m: Member, sid: int, level_id: str, now: datetime) -> bool:

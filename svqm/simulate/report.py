@@ -11,10 +11,14 @@ from sqlalchemy import func
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from svqm.evidence.models import Pledge
+from svqm.evidence.pledges import target_number
 from svqm.notify.models import DEAD, OutboxMessage
 from svqm.policy import Policy
 from svqm.workflow.audit import count_events, verify_chain
 from svqm.workflow.models import Application, AuditEvent, Award
+from svqm.workflow.progress import PledgeProgress
+from svqm.workflow.reports import AnnualReport
 
 
 @dataclass
@@ -46,6 +50,10 @@ class SimulationResult:
     audit_events: int
     audit_problems: list[str] | None  # None: not verified
     refused: dict[str, int] = field(default_factory=dict)  # steps the engine turned down
+    # Pledges made, reported on (a figure filed), on track and missed (the latest accepted figure
+    # meets its target, or falls short of it); reports with figures by their review.
+    pledges: dict[str, int] = field(default_factory=dict)
+    figure_reports: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     labels: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -109,7 +117,44 @@ def read_back(session: Session, policy: Policy, *, verify: bool) -> dict[str, An
         ).one(),
         "audit_events": checked,
         "audit_problems": problems,
+        "pledges": pledge_progress(session),
+        "figure_reports": {
+            k.replace("_", " "): n
+            for k, n in _counts(
+                session, AnnualReport.review, col(AnnualReport.review) != "filed"
+            ).items()
+        },
     }
+
+
+def pledge_progress(session: Session) -> dict[str, int]:
+    """Pledges made, reported on, on track and missed: a pledge is on track when its latest
+    accepted figure meets its target, missed when it falls short (higher is better)."""
+    made = session.exec(select(func.count()).select_from(Pledge)).one()
+    reported = session.exec(select(func.count(func.distinct(PledgeProgress.pledge_id)))).one()
+    latest: dict[int, float] = {}
+    for pledge_id, actual in session.exec(
+        select(PledgeProgress.pledge_id, PledgeProgress.actual)
+        .join(AnnualReport, col(AnnualReport.id) == col(PledgeProgress.report_id))
+        .where(AnnualReport.review == "accepted")
+        .order_by(col(AnnualReport.id))
+    ):
+        latest[pledge_id] = actual
+    on_track = missed = 0
+    if latest:
+        targets = {
+            p.id: target_number(p.target)
+            for p in session.exec(select(Pledge).where(col(Pledge.id).in_(list(latest))))
+        }
+        for pid, actual in latest.items():
+            target = targets.get(pid)
+            if target is None:
+                continue
+            if actual >= target:
+                on_track += 1
+            else:
+                missed += 1
+    return {"made": made, "reported": reported, "on track": on_track, "missed": missed}
 
 
 def labels_of(policy: Policy) -> dict[str, str]:
@@ -156,6 +201,10 @@ def report_table(result: SimulationResult) -> Table:
     section("applications by state at the end", r.application_states, "application")
     section("reminders by kind", r.reminders, "deadline")
     section("deadlines passed by kind", r.deadlines_passed, "deadline")
+    table.add_row("[bold]pledges made[/]", _n(r.pledges.get("made", 0)))
+    for key in ("reported", "on track", "missed"):
+        table.add_row(f"  {key}", _n(r.pledges.get(key, 0)))
+    section("reports with figures by review", r.figure_reports)
     table.add_row("emails delivered (counting mailer)", _n(r.emails_delivered))
     table.add_row("emails with nobody to send to", _n(r.emails_undeliverable))
     table.add_row("steps the engine refused", _n(sum(r.refused.values()) + r.sweep_refusals))

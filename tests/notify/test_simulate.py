@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from svqm.simulate import Simulation, SimulationResult, report_table
 from svqm.simulate import world as simulated_world
 from svqm.workflow.audit import verify_chain
 from svqm.workflow.models import Application, AuditEvent, Award
+from svqm.workflow.reports import AnnualReport
 from svqm.workflow.schemes import SchemeRegistry
 from tests.conftest import POLICIES
 
@@ -124,7 +126,15 @@ def _svqm(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
 def test_cli_simulate_prints_the_table(tmp_path):
     done = _svqm("simulate", "--organisations", "5", "--years", "1", tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
-    for words in ("awards issued", "reminders by kind", "emails delivered", "wall time"):
+    for words in (
+        "awards issued",
+        "reminders by kind",
+        "pledges made",
+        "on track",
+        "missed",
+        "emails delivered",
+        "wall time",
+    ):
         assert words in done.stdout
     assert "Traceback" not in done.stderr
     # Before: SVQM_DATABASE_URL was ignored (always a temporary SQLite). Now that database is
@@ -147,3 +157,28 @@ def test_cli_simulate_refuses_an_unknown_scheme_in_one_line(tmp_path):
     assert len(done.stderr.strip().splitlines()) == 1
     assert "nope" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_holders_report_figures_some_late_some_short_and_assessors_review_them(run):
+    result, engine = run
+    pledges = result.pledges
+    assert pledges["made"] > 0
+    assert 0 < pledges["reported"] <= pledges["made"]
+    assert pledges["on track"] > 0
+    assert pledges["missed"] > 0
+    assert pledges["on track"] + pledges["missed"] <= pledges["reported"]
+    assert result.figure_reports.get("accepted", 0) > 0
+    with Session(engine) as s:
+        reviews = s.exec(select(AuditEvent).where(AuditEvent.trigger == "review_report")).all()
+        late = s.exec(select(AuditEvent).where(AuditEvent.trigger == "file_report")).all()
+        figures = set(
+            s.exec(select(AnnualReport.id).where(col(AnnualReport.review) != "filed")).all()
+        )
+    # Every review is an assessor's, recorded on the award's audit trail.
+    assert len(reviews) == sum(
+        n for k, n in result.figure_reports.items() if k != "awaiting review"
+    )
+    assert {e.actor_role for e in reviews} == {"assessor"}
+    # Some reports with figures were filed late (the late filing brought the award back).
+    late_ids = {int(m) for e in late for m in re.findall(r"\((\d+)\)", e.comment or "")}
+    assert late_ids & figures
