@@ -226,6 +226,32 @@ def conflicted(session: Session, user_id: int | None, organisation_id: int) -> b
     )
 
 
+def conflict_reasons(session: Session, user_id: int | None, organisation_id: int) -> list[str]:
+    """Why the user may not assess or decide the organisation's cases, in plain words (empty:
+    no conflict): they act for it, or a conflict of interest with it is on record."""
+    if user_id is None:
+        return []
+    name = organisation_name(session, organisation_id)
+    reasons = []
+    member = select(Membership.id).where(
+        Membership.user_id == user_id, Membership.organisation_id == organisation_id
+    )
+    if session.exec(member).first() is not None:
+        reasons.append(f"You act for {name}, the organisation that applied.")
+    recorded = session.exec(
+        select(ConflictOfInterest)
+        .where(
+            ConflictOfInterest.user_id == user_id,
+            ConflictOfInterest.organisation_id == organisation_id,
+        )
+        .order_by(col(ConflictOfInterest.id))
+    ).all()
+    for c in recorded:
+        why = f" ({c.reason})" if c.reason else ""
+        reasons.append(f"A conflict of interest with {name} is on record for you{why}.")
+    return reasons
+
+
 def declare_conflict(
     session: Session, *, user_id: int, organisation_id: int, reason: str, recorded_by_id: int | None
 ) -> ConflictOfInterest:

@@ -150,6 +150,9 @@ class TransitionDef(_Strict):
     primary: bool = False
     # A step that cannot be undone (withdrawing): shown as a warning button.
     warning: bool = False
+    # A weightier step (overturning a recommendation): shown as a warning button that leads to a
+    # page asking the person to confirm it, with what they are going against, before it happens.
+    confirm: bool = False
     # What the page says once it is done ("Application submitted."); unset, "Done: <label>."
     done: str = ""
     # Applications: true, the step is only for applications at self-service levels; false, only

@@ -271,10 +271,39 @@ def _fire_system(
     fire(session, subject, trigger, actor=SYSTEM, registry=registry, now=now, comment=comment)
 
 
+def barred(session: Session, subject: Subject, *, actor: Actor) -> list[str]:
+    """Why this person may take no step on the subject at all, in plain words (empty: nothing
+    bars them): four eyes and conflicts of interest, the rules `fire` enforces for staff, told
+    before any step is offered."""
+    if actor.role not in ("assessor", "panel"):
+        return []
+    reasons = []
+    if actor.role == "panel":
+        assessor_id = subject.assessor_id if isinstance(subject, Application) else None
+        if actor.id is not None and actor.id == assessor_id:
+            reasons.append(
+                "You assessed this application. Four eyes: a panel member who did not assess "
+                "it must decide."
+            )
+        if actor.organisation_id is not None and actor.organisation_id == subject.organisation_id:
+            reasons.append(
+                "You belong to the organisation that applied. Four eyes: a panel member from "
+                "outside it must decide."
+            )
+    reasons += accounts.conflict_reasons(session, actor.id, subject.organisation_id)
+    return reasons
+
+
 def available(
     session: Session, subject: Subject, *, actor: Actor, registry: SchemeRegistry, now: datetime
 ) -> tuple[list[str], dict[str, list[str]]]:
-    """Triggers the actor may fire now, and for the others open to them, what a guard would refuse."""
+    """Triggers the actor may fire now, and for the others open to them, what a guard would refuse.
+
+    Nothing for a person `barred` from the subject (they are told why instead)."""
+    if actor.role in ("assessor", "panel") and accounts.conflicted(
+        session, actor.id, subject.organisation_id
+    ):
+        return [], {}
     kind = kind_of(subject)
     scheme = registry.for_subject(session, subject)
     flow = scheme.flows[kind]

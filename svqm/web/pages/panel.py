@@ -8,9 +8,10 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from svqm.web.deps import CSRF, Case, PanelCase, PanelPage
-from svqm.web.forms import FormDep, ListQueryDep, fire_from
+from svqm.web.forms import FormDep, ListQueryDep, field, fire_from, version_of, visibility_of
 from svqm.web.ui import after_post, flash_of, render
 from svqm.web.views.case import case_file
+from svqm.web.views.panel import panel_view, to_confirm
 from svqm.web.views.queues import list_page
 from svqm.web.views.triggers import done_messages
 
@@ -43,11 +44,23 @@ def decisions(page: PanelPage, query: ListQueryDep) -> HTMLResponse:
 
 
 def _screen(case: Case, **shown: Any) -> HTMLResponse:
-    """The decision screen; `shown` carries a failure (with its href) or a flash message."""
+    """The decision screen; `shown` carries a failure (with its href) or a flash message.
+
+    Who may not decide (four eyes, conflicts) is said before any button; a barred member gets
+    the reasons and no buttons."""
     view = case_file(case.session, case.registry, case.app, case.actor, case.now)
+    side = panel_view(case.session, view, case.actor)
     title = f"Decide on the application from {view.organisation}"
     return render(
-        case.request, "panel/case.html", auth=case.auth, title=title, **shown, **view.context()
+        case.request,
+        "panel/case.html",
+        auth=case.auth,
+        title=title,
+        barred=side.barred,
+        recommendation=side.recommendation,
+        notes=side.notes,
+        **shown,
+        **view.context(),
     )
 
 
@@ -60,7 +73,29 @@ def case(case: PanelCase, done: str = "") -> HTMLResponse:
 
 @router.post("/panel/{application_id}/events/{trigger}")
 def decide(case: PanelCase, trigger: str, form: FormDep) -> Response:
-    """Confirm or overturn a recommendation, or uphold or dismiss an appeal (four eyes apply)."""
+    """Confirm or overturn a recommendation, or uphold or dismiss an appeal (four eyes apply).
+
+    A step the policy asks to be confirmed (`confirm`: overturning) first shows a page of its own
+    with what it goes against; only its "Yes" button (`confirmed=yes`) takes the step. A comment
+    it needs but lacks is asked for on the case page first."""
+    if field(form, "confirmed") != "yes" and version_of(form) == case.app.version:
+        view = case_file(case.session, case.registry, case.app, case.actor, case.now)
+        step = to_confirm(view, trigger, field(form, "comment"))
+        if step is not None:
+            side = panel_view(case.session, view, case.actor)
+            if not side.barred:
+                return render(
+                    case.request,
+                    "panel/confirm.html",
+                    auth=case.auth,
+                    title=f"Are you sure you want to {step.title.lower()}?",
+                    step=step,
+                    comment=field(form, "comment"),
+                    visibility=visibility_of(form),
+                    version=version_of(form),
+                    recommendation=side.recommendation,
+                    **view.context(),
+                )
     if failure := fire_from(form, case, case.app, trigger):
         return _screen(case, failure=failure, href=f"#trigger-{trigger}")
     return after_post(f"/panel/{case.app.id}", trigger)

@@ -27,6 +27,8 @@ class TriggerForm:
     needs_comment: bool
     primary: bool
     warning: bool
+    # Asks for confirmation on a page of its own first (the policy's `confirm`).
+    confirm: bool = False
 
 
 def trigger_forms(
@@ -44,6 +46,7 @@ def trigger_forms(
             needs_comment=asks_for(t.guards, "comment"),
             primary=t.primary,
             warning=t.warning,
+            confirm=t.confirm,
         )
         for t in flow.transitions
         if subject.state in t.source and (t.trigger in ready or t.trigger in unmet)
