@@ -176,3 +176,63 @@ def test_the_care_groups_bid_director_switches_between_its_homes(
         width = page.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 320, (path, width)
     screenshot(page, "directory-by-region-320")
+
+
+def test_an_organisations_public_page_shows_its_pledges_and_chart(
+    live_server, demo_keys, new_page, screenshot, axe
+):
+    page = new_page(bypass_csp=True)
+    page.goto(f"{live_server}/awards")
+    page.get_by_role(
+        "link", name="Pledges and progress of Riverside Community Health NHS Trust"
+    ).click()
+    expect(page).to_have_url(re.compile(r"/organisations/\d+$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Riverside Community Health NHS Trust"
+    )
+    # Each pledge's chart is one image to assistive technology, named by its title, with the
+    # same figures in a table beside it; the demo's first year was filed and accepted.
+    charts = page.get_by_role("img", name=re.compile("figures against the target"))
+    assert charts.count() >= 1
+    first = charts.first
+    expect(first).to_be_visible()
+    assert "Latest accepted figure" in (first.locator("desc").text_content() or "")
+    tables = page.get_by_role("table", name="The figures in the chart")
+    assert tables.count() == charts.count()
+    expect(tables.first.get_by_role("rowheader", name="Target")).to_be_visible()
+    screenshot(page, "organisation")
+    assert not (violations := axe(page)), violations
+    # At 320 px the page is no wider than the screen (tables scroll in their own region).
+    page.set_viewport_size({"width": 320, "height": 800})
+    page.reload()
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 320, width
+    screenshot(page, "organisation-320")
+    assert not (violations := axe(page)), violations
+
+
+def test_the_holder_reads_its_progress_and_the_figures_form(
+    live_server, demo_keys, new_page, screenshot, axe
+):
+    page = new_page(bypass_csp=True)
+    page.goto(f"{live_server}/login")
+    page.get_by_label("Email address").fill("applicant@riverside.demo.svqm.test")
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.locator("a[href^='/dashboard/awards/']").first.click()
+    expect(page).to_have_url(re.compile(r"/dashboard/awards/\d+$"))
+    # The same chart and table as the public page, and the form to report figures per pledge.
+    expect(page.get_by_role("heading", name="Pledges and progress")).to_be_visible()
+    charts = page.get_by_role("img", name=re.compile("figures against the target"))
+    assert charts.count() >= 1
+    assert page.get_by_role("table", name="The figures in the chart").count() == charts.count()
+    if page.locator("#figures").count():
+        expect(page.get_by_role("button", name="Send figures for review")).to_be_visible()
+        expect(page.get_by_label("Supporting file (optional)")).to_be_visible()
+    screenshot(page, "award")
+    assert not (violations := axe(page)), violations
+    page.set_viewport_size({"width": 320, "height": 800})
+    page.reload()
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 320, width
+    screenshot(page, "award-320")
