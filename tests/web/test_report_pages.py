@@ -102,6 +102,7 @@ def test_the_holder_files_figures_and_an_admin_accepts_them(client, issued, engi
     # The holder may not review, nor open the review pages.
     assert client.get("/reports").status_code == 403
     assert client.get(f"/reports/{report.id}").status_code == 403
+    assert client.get(f"/reports/{report.id}/file").status_code == 403
 
     page_sign_in(client, issued.admin)
     queue = client.get("/reports")
@@ -113,6 +114,12 @@ def test_the_holder_files_figures_and_an_admin_accepts_them(client, issued, engi
     assert review.status_code == 200
     assert "Only the board so far" in review.text  # private narratives are for the reviewer
     assert "1,200" in review.text or "1200" in review.text
+    # The supporting file, for the reviewer only, as a download.
+    assert f'href="/reports/{report.id}/file"' in review.text
+    download = client.get(f"/reports/{report.id}/file")
+    assert download.status_code == 200
+    assert download.content == b"hours,1200\n"
+    assert download.headers["content-disposition"].startswith("attachment;")
     token = csrf_of(review.text)
     url = f"/reports/{report.id}/review"
     missing = client.post(url, data={"csrf_token": token, "decision": "more_information"})

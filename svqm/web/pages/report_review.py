@@ -9,12 +9,13 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
 from svqm.accounts import service as accounts
-from svqm.errors import Conflict
+from svqm.errors import Conflict, NotFound
 from svqm.reporting import filings
-from svqm.web.deps import CSRF, Id, Page, page_for
+from svqm.web.deps import CSRF, Id, Page, StoreDep, page_for
 from svqm.web.errors import status_of
 from svqm.web.format import day, file_size, report_tag, sentence
 from svqm.web.forms import FormDep, attempt, field
+from svqm.web.security import attachment
 from svqm.web.ui import Errors, after_post, flash_of, render
 from svqm.web.views.pledges import number
 from svqm.workflow import awards as award_queries
@@ -112,6 +113,15 @@ def report_page(report_id: Id, page: ReviewerPage, done: str = "") -> HTMLRespon
     """One report: its figures per pledge against the targets, its file, and the review form."""
     report, award = _report(page, report_id)
     return _report_page(page, report, award, flash=flash_of(done, DONE))
+
+
+@router.get("/reports/{report_id}/file", response_model=None)
+def report_file(report_id: Id, page: ReviewerPage, store: StoreDep) -> Response:
+    """The report's supporting file, as a download (never rendered inline)."""
+    report, _ = _report(page, report_id)
+    if not report.filename:
+        raise NotFound(f"report {report_id} has no file")
+    return attachment(str(store.path_for(report.sha256)), report.filename, report.content_type)
 
 
 @router.post("/reports/{report_id}/review", response_model=None)
