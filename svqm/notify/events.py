@@ -111,6 +111,8 @@ def on_notice(session: Session, notice: events.Notice) -> None:
     state = flow.state(event.dest).title
     if notice.what == "assignment":
         step, headline = "Assessor assigned", f"{title}: assigned to you for assessment"
+    elif notice.what == "reminder":
+        step, headline = "Reminder", f"{title}: a reminder about your application ({state})"
     else:
         assert notice.transition is not None
         step = notice.transition.title

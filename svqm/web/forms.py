@@ -130,7 +130,12 @@ def version_of(form: FormData) -> int:
 
     A form without one cannot prove it saw the latest, so it reads as -1: stale.
     """
-    found = whole_number(field(form, "version", limit=12), low=0)
+    return version_of_field(form, "version")
+
+
+def version_of_field(form: FormData, name: str) -> int:
+    """`version_of` from a field of another name (a list's `version-<id>` per line)."""
+    found = whole_number(field(form, name, limit=12), low=0)
     return -1 if found is None else found
 
 

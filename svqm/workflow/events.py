@@ -30,7 +30,8 @@ class Notice:
     # What the person who acted wrote (their comment, without the effects' notes).
     comment: str = ""
     transition: TransitionDef | None = None
-    # "transition", or "assignment" (an admin chose the assessor).
+    # "transition", "assignment" (an admin chose the assessor) or "reminder" (an admin reminded
+    # the organisation of an open application).
     what: str = "transition"
     # The comment is for staff only: the applicant's email leaves it out.
     internal: bool = False

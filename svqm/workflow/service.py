@@ -505,6 +505,59 @@ def assign_assessor(
     return event
 
 
+def send_reminder(
+    session: Session,
+    application: Application,
+    *,
+    actor: Actor,
+    registry: SchemeRegistry,
+    now: datetime,
+    comment: str = "",
+    expected_version: int | None = None,
+) -> AuditEvent:
+    """An admin reminds the organisation of an open application (what is asked of it, and its
+    running deadlines); audited, and emailed in the same transaction."""
+    if actor.role != "admin":
+        raise PermissionDenied("only an admin may send reminders")
+    if expected_version is not None and expected_version != application.version:
+        raise StaleVersion(f"application {application.id} changed since you read it")
+    policy = registry.for_subject(session, application).policy
+    state = policy.workflows.application.state(application.state)
+    if state.terminal:
+        raise InvalidInput(
+            f"the application is finished ({state.title}): there is nothing to remind"
+        )
+    seq = _bump(session, application, state=application.state, now=now, state_changed=False) - 1
+    assert application.id is not None
+    event = append_event(
+        session,
+        subject_kind="application",
+        subject_id=application.id,
+        seq=seq,
+        at=now,
+        actor_id=actor.id,
+        actor_role=actor.role,
+        trigger="send_reminder",
+        source=application.state,
+        dest=application.state,
+        comment=comment or "reminder sent",
+    )
+    events.publish(
+        session,
+        events.Notice(
+            kind="application",
+            subject=application,
+            event=event,
+            policy=policy,
+            roles=("applicant",),
+            now=now,
+            comment=comment,
+            what="reminder",
+        ),
+    )
+    return event
+
+
 def record_change(
     session: Session,
     subject: Subject,

@@ -14,14 +14,17 @@ from svqm.accounts import service as accounts
 from svqm.accounts.models import ROLES, User
 from svqm.errors import InvalidInput, NotFound
 from svqm.web.deps import CSRF, AdminCase, AdminPage, Case, Id, Page, SettingsDep
-from svqm.web.format import moment, tag_classes
+from svqm.web.format import moment, reference, tag_classes
 from svqm.web.forms import (
     FormDep,
+    ListQuery,
     ListQueryDep,
     attempt,
     field,
     fire_from,
+    list_query,
     version_of,
+    version_of_field,
     whole_number,
 )
 from svqm.web.qr import qr_data_uri
@@ -31,8 +34,10 @@ from svqm.web.views.case import case_file
 from svqm.web.views.queues import list_page
 from svqm.web.views.triggers import all_flows, done_messages, trigger_forms
 from svqm.workflow import awards as award_queries
+from svqm.workflow import queries
 from svqm.workflow import service as workflow
 from svqm.workflow.effects import eligible_assessors
+from svqm.workflow.models import Application
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 PAGE_SIZE = 50
@@ -156,9 +161,16 @@ def disable_user(page: AdminPage, user_id: Id) -> Response:
 # --- applications and assessors ------------------------------------------------------------------
 
 
-@router.get("/admin/applications")
-def applications(page: AdminPage, query: ListQueryDep) -> HTMLResponse:
-    """Every application, filtered by state, level, scheme, organisation and due date."""
+def active_assessors(session: Any) -> dict[str, str]:
+    """Every active assessor, for the bulk assign's choice (conflicts are refused one by one)."""
+    return {
+        str(u.id): u.name or u.email
+        for u in accounts.list_users(session)
+        if u.role == "assessor" and u.active
+    }
+
+
+def _applications_page(page: Page, query: ListQuery, **shown: Any) -> HTMLResponse:
     view = list_page(
         page.session,
         page.registry,
@@ -176,7 +188,90 @@ def applications(page: AdminPage, query: ListQueryDep) -> HTMLResponse:
         auth=page.auth,
         title="Applications",
         organisations=accounts.organisation_names(page.session),
+        all_assessors=active_assessors(page.session),
+        **shown,
         **view.context(),
+    )
+
+
+@router.get("/admin/applications")
+def applications(page: AdminPage, query: ListQueryDep) -> HTMLResponse:
+    """Every application, filtered by state, level, scheme, organisation and due date, with the
+    bulk actions (assign the selected to an assessor, remind their organisations)."""
+    return _applications_page(page, query)
+
+
+BULK_ACTIONS = ("assign", "remind")
+# At most a page's worth of applications in one bulk action.
+BULK_LIMIT = PAGE_SIZE
+
+
+@router.post("/admin/applications/bulk")
+def bulk(page: AdminPage, form: FormDep) -> HTMLResponse:
+    """Assign the selected applications to one assessor, or send their organisations a reminder:
+    each through the workflow (audited), each on its own (one refused leaves the others done),
+    each at the version the list showed (one changed since is not touched)."""
+    action = field(form, "action", limit=20)
+    ids = [whole_number(str(v)[:20]) for v in form.getlist("ids")]
+    chosen = list(dict.fromkeys(i for i in ids if i is not None))
+    assessor_id = whole_number(field(form, "assessor_id", limit=20))
+    problems: list[dict[str, str]] = []
+    if action not in BULK_ACTIONS:
+        problems.append({"text": "Choose assign or send a reminder", "href": "#bulk-actions"})
+    if not chosen or len(chosen) != len(ids):
+        problems.append({"text": "Select the applications from the list", "href": "#bulk"})
+    elif len(chosen) > BULK_LIMIT:
+        problems.append(
+            {"text": f"Select at most {BULK_LIMIT} applications at once", "href": "#bulk"}
+        )
+    if action == "assign" and assessor_id is None:
+        problems.append({"text": "Choose an assessor to assign them to", "href": "#assessor_id"})
+    if problems:
+        return _applications_page(page, list_query(), failures=problems, status=422)
+    done: list[int] = []
+    for application_id in chosen:
+        try:
+            app = queries.get_application(
+                page.session, application_id, page.actor, registry=page.registry
+            )
+        except NotFound as exc:
+            problems.append({"text": f"{reference(application_id)}: {exc}", "href": "#bulk"})
+            continue
+        expected = version_of_field(form, f"version-{application_id}")
+
+        def write(app: Application = app, expected: int = expected) -> None:
+            if action == "assign":
+                assert assessor_id is not None
+                workflow.assign_assessor(
+                    page.session,
+                    app,
+                    assessor_id,
+                    actor=page.actor,
+                    registry=page.registry,
+                    now=page.now,
+                    expected_version=expected,
+                )
+            else:
+                workflow.send_reminder(
+                    page.session,
+                    app,
+                    actor=page.actor,
+                    registry=page.registry,
+                    now=page.now,
+                    comment=field(form, "message"),
+                    expected_version=expected,
+                )
+
+        if failure := attempt(page.session, write):
+            problems.append({"text": f"{reference(application_id)}: {failure}", "href": "#bulk"})
+        else:
+            done.append(application_id)
+    what = "assigned" if action == "assign" else "sent a reminder"
+    count = f"{len(done)} application{'' if len(done) == 1 else 's'}"
+    flash = {"type": "success", "text": f"Done: {count} {what}."} if done else None
+    status = 200 if done or not problems else 409
+    return _applications_page(
+        page, list_query(), flash=flash, failures=problems or None, status=status
     )
 
 
