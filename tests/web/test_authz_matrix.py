@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from svqm.accounts import auth
+from svqm.accounts import service as accounts
 from svqm.config import Settings
 from svqm.db import writer
 from svqm.evidence import pledges as pledge_service
@@ -138,6 +139,14 @@ class World:
             s.add(report)
             s.flush()
             self.report_id = report.id
+            # A recorded conflict for the admin to remove.
+            self.conflict_id = accounts.declare_conflict(
+                s,
+                user_id=self.users["assessor_b"].id,
+                organisation_id=self.org_a.id,
+                reason="matrix",
+                recorded_by_id=self.users["admin"].id,
+            ).id
             self.evidence_a = evidence_service.list_evidence(s, self.app_a.id)[0].id
             self.evidence_b = evidence_service.list_evidence(s, self.app_b.id)[0].id
             s.commit()
@@ -158,6 +167,7 @@ class World:
             "report_id": str(self.report_id),
             "organisation_id": str(org.id),
             "message_id": str(self.message_id),
+            "conflict_id": str(self.conflict_id),
             "user_id": str(self.users["applicant_b"].id),
             "scheme_id": "svqm",
             "kind": "application",

@@ -427,14 +427,14 @@ def test_a_declared_conflict_takes_the_assessor_off_the_list(client, world):
 def test_a_suspended_award_leaves_the_public_directory(client, world):
     assert "Alpha Trust" in client.get("/awards").text
     world.sign_in(client, world.admin)
-    page = client.get("/admin/awards")
-    form = page.text.split(f'id="award-{world.award.id}-suspend"')[1]
+    page = client.get(f"/admin/awards/{world.award.id}/events/suspend")
     suspended = _post(
         client,
         f"/admin/awards/{world.award.id}/events/suspend",
         page.text,
-        version=_version(form),
+        version=_version(page.text),
         comment="Complaint under investigation",
+        confirmed="yes",
     )
     assert suspended.status_code == 303
     assert world.fresh(Award, world.award.id).state == "suspended"
@@ -445,14 +445,14 @@ def test_a_suspended_award_leaves_the_public_directory(client, world):
 
 def test_suspending_without_a_comment_is_refused(client, world):
     world.sign_in(client, world.admin)
-    page = client.get("/admin/awards")
-    form = page.text.split(f'id="award-{world.award.id}-suspend"')[1]
+    page = client.get(f"/admin/awards/{world.award.id}/events/suspend")
     refused = _post(
         client,
         f"/admin/awards/{world.award.id}/events/suspend",
         page.text,
-        version=_version(form),
+        version=_version(page.text),
         comment="",
+        confirmed="yes",
     )
     assert refused.status_code == 422
     assert "a comment explaining this step" in refused.text
@@ -463,8 +463,10 @@ def test_disabling_a_user_signs_them_out_everywhere(client, world):
     world.sign_in(client, world.assessor2)
     theirs = dict(client.cookies)
     world.sign_in(client, world.admin)
-    page = client.get("/admin/users")
-    disabled = _post(client, f"/admin/users/{world.assessor2.id}/disable", page.text)
+    page = client.get(f"/admin/users/{world.assessor2.id}/disable")
+    disabled = _post(
+        client, f"/admin/users/{world.assessor2.id}/disable", page.text, confirmed="yes"
+    )
     assert disabled.status_code == 303
     assert "signed out everywhere" in client.get(disabled.headers["location"]).text
     assert world.fresh(User, world.assessor2.id).active is False

@@ -10,9 +10,11 @@ from fastapi import APIRouter, Depends, status
 from svqm.accounts import auth
 from svqm.accounts import service as accounts
 from svqm.accounts.models import User
-from svqm.errors import InvalidInput, NotFound
+from svqm.errors import NotFound
 from svqm.web.deps import Id, NowDep, SessionDep, SettingsDep, api_role
 from svqm.web.schemas import ConflictCreate, EnrolmentLinkPublic, StaffCreate, UserPublic
+from svqm.workflow import people
+from svqm.workflow.service import Actor
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 AdminUser = Annotated[User, Depends(api_role("admin"))]
@@ -77,9 +79,7 @@ def disable_user(user_id: Id, admin: AdminUser, session: SessionDep, now: NowDep
     user = accounts.get_user(session, user_id)
     if user is None:
         raise NotFound(f"no user {user_id}")
-    if user.id == admin.id:
-        raise InvalidInput("you cannot disable yourself")
-    auth.disable(session, user, now)
+    people.disable_user(session, user_id, actor=Actor.of(admin), now=now)
     return user_public(user)
 
 

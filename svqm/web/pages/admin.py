@@ -7,11 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from svqm.accounts import auth as accounts_auth
+from svqm.accounts import members
 from svqm.accounts import service as accounts
-from svqm.accounts.models import ROLES, User
+from svqm.accounts.models import ROLES, ConflictOfInterest, User
 from svqm.errors import InvalidInput, NotFound
 from svqm.web.deps import CSRF, AdminCase, AdminPage, Case, Id, Page, SettingsDep
 from svqm.web.format import moment, reference, tag_classes
@@ -32,9 +33,14 @@ from svqm.web.ui import after_post, flash_of, render
 from svqm.web.views.awards import award_public
 from svqm.web.views.case import case_file
 from svqm.web.views.queues import list_page
-from svqm.web.views.triggers import all_flows, done_messages, trigger_forms
+from svqm.web.views.triggers import (
+    all_flows,
+    done_messages,
+    needs_confirmation,
+    trigger_forms,
+)
 from svqm.workflow import awards as award_queries
-from svqm.workflow import queries
+from svqm.workflow import people, queries
 from svqm.workflow import service as workflow
 from svqm.workflow.effects import eligible_assessors
 from svqm.workflow.models import Application
@@ -45,6 +51,9 @@ PAGE_SIZE = 50
 MESSAGES = {
     "user_added": "The user has been added.",
     "disabled": "The user has been disabled and signed out everywhere.",
+    "enabled": "The user can sign in again.",
+    "edited": "The user's details have been saved.",
+    "conflict_removed": "The conflict of interest has been removed.",
     "assigned": "The assessor has been assigned.",
     "conflict": "The conflict of interest has been recorded.",
 }
@@ -145,17 +154,113 @@ def enrolment_link(page: AdminPage, settings: SettingsDep, user_id: Id) -> Respo
     )
 
 
-@router.post("/admin/users/{user_id}/disable")
-def disable_user(page: AdminPage, user_id: Id) -> Response:
-    """Disable a user and end every session and token they have."""
-    user = accounts.get_user(page.session, user_id)
-    if user is None:
+def _person(page: Page, user_id: int) -> User:
+    person = accounts.get_user(page.session, user_id)
+    if person is None:
         raise NotFound(f"no user {user_id}")
-    if user.id == page.auth.user.id:
-        failure = InvalidInput("you cannot disable yourself")
+    return person
+
+
+def _user_page(page: Page, person: User, **shown: Any) -> HTMLResponse:
+    entered = shown.pop("entered", None) or {
+        "name": person.name,
+        "role": person.role,
+        "organisation_id": str(person.organisation_id or ""),
+    }
+    return render(
+        page.request,
+        "admin/user.html",
+        auth=page.auth,
+        title=f"Edit {person.name or person.email}",
+        person=person,
+        memberships=members.memberships_of(page.session, person.id),
+        organisations=accounts.organisation_names(page.session),
+        roles=ROLES,
+        entered=entered,
+        history=people.history(page.session, person.id or 0),
+        **shown,
+    )
+
+
+@router.get("/admin/users/{user_id}")
+def user_page(page: AdminPage, user_id: Id, done: str = "") -> HTMLResponse:
+    """One user: their name, role and organisations to change, their account, its history."""
+    return _user_page(page, _person(page, user_id), flash=flash_of(done, MESSAGES))
+
+
+@router.post("/admin/users/{user_id}")
+def edit_user(page: AdminPage, user_id: Id, form: FormDep) -> Response:
+    """Save a user's name, role and organisations (audited)."""
+    person = _person(page, user_id)
+    entered = {k: field(form, k, limit=254) for k in ("name", "role", "organisation_id")}
+
+    def write() -> None:
+        org = entered["organisation_id"]
+        if org and whole_number(org) is None:
+            raise InvalidInput(
+                "choose an organisation from the list, or none", field="organisation_id"
+            )
+        leave = [n for v in form.getlist("leave") if (n := whole_number(str(v))) is not None]
+        people.edit_user(
+            page.session,
+            user_id,
+            name=entered["name"],
+            role=entered["role"],
+            organisation_id=int(org) if org else None,
+            leave=leave,
+            actor=page.actor,
+            now=page.now,
+        )
+
+    if failure := attempt(page.session, write):
+        href = "#" + (failure.field if failure.field in ("name", "role") else "organisation_id")
+        return _user_page(page, person, failure=failure, href=href, entered=entered)
+    return after_post(f"/admin/users/{user_id}", "edited")
+
+
+@router.get("/admin/users/{user_id}/disable")
+def confirm_disable(page: AdminPage, user_id: Id) -> HTMLResponse:
+    """Ask before disabling: only the form on this page disables the account."""
+    person = _person(page, user_id)
+    return render(
+        page.request,
+        "admin/confirm.html",
+        auth=page.auth,
+        title=f"Are you sure you want to disable {person.name or person.email}?",
+        action=f"/admin/users/{user_id}/disable",
+        explain="They will be signed out everywhere and cannot sign in until an admin "
+        "enables their account again. Their records are kept.",
+        button="Yes, disable this account",
+        back=f"/admin/users/{user_id}",
+    )
+
+
+@router.post("/admin/users/{user_id}/disable")
+def disable_user(page: AdminPage, user_id: Id, form: FormDep) -> Response:
+    """Disable a user and end every session and token they have; only from the confirmation
+    page (any other post is sent to it)."""
+    _person(page, user_id)
+    if field(form, "confirmed") != "yes":
+        return RedirectResponse(f"/admin/users/{user_id}/disable", status_code=303)
+
+    def write() -> None:
+        people.disable_user(page.session, user_id, actor=page.actor, now=page.now)
+
+    if failure := attempt(page.session, write):
         return _users_page(page, failure=failure, href=f"#user-{user_id}")
-    accounts_auth.disable(page.session, user, page.now)
     return after_post("/admin/users", "disabled")
+
+
+@router.post("/admin/users/{user_id}/enable")
+def enable_user(page: AdminPage, user_id: Id) -> Response:
+    """Let a disabled user sign in again (audited)."""
+    _person(page, user_id)
+    if failure := attempt(
+        page.session,
+        lambda: people.enable_user(page.session, user_id, actor=page.actor, now=page.now),
+    ):
+        return _users_page(page, failure=failure, href=f"#user-{user_id}")
+    return after_post(f"/admin/users/{user_id}", "enabled")
 
 
 # --- applications and assessors ------------------------------------------------------------------
@@ -364,6 +469,48 @@ def declare_conflict(page: AdminPage, form: FormDep) -> Response:
     return after_post("/admin/conflicts", "conflict")
 
 
+def _conflict(page: Page, conflict_id: int) -> ConflictOfInterest:
+    row = next((c for c in accounts.list_conflicts(page.session) if c.id == conflict_id), None)
+    if row is None:
+        raise NotFound(f"no conflict {conflict_id}")
+    return row
+
+
+def _remove_page(page: Page, row: ConflictOfInterest, **shown: Any) -> HTMLResponse:
+    person = accounts.get_user(page.session, row.user_id)
+    return render(
+        page.request,
+        "admin/conflict_remove.html",
+        auth=page.auth,
+        title="Remove a conflict of interest",
+        conflict=row,
+        person=accounts.person_name(person) if person else "",
+        organisation=accounts.organisation_name(page.session, row.organisation_id),
+        **shown,
+    )
+
+
+@router.get("/admin/conflicts/{conflict_id}/remove")
+def confirm_remove_conflict(page: AdminPage, conflict_id: Id) -> HTMLResponse:
+    """Ask for the reason a conflict no longer applies before removing it."""
+    return _remove_page(page, _conflict(page, conflict_id))
+
+
+@router.post("/admin/conflicts/{conflict_id}/remove")
+def remove_conflict(page: AdminPage, conflict_id: Id, form: FormDep) -> Response:
+    """Remove the conflict with the reason given (audited on the person's history)."""
+    row = _conflict(page, conflict_id)
+    reason = field(form, "reason", limit=500)
+    if failure := attempt(
+        page.session,
+        lambda: people.remove_conflict(
+            page.session, conflict_id, reason=reason, actor=page.actor, now=page.now
+        ),
+    ):
+        return _remove_page(page, row, failure=failure, href="#reason")
+    return after_post("/admin/conflicts", "conflict_removed")
+
+
 # --- awards --------------------------------------------------------------------------------------
 
 
@@ -389,10 +536,59 @@ def awards(page: AdminPage, done: str = "") -> HTMLResponse:
     return _awards_page(page, flash=flash)
 
 
+def _steps(page: Page, award_id: int) -> list[Any]:
+    award = award_queries.get_award(page.session, award_id)
+    return trigger_forms(page.session, award, page.actor, page.registry, page.now)
+
+
+def _confirm_step_page(
+    page: Page, award_id: int, trigger: str, *, status: int = 200, **shown: Any
+) -> HTMLResponse:
+    award = award_queries.get_award(page.session, award_id)
+    flow = page.registry.for_subject(page.session, award).policy.workflows.award
+    step = next(
+        (
+            f
+            for f in trigger_forms(page.session, award, page.actor, page.registry, page.now)
+            if f.trigger == trigger
+        ),
+        None,
+    )
+    if step is None or not needs_confirmation(flow, trigger):
+        raise NotFound(f"award {award_id} has no step '{trigger}' to confirm now")
+    view = award_public(page.session, award, page.registry)
+    return render(
+        page.request,
+        "admin/confirm_step.html",
+        auth=page.auth,
+        title=f"Are you sure you want to {step.title.lower()}?",
+        status=status,
+        step=step,
+        award=view,
+        version=award.version,
+        action=f"/admin/awards/{award_id}/events/{trigger}",
+        back=f"/admin/awards#award-{award_id}",
+        **shown,
+    )
+
+
+@router.get("/admin/awards/{award_id}/events/{trigger}")
+def confirm_award_event(page: AdminPage, award_id: Id, trigger: str) -> HTMLResponse:
+    """The question before a weighty step (withdraw, suspend): only its form takes the step."""
+    return _confirm_step_page(page, award_id, trigger)
+
+
 @router.post("/admin/awards/{award_id}/events/{trigger}")
 def award_event(page: AdminPage, award_id: Id, trigger: str, form: FormDep) -> Response:
-    """Suspend, reinstate, withdraw or restore an award, with a comment."""
+    """Suspend, reinstate, withdraw or restore an award, with a comment; a step that asks for
+    confirmation is taken only from its confirmation page (any other post is sent to it)."""
     award = award_queries.get_award(page.session, award_id)
+    flow = page.registry.for_subject(page.session, award).policy.workflows.award
+    weighty = needs_confirmation(flow, trigger)
+    if weighty and field(form, "confirmed") != "yes":
+        return RedirectResponse(f"/admin/awards/{award_id}/events/{trigger}", status_code=303)
     if failure := fire_from(form, page, award, trigger):
+        if weighty and trigger in {f.trigger for f in _steps(page, award_id)}:
+            return _confirm_step_page(page, award_id, trigger, failure=failure, href="#comment")
         return _awards_page(page, failure=failure, href=f"#award-{award_id}-{trigger}")
     return after_post("/admin/awards", trigger)

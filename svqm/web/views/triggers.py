@@ -27,7 +27,8 @@ class TriggerForm:
     needs_comment: bool
     primary: bool
     warning: bool
-    # Asks for confirmation on a page of its own first (the policy's `confirm`).
+    # Asks for confirmation on a page of its own first: the policy's `confirm`, a step that
+    # cannot be undone, or one that changes what the credential says (suspended, revoked).
     confirm: bool = False
 
 
@@ -46,12 +47,24 @@ def trigger_forms(
             needs_comment=asks_for(t.guards, "comment"),
             primary=t.primary,
             warning=t.warning,
-            confirm=t.confirm,
+            confirm=needs_confirmation(flow, t.trigger),
         )
         for t in flow.transitions
         if subject.state in t.source and (t.trigger in ready or t.trigger in unmet)
     ]
     return sorted(forms, key=lambda f: not f.primary)
+
+
+def needs_confirmation(flow: Workflow, trigger: str) -> bool:
+    """Whether the step is asked about on its own page before it is taken: the policy says so
+    (`confirm`), it is marked as a warning (cannot be undone), or it enters a state with a
+    credential status."""
+    for t in flow.transitions:
+        if t.trigger == trigger:
+            dest = next((s for s in flow.states if s.name == t.dest), None)
+            if t.confirm or t.warning or (dest is not None and dest.credential_status is not None):
+                return True
+    return False
 
 
 def done_messages(flows: Iterable[Workflow]) -> dict[str, str]:
