@@ -189,6 +189,10 @@ class Score(SQLModel, table=True):
     question: str = Field(max_length=64)
     # Strict: a JSON true is not the score 1.
     score: StrictInt = Field(ge=0, le=100)
+    # The assessor's note on the score, and who may read it: "internal" (staff only, the
+    # default) or "applicant" (the organisation too).
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    visibility: str = Field(default="internal", max_length=10)
     assessor_id: int | None = Field(default=None, foreign_key="user_account.id")
     at: datetime = Field(default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False))
 
@@ -200,3 +204,6 @@ class ScoreCreate(SQLModel):
     question: str = Field(max_length=64)
     # Strict: a JSON true is not the score 1.
     score: StrictInt = Field(ge=0, le=100)
+    note: str = Field(default="", max_length=5000)
+    # Staff only unless the assessor says the applicant may read the note.
+    visibility: Literal["applicant", "internal"] = "internal"

@@ -6,6 +6,7 @@ These functions trust their caller (the workflow service) to have checked who ma
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
 
@@ -135,6 +136,25 @@ def list_evidence(session: Session, application_id: int) -> list[EvidenceItem]:
     )
 
 
+def current_items(session: Session, application_id: int) -> list[EvidenceItem]:
+    """The newest version of each slot's evidence, in the order the slots were first filled."""
+    newest: dict[str, EvidenceItem] = {}
+    for item in list_evidence(session, application_id):
+        if item.slot not in newest or item.version > newest[item.slot].version:
+            newest[item.slot] = item
+    return sorted(newest.values(), key=lambda i: i.id or 0)
+
+
+def remaining(session: Session, application_id: int) -> list[EvidenceItem]:
+    """The current items no one has reviewed yet."""
+    return [i for i in current_items(session, application_id) if i.status == "pending"]
+
+
+def asked_about(session: Session, application_id: int) -> list[EvidenceItem]:
+    """The current items the assessor wants more information on (older versions are answered)."""
+    return [i for i in current_items(session, application_id) if i.status == "more_information"]
+
+
 def review_evidence(
     session: Session,
     item: EvidenceItem,
@@ -219,6 +239,7 @@ def set_score(
             score=data.score,
         )
     row.score, row.assessor_id, row.at = data.score, assessor_id, now
+    row.note, row.visibility = data.note.strip(), data.visibility
     session.add(row)
     session.flush()
     return row
@@ -230,6 +251,27 @@ def score_result(
     """The application's result against its level's standards."""
     rows = session.exec(select(Score).where(Score.application_id == application_id))
     return scoring.evaluate(policy, level, {(r.standard, r.question): r.score for r in rows})
+
+
+@dataclass(frozen=True)
+class ScoreLine:
+    """One question's current score with the assessor's note as this reader may see it."""
+
+    score: int
+    note: str
+    visibility: str
+
+
+def score_lines(session: Session, application_id: int, *, staff: bool) -> dict[str, ScoreLine]:
+    """Every current score of an application keyed 'standard/question'; for the applicant
+    (`staff` false) an internal note reads as no note."""
+    rows = session.exec(select(Score).where(Score.application_id == application_id)).all()
+    return {
+        f"{r.standard}/{r.question}": ScoreLine(
+            r.score, r.note if staff or r.visibility != "internal" else "", r.visibility
+        )
+        for r in rows
+    }
 
 
 def scores_of(session: Session, application_id: int) -> dict[str, int]:

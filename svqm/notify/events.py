@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from svqm.evidence.models import EvidenceItem, Review
+from svqm.evidence import service as evidence_service
+from svqm.evidence.models import Review
 from svqm.notify import outbox
 from svqm.notify.recipients import Audience, due_text, page_of
 from svqm.policy import Policy
@@ -41,17 +42,9 @@ def subject_title(policy: Policy, kind: str, subject: Any) -> str:
 
 
 def asked_about(session: Session, application_id: int) -> list[dict[str, str]]:
-    """Every evidence item the assessor wants more on, with the assessor's latest words on it."""
-    items = session.exec(
-        select(EvidenceItem)
-        .where(
-            EvidenceItem.application_id == application_id,
-            EvidenceItem.status == "more_information",
-        )
-        .order_by(col(EvidenceItem.id))
-    ).all()
+    """Every item the assessor collected a request for more on, each once, with their words."""
     out = []
-    for item in items:
+    for item in evidence_service.asked_about(session, application_id):
         review = session.exec(
             select(Review)
             .where(Review.evidence_id == item.id, Review.decision == "more_information")
@@ -141,9 +134,9 @@ def on_notice(session: Session, notice: events.Notice) -> None:
             "state": state,
             "moved": event.source != event.dest,
             # The system's own notes ("renewal passed on …") are not words to pass on.
-            # A hand-back's comment is its first item's: said once, in the list.
+            # A hand-back lists each item once; its comment is the assessor's covering note.
             "comment": ""
-            if event.actor_role == "system" or (notice.internal and role == "applicant") or items
+            if event.actor_role == "system" or (notice.internal and role == "applicant")
             else notice.comment,
             "items": items,
             "deadlines": _deadlines(session, notice, role),

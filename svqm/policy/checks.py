@@ -17,6 +17,16 @@ def _unique(problems: list[str], where: str, ids: Iterable[str], what: str) -> N
         problems.append(f"{where}: {what} '{dup}' is declared more than once")
 
 
+def _check_rubric(where: str, rubric: dict[int, str], top: int, problems: list[str]) -> None:
+    """A rubric says what every score from 0 to the question's max_score means, and no more."""
+    missing = [str(n) for n in range(top + 1) if not rubric.get(n, "").strip()]
+    extra = [str(n) for n in sorted(rubric) if not 0 <= n <= top]
+    if missing:
+        problems.append(f"{where}: say what each score means; missing {', '.join(missing)}")
+    if extra:
+        problems.append(f"{where}: scores {', '.join(extra)} are outside 0 to {top}")
+
+
 def _check_catalogue(policy: Policy, problems: list[str]) -> None:
     _unique(problems, "themes", (t.id for t in policy.themes), "theme")
     _unique(problems, "standards", (s.id for s in policy.standards), "standard")
@@ -28,6 +38,12 @@ def _check_catalogue(policy: Policy, problems: list[str]) -> None:
                     f"standards[{i}].questions[{j}].met_at: {q.met_at} is above max_score "
                     f"{q.max_score}"
                 )
+            if q.rubric:
+                _check_rubric(
+                    f"standards[{i}].questions[{j}].rubric", q.rubric, q.max_score, problems
+                )
+    for scale, rubric in policy.settings.rubric.items():
+        _check_rubric(f"settings.rubric.{scale}", rubric, scale, problems)
     _unique(
         problems,
         "evidence_requirements",
@@ -244,9 +260,10 @@ def _check_guard(
 def _check_hand_back(policy: Policy, problems: list[str]) -> None:
     """A scheme whose assessors review evidence says which trigger hands an application back.
 
-    An assessor's "more information" fires it, so it must be the assessor's, lead to a state in
-    which the applicant can answer (editable), and leave every state in which evidence is
-    reviewed while the applicant cannot change it (else the request would reach nobody).
+    The assessor sends back every collected "more information" with it, so it must be the
+    assessor's, lead to a state in which the applicant can answer (editable), and leave every
+    state in which evidence is reviewed while the applicant cannot change it (else the requests
+    would reach nobody).
     """
     flow = policy.workflows.application
     where = "workflows.application.hand_back"

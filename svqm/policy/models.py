@@ -46,6 +46,9 @@ class Question(_Strict):
     max_score: int = Field(default=4, ge=1, le=100)
     # A mandatory question is met at this score; unset means full marks.
     met_at: int | None = Field(default=None, ge=0)
+    # What each score means (0 to max_score), for the assessor scoring it; unset takes the
+    # scheme's rubric for questions of this max_score (settings.rubric).
+    rubric: dict[int, str] = {}
 
 
 class Standard(_Strict):
@@ -277,6 +280,8 @@ class SchemeSettings(_Strict):
     holiday_subdivision: str = "ENG"
     # Where days, months and years end: working-day and end-of-year deadlines end at local midnight.
     time_zone: str = "Europe/London"
+    # What each score means, by the max_score of the questions it applies to: {4: {0: "...", ...}}.
+    rubric: dict[int, dict[int, str]] = {}
 
     @field_validator("time_zone")
     @classmethod
@@ -319,6 +324,10 @@ class Policy(_Strict):
             }:
                 return lv
         return None
+
+    def rubric_of(self, question: Question) -> dict[int, str]:
+        """What each score of a question means: its own rubric, else the scheme's for its scale."""
+        return question.rubric or self.settings.rubric.get(question.max_score, {})
 
     def pass_mark(self, level: Level) -> tuple[Literal["percent", "points"], float]:
         """The mark a level's score must reach: the level's own, else the scheme's."""

@@ -124,6 +124,14 @@ class ReviewPublic(BaseModel):
     application_state: str
 
 
+class ScoreNotePublic(BaseModel):
+    standard: str
+    question: str
+    note: str
+    # "applicant" or "internal" (staff only: never sent to the applicant).
+    visibility: str
+
+
 class ScoreResultPublic(BaseModel):
     passed: bool
     overall_percent: float
@@ -131,6 +139,8 @@ class ScoreResultPublic(BaseModel):
     standards: dict[str, float]
     failed_mandatory: list[str]
     unscored: list[str]
+    # The assessor's notes on the scores that this reader may see.
+    notes: list[ScoreNotePublic] = []
 
 
 class AssignRequest(_In):

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from sqlmodel import Session
 
-from svqm.errors import Conflict, NotFound, PermissionDenied
+from svqm.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import (
@@ -30,7 +30,7 @@ from svqm.evidence.models import (
 from svqm.evidence.storage import BlobStore
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import Scheme, SchemeRegistry
-from svqm.workflow.service import Actor, fire, record_change
+from svqm.workflow.service import Actor, record_change
 
 
 def _as_applicant(actor: Actor, app: Application, scheme: Scheme, what: str) -> None:
@@ -209,32 +209,55 @@ def review_evidence(
 ) -> Review:
     """The assigned assessor decides on one evidence item.
 
-    Asking for more information also hands the application back to the applicant (the policy's
-    `hand_back` trigger), with the comment, unless it is already with them.
+    A "more information" is collected, not sent: the application stays with the assessor, who
+    reviews the rest and then hands it back once (`hand_back`), asking for every collected item.
     """
     scheme = registry.for_subject(session, app)
     _as_assessor(actor, app, scheme, "review evidence")
     if item.application_id != app.id:
         raise NotFound(f"no evidence {item.id} in application {app.id}")
-    review = evidence_service.review_evidence(session, item, data, reviewer_id=actor.id, now=now)
-    hand_back = scheme.policy.workflows.application.hand_back
-    flow = scheme.flows["application"]
-    if (
-        data.decision == "more_information"
-        and hand_back is not None
-        and flow.transition(hand_back, app.state)
-    ):
-        fire(
-            session,
-            app,
-            hand_back,
-            actor=actor,
-            registry=registry,
-            now=now,
-            comment=f"{item.title or item.slot}: {data.comment}",
-            visibility=data.visibility,
+    return evidence_service.review_evidence(session, item, data, reviewer_id=actor.id, now=now)
+
+
+def accept_remaining(
+    session: Session,
+    app: Application,
+    evidence_ids: Iterable[int],
+    *,
+    actor: Actor,
+    registry: SchemeRegistry,
+    now: datetime,
+) -> list[Review]:
+    """Accept, at once, the chosen items among the current versions not reviewed yet.
+
+    Every chosen id must be such an item (a reviewed, superseded or foreign one is refused by
+    name), so a page that went stale cannot accept what the assessor did not see."""
+    scheme = registry.for_subject(session, app)
+    _as_assessor(actor, app, scheme, "review evidence")
+    assert app.id is not None
+    remaining = {i.id: i for i in evidence_service.remaining(session, app.id)}
+    chosen = list(dict.fromkeys(evidence_ids))
+    if not chosen:
+        raise InvalidInput("choose at least one item to accept", field="accept")
+    stale = [str(i) for i in chosen if i not in remaining]
+    if stale:
+        raise Conflict(
+            f"evidence {', '.join(stale)} is not waiting for review any more; "
+            "check the page and try again"
         )
-    return review
+    accept = ReviewCreate(decision="accepted")
+    return [
+        evidence_service.review_evidence(
+            session, remaining[i], accept, reviewer_id=actor.id, now=now
+        )
+        for i in chosen
+    ]
+
+
+def collected_requests(session: Session, app: Application) -> list[EvidenceItem]:
+    """The current items the assessor has asked more on, to be sent back together."""
+    assert app.id is not None
+    return evidence_service.asked_about(session, app.id)
 
 
 def score_question(

@@ -2,8 +2,8 @@
 
 An organisation signs up, opens a Bronze application, makes six pledges, uploads evidence for
 every checklist slot and submits; the assessor (the only one, so assigned automatically) asks
-for more information on one item; the applicant uploads a new version and resubmits; the
-assessor accepts everything and recommends the award; a panel member confirms it; the
+for more information on one item and sends it back; the applicant uploads a new version and
+resubmits; the assessor accepts everything and recommends the award; a panel member confirms it; the
 applicant's dashboard shows the award. Staff accounts are made with `svqm user add` (the only
 way to make them); everything else goes through the pages, as a person would.
 
@@ -352,6 +352,10 @@ def test_journey_from_sign_up_to_award(live_server, add_staff, new_page, screens
     review(assessor, COMMITMENT, "More information needed", MORE_INFO)
     expect(assessor.get_by_text("Your review has been saved.")).to_be_visible()
     expect(assessor.get_by_role("table", name="Review history")).to_contain_text(MORE_INFO)
+    # The request is collected; the assessor sends the application back as a step of its own.
+    expect(assessor.locator("#collected")).to_contain_text(COMMITMENT)
+    assessor.get_by_role("button", name="Ask for more information", exact=True).click()
+    expect(assessor.get_by_text("Done: ask for more information.")).to_be_visible()
 
     # 3. The applicant reads the comment, uploads a new version and resubmits.
     sign_in(journey, applicant, APPLICANT, APPLICANT_PASSWORD, "14-login-applicant")

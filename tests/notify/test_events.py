@@ -78,7 +78,7 @@ def test_svqm_walk_tells_each_party_once_with_the_exact_page(engine, registry, t
             .order_by(col(EvidenceItem.id))
         ).all()
         first, second = items[0], items[1]
-        # One item already marked, then the one whose review hands the application back.
+        # Two requests collected, then one hand-back sending both.
         evidence_service.review_evidence(
             s,
             first,
@@ -94,6 +94,16 @@ def test_svqm_walk_tells_each_party_once_with_the_exact_page(engine, registry, t
             actor=cast.actor("assessor"),
             registry=registry,
             now=T0,
+        )
+        assert app.state == "under_review"  # collected until the assessor hands back
+        fire(
+            s,
+            app,
+            "request_changes",
+            actor=cast.actor("assessor"),
+            registry=registry,
+            now=T0,
+            comment="Two things, please",
         )
         assert app.state == "changes_requested"
         app_id, first_title, second_title = app.id, first.title, second.title
@@ -131,7 +141,9 @@ def test_svqm_walk_tells_each_party_once_with_the_exact_page(engine, registry, t
     text = request.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert text.startswith("Hello Ann Applicant,\n")
     assert "What is asked for (2 items):" in text
-    assert "In their words" not in text  # the items say it, once
+    assert "In their words: Two things, please" in text  # the covering note, once
+    assert text.count("Pledges too vague") == 1
+    assert text.count("Show the hours volunteered") == 1
     assert f"  - {first_title}: Pledges too vague" in text
     assert f"  - {second_title}: Show the hours volunteered" in text
     assert f"Open it here: {BASE}/applications/{app_id}" in text

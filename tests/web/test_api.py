@@ -129,7 +129,14 @@ def test_the_whole_journey_through_the_api(client, engine):
         headers=assessor,
         json={"decision": "more_information", "comment": "Signed copy please"},
     )
-    assert asked.json()["application_state"] == "changes_requested"
+    # Collected, not sent: the assessor hands the case back as its own step.
+    assert asked.json()["application_state"] == "under_review"
+    handed = client.post(
+        f"/api/v1/applications/{app['id']}/events/request_changes",
+        headers=assessor,
+        json={"comment": "One thing to add"},
+    )
+    assert handed.json()["state"] == "changes_requested", handed.text
 
     checklist = client.get(
         f"/api/v1/applications/{app['id']}/requirements", headers=applicant

@@ -182,7 +182,7 @@ def test_an_assessor_sees_only_their_own_queue(client, world):
     assert "No applications match" in filtered.text
 
 
-def test_asking_for_more_information_hands_the_application_back(client, world):
+def test_asking_for_more_information_is_kept_until_the_case_is_sent_back(client, world):
     world.sign_in(client, world.assessor)
     url = f"/assess/{world.app_a.id}"
     page = client.get(url)
@@ -200,11 +200,14 @@ def test_asking_for_more_information_hands_the_application_back(client, world):
         comment="Please add the figures for last year.",
     )
     assert reviewed.status_code == 303
-    assert world.fresh(Application, world.app_a.id).state == "changes_requested"
+    assert world.fresh(Application, world.app_a.id).state == "under_review"
     page = client.get(reviewed.headers["location"])
     assert "Your review has been saved." in page.text
-    assert "More information requested" in page.text
     assert "Please add the figures for last year." in page.text
+    sent = _post(client, f"{url}/hand-back", page.text, version=_version(page.text))
+    assert sent.status_code == 303
+    assert world.fresh(Application, world.app_a.id).state == "changes_requested"
+    assert "More information requested" in client.get(sent.headers["location"]).text
 
 
 def test_a_review_without_a_comment_is_refused_with_an_error_summary(client, world):

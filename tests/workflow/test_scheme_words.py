@@ -78,7 +78,7 @@ def test_every_scheme_reviews_evidence_somewhere_it_hands_back_from() -> None:
 
 
 @pytest.mark.parametrize(("scheme", "state"), _reviewed_states())
-def test_more_information_hands_the_application_back_in_every_scheme(
+def test_more_information_is_collected_and_the_hand_back_sends_it_in_every_scheme(
     session: Session,
     registry: SchemeRegistry,
     now: datetime,
@@ -97,6 +97,17 @@ def test_more_information_hands_the_application_back_in_every_scheme(
     item = evidence_service.list_evidence(session, app.id or 0)[0]
     review = ReviewCreate(decision="more_information", comment="Please add last year's figures.")
     actions.review_evidence(session, app, item, review, actor=assessor, registry=registry, now=now)
+    assert app.state == state  # collected: the assessor hands back when done
+    assert [i.id for i in actions.collected_requests(session, app)] == [item.id]
+    workflow.fire(
+        session,
+        app,
+        flow.hand_back,
+        actor=assessor,
+        registry=registry,
+        now=now,
+        comment="Please add last year's figures.",
+    )
     assert app.state == back.dest
     assert flow.state(app.state).editable
     last = workflow.history(session, app)[-1]

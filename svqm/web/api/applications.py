@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from svqm.accounts.models import User
+from svqm.accounts.models import STAFF_ROLES, User
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
@@ -34,6 +34,7 @@ from svqm.web.schemas import (
     EvidenceCreated,
     HistoryEvent,
     RequirementPublic,
+    ScoreNotePublic,
     ScoreResultPublic,
 )
 from svqm.workflow import actions, queries
@@ -318,6 +319,20 @@ def read_scores(
         standards=result.standards,
         failed_mandatory=result.failed_mandatory,
         unscored=result.unscored,
+        notes=[
+            ScoreNotePublic(
+                standard=key.split("/")[0],
+                question=key.split("/")[1],
+                note=line.note,
+                visibility=line.visibility,
+            )
+            for key, line in sorted(
+                evidence_service.score_lines(
+                    session, application_id, staff=user.role in STAFF_ROLES
+                ).items()
+            )
+            if line.note
+        ],
     )
 
 

@@ -41,6 +41,7 @@ def scheme_public(policy: Policy) -> dict[str, Any]:
                         "weight": q.weight,
                         "mandatory": q.mandatory,
                         "max_score": q.max_score,
+                        "rubric": {str(n): t for n, t in sorted(policy.rubric_of(q).items())},
                     }
                     for q in s.questions
                 ],

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from svqm.errors import GuardRefused, StaleVersion, field_of
+from svqm.evidence import service as evidence_service
 from svqm.web.deps import (
     CSRF,
     AnyPage,
@@ -101,8 +102,21 @@ def _task_list(
         flash=flash,
         comment=comment or {"trigger": "", "text": ""},
         groups=task_groups(view),
+        score_notes=_score_notes(case),
         **view.context(),
     )
+
+
+def _score_notes(case: Case) -> list[tuple[str, str]]:
+    """The assessor's notes on the scores that the applicant may read (never internal ones),
+    each with the question it is on; the same for staff reading this page."""
+    assert case.app.id is not None
+    policy = case.registry.for_subject(case.session, case.app).policy
+    questions = {
+        f"{s.id}/{q.id}": f"{s.name}: {q.text}" for s in policy.standards for q in s.questions
+    }
+    lines = evidence_service.score_lines(case.session, case.app.id, staff=False)
+    return [(questions.get(k, k), line.note) for k, line in sorted(lines.items()) if line.note]
 
 
 @router.get("/applications/{application_id}", response_model=None)

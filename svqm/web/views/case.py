@@ -12,7 +12,8 @@ from sqlmodel import Session
 from svqm.accounts import service as accounts
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
-from svqm.evidence.models import EvidenceItem, Review
+from svqm.evidence import pledges as pledge_service
+from svqm.evidence.models import EvidenceItem, Pledge, Review
 from svqm.evidence.requirements import Slot
 from svqm.evidence.scoring import ScoreResult
 from svqm.policy import Level, Policy, Standard
@@ -42,6 +43,9 @@ class CaseFile:
     state: StateDef
     state_tag: Tag
     organisation: str
+    # The pledges the application holds or retired, with what it does with each (made, carried…).
+    pledges: list[tuple[Pledge, str]]
+    theme_names: dict[str, str]
     slots: list[Slot]
     evidence_items: dict[int, EvidenceItem]
     reviews: list[Review]
@@ -51,6 +55,8 @@ class CaseFile:
     standards: list[Standard]
     result: ScoreResult
     scores: dict[str, int]
+    # Each scored question's line with the assessor's note (staff read every note).
+    lines: dict[str, evidence_service.ScoreLine]
     deadline: NextDeadline | None
     forms: list[TriggerForm]
 
@@ -91,6 +97,10 @@ def case_file(
         state=flow.state(app.state),
         state_tag=state_tag(flow, app.state),
         organisation=accounts.organisation_name(session, app.organisation_id),
+        pledges=[
+            (p, link.disposition) for p, link in pledge_service.application_pledges(session, app.id)
+        ],
+        theme_names={t.id: t.name for t in policy.themes},
         slots=slots,
         evidence_items=items,
         reviews=reviews,
@@ -102,6 +112,7 @@ def case_file(
             session, application_id=app.id, policy=policy, level=level
         ),
         scores=evidence_service.scores_of(session, app.id),
+        lines=evidence_service.score_lines(session, app.id, staff=True),
         deadline=next_deadline(session, policy, app),
         forms=trigger_forms(session, app, actor, registry, now),
     )
