@@ -311,6 +311,16 @@ def test_more_information_loop_end_to_end(session, registry, now, tmp_path, draf
         registry=registry,
         now=now,
     )
+    assert app.state == "under_review"  # collected: the assessor sends it back when done
+    workflow.fire(
+        session,
+        app,
+        "request_changes",
+        actor=assessor,
+        registry=registry,
+        now=now,
+        comment="One thing to add",
+    )
 
     assert app.state == "changes_requested"
     with pytest.raises(workflow.GuardRefused) as refused:

@@ -241,7 +241,9 @@ def test_pdfs_and_images_are_previewed_sandboxed_for_the_staff_of_the_case_only(
         assert shown.headers["x-frame-options"] == "SAMEORIGIN"
         assert shown.headers["x-content-type-options"] == "nosniff"
         assert shown.headers["cache-control"] == "no-store"
-    assert client.get(f"/evidence/{third.id}/preview").status_code == 404
+    text = client.get(f"/evidence/{third.id}/preview")
+    assert text.status_code == 415  # only downloaded
+    assert "download it instead" in text.text
 
     # Another assessor, the organisation itself, another organisation: no evidence to preview.
     world.sign_in(client, world.assessor2)

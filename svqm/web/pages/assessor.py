@@ -8,12 +8,13 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
-from svqm.errors import InvalidInput, NotFound, StaleVersion
+from svqm.accounts.models import STAFF_ROLES
+from svqm.errors import InvalidInput, NotFound, StaleVersion, UnsupportedFileType
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import ReviewCreate, ScoreCreate
 from svqm.policy import Policy
-from svqm.accounts.models import STAFF_ROLES
 from svqm.web.deps import CSRF, AnyPage, AssessorCase, AssessorPage, Case, Id, StoreDep
+from svqm.web.format import file_kind
 from svqm.web.forms import (
     FormDep,
     ListQueryDep,
@@ -121,14 +122,16 @@ def review_screen(case: AssessorCase, done: str = "") -> HTMLResponse:
 @router.get("/evidence/{evidence_id}/preview", response_model=None)
 def preview_evidence(evidence_id: Id, page: AnyPage, store: StoreDep) -> Response:
     """A PDF or image evidence version shown inside the case page, for staff who may see its
-    application; "no evidence N" to everyone else, and for files that are only downloaded."""
+    application ("no evidence N" to everyone else); another kind of file is only downloaded."""
     if page.actor.role not in STAFF_ROLES:
         raise NotFound(f"no evidence {evidence_id}")
     item, _ = queries.get_visible_evidence(
         page.session, evidence_id, page.actor, registry=page.registry
     )
     if item.content_type not in PREVIEWABLE:
-        raise NotFound(f"no preview of evidence {evidence_id}: download it instead")
+        raise UnsupportedFileType(
+            f"a {file_kind(item.content_type)} cannot be shown in the page: download it instead"
+        )
     return inline_preview(str(store.path_for(item.sha256)), item.filename, item.content_type)
 
 

@@ -10,9 +10,9 @@ from typing import Any
 from sqlmodel import Session
 
 from svqm.accounts import service as accounts
+from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
-from svqm.evidence import pledges as pledge_service
 from svqm.evidence.models import EvidenceItem, Pledge, Review
 from svqm.evidence.requirements import Slot
 from svqm.evidence.scoring import ScoreResult
