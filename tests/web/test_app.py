@@ -62,3 +62,12 @@ def test_production_serves_no_api_docs(engine, registry):
         create_app(settings=Settings(ENV="test"), engine=engine, registry=registry)
     ) as c:
         assert c.get("/openapi.json").status_code == 200
+
+
+def test_every_page_names_the_service_favicon_and_it_is_served(client):
+    page = client.get("/")
+    assert '<link rel="icon" href="/static/app/favicon.svg" type="image/svg+xml">' in page.text
+    icon = client.get("/static/app/favicon.svg")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.content.startswith(b"<svg")

@@ -8,6 +8,7 @@ import base64
 import gzip
 import json
 import re
+import zlib
 from datetime import timedelta
 
 import pytest
@@ -87,6 +88,17 @@ def _verdict(html: str) -> str:
     found = re.search(r'data-verdict="([a-z_]+)"', html)
     assert found, "the page shows no verdict"
     return found.group(1)
+
+
+def _pdf_objects(pdf: bytes) -> bytes:
+    """The PDF's bytes with each of its compressed streams (object streams too) inflated."""
+    parts = [pdf]
+    for stream in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            parts.append(zlib.decompress(stream.group(1)))
+        except zlib.error:
+            continue
+    return b"\n".join(parts)
 
 
 def _fire(engine, registry, issued, trigger: str, now) -> None:
@@ -249,6 +261,12 @@ def test_the_certificate_page_and_pdf(client, issued, engine, registry):
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF-")
     assert "attachment" in pdf.headers["content-disposition"]
+    # A tagged PDF: the catalogue names a structure tree and says its content is marked.
+    body = _pdf_objects(pdf.content)
+    assert b"/StructTreeRoot" in body
+    assert re.search(rb"/MarkInfo\s*<<\s*/Marked\s+true", body)
+    assert b"/Lang" in body
+    assert b"/H1" in body or b"/H" in body
     # The same certificate again is the cached render; a change of status is a new one.
     hits = pdf_of.cache_info().hits
     assert client.get(f"/awards/{issued.award_id}/certificate.pdf").content == pdf.content

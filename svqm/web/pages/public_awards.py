@@ -165,7 +165,9 @@ def pdf_of(html: str) -> bytes:
     # The embedded QR code (a data: URL) is all it may load: no files, nothing over the network.
     fetcher = weasyprint.URLFetcher(allowed_protocols=["data"], fail_on_errors=True)
     with _ONE_RENDER_AT_A_TIME:
-        pdf: bytes = weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf()
+        # Tagged (a structure tree, marked content, the document's language and title), so a
+        # screen reader reads the certificate in order, headings as headings.
+        pdf: bytes = weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf(pdf_tags=True)
     return pdf
 
 
