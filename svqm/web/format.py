@@ -36,14 +36,10 @@ def day(value: date | datetime) -> str:
 
 
 def moment(value: datetime) -> str:
-    """'5 January 2026 at 09:00' (UK time)."""
+    """'5 January 2026 at 09:00 UK time': every page shows times in Europe/London, labelled
+    (summer time included), as the `datetime` template macro does."""
     local = value.astimezone(_UK)
-    return f"{local.day} {local:%B %Y} at {local:%H:%M}"
-
-
-def utc_moment(value: datetime) -> str:
-    """'5 February 2026, 09:00 UTC', as the `datetime` template macro prints it."""
-    return f"{value:%-d %B %Y, %H:%M} UTC"
+    return f"{local.day} {local:%B %Y} at {local:%H:%M} UK time"
 
 
 def level_label(level: Level) -> str:

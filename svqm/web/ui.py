@@ -16,7 +16,7 @@ from svqm.config import Settings
 from svqm.errors import SvqmError
 from svqm.web.deps import PageAuth
 from svqm.web.errors import status_of, title_of, unmet_of
-from svqm.web.format import file_kind
+from svqm.web.format import day, file_kind, moment
 from svqm.web.security import ANON_COOKIE, anon_csrf_token, cookie_name, csp_with_nonce
 
 WEB = Path(__file__).resolve().parent
@@ -59,6 +59,9 @@ templates = Jinja2Templates(
 
 
 templates.env.filters["file_kind"] = file_kind
+# Dates and times as every page shows them: in Europe/London, a time labelled "UK time".
+templates.env.filters["uk_day"] = day
+templates.env.filters["uk_moment"] = moment
 
 
 def error_list(exc: SvqmError, href: str = "#main-content") -> list[dict[str, str]]:

@@ -13,7 +13,7 @@ from sqlalchemy import Row
 from sqlmodel import Session
 
 from svqm.accounts import service as accounts
-from svqm.web.format import tag_classes, utc_moment
+from svqm.web.format import day, tag_classes
 from svqm.web.forms import ListQuery
 from svqm.workflow import deadlines, queries
 from svqm.workflow.queries import QueuePage, Sort
@@ -75,7 +75,7 @@ def queue_rows(
         text, overdue = None, False
         if line.deadline_kind is not None and line.deadline_due is not None:
             label = deadlines.deadline(policy, line.deadline_kind).label
-            text = f"{label}: {utc_moment(line.deadline_due)}"
+            text = f"{label}: {day(line.deadline_due)}"
             due = line.deadline_due
             overdue = (due if due.tzinfo else due.replace(tzinfo=UTC)) <= now
         assessor = names.get(line.assessor_id) if line.assessor_id is not None else None
