@@ -13,12 +13,49 @@ class _Drawing:
     """A bare model for GraphMachine; the runtime machines never see it."""
 
 
-def _graph_machine(workflow: Workflow, engine: Literal["mermaid", "graphviz"], title: str) -> Any:
+class _TopDown(GraphMachine):
+    """Drawn top to bottom: a workflow's long chain of states fits a page's width."""
+
+    machine_attributes = {**GraphMachine.machine_attributes, "rankdir": "TB"}
+
+
+_ROLE_WORDS = {
+    "applicant": "applicant",
+    "assessor": "assessor",
+    "panel": "panel",
+    "admin": "admin",
+    "system": "automatic",
+}
+
+
+def _graph_machine(
+    workflow: Workflow,
+    engine: Literal["mermaid", "graphviz"],
+    title: str,
+    *,
+    words: bool = False,
+) -> Any:
+    """`words`: states and steps named by their policy labels and who takes each (for people);
+    otherwise the ids, roles and guards (for policy authors)."""
     model = _Drawing()
-    GraphMachine(
-        model=model,
-        states=[s.name for s in workflow.states],
-        transitions=[
+    if words:
+        # The drawing's own names are the policy's words (GraphMachine labels a node and an edge
+        # by its name): the bare model never runs them.
+        named = {s.name: s.title for s in workflow.states}
+        states: list[Any] = list(named.values())
+        moves = [
+            {
+                "trigger": t.title,
+                "source": [named[x] for x in t.source],
+                "dest": named[t.dest],
+                "conditions": [" or ".join(_ROLE_WORDS.get(r, r) for r in t.roles)],
+            }
+            for t in workflow.transitions
+        ]
+        initial = named[workflow.initial]
+    else:
+        states = [s.name for s in workflow.states]
+        moves = [
             {
                 "trigger": t.trigger,
                 "source": list(t.source),
@@ -29,8 +66,13 @@ def _graph_machine(workflow: Workflow, engine: Literal["mermaid", "graphviz"], t
                 ],
             }
             for t in workflow.transitions
-        ],
-        initial=workflow.initial,
+        ]
+        initial = workflow.initial
+    (_TopDown if words else GraphMachine)(
+        model=model,
+        states=states,
+        transitions=moves,
+        initial=initial,
         auto_transitions=False,
         graph_engine=engine,
         show_conditions=True,
@@ -45,7 +87,8 @@ def mermaid(workflow: Workflow, title: str) -> str:
     return str(_graph_machine(workflow, "mermaid", title).draw(None))
 
 
-def svg(workflow: Workflow, title: str) -> str:
-    """The workflow as an SVG picture (needs Graphviz's `dot`)."""
-    graph = _graph_machine(workflow, "graphviz", title)
+def svg(workflow: Workflow, title: str, *, words: bool = False) -> str:
+    """The workflow as an SVG picture (needs Graphviz's `dot`); `words` for people to read: top
+    to bottom, in the policy's words."""
+    graph = _graph_machine(workflow, "graphviz", title, words=words)
     return bytes(graph.pipe(format="svg")).decode()

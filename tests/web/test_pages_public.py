@@ -132,7 +132,16 @@ def test_the_workflow_diagram_is_svg(client):
     assert response.headers["content-type"].startswith("image/svg+xml")
     root = ET.fromstring(response.content)
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
-    assert "confirm_award" in response.text
+    # Drawn for people: top to bottom, states and steps in the policy's words and who takes
+    # each, never the engine's ids or guard names.
+    flow = client.app.state.registry.get("svqm").policy.workflows.application
+    confirm = next(t for t in flow.transitions if t.trigger == "confirm_award")
+    assert confirm.title in response.text
+    assert flow.state("recommended_award").title in response.text
+    assert "confirm_award" not in response.text
+    assert "before_deadline" not in response.text
+    width = float(root.get("width", "0").removesuffix("pt"))
+    assert 0 < width < 2500, "top to bottom, not one long row"
     again = client.get("/schemes/svqm/application.svg")
     assert again.content == response.content
     assert client.get("/schemes/svqm/nothing.svg").status_code == 404

@@ -74,7 +74,9 @@ def scheme_diagram(scheme_id: str, kind: str, registry: RegistryDep) -> Response
     policy = registry.get(scheme_id).policy
     key = (policy.digest, kind)
     if key not in _SVG:
-        _SVG[key] = diagram.svg(policy.workflows.of(kind), f"{policy.name}: {kind} workflow")
+        _SVG[key] = diagram.svg(
+            policy.workflows.of(kind), f"{policy.name}: {kind} workflow", words=True
+        )
     cache = {"Cache-Control": "public, max-age=3600"}
     return Response(_SVG[key], media_type="image/svg+xml", headers=cache)
 
