@@ -293,7 +293,8 @@ def test_admin_people_pages_and_a_workflow_diagram_fit_a_narrow_screen(
         width = page.evaluate("() => document.documentElement.scrollWidth")
         wide = page.evaluate(
             "() => [...document.querySelectorAll('body *')].filter(e => "
-            "e.getBoundingClientRect().right > 321 && !e.closest('.app-table-scroll')).slice(0, 5).map(e => e.tagName + '.' + "
+            "e.getBoundingClientRect().right > 321 && !e.closest('.app-table-scroll'))"
+            ".slice(0, 5).map(e => e.tagName + '.' + "
             "e.className + '#' + e.id + ':' + Math.round(e.getBoundingClientRect().right))"
         )
         assert width <= 320, (path, width, wide)
