@@ -231,3 +231,17 @@ def test_only_admins_may_change_people(client, world, who):
     with Session(world.engine) as s:
         assert s.get(ConflictOfInterest, conflict_id) is not None
     assert _events(world.engine, target) == []
+
+
+def test_only_one_navigation_item_is_active(client, world):
+    world.sign_in(client, world.admin)
+    for path, current in (
+        ("/admin/users", "Users"),
+        ("/admin", "Admin"),
+        ("/admin/awards", "Admin"),
+    ):
+        page = client.get(path).text
+        active = page.count("govuk-service-navigation__item--active")
+        assert active == 1, (path, active)
+        item = page.split("govuk-service-navigation__item--active")[1].split("</li>")[0]
+        assert current in item, path
