@@ -41,7 +41,11 @@ def test_schemes_follow_the_contract(client):
     assert len(svqm["levels"][3]["standards"]) == 9
     assert len(svqm["themes"]) == 9
     plan = next(s for s in svqm["standards"] if s["id"] == "plan")
-    assert set(plan["questions"][0]) == {"id", "text", "weight", "mandatory", "max_score"}
+    question = plan["questions"][0]
+    assert set(question) == {"id", "text", "weight", "mandatory", "max_score", "rubric"}
+    # What each score means, one entry per score from 0 to the question's maximum.
+    assert list(question["rubric"]) == [str(n) for n in range(question["max_score"] + 1)]
+    assert all(question["rubric"].values())
     health_themes = {t["id"]: t["mandatory"] for t in schemes["svqm-health"]["themes"]}
     assert sum(health_themes.values()) == 3
 
