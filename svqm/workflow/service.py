@@ -475,19 +475,14 @@ def assign_assessor(
     application.assessor_id = assessor.id
     session.add(application)
     session.flush()
-    assert application.id is not None
-    event = append_event(
+    event = _same_state_event(
         session,
-        subject_kind="application",
-        subject_id=application.id,
-        seq=seq,
-        at=now,
-        actor_id=actor.id,
-        actor_role=actor.role,
-        trigger="assign_assessor",
-        source=application.state,
-        dest=application.state,
-        comment=f"assigned to assessor {assessor.id}",
+        application,
+        seq,
+        actor,
+        "assign_assessor",
+        f"assigned to assessor {assessor.id}",
+        now,
     )
     policy = registry.for_subject(session, application).policy
     events.publish(
@@ -503,6 +498,32 @@ def assign_assessor(
         ),
     )
     return event
+
+
+def _same_state_event(
+    session: Session,
+    application: Application,
+    seq: int,
+    actor: Actor,
+    trigger: str,
+    comment: str,
+    now: datetime,
+) -> AuditEvent:
+    """The audit event of a step that leaves the application in its state (assign, remind)."""
+    assert application.id is not None
+    return append_event(
+        session,
+        subject_kind="application",
+        subject_id=application.id,
+        seq=seq,
+        at=now,
+        actor_id=actor.id,
+        actor_role=actor.role,
+        trigger=trigger,
+        source=application.state,
+        dest=application.state,
+        comment=comment,
+    )
 
 
 def send_reminder(
@@ -528,19 +549,8 @@ def send_reminder(
             f"the application is finished ({state.title}): there is nothing to remind"
         )
     seq = _bump(session, application, state=application.state, now=now, state_changed=False) - 1
-    assert application.id is not None
-    event = append_event(
-        session,
-        subject_kind="application",
-        subject_id=application.id,
-        seq=seq,
-        at=now,
-        actor_id=actor.id,
-        actor_role=actor.role,
-        trigger="send_reminder",
-        source=application.state,
-        dest=application.state,
-        comment=comment or "reminder sent",
+    event = _same_state_event(
+        session, application, seq, actor, "send_reminder", comment or "reminder sent", now
     )
     events.publish(
         session,
