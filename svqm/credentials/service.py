@@ -18,6 +18,7 @@ from svqm.credentials.badge import AwardFacts, Issuer, award_credential, status_
 from svqm.credentials.signing import sign
 from svqm.credentials.verification import Verification, check_token
 from svqm.errors import NotFound
+from svqm.evidence import pledges as pledge_figures
 from svqm.workflow import commitments
 from svqm.workflow.models import Award
 from svqm.workflow.schemes import SchemeRegistry
@@ -35,7 +36,7 @@ def facts_of(session: Session, award: Award, registry: SchemeRegistry | None = N
                 p.id,
                 p.title,
                 themes.get(p.theme, p.theme),
-                f"{p.target} {p.unit}".strip(),
+                pledge_figures.figure(p.target, p.unit),
                 p.due_date.isoformat(),
             )
             for p in commitments.award_pledges(session, [award])

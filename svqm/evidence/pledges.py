@@ -32,6 +32,29 @@ def target_number(target: str) -> float | None:
     return float(found.group(1).replace(",", "")) if found else None
 
 
+def number(value: float | None) -> str:
+    """A figure as people read it everywhere (pages, charts, emails, credentials): 12, 12.5,
+    1,200 (empty when there is none)."""
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}".rstrip("0")
+
+
+def figure(value: float | str | None, unit: str = "") -> str:
+    """A figure or a target with its unit, its number written as `number` writes it: "8,000
+    hours" for 8000 or "8000" in hours, "30%" for "30%"; words stay as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        found = _NUMBER.match(value)
+        text = value.strip()
+        if found:
+            text = number(float(found.group(1).replace(",", ""))) + value[found.end() :]
+    else:
+        text = number(value)
+    return f"{text} {unit}".strip() if unit and text else text
+
+
 def _check(policy: Policy, theme_id: str, due: date, today: date) -> None:
     if policy.theme(theme_id) is None:
         known = ", ".join(t.id for t in policy.themes)

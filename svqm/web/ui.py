@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from svqm.config import Settings
 from svqm.errors import SvqmError
+from svqm.evidence.pledges import figure
 from svqm.web.deps import PageAuth
 from svqm.web.errors import status_of, title_of, unmet_of
 from svqm.web.format import day, file_kind, moment
@@ -61,6 +62,8 @@ templates = Jinja2Templates(
 templates.env.filters["file_kind"] = file_kind
 # Dates and times as every page shows them: in Europe/London, a time labelled "UK time".
 templates.env.filters["uk_day"] = day
+# Figures and targets read the same on every page (svqm.evidence.pledges.figure).
+templates.env.filters["figure"] = figure
 templates.env.filters["uk_moment"] = moment
 
 

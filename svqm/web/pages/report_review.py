@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from svqm.accounts import service as accounts
 from svqm.errors import Conflict, NotFound
+from svqm.evidence.pledges import figure
 from svqm.reporting import filings
 from svqm.web.deps import CSRF, Id, Page, StoreDep, page_for
 from svqm.web.errors import status_of
@@ -17,7 +18,6 @@ from svqm.web.format import day, file_size, report_tag, sentence
 from svqm.web.forms import FormDep, attempt, field
 from svqm.web.security import attachment
 from svqm.web.ui import Errors, after_post, flash_of, render
-from svqm.web.views.pledges import number
 from svqm.workflow import awards as award_queries
 from svqm.workflow import commitments, progress
 from svqm.workflow.models import Award
@@ -66,13 +66,12 @@ def _report_page(
     figures: list[dict[str, Any]] = []
     for f in progress.figures_of(page.session, [report.id])[report.id]:
         p = held.get(f.pledge_id)
-        unit = f" {p.unit}" if p and p.unit else ""
         figures.append(
             {
                 "pledge": p.title if p else f"Pledge {f.pledge_id}",
                 "indicator": p.indicator if p else "",
-                "target": f"{p.target}{unit}" if p else "",
-                "actual": f"{number(f.actual)}{unit}",
+                "target": figure(p.target, p.unit) if p else "",
+                "actual": figure(f.actual, p.unit if p else ""),
                 "below": bool(p and p.target_value is not None and f.actual < p.target_value),
                 "narrative": f.narrative,
                 "private": f.private,

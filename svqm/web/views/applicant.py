@@ -27,7 +27,7 @@ from svqm.web.format import (
     state_tag,
 )
 from svqm.web.views.deadlines import DeadlineView, describe
-from svqm.web.views.pledges import DISPOSITIONS, number
+from svqm.web.views.pledges import DISPOSITIONS
 from svqm.web.views.triggers import TriggerForm, step_title, trigger_forms
 from svqm.workflow import awards as award_queries
 from svqm.workflow import deadlines, queries, schedule
@@ -264,8 +264,8 @@ def task_list(
                 "title": p.title,
                 "description": p.description,
                 "indicator": p.indicator,
-                "target": f"{p.target} {p.unit}".strip(),
-                "baseline": number(p.baseline),
+                "target": pledge_service.figure(p.target, p.unit),
+                "baseline": pledge_service.number(p.baseline),
                 "due": day(p.due_date),
                 "held": DISPOSITIONS.get(link.disposition, link.disposition),
                 "retired": link.disposition == "retired",

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from svqm.accounts import service as accounts
 from svqm.credentials.verification import Verification
+from svqm.evidence.pledges import figure
 from svqm.policy import Policy
 from svqm.reporting import filings
 from svqm.web.format import Tag, day, file_size, level_label, report_tag, state_tag
@@ -77,7 +78,7 @@ def checked_award(
                 "theme": themes.get(p.theme, p.theme),
                 "title": p.title,
                 "indicator": p.indicator,
-                "target": f"{p.target} {p.unit}".strip(),
+                "target": figure(p.target, p.unit),
                 "due": day(p.due_date),
             }
             for p in commitments.award_pledges(session, [award])
@@ -177,7 +178,7 @@ def holder_award(
                 "title": p.title,
                 "indicator": p.indicator,
                 "unit": p.unit,
-                "target": f"{p.target} {p.unit}".strip(),
+                "target": figure(p.target, p.unit),
             }
             for p in pledge_rows
         ],

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from svqm.evidence.pledges import figure, number
 from svqm.web.format import day, level_label, state_tag
-from svqm.web.views.pledges import number
 from svqm.workflow import commitments
 from svqm.workflow.commitments import PublicPledge
 from svqm.workflow.models import Award
@@ -40,7 +40,7 @@ def chart_of(p: PublicPledge, unit_words: str) -> dict[str, Any]:
         said = "No figures reported and accepted yet."
     else:
         said = f"Latest accepted figure: {number(latest.actual)}{unit_words} in {latest.period}."
-    target_words = f"Target {p.target}{unit_words}" if target is not None else ""
+    target_words = f"Target {figure(p.target, p.unit)}" if target is not None else ""
     return {
         "id": f"pledge-{p.id}-chart",
         "title": f"{p.indicator}: figures against the target",
@@ -86,7 +86,7 @@ def pledge_themes(
                 "indicator": p.indicator,
                 "unit": p.unit,
                 "baseline": number(p.baseline) if p.baseline is not None else "",
-                "target": f"{p.target}{unit_words}",
+                "target": figure(p.target, p.unit),
                 "due": day(p.due_date),
                 "latest": f"{number(latest.actual)}{unit_words} ({latest.period})"
                 if latest

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from svqm.errors import Conflict, NotFound
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence.models import Pledge
+from svqm.evidence.pledges import figure, number
 from svqm.web.format import day, moment
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
@@ -30,13 +31,6 @@ _CHANGES = {
     "retired": "Retired",
     "withdrawn": "Withdrawn",
 }
-
-
-def number(value: float | None) -> str:
-    """A figure as people write it: 12, 12.5, 1,200 (empty when there is none)."""
-    if value is None:
-        return ""
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}".rstrip("0")
 
 
 def form_of(pledge: Pledge) -> dict[str, str]:
@@ -110,7 +104,7 @@ def pledge_page(
                 "when": moment(r.at),
                 "what": _CHANGES.get(r.change, r.change),
                 "text": f"{r.title} ({themes.get(r.theme, r.theme)}): {r.indicator}, target "
-                f"{r.target}{' ' + r.unit if r.unit else ''} by {day(r.due_date)}",
+                f"{figure(r.target, r.unit)} by {day(r.due_date)}",
             }
             for r in reversed(pledge_service.revisions_of(session, pledge_id))
         ],
