@@ -1,7 +1,7 @@
 """B4's floors: bare Starlette routes, in the same process as svqm's app, doing the least its pages do.
 
 `uvicorn --factory benchmarks.b4_floor:create_app` serves svqm's own app (`svqm.web.app.create_app`,
-mounted at `/`, its lifespan run as `svqm serve` runs it) and beside it three bare routes:
+mounted at `/`, its lifespan run as `svqm serve` runs it) and beside it five bare routes:
 
   /floor/queue  the queue page: the SQL the page's read model sends for the list (its lines and
                 their count), replayed with the `sqlite3` module, and the same Jinja2 template
@@ -10,6 +10,10 @@ mounted at `/`, its lifespan run as `svqm serve` runs it) and beside it three ba
                 `assessor/review.html` rendered with the same case file
   /floor/api    the JSON read: the SQL of `application_public` replayed, and the same body
                 encoded with `json.dumps`
+  /floor/tasks  the application's task list as its assessor reads it: the SQL of its read
+                model (and of the score notes it shows) replayed, `applicant/application.html`
+  /floor/organisation  the public organisation page (SVQM_B4_ORGANISATION): the SQL of its read
+                model replayed, `public/organisation.html` with its charts; no one signed in
 
 No session cookie, no sign-in lookup, no dependency injection, no ORM, no CSRF or CSP work beyond
 the nonce the templates print: the least this stack (Starlette, sqlite3, Jinja2) can do to
@@ -44,10 +48,14 @@ from svqm.accounts.models import User
 from svqm.web.api.applications import application_public
 from svqm.web.app import create_app as create_svqm_app
 from svqm.web.forms import list_query
+from svqm.web.pages.applicant import _score_notes
 from svqm.web.pages.assessor import DECISIONS, PAGE_SIZE
 from svqm.web.ui import templates
+from svqm.web.views.applicant import task_list
 from svqm.web.views.case import case_file
+from svqm.web.views.organisations import organisation_page
 from svqm.web.views.queues import list_page
+from svqm.web.views.tasks import task_groups
 from svqm.workflow.models import Application
 from svqm.workflow.service import Actor
 
@@ -78,6 +86,7 @@ class _Page:
     title: str
     context: dict[str, Any]
     sql: list[Statement]
+    public: bool = False  # for anyone: no one signed in
 
 
 class Floor:
@@ -97,6 +106,7 @@ class Floor:
         self.service_name = service_name
         assessor_id = int(os.environ["SVQM_B4_ASSESSOR"])
         application_id = int(os.environ["SVQM_B4_APPLICATION"])
+        organisation_id = int(os.environ["SVQM_B4_ORGANISATION"])
         now = clock.now()
         with Session(engine) as session:
             me = session.get(User, assessor_id)
@@ -140,6 +150,50 @@ class Floor:
                 out = application_public(session, app, actor=actor, registry=registry, now=now)
             self.api_body = out.model_dump(mode="json")
             self.api_sql = list(sql)
+        # Each later page in a session of its own: expiring the first one's objects would leave
+        # those the pages above render detached.
+        with Session(engine) as session:
+            me = session.get(User, assessor_id)
+            assert me is not None
+            actor = Actor.of(me)
+            app = session.get(Application, application_id)
+            assert app is not None
+            session.expire_all()
+            app = session.get(Application, application_id)
+            assert app is not None
+            with _captured(engine) as sql:
+                tasks = task_list(session, registry, app, actor, now)
+                notes = _score_notes(
+                    SimpleNamespace(app=app, registry=registry, session=session)  # type: ignore[arg-type]
+                )
+            self.pages["tasks"] = _Page(
+                "applicant/application.html",
+                tasks.title,
+                {
+                    "status": 200,
+                    "flash": None,
+                    "comment": {"trigger": "", "text": ""},
+                    "groups": task_groups(tasks),
+                    "score_notes": notes,
+                    **tasks.context(),
+                },
+                list(sql),
+            )
+        with Session(engine) as session:
+            with _captured(engine) as sql:
+                org = organisation_page(session, registry, organisation_id, now)
+            self.pages["organisation"] = _Page(
+                "public/organisation.html",
+                org.title,
+                {
+                    "flash": None,
+                    "organisation": org.organisation,
+                    "awards": org.awards,
+                    "themes": org.themes,
+                },
+                list(sql),
+                public=True,
+            )
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -159,10 +213,11 @@ class Floor:
     def html(self, request: Request, name: str) -> Response:
         page = self.pages[name]
         self.replay(page.sql)
+        user = None if page.public else self.user
         context = {
             "request": request,
-            "auth": self.user,
-            "user": self.user,
+            "auth": user,
+            "user": user,
             "csrf_token": secrets.token_urlsafe(24),
             "cspNonce": secrets.token_urlsafe(16),
             "serviceName": self.service_name,
@@ -199,11 +254,19 @@ def create_app() -> Starlette:
     def api(request: Request) -> Response:
         return floor.json(request)
 
+    def tasks(request: Request) -> Response:
+        return floor.html(request, "tasks")
+
+    def organisation(request: Request) -> Response:
+        return floor.html(request, "organisation")
+
     app = Starlette(
         routes=[
             Route("/floor/queue", queue),
             Route("/floor/case", case),
             Route("/floor/api", api),
+            Route("/floor/tasks", tasks),
+            Route("/floor/organisation", organisation),
             Mount("/", app=product),
         ],
         lifespan=lifespan,

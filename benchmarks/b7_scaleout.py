@@ -108,7 +108,12 @@ def _serve(env: dict[str, str], workers: int, tmp: Path, pages: dict[str, tuple[
     figures: dict[str, dict[str, float]] = {}
     try:
         base = f"http://127.0.0.1:{port}"
-        b4_web._wait(base, server)
+        try:
+            b4_web._wait(base, server)
+        except RuntimeError as exc:
+            log.flush()
+            tail = (tmp / f"serve-{workers}.log").read_text()[-2000:]
+            raise RuntimeError(f"{exc}; its log ends:\n{tail}") from None
         for path, headers in pages.values():
             b4_web._check(base + path, dict(h.split(": ", 1) for h in headers))
         for name, (path, headers) in pages.items():
@@ -234,7 +239,7 @@ def run() -> Result:
     try:
         engine = make_engine(url)
         upgrade(engine)
-        cookie, token, app_id, _ = b4_web._seed(engine)
+        cookie, token, app_id, _, _ = b4_web._seed(engine)
         with temp_dir("svqm-b7-") as tmp:
             env = {k: v for k, v in os.environ.items() if not k.startswith("SVQM_")}
             env.update(

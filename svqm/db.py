@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +41,25 @@ class UtcDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given; svqm stores timezone-aware UTC only")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        # SQLite's text, in one step: the same string SQLAlchemy's DATETIME writes (its
+        # "%(year)04d-...%(microsecond)06d" format, always with microseconds), at half the cost
+        # of the two processors chained; the sweep binds three datetimes a reminder.
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            tz = value.tzinfo
+            if tz is None:
+                raise ValueError("naive datetime given; svqm stores timezone-aware UTC only")
+            if tz is not UTC:
+                value = value.astimezone(UTC)
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

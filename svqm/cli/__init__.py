@@ -135,6 +135,10 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        # uvicorn kills a worker that has not answered its health check within this many
+        # seconds, counted from its start: a worker importing the app on a busy machine took
+        # longer than the default 5 s, so `--workers 2` killed and restarted its workers forever.
+        timeout_worker_healthcheck=60,
         log_level="info",
         access_log=access_log,
     )
