@@ -301,6 +301,7 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
     assessor = _staff(session, "assessor@demo.svqm.test", "assessor", "Asha Assessor")
     assessor2 = _staff(session, "assessor2@demo.svqm.test", "assessor", "Ben Assessor")
     panel = _staff(session, "panel@demo.svqm.test", "panel", "Priya Panel")
+    panel2 = _staff(session, "panel2@demo.svqm.test", "panel", "Pat Panel")
 
     def journey(
         org: Organisation, user: User, scheme: str, level: str, start: datetime
@@ -425,7 +426,33 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
     )
     assert manager.id is not None
 
-    staff = [admin, assessor, assessor2, panel]
+    # A housing association's Bronze application, recommended last week and awaiting the panel.
+    # Pat Panel sits on its board (a conflict on record), so only Priya Panel may decide it.
+    housing, housing_user = _org(
+        session,
+        "Westbrook Housing Association",
+        "housing",
+        "applicant@westbrook.demo.svqm.test",
+        "Wes Westbrook",
+    )
+    j = journey(housing, housing_user, "svqm", "Bronze", now - timedelta(days=30))
+    j.pledges(_PLEDGES["svqm"])
+    j.upload_all()
+    j.fire("submit", housing_user)
+    assigned = assessor if j.app.assessor_id == assessor.id else assessor2
+    j.fire("start_review", assigned)
+    j.review_all(assigned)
+    j.tick(20)
+    j.fire("recommend_award", assigned, "Six themes with clear targets; the evidence is complete.")
+    accounts.declare_conflict(
+        session,
+        user_id=panel2.id or 0,
+        organisation_id=housing.id or 0,
+        reason="sits on the association's board",
+        recorded_by_id=admin.id,
+    )
+
+    staff = [admin, assessor, assessor2, panel, panel2]
     lines = [
         "demo data created; every demo account's password is " + DEMO_PASSWORD,
         "  applicants applicant@riverside.demo.svqm.test (Health Bronze awarded),",
@@ -434,6 +461,8 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         "               three homes awarded Bronze on one group application)",
         "             manager@quaylodge.demo.svqm.test (one care home of the group only)",
         "             applicant@northgate.demo.svqm.test (Bronze draft)",
+        "             applicant@westbrook.demo.svqm.test (Bronze recommended, awaiting the panel;",
+        "               panel2 has a conflict with it, so panel decides it)",
         "  staff sign in with a code from an authenticator app; add each account's key:",
     ]
     lines += [f"  {u.role:<9} {u.email:<28} key {u.totp_secret}" for u in staff]

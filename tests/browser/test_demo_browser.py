@@ -15,6 +15,7 @@ from elsewhere.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import pyotp
 from playwright.sync_api import ConsoleMessage, Page, Response, expect
@@ -160,7 +161,7 @@ def test_the_care_groups_bid_director_switches_between_its_homes(
     expect(page).to_have_url(re.compile(r"/dashboard\?done=switched$"))
     expect(page.get_by_text("You are now acting for this organisation.")).to_be_visible()
     expect(page.locator(".govuk-caption-l")).to_have_text("Quay Lodge")
-    expect(page.locator("#awards + table tbody tr")).to_have_count(1)
+    expect(page.locator("#awards + .app-table-scroll table tbody tr")).to_have_count(1)
 
     page.goto(f"{live_server}/account/organisations")
     page.get_by_role("button", name="Switch to Harbour Care Group").click()
@@ -299,3 +300,175 @@ def test_admin_people_pages_and_a_workflow_diagram_fit_a_narrow_screen(
         )
         assert width <= 320, (path, width, wide)
         screenshot(page, f"{path.strip('/').replace('/', '-')}-320")
+
+
+# --- every page at 320 px, and the panel ---------------------------------------------------------
+
+# Who the demo lets in, and where each lands: the public, applicants (the care group's bid
+# director reaches /group), assessors, the panel (one of them with a conflict) and the admin.
+PEOPLE = [
+    "",
+    "applicant@harbour.demo.svqm.test",
+    "applicant@riverside.demo.svqm.test",
+    "applicant@northgate.demo.svqm.test",
+    "applicant@westbrook.demo.svqm.test",
+    "manager@quaylodge.demo.svqm.test",
+    "assessor@demo.svqm.test",
+    "assessor2@demo.svqm.test",
+    "panel@demo.svqm.test",
+    "panel2@demo.svqm.test",
+    ADMIN,
+]
+# Links the crawl does not follow: files, feeds and the API (not pages), and leaving.
+NOT_PAGES = re.compile(
+    r"(\.(csv|pdf|ics|json|svg|png)$|/credential$|/download$|/file$|/preview$|^/api/|^/static/)"
+)
+WIDE_ELEMENTS = """() => [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > 321 && !e.closest('.app-table-scroll'))
+    .slice(0, 5).map(e => e.tagName + '.' + e.className + ':' + Math.round(
+        e.getBoundingClientRect().right))"""
+
+
+def _sign_in(page: Page, base: str, email: str, keys: dict[str, str]) -> None:
+    page.goto(f"{base}/login")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    if email in keys:
+        expect(page).to_have_url(re.compile(r"/login/second-factor"))
+        page.get_by_label("Security code").fill(pyotp.TOTP(keys[email]).now())
+        page.get_by_role("button", name="Continue").click()
+    expect(page).not_to_have_url(re.compile(r"/login"))
+
+
+def _fits_320(page: Page) -> None:
+    """At 320 px the document is no wider than the screen (tables scroll in their own region)."""
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 320, (page.url, width, page.evaluate(WIDE_ELEMENTS))
+
+
+def _both_widths(page: Page, screenshot, axe, step: str) -> None:
+    """A step at 1280 px and at 320 px: screenshot each, axe-core on each, and the 320 px check."""
+    page.set_viewport_size({"width": 1280, "height": 800})
+    screenshot(page, f"{step}-1280")
+    assert not (violations := axe(page)), (step, violations)
+    page.set_viewport_size({"width": 320, "height": 800})
+    _fits_320(page)
+    screenshot(page, f"{step}-320")
+    assert not (violations := axe(page)), (step, violations)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+def _pattern(path: str) -> str:
+    """A page's kind: its path with numbers as N and its query's names ('/assess/N?finished')."""
+    base, _, query = path.partition("?")
+    names = sorted({part.split("=")[0] for part in query.split("&") if part})
+    return re.sub(r"\d+", "N", base) + ("?" + "&".join(names) if names else "")
+
+
+def test_no_page_the_demo_reaches_is_wider_than_a_320px_screen(
+    live_server, demo_keys, new_page, axe
+):
+    """Each person of the demo follows every link from where they land, at 320 px (two pages of
+    each kind): no document is wider than the screen; axe-core on the first page of each kind."""
+    checked: set[str] = set()
+    visited = 0
+    for email in PEOPLE:
+        page = new_page(bypass_csp=True, viewport={"width": 320, "height": 800})
+        if email:
+            _sign_in(page, live_server, email, demo_keys)
+        start = urlsplit(page.url).path if email else "/"
+        seen: dict[str, int] = {}
+        done: set[str] = set()
+        todo = [start]
+        while todo:
+            path = todo.pop(0)
+            kind = _pattern(path)
+            if path in done or seen.get(kind, 0) >= 2:
+                continue
+            done.add(path)
+            seen[kind] = seen.get(kind, 0) + 1
+            response = page.goto(f"{live_server}{path}")
+            assert response is not None, (email, path)
+            assert response.ok, (email, path, response.status)
+            if "text/html" not in response.headers.get("content-type", ""):
+                continue
+            visited += 1
+            _fits_320(page)
+            if kind not in checked:
+                checked.add(kind)
+                assert not (violations := axe(page)), (email, path, violations)
+            for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
+                url = urlsplit(href)
+                if url.netloc != urlsplit(live_server).netloc or NOT_PAGES.search(url.path):
+                    continue
+                found = url.path + (f"?{url.query}" if url.query else "")
+                if found not in done:
+                    todo.append(found)
+    # Every audience's pages were reached (the numbers keep the crawl honest, not exact).
+    for kind in ("/dashboard", "/group", "/assess/N", "/panel/N", "/admin", "/awards/N/verify"):
+        assert kind in checked, (kind, sorted(checked))
+    assert visited > 100, visited
+
+
+def test_the_panel_case_for_a_conflicted_and_a_free_member(
+    live_server, demo_keys, new_page, screenshot, axe
+):
+    """Westbrook's Bronze, recommended and awaiting the panel: Pat Panel (a conflict on record)
+    reads why they cannot decide and gets no buttons; Priya Panel sees the recommendation, the
+    scores and the assessor's notes side by side, and overturning asks on a page of its own."""
+    conflicted = new_page(bypass_csp=True)
+    _sign_in(conflicted, live_server, "panel2@demo.svqm.test", demo_keys)
+    expect(conflicted).to_have_url(re.compile(r"/panel$"))
+    case = conflicted.get_by_role("link", name=re.compile("^Westbrook Housing Association"))
+    expect(case).to_have_count(1)
+    _both_widths(conflicted, screenshot, axe, "01-panel-queue-conflicted")
+    case.click()
+    expect(conflicted).to_have_url(re.compile(r"/panel/\d+$"))
+    case_path = urlsplit(conflicted.url).path
+    expect(conflicted.locator("#barred")).to_contain_text("You cannot decide on this application")
+    expect(conflicted.locator("#barred-reasons")).to_contain_text(
+        "A conflict of interest with Westbrook Housing Association is on record for you "
+        "(sits on the association's board)."
+    )
+    expect(conflicted.locator(f"form[action^='{case_path}/events']")).to_have_count(0)
+    expect(conflicted.get_by_role("button", name=re.compile("award|refusal", re.I))).to_have_count(
+        0
+    )
+    _both_widths(conflicted, screenshot, axe, "02-panel-case-conflicted")
+
+    free = new_page(bypass_csp=True)
+    _sign_in(free, live_server, "panel@demo.svqm.test", demo_keys)
+    free.goto(f"{live_server}{case_path}")
+    expect(free.locator("#barred")).to_have_count(0)
+    side = free.locator("#side-by-side")
+    expect(side.locator("#recommendation")).to_be_visible()
+    expect(side).to_contain_text("Six themes with clear targets; the evidence is complete.")
+    expect(side.locator("#scores")).to_be_visible()
+    expect(side.locator("#notes")).to_be_visible()
+    # Side by side at 1280 px: the three columns start on the same line.
+    tops = [
+        side.locator(f"#{name}").bounding_box()["y"]  # type: ignore[index]
+        for name in ("recommendation", "scores", "notes")
+    ]
+    assert len(set(tops)) == 1, tops
+    expect(free.get_by_role("button", name="Confirm award", exact=True)).to_be_visible()
+    overturn = free.locator("form[id^='trigger-overturn']")
+    expect(overturn).to_have_count(1)
+    expect(overturn.locator("button.govuk-button--warning")).to_have_count(1)
+    _both_widths(free, screenshot, axe, "03-panel-case-free")
+
+    overturn.get_by_role("textbox").fill("The pay gap target is not ambitious enough.")
+    overturn.locator("button").click()
+    expect(free.get_by_role("heading", level=1)).to_have_text(
+        re.compile("^Are you sure you want to overturn")
+    )
+    expect(free.locator(".govuk-warning-text")).to_contain_text(
+        "This goes against the assessor's recommendation"
+    )
+    expect(free.locator("#confirm")).to_have_class(re.compile("govuk-button--warning"))
+    _both_widths(free, screenshot, axe, "04-panel-overturn-confirm")
+    # "No" goes back to the case, which is still awaiting the panel.
+    free.get_by_role("link", name="No, go back to the application").click()
+    expect(free).to_have_url(f"{live_server}{case_path}")
+    expect(free.get_by_role("button", name="Confirm award", exact=True)).to_be_visible()

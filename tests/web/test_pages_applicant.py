@@ -78,13 +78,14 @@ def _upload(client, app_id, slot, content=b"our evidence\n", filename="evidence.
     )
 
 
-def _fire(client, app_id, trigger, version=None, comment=""):
+def _fire(client, app_id, trigger, version=None, comment="", **extra):
     page = client.get(f"/applications/{app_id}")
     if version is None:
         version = int(hidden_values(page.text, "version")[0])
+    data = {"version": str(version), "comment": comment, "csrf_token": csrf_of(page.text)}
     return client.post(
         f"/applications/{app_id}/events/{trigger}",
-        data={"version": str(version), "comment": comment, "csrf_token": csrf_of(page.text)},
+        data={**data, **extra},
         follow_redirects=False,
     )
 
@@ -239,14 +240,43 @@ def test_a_stale_page_gets_a_409_telling_them_to_reload(client, applicant, engin
     app_id = _open(client)
     page = client.get(f"/applications/{app_id}")
     version = int(hidden_values(page.text, "version")[0])
-    assert _fire(client, app_id, "withdraw", version=version).status_code == 303
-    stale = _fire(client, app_id, "withdraw", version=version)
+    assert _fire(client, app_id, "withdraw", version=version, confirmed="yes").status_code == 303
+    stale = _fire(client, app_id, "withdraw", version=version, confirmed="yes")
     assert stale.status_code == 409
     assert "text/html" in stale.headers["content-type"]
     assert "changed since you loaded the page" in error_summary(stale.text)
     with Session(engine) as s:
         app = s.get(Application, app_id)
     assert (app.state, app.version) == ("withdrawn", version + 1)
+
+
+def test_withdrawing_asks_for_confirmation_on_a_page_of_its_own(client, applicant, engine):
+    app_id = _open(client)
+    question = _fire(client, app_id, "withdraw", comment="We will apply next year.")
+    assert question.status_code == 200
+    assert "Are you sure you want to withdraw" in question.text
+    assert "You cannot undo this." in question.text
+    assert "We will apply next year." in question.text
+    assert 'name="confirmed" value="yes"' in question.text
+    assert "govuk-button--warning" in question.text
+    with Session(engine) as s:
+        assert s.get(Application, app_id).state == "draft"  # asking changed nothing
+    # "No" goes back to the task list; "Yes" (the page's own form) withdraws.
+    assert f'href="/applications/{app_id}">No, go back' in question.text
+    done = client.post(
+        f"/applications/{app_id}/events/withdraw",
+        data={
+            "version": hidden_values(question.text, "version")[0],
+            "comment": hidden_values(question.text, "comment")[0],
+            "confirmed": "yes",
+            "csrf_token": csrf_of(question.text),
+        },
+        follow_redirects=True,
+    )
+    assert "Application withdrawn." in done.text
+    with Session(engine) as s:
+        app = s.get(Application, app_id)
+        assert app.state == "withdrawn"
 
 
 def test_another_organisations_application_is_not_found(
@@ -363,8 +393,11 @@ def test_user_text_is_escaped_on_every_page(client, session, engine):
         client.get(f"/applications/{app_id}/check").text,
         too_long.text,
     ]
-    assert _fire(client, app_id, "withdraw", comment=attack).status_code == 303
+    question = _fire(client, app_id, "withdraw", comment=attack)
+    assert question.status_code == 200
+    assert _fire(client, app_id, "withdraw", comment=attack, confirmed="yes").status_code == 303
     pages += [
+        question.text,
         client.get(f"/applications/{app_id}/history").text,
         client.get(f"/applications/{app_id}").text,
     ]

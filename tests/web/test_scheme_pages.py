@@ -62,9 +62,20 @@ def test_another_schemes_main_step_and_its_message_are_its_own(
         # The task that ends the list is named after the policy's primary step.
         assert "Check your answers and submit for verification" in page.text
         assert "govuk-button--warning" in page.text  # withdrawing is the policy's warning step
-        withdrawn = client.post(
+        # Withdrawing asks first, on a page of its own; only its "Yes" button withdraws.
+        question = client.post(
             f"/applications/{app.id}/events/withdraw",
             data={"csrf_token": csrf_of(page.text), "version": str(app.version)},
+        )
+        assert question.status_code == 200
+        assert "Are you sure you want to withdraw" in question.text
+        withdrawn = client.post(
+            f"/applications/{app.id}/events/withdraw",
+            data={
+                "csrf_token": csrf_of(page.text),
+                "version": str(app.version),
+                "confirmed": "yes",
+            },
             follow_redirects=True,
         )
     assert withdrawn.status_code == 200

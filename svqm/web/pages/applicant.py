@@ -24,12 +24,13 @@ from svqm.web.forms import (
     FormDep,
     field,
     fire_from,
+    version_of,
 )
 from svqm.web.security import attachment
 from svqm.web.ui import Errors, after_post, flash_of, render
 from svqm.web.views import applicant as views
 from svqm.web.views.tasks import task_groups
-from svqm.web.views.triggers import done_messages
+from svqm.web.views.triggers import done_messages, needs_confirmation
 from svqm.workflow import queries
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
@@ -157,11 +158,33 @@ def download_evidence(evidence_id: Id, page: AnyPage, store: StoreDep) -> Respon
 
 @router.post("/applications/{application_id}/events/{trigger}", response_model=None)
 def fire_event(case: ApplicationCase, trigger: str, form: FormDep) -> Response:
-    """Take a step of the workflow (submit, resubmit, withdraw, appeal) with the page's version."""
+    """Take a step of the workflow (submit, resubmit, withdraw, appeal) with the page's version.
+
+    A weighty step (the policy marks it `warning` or `confirm`: withdrawing) first shows a page
+    of its own asking to confirm; only its "Yes" button (`confirmed=yes`) takes the step."""
     flow = case.registry.for_subject(case.session, case.app).policy.workflows.application
     known = any(t.trigger == trigger for t in flow.transitions)
     anchor = f"#trigger-{trigger}" if known else "#steps"
     comment = field(form, "comment")
+    if (
+        known
+        and needs_confirmation(flow, trigger)
+        and field(form, "confirmed") != "yes"
+        and version_of(form) == case.app.version
+    ):
+        view = views.task_list(case.session, case.registry, case.app, case.actor, case.now)
+        step = next((t for t in view.triggers if t.trigger == trigger and not t.unmet), None)
+        # A reason it needs but lacks is asked for on the task list first.
+        if step is not None and not (step.needs_comment and not comment.strip()):
+            return render(
+                case.request,
+                "tasks/confirm.html",
+                auth=case.auth,
+                title=f"Are you sure you want to {step.title.lower()}?",
+                step=step,
+                comment=comment,
+                app=view.app,
+            )
     if failure := fire_from(form, case, case.app, trigger):
         if isinstance(failure, GuardRefused):
             comment_input = f"#comment-{trigger}" if known else anchor
