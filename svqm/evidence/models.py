@@ -134,6 +134,8 @@ class EvidenceItem(SQLModel, table=True):
     content_type: str = Field(max_length=100)
     # The latest review decision, or "pending" before any review.
     status: str = Field(default="pending", max_length=20)
+    # The applicant's short note for the assessor on this version ("" when they left none).
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     uploaded_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     uploaded_at: datetime = Field(
         default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False)
@@ -154,6 +156,7 @@ class EvidencePublic(SQLModel):
     size: int
     content_type: str
     status: str
+    note: str = ""
     uploaded_at: datetime
 
 

@@ -55,12 +55,15 @@ def add_evidence(
     title: str,
     uploaded_by_id: int | None,
     now: datetime,
+    note: str = "",
 ) -> EvidenceItem:
-    """Stream the file into the store and record it as the slot's next version.
+    """Stream the file into the store and record it as the slot's next version, with the
+    applicant's note for the assessor (at most NOTE_LIMIT characters).
 
     The name is checked before a byte is read; a refused file leaves nothing behind.
     """
     clean_name = sanitise_filename(filename)
+    note = check_note(note)
     blob = store.put(stream)
     try:
         item = _record_version(
@@ -76,6 +79,7 @@ def add_evidence(
                 "sha256": blob.sha256,
                 "size": blob.size,
                 "content_type": blob.content_type,
+                "note": note,
                 "uploaded_by_id": uploaded_by_id,
                 "uploaded_at": now,
             },
@@ -86,6 +90,24 @@ def add_evidence(
             store.delete(blob.sha256)
         raise
     return item
+
+
+# How long the applicant's note on an evidence item may be: a short note, not a document.
+NOTE_LIMIT = 1000
+
+
+def check_note(note: str) -> str:
+    """The note as stored (trimmed), or InvalidInput naming the field: too long, or with NULs."""
+    note = note.strip()
+    if "\x00" in note:
+        raise InvalidInput("the note must not contain NUL characters", field="note")
+    if len(note) > NOTE_LIMIT:
+        raise InvalidInput(
+            f"the note for the assessor must be {NOTE_LIMIT:,} characters or fewer "
+            f"(it has {len(note):,})",
+            field="note",
+        )
+    return note
 
 
 # Uploads racing for one slot: each lost race re-reads the latest version and takes the next.

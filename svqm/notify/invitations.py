@@ -39,7 +39,7 @@ def send_invitation(
             "organisation": org.name if org else "an organisation",
             "invited_by": inviter.name or inviter.email,
             "role_text": ROLE_TEXT.get(invitation.role, invitation.role),
-            "expires_text": f"{expires.day} {expires:%B %Y at %H:%M}",
+            "expires_text": f"{expires.day} {expires:%B %Y at %H:%M} UK time",
             "link": invitation_link(base_url, token),
         },
         to_addrs=[invitation.email],

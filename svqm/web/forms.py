@@ -187,6 +187,8 @@ class UploadForm:
     pledge_id: int | None
     title: str
     _upload: UploadFile
+    # The applicant's note for the assessor (checked by the evidence service).
+    note: str = ""
 
     def close(self) -> None:
         self._upload.file.close()
@@ -218,7 +220,8 @@ async def _file_form(request: Request) -> tuple[Any, UploadFile]:
 
 
 async def read_upload_form(request: Request) -> UploadForm:
-    """Parse an evidence upload: `file`, and `requirement` or `pledge_id`, optional `title`."""
+    """Parse an evidence upload: `file`, and `requirement` or `pledge_id`, optional `title` and
+    `note` (for the assessor)."""
     form, upload = await _file_form(request)
     requirement, pledge = _text(form, "requirement"), _text(form, "pledge_id")
     if not requirement and not pledge:
@@ -237,6 +240,7 @@ async def read_upload_form(request: Request) -> UploadForm:
         pledge_id=int(pledge) if pledge else None,
         title=_text(form, "title")[:200],
         _upload=upload,
+        note=_text(form, "note"),
     )
 
 

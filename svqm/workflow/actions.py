@@ -170,8 +170,10 @@ def upload_evidence(
     actor: Actor,
     registry: SchemeRegistry,
     now: datetime,
+    note: str = "",
 ) -> EvidenceItem:
-    """The applicant uploads evidence for a checklist slot; checks happen before any byte is read."""
+    """The applicant uploads evidence for a checklist slot, with an optional note for the
+    assessor; checks happen before any byte is read."""
     scheme = registry.for_subject(session, app)
     _as_applicant(actor, app, scheme, "upload evidence")
     assert app.id is not None
@@ -194,6 +196,7 @@ def upload_evidence(
         title=title,
         uploaded_by_id=actor.id,
         now=now,
+        note=note,
     )
 
 

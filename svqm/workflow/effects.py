@@ -179,7 +179,8 @@ def assign_assessor(ctx: EffectContext) -> str:
     app = ctx.subject
     assert isinstance(app, Application)
     if app.assessor_id is not None:
-        return f"assessor {app.assessor_id} kept"
+        kept = ctx.session.get(User, app.assessor_id)
+        return f"{kept.name or kept.email if kept else 'The assessor'} stays the assessor"
     candidates = eligible_assessors(ctx.session, app.organisation_id)
     if not candidates:
         return "no assessor available: an admin must assign one"
@@ -188,4 +189,4 @@ def assign_assessor(ctx: EffectContext) -> str:
     app.assessor_id = chosen.id
     ctx.session.add(app)
     ctx.session.flush()
-    return f"assigned to assessor {chosen.id}"
+    return f"Assigned to {chosen.name or chosen.email} for assessment"

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -18,6 +19,8 @@ from svqm.policy import Policy, parse_policy
 from svqm.workflow import deadlines
 from svqm.workflow.deadlines import add_months
 from svqm.workflow.models import AuditEvent, Award, PolicySnapshot, Subject
+
+_UK = ZoneInfo("Europe/London")
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,12 @@ def _holds_other(ctx: GuardContext, scheme: str, level: str, held_months: int) -
     return False
 
 
+def _uk_day(moment: datetime) -> str:
+    """'Friday 8 January 2027': a deadline is a day, in Europe/London, as every page shows it."""
+    local = moment.astimezone(_UK)
+    return f"{local:%A} {local.day} {local:%B %Y}"
+
+
 def _due(ctx: GuardContext) -> datetime:
     d = deadlines.deadline(ctx.policy, ctx.argument)
     return deadlines.due_at(ctx.policy, d, deadlines.anchor_time(d, ctx.subject))
@@ -202,7 +211,7 @@ def before_deadline(ctx: GuardContext) -> list[str]:
     """The named deadline has not passed yet."""
     due = _due(ctx)
     label = deadlines.deadline(ctx.policy, ctx.argument).label
-    return [] if ctx.now < due else [f"{label} passed at {due:%Y-%m-%d %H:%M} UTC"]
+    return [] if ctx.now < due else [f"{label} passed on {_uk_day(due)}"]
 
 
 @guard("after_deadline", argument="deadline")
@@ -210,7 +219,7 @@ def after_deadline(ctx: GuardContext) -> list[str]:
     """The named deadline has passed."""
     due = _due(ctx)
     label = deadlines.deadline(ctx.policy, ctx.argument).label
-    return [] if ctx.now >= due else [f"{label} is not until {due:%Y-%m-%d %H:%M} UTC"]
+    return [] if ctx.now >= due else [f"{label} is not until {_uk_day(due)}"]
 
 
 def _slots(ctx: GuardContext) -> list[evidence_requirements.Slot]:

@@ -464,7 +464,7 @@ def assign_assessor(
         raise StaleVersion(f"application {application.id} changed since you read it")
     assessor = session.get(User, assessor_id)
     if assessor is None or assessor.role != "assessor" or not assessor.active:
-        raise InvalidInput(f"user {assessor_id} is not an active assessor")
+        raise InvalidInput("the person chosen is not an active assessor")
     if accounts.conflicted(session, assessor.id, application.organisation_id):
         raise InvalidInput(
             "conflict of interest: the assessor belongs to, or has declared a conflict with, "
@@ -481,7 +481,7 @@ def assign_assessor(
         seq,
         actor,
         "assign_assessor",
-        f"assigned to assessor {assessor.id}",
+        f"Assigned to {assessor.name or assessor.email} for assessment",
         now,
     )
     policy = registry.for_subject(session, application).policy

@@ -284,7 +284,9 @@ def test_submit_assigns_the_least_loaded_assessor_without_conflict(
     )
     assert app.assessor_id == free.id
     assert app.assessor_id not in (busy.id, member.id)
-    assert f"assigned to assessor {free.id}" in event.comment
+    # The record names the person, never their id.
+    assert f"Assigned to {free.name or free.email} for assessment" in event.comment
+    assert f"assessor {free.id}" not in event.comment
 
 
 def test_appeal_window_counts_working_days_across_bank_holidays(session, registry):

@@ -248,6 +248,7 @@ def list_evidence(
                             "requirement": {"type": "string"},
                             "pledge_id": {"type": "integer"},
                             "title": {"type": "string"},
+                            "note": {"type": "string", "maxLength": 1000},
                         },
                     }
                 }
@@ -264,7 +265,8 @@ async def upload_evidence(
     now: NowDep,
     store: StoreDep,
 ) -> EvidenceCreated:
-    """Upload a file (multipart: file, requirement or pledge_id, title), streamed to the store.
+    """Upload a file (multipart: file, requirement or pledge_id, title, and an optional note for
+    the assessor of at most 1,000 characters), streamed to the store.
 
     The request's unit of work connects only once the body is in: the file streams in without
     the database's write lock held.
@@ -285,6 +287,7 @@ async def upload_evidence(
             actor=actor_of(user),
             registry=registry,
             now=now,
+            note=form.note,
         )
         return EvidenceCreated(
             id=item.id or 0,

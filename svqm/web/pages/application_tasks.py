@@ -110,9 +110,10 @@ def _evidence(
     found = next((s for s in view.slots if s["id"] == slot), None)
     if found is None:
         raise NotFound("this application asks for no such evidence")
-    upload = upload or {"title": "", "error": ""}
+    upload = upload or {"title": "", "note": "", "error": ""}
+    where = "note" if upload.get("note_error") else "file"
     errors = (
-        [{"text": upload["error"], "href": f"#{found['dom']}-file"}] if upload["error"] else None
+        [{"text": upload["error"], "href": f"#{found['dom']}-{where}"}] if upload["error"] else None
     )
     return _page(
         case,
@@ -220,10 +221,13 @@ def add_pledge(case: ApplicationCase, form: FormDep) -> Response:
 async def upload_evidence(case: ApplicationCase, form: FormDep, store: StoreDep) -> Response:
     """Upload a file for one checklist slot (multipart: file, requirement, title)."""
     slot, title = field(form, "requirement"), field(form, "title", limit=200)
+    note = field(form, "note", limit=2000)
 
     def refuse(exc: SvqmError) -> Response:
         text = "Choose a file to upload" if exc.field == "file" else sentence(exc.detail)
-        upload = {"title": title, "error": text}
+        upload = {"title": title, "note": note, "error": text}
+        if exc.field == "note":
+            upload["note_error"] = text
         return _evidence(case, slot, status=status_of(exc), upload=upload)
 
     try:
@@ -249,6 +253,7 @@ async def upload_evidence(case: ApplicationCase, form: FormDep, store: StoreDep)
                 actor=case.actor,
                 registry=case.registry,
                 now=case.now,
+                note=upload.note,
             )
 
         if failure := attempt(case.session, write):

@@ -157,7 +157,7 @@ def checklist_slots(
                     "text": latest.comment,
                     "version": versions[latest.evidence_id],
                     "decision": evidence_tag(latest.decision)["text"],
-                    "when": moment(latest.at),
+                    "when": day(latest.at),
                 }
                 if latest
                 else None,
@@ -167,9 +167,10 @@ def checklist_slots(
                         "filename": i.filename,
                         "size": file_size(i.size),
                         "kind": file_kind(i.content_type),
-                        "when": moment(i.uploaded_at),
+                        "when": day(i.uploaded_at),
                         "href": f"/evidence/{i.id}/download",
                         "status": evidence_tag(i.status)["text"],
+                        "note": i.note,
                     }
                     for i in sorted(slot.items, key=lambda i: -i.version)
                 ],
@@ -249,7 +250,7 @@ def task_list(
             "level": level_label(level),
             "state": state_tag(flow, app.state),
             "started": day(app.created_at),
-            "changed": moment(app.state_changed_at),
+            "changed": day(app.state_changed_at),
             "reference": reference(app.id),
             "open": flow.state(app.state).editable,
         },
@@ -291,7 +292,7 @@ def task_list(
         ],
         comments=[
             {
-                "when": moment(e.at),
+                "when": day(e.at),
                 "who": role_name(e.actor_role),
                 "what": step_title(flow, e.trigger),
                 "text": e.comment,
@@ -322,7 +323,7 @@ def history(session: Session, registry: SchemeRegistry, app: Application, actor:
     states = {s.name: s.title for s in flow.states}
     staff = actor.role != "applicant"
     return History(
-        title=f"History of application {app.id}",
+        title=f"History of application {reference(app.id or 0)}",
         app={"id": app.id, "scheme": policy.name, "level": level_label(policy.level(app.level))},
         events=[
             {

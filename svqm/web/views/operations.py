@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from svqm.notify import outbox
 from svqm.notify.models import DEAD, OutboxMessage
-from svqm.web.format import moment
+from svqm.web.format import day, moment
 from svqm.web.views.deadlines import DeadlineView, describe, status_tag
 from svqm.workflow.schedule import ScheduledDeadline
 from svqm.workflow.schemes import SchemeRegistry
@@ -32,7 +32,7 @@ def deadline_rows(
 
     def row(v: DeadlineView) -> dict[str, Any]:
         return {
-            "due": moment(v.due_at),
+            "due": day(v.due_at),
             "organisation": v.organisation,
             "subject": v.subject,
             "href": v.admin_path,
