@@ -121,6 +121,7 @@ def test_the_scheme_page_shows_levels_themes_standards_deadlines_and_workflows(c
     for kind in ("application", "award"):
         assert f'<img src="/schemes/svqm/{kind}.svg"' in page
         assert re.search(rf'<img src="/schemes/svqm/{kind}.svg"\s+alt="[^"]+"', page)
+        assert f'href="/schemes/svqm/{kind}.svg?size=full"' in page
     assert "<strong>Confirm award</strong>: from Recommended for award to Awarded, by\n" in page
     health = client.get("/schemes/svqm-health").text
     assert health.count(">Mandatory</strong>") == 3
@@ -140,8 +141,15 @@ def test_the_workflow_diagram_is_svg(client):
     assert flow.state("recommended_award").title in response.text
     assert "confirm_award" not in response.text
     assert "before_deadline" not in response.text
-    width = float(root.get("width", "0").removesuffix("pt"))
+    # On the page it fits its box: no width or height of its own, only the viewBox, so it
+    # scales to the box's width; at full size (the link under it) it keeps its own.
+    assert root.get("width") is None
+    assert root.get("height") is None
+    assert root.get("viewBox")
+    full = ET.fromstring(client.get("/schemes/svqm/application.svg?size=full").content)
+    width = float(full.get("width", "0").removesuffix("pt"))
     assert 0 < width < 2500, "top to bottom, not one long row"
+    assert full.get("viewBox") == root.get("viewBox")
     again = client.get("/schemes/svqm/application.svg")
     assert again.content == response.content
     assert client.get("/schemes/svqm/nothing.svg").status_code == 404

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -66,9 +68,19 @@ def scheme(
 _SVG: dict[tuple[str, str], str] = {}
 
 
+_SIZE = re.compile(r'(<svg\b[^>]*?)\swidth="[^"]*"\s+height="[^"]*"')
+
+
+def _fitted(drawing: str) -> str:
+    """The drawing without its own width and height: it keeps its viewBox, so it scales to the
+    width of the box it is shown in (the page's) rather than scrolling there."""
+    return _SIZE.sub(r"\1", drawing, count=1)
+
+
 @router.get("/schemes/{scheme_id}/{kind}.svg")
-def scheme_diagram(scheme_id: str, kind: str, registry: RegistryDep) -> Response:
-    """A workflow drawn as SVG, drawn once per policy version (the digest) and kept in memory."""
+def scheme_diagram(scheme_id: str, kind: str, registry: RegistryDep, size: str = "") -> Response:
+    """A workflow drawn as SVG, drawn once per policy version (the digest) and kept in memory;
+    it fits the width it is shown at, or with `size=full` it is drawn at its own size."""
     if kind not in KINDS:
         raise NotFound(f"no {kind} workflow")
     policy = registry.get(scheme_id).policy
@@ -78,7 +90,8 @@ def scheme_diagram(scheme_id: str, kind: str, registry: RegistryDep) -> Response
             policy.workflows.of(kind), f"{policy.name}: {kind} workflow", words=True
         )
     cache = {"Cache-Control": "public, max-age=3600"}
-    return Response(_SVG[key], media_type="image/svg+xml", headers=cache)
+    drawing = _SVG[key] if size == "full" else _fitted(_SVG[key])
+    return Response(drawing, media_type="image/svg+xml", headers=cache)
 
 
 @router.get("/awards")
