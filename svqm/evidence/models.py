@@ -198,6 +198,61 @@ class Score(SQLModel, table=True):
     visibility: str = Field(default="internal", max_length=10)
     assessor_id: int | None = Field(default=None, foreign_key="user_account.id")
     at: datetime = Field(default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False))
+    # Double marking: the moderator who recorded this agreed score (None: the assessor's own, or
+    # the lower of two close scores).
+    moderated_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+
+
+class AssessorScore(SQLModel, table=True):
+    """Double marking: one assessor's own score for a question, blind to the other's."""
+
+    __tablename__ = "assessor_score"
+    __table_args__ = (UniqueConstraint("application_id", "assessor_id", "standard", "question"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="application.id", index=True)
+    assessor_id: int = Field(foreign_key="user_account.id")
+    standard: str = Field(max_length=64)
+    question: str = Field(max_length=64)
+    score: int
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+# What a score change was: an assessor's own score ("assessor"; at a single-marked level it is
+# the score), the agreed score from two close ones ("agreed"), or a moderator's ("moderated").
+ScoreKind = Literal["assessor", "agreed", "moderated"]
+
+
+class ScoreChange(SQLModel, table=True):
+    """One change to a score, kept for good: the record of judgement the panel reads."""
+
+    __tablename__ = "score_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="application.id", index=True)
+    standard: str = Field(max_length=64)
+    question: str = Field(max_length=64)
+    kind: str = Field(max_length=20)
+    # Whose score it is (an assessor's own), or None for the agreed score.
+    assessor_id: int | None = Field(default=None, foreign_key="user_account.id")
+    # Who changed it (None: the engine agreeing two close scores).
+    actor_id: int | None = Field(default=None, foreign_key="user_account.id")
+    old: int | None = None
+    new: int | None = None
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class ModerationCreate(SQLModel):
+    """A moderator's agreed score for one question, with the note that explains it."""
+
+    model_config = SQLModelConfig(extra="forbid")
+
+    standard: str = Field(max_length=64)
+    question: str = Field(max_length=64)
+    score: StrictInt = Field(ge=0, le=100)
+    note: str = Field(min_length=1, max_length=5000)
 
 
 class ScoreCreate(SQLModel):

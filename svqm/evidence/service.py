@@ -15,8 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from svqm.errors import Conflict, InvalidInput, NotFound
-from svqm.evidence import requirements, scoring
-from svqm.evidence.models import EvidenceItem, Review, ReviewCreate, Score, ScoreCreate
+from svqm.evidence import marking, requirements, scoring
+from svqm.evidence.models import (
+    EvidenceItem,
+    Review,
+    ReviewCreate,
+    Score,
+    ScoreChange,
+    ScoreCreate,
+)
 from svqm.evidence.storage import BlobStore, sanitise_filename
 from svqm.policy import Level, Policy
 
@@ -229,23 +236,10 @@ def set_score(
     data: ScoreCreate,
     assessor_id: int | None,
     now: datetime,
-) -> Score:
-    """Score one question of a standard the level assesses (replacing an earlier score)."""
-    if data.standard not in level.standards:
-        assessed = ", ".join(level.standards) or "none"
-        raise InvalidInput(
-            f"standard '{data.standard}' is not assessed at {level.name} (assessed: {assessed})"
-        )
-    question = next(
-        (q for q in policy.standard(data.standard).questions if q.id == data.question), None
-    )
-    if question is None:
-        raise InvalidInput(f"standard '{data.standard}' has no question '{data.question}'")
-    if not 0 <= data.score <= question.max_score:
-        raise InvalidInput(
-            f"a score for {data.standard}/{data.question} is 0 to "
-            f"{question.max_score} (got {data.score})"
-        )
+) -> tuple[Score, ScoreChange | None]:
+    """Score one question of a standard the level assesses (replacing an earlier score); the
+    change recorded, if the score or its note changed."""
+    marking.question_of(policy, level, data.standard, data.question, data.score)
     row = session.exec(
         select(Score).where(
             Score.application_id == application_id,
@@ -253,6 +247,22 @@ def set_score(
             Score.question == data.question,
         )
     ).first()
+    note = data.note.strip()
+    change = None
+    if row is None or row.score != data.score or row.note != note:
+        change = ScoreChange(
+            application_id=application_id,
+            standard=data.standard,
+            question=data.question,
+            kind="assessor",
+            assessor_id=assessor_id,
+            actor_id=assessor_id,
+            old=None if row is None else row.score,
+            new=data.score,
+            note=note,
+            at=now,
+        )
+        session.add(change)
     if row is None:
         row = Score(
             application_id=application_id,
@@ -261,10 +271,10 @@ def set_score(
             score=data.score,
         )
     row.score, row.assessor_id, row.at = data.score, assessor_id, now
-    row.note, row.visibility = data.note.strip(), data.visibility
+    row.note, row.visibility = note, data.visibility
     session.add(row)
     session.flush()
-    return row
+    return row, change
 
 
 def score_result(

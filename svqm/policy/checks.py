@@ -102,6 +102,11 @@ def _check_levels(policy: Policy, problems: list[str]) -> None:
                     f"levels[{i}].pledge_rule.min_carried: nothing to carry from: a first "
                     "application at this level holds no award, so give the level `requires`"
                 )
+        if lv.assessors > 1 and not lv.standards:
+            problems.append(
+                f"levels[{i}].assessors: {lv.assessors} assessors score the standards, but the "
+                "level assesses none"
+            )
         if lv.carry_pledges and not policy.themes:
             problems.append(
                 f"levels[{i}].carry_pledges: the scheme declares no themes to pledge under"
@@ -207,6 +212,11 @@ def _check_workflow(
                 )
         if len(set(t.roles)) != len(t.roles):
             problems.append(f"{at}.roles: a role is listed twice")
+        if t.quorum > 1 and not set(t.roles) <= {"panel", "admin"}:
+            problems.append(
+                f"{at}.quorum: only a step decided by panel members or admins can need "
+                f"{t.quorum} of them to agree (roles: {', '.join(t.roles)})"
+            )
     for (trigger, src), n in sorted(pairs.items()):
         if n > 1:
             problems.append(

@@ -103,6 +103,10 @@ class Level(_Strict):
     # for more of the same indicators). At most one of the two.
     pass_mark_percent: float | None = Field(default=None, gt=0, le=100)
     pass_mark_points: float | None = Field(default=None, gt=0)
+    # Double marking: 2, two assessors score every question independently, neither seeing the
+    # other's scores until both have scored them all; differences beyond the scheme's
+    # `settings.moderation.threshold` go to a moderator. 1 (the default): one assessor scores.
+    assessors: int = Field(default=1, ge=1, le=2)
 
 
 class EvidenceRequirement(_Strict):
@@ -166,6 +170,10 @@ class TransitionDef(_Strict):
     notify: list[Recipient] = []
     # What that email tells them to do next (in the scheme's words).
     notice: str = ""
+    # How many members of the role must each take this step, agreeing, before it happens (an
+    # appeal decided by two independent panel members): each one's decision is recorded and the
+    # step is taken with the last agreeing one. 1 (the default): the first member decides.
+    quorum: int = Field(default=1, ge=1, le=9)
 
     @field_validator("source", mode="before")
     @classmethod
@@ -270,6 +278,15 @@ class Deadline(_Strict):
         return sorted(set(value), reverse=True)
 
 
+class Moderation(_Strict):
+    """Where two assessors' scores for a question differ by more than `threshold` points, a
+    moderator records the agreed score with a note; within it, the lower of the two stands."""
+
+    threshold: int = Field(default=1, ge=0)
+    # Who moderates: any admin, or a panel member (neither of the case's assessors).
+    moderator: Literal["admin", "panel"] = "admin"
+
+
 class SchemeSettings(_Strict):
     pass_mark_percent: float = Field(default=80, gt=0, le=100)
     # A mark in points instead (B Corp: 80 of 200): the weighted points earned, each question
@@ -282,6 +299,8 @@ class SchemeSettings(_Strict):
     time_zone: str = "Europe/London"
     # What each score means, by the max_score of the questions it applies to: {4: {0: "...", ...}}.
     rubric: dict[int, dict[int, str]] = {}
+    # Double-marked levels (`assessors: 2`): when two scores differ enough for a moderator.
+    moderation: Moderation = Moderation()
 
     @field_validator("time_zone")
     @classmethod

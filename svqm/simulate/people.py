@@ -12,16 +12,16 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from svqm.errors import GuardRefused, InvalidInput
+from svqm.errors import Conflict, GuardRefused, InvalidInput
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements
 from svqm.evidence import service as evidence_service
-from svqm.evidence.models import PledgeCreate, ReviewCreate, ScoreCreate
+from svqm.evidence.models import ModerationCreate, PledgeCreate, ReviewCreate, ScoreCreate
 from svqm.policy import Level
 from svqm.simulate.holders import Holders
 from svqm.simulate.route import UNREACHABLE
 from svqm.simulate.world import Member
-from svqm.workflow import actions
+from svqm.workflow import actions, judgement
 from svqm.workflow import service as workflow
 from svqm.workflow.guards import GuardContext, asks_for, prerequisite_held
 from svqm.workflow.models import Application, Award
@@ -44,6 +44,9 @@ STRONG = 0.85  # applications whose evidence scores well
 OPTIONAL = 0.3  # applicants who take up a move that is theirs to choose (an appeal)
 REAPPLY = 0.6  # refused organisations that try again later
 PLEDGES_WITHOUT_RULE = 2  # pledges made for a level that asks for evidence per pledge
+# Double marking: the chance the second assessor's score of a question is one point off the
+# first's, and the chance it is two off (beyond SVQM's threshold: the moderator settles it).
+NEAR, FAR = 0.2, 0.04
 
 
 class People(Holders):
@@ -123,6 +126,8 @@ class People(Holders):
             )
         except GuardRefused:
             return False
+        except Conflict:  # this member has recorded their decision already: another decides
+            return False
         self.actions += 1
         return True
 
@@ -143,12 +148,15 @@ class People(Holders):
         # A step only fresh eyes may take (an appeal) passes to another member of the role.
         others = [a for a in self.staff.get(role, []) if a != actor] if role != "applicant" else []
         for t in moves:
+            before = app.state
             if not any(
                 self._fire(session, app, t.trigger, who, now)
                 for who in [actor, *others[: 3 if role == "panel" else 0]]
             ):
                 continue
-            if "issue_award" in t.effects:
+            if app.state == before:  # one member's decision recorded: the next decides later
+                self._next_turn(m, app, now)
+            elif "issue_award" in t.effects:
                 award = session.exec(select(Award).where(Award.application_id == app.id)).one()
                 self.holding(session, m, award, now)
             else:
@@ -313,7 +321,16 @@ class People(Holders):
         )
         if not level.standards or not result.unscored:
             return
+        if level.assessors > 1:
+            self._double_mark(session, app, actor, now)
+            return
+        for sid, qid, score in self._draw(level):
+            self._give(session, app, actor, sid, qid, score, now)
+
+    def _draw(self, level: Level) -> list[tuple[str, str, int]]:
+        """A score for every question: most applications strongly, some weakly."""
         strong = self.rng.random() < STRONG
+        out = []
         for sid in level.standards:
             for q in self.policy.standard(sid).questions:
                 if q.mandatory:
@@ -322,12 +339,73 @@ class People(Holders):
                 else:
                     share = self.rng.uniform(0.8, 1.0) if strong else self.rng.uniform(0.3, 0.8)
                     score = round(q.max_score * share)
-                actions.score_question(
-                    session,
-                    app,
-                    ScoreCreate(standard=sid, question=q.id, score=score),
-                    actor=actor,
-                    registry=self.registry,
-                    now=now,
-                )
-                self.actions += 1
+                out.append((sid, q.id, score))
+        return out
+
+    def _give(
+        self,
+        session: Session,
+        app: Application,
+        actor: Actor,
+        sid: str,
+        qid: str,
+        score: int,
+        now: datetime,
+    ) -> None:
+        actions.score_question(
+            session,
+            app,
+            ScoreCreate(standard=sid, question=qid, score=score),
+            actor=actor,
+            registry=self.registry,
+            now=now,
+        )
+        self.actions += 1
+
+    def _double_mark(self, session: Session, app: Application, actor: Actor, now: datetime) -> None:
+        """Both assessors score on their own (the second now and then a point or two off the
+        first); the moderator agrees the questions where they differ too much."""
+        if app.second_assessor_id is None:
+            self.refused["no second assessor assigned"] += 1
+            return
+        level = self.policy.level(app.level)
+        second = Actor(app.second_assessor_id, "assessor")
+        tops = {
+            (sid, q.id): q.max_score
+            for sid in level.standards
+            for q in self.policy.standard(sid).questions
+        }
+        state = judgement.marking_of(session, self.policy, app)
+        if state is not None and not state.both_in:
+            for sid, qid, score in self._draw(level):
+                self._give(session, app, actor, sid, qid, score, now)
+                roll = self.rng.random()
+                off = 2 if roll < FAR else (1 if roll < FAR + NEAR else 0)
+                other = score - off if score - off >= 0 else min(tops[(sid, qid)], score + off)
+                self._give(session, app, second, sid, qid, other, now)
+            state = judgement.marking_of(session, self.policy, app)
+        if state is None or not state.to_moderate:
+            return
+        who = self.policy.settings.moderation.moderator
+        free = [a for a in self.staff[who] if a.id not in (app.assessor_id, app.second_assessor_id)]
+        if not free:
+            self.refused["no moderator free of the case"] += 1
+            return
+        moderator = self.rng.choice(free)
+        for q in state.to_moderate:
+            assert q.first is not None
+            assert q.second is not None
+            actions.moderate_score(
+                session,
+                app,
+                ModerationCreate(
+                    standard=q.standard,
+                    question=q.question,
+                    score=(q.first + q.second) // 2,
+                    note="simulated moderation: the evidence read again",
+                ),
+                actor=moderator,
+                registry=self.registry,
+                now=now,
+            )
+            self.actions += 1

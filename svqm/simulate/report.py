@@ -11,12 +11,12 @@ from sqlalchemy import func
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from svqm.evidence.models import Pledge
+from svqm.evidence.models import AssessorScore, Pledge, ScoreChange
 from svqm.evidence.pledges import target_number
 from svqm.notify.models import DEAD, OutboxMessage
 from svqm.policy import Policy
 from svqm.workflow.audit import count_events, verify_chain
-from svqm.workflow.models import Application, AuditEvent, Award
+from svqm.workflow.models import Application, AuditEvent, Award, DecisionVote
 from svqm.workflow.progress import PledgeProgress
 from svqm.workflow.reports import AnnualReport
 
@@ -54,6 +54,9 @@ class SimulationResult:
     # meets its target, or falls short of it); reports with figures by their review.
     pledges: dict[str, int] = field(default_factory=dict)
     figure_reports: dict[str, int] = field(default_factory=dict)
+    # Re-applications after a refusal, double marking and moderation, and the decisions of steps
+    # that need several members (an appeal decided by two independent panel members).
+    judgement: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     labels: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -118,12 +121,42 @@ def read_back(session: Session, policy: Policy, *, verify: bool) -> dict[str, An
         "audit_events": checked,
         "audit_problems": problems,
         "pledges": pledge_progress(session),
+        "judgement": judgement_counts(session, policy),
         "figure_reports": {
             k.replace("_", " "): n
             for k, n in _counts(
                 session, AnnualReport.review, col(AnnualReport.review) != "filed"
             ).items()
         },
+    }
+
+
+def judgement_counts(session: Session, policy: Policy) -> dict[str, int]:
+    """Re-applications, double marking and moderation, and decisions needing several members."""
+
+    def count(model: Any, *where: Any) -> int:
+        return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
+
+    several = [t.trigger for t in policy.workflows.application.transitions if t.quorum > 1]
+    return {
+        "re-applications after a refusal": count(
+            Application, col(Application.reapplies_id).is_not(None)
+        ),
+        "applications scored by two assessors": int(
+            session.exec(select(func.count(func.distinct(AssessorScore.application_id)))).one()
+        ),
+        "scores agreed from two close ones": count(
+            ScoreChange, ScoreChange.kind == "agreed", col(ScoreChange.new).is_not(None)
+        ),
+        "scores settled by a moderator": count(ScoreChange, ScoreChange.kind == "moderated"),
+        "panel members' decisions recorded": count(DecisionVote),
+        "steps decided by several members agreeing": count(
+            AuditEvent,
+            col(AuditEvent.trigger).in_(several),
+            AuditEvent.source != AuditEvent.dest,
+        )
+        if several
+        else 0,
     }
 
 
@@ -205,6 +238,7 @@ def report_table(result: SimulationResult) -> Table:
     for key in ("reported", "on track", "missed"):
         table.add_row(f"  {key}", _n(r.pledges.get(key, 0)))
     section("reports with figures by review", r.figure_reports)
+    section("re-applications, double marking and panel decisions", r.judgement)
     table.add_row("emails delivered (counting mailer)", _n(r.emails_delivered))
     table.add_row("emails with nobody to send to", _n(r.emails_undeliverable))
     table.add_row("steps the engine refused", _n(sum(r.refused.values()) + r.sweep_refusals))

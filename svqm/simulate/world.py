@@ -96,7 +96,8 @@ def build_world(engine: Engine, root: Path, *, organisations: int, rng: random.R
     )
     sizes = {
         "assessor": max(2, math.ceil(organisations / ORGS_PER_ASSESSOR)),
-        "panel": max(2, math.ceil(organisations / ORGS_PER_PANEL_MEMBER)),
+        # Three at least: an appeal two independent members decide needs two who did not refuse it.
+        "panel": max(3, math.ceil(organisations / ORGS_PER_PANEL_MEMBER)),
         "admin": 2,
     }
     members: list[Member] = []

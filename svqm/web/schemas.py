@@ -71,6 +71,8 @@ class ApplicationPublic(BaseModel):
     unmet: dict[str, list[str]]
     deadlines: list[DeadlinePublic]
     assessor_id: int | None
+    # Double-marked levels: the second assessor, who scores beside the first.
+    second_assessor_id: int | None = None
     created_at: datetime
     state_changed_at: datetime
 
@@ -132,6 +134,39 @@ class ScoreNotePublic(BaseModel):
     visibility: str
 
 
+class MarkedQuestionPublic(BaseModel):
+    standard: str
+    question: str
+    # Each assessor's own score: null when not scored yet, or hidden from this reader.
+    first: int | None
+    second: int | None
+    # The agreed score (the lower of two close ones, or the moderator's); null until agreed.
+    agreed: int | None
+    moderated: bool
+
+
+class MarkingPublic(BaseModel):
+    """Double marking (`assessors: 2`): where the two assessors' scoring stands for this reader."""
+
+    threshold: int
+    first_assessor_id: int | None
+    second_assessor_id: int | None
+    # How many questions each has scored, of questions_total.
+    first_scored: int
+    second_scored: int
+    questions_total: int
+    both_scored: bool
+    # False: before both have scored every question, the other assessor's scores (and any
+    # agreed score) are withheld; an assessor sees only their own, anyone else neither.
+    revealed: bool
+    # 'standard/question' of each question whose two scores differ by more than the threshold
+    # and which the moderator has not agreed yet.
+    to_moderate: list[str]
+    # What stands between the scores and their agreement, in plain words.
+    unmet: list[str]
+    questions: list[MarkedQuestionPublic]
+
+
 class ScoreResultPublic(BaseModel):
     passed: bool
     overall_percent: float
@@ -141,11 +176,54 @@ class ScoreResultPublic(BaseModel):
     unscored: list[str]
     # The assessor's notes on the scores that this reader may see.
     notes: list[ScoreNotePublic] = []
+    # Double-marked levels only (staff readers): the two assessors' scoring.
+    marking: MarkingPublic | None = None
+
+
+class ScoreChangePublic(BaseModel):
+    """One change to a score: when, which question, what kind, whose, by whom, old and new."""
+
+    at: datetime
+    standard: str
+    question: str
+    # "assessor" (an assessor's own score), "agreed" (two close scores), "moderated".
+    kind: str
+    assessor_id: int | None
+    actor_id: int | None
+    old: int | None
+    new: int | None
+    note: str
+
+
+class DecisionPublic(BaseModel):
+    # Null for the applicant (who decided is the panel's business until the case is decided).
+    member_id: int | None
+    trigger: str
+    at: datetime
+    comment: str
+
+
+class StepQuorumPublic(BaseModel):
+    trigger: str
+    title: str
+    # How many members must agree, how many do, and how many more are needed.
+    quorum: int
+    agreeing: int
+    needed: int
+
+
+class DecisionsPublic(BaseModel):
+    """The steps from the present state that need several members, and who has decided what."""
+
+    steps: list[StepQuorumPublic]
+    recorded: list[DecisionPublic]
 
 
 class AssignRequest(_In):
     assessor_id: DbId
     version: Version | None = None
+    # True: the second assessor of a double-marked level (`assessors: 2`).
+    second: bool = False
 
 
 class ConflictCreate(_In):

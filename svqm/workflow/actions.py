@@ -10,27 +10,32 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import BinaryIO
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from svqm.accounts import service as accounts
 from svqm.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from svqm.evidence import marking
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import (
     HELD,
     ApplicationPledge,
     EvidenceItem,
+    ModerationCreate,
     Pledge,
     PledgeCreate,
     PledgeUpdate,
     Review,
     ReviewCreate,
     Score,
+    ScoreChange,
     ScoreCreate,
 )
 from svqm.evidence.storage import BlobStore
+from svqm.policy import Policy
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import Scheme, SchemeRegistry
-from svqm.workflow.service import Actor, record_change
+from svqm.workflow.service import SYSTEM, Actor, record_change
 
 
 def _as_applicant(actor: Actor, app: Application, scheme: Scheme, what: str) -> None:
@@ -263,6 +268,58 @@ def collected_requests(session: Session, app: Application) -> list[EvidenceItem]
     return evidence_service.asked_about(session, app.id)
 
 
+def _as_marker(actor: Actor, app: Application, scheme: Scheme) -> None:
+    """One of a double-marked application's two assessors, while it is under review."""
+    if actor.role != "assessor" or actor.id not in (app.assessor_id, app.second_assessor_id):
+        raise PermissionDenied("only the two assessors of this application may score it")
+    state = scheme.policy.workflows.application.state(app.state)
+    if not state.reviewable:
+        raise Conflict(
+            f"you can score the standards only while the application is under review "
+            f"(it is {state.title})"
+        )
+
+
+def _describe(policy: Policy, change: ScoreChange) -> str:
+    """One score change in words: the question, old and new score, whose, and the note."""
+    std = policy.standard(change.standard)
+    q = next((q for q in std.questions if q.id == change.question), None)
+    text = f"{std.name}: {q.text if q else change.question}"
+
+    def shown(n: int | None) -> str:
+        return "not scored" if n is None else str(n)
+
+    whose = {"agreed": " (agreed)", "moderated": " (moderated)"}.get(change.kind, "")
+    line = f"{text}{whose}: {shown(change.old)} to {shown(change.new)}"
+    return f"{line}; note: {change.note}" if change.note else line
+
+
+def _audit_scores(
+    session: Session,
+    app: Application,
+    changes: list[ScoreChange],
+    what: str,
+    *,
+    actor: Actor,
+    registry: SchemeRegistry,
+    now: datetime,
+) -> None:
+    """Every score change is an audit event of the application: who, old, new and the note."""
+    if not changes:
+        return
+    policy = registry.for_subject(session, app).policy
+    record_change(
+        session,
+        app,
+        what,
+        actor=actor,
+        registry=registry,
+        now=now,
+        comment="\n".join(_describe(policy, c) for c in changes),
+        visibility="internal",
+    )
+
+
 def score_question(
     session: Session,
     app: Application,
@@ -271,17 +328,135 @@ def score_question(
     actor: Actor,
     registry: SchemeRegistry,
     now: datetime,
-) -> Score:
-    """The assigned assessor scores one question."""
+) -> Score | None:
+    """The assigned assessor scores one question; audited when the score or its note changes.
+
+    At a double-marked level each of the two assessors records their own score (the agreed one,
+    returned, exists once both have scored: see svqm.evidence.marking)."""
     scheme = registry.for_subject(session, app)
-    _as_assessor(actor, app, scheme, "score the standards")
     assert app.id is not None
-    return evidence_service.set_score(
+    policy = scheme.policy
+    level = policy.level(app.level)
+    if level.assessors < 2:
+        _as_assessor(actor, app, scheme, "score the standards")
+        row, change = evidence_service.set_score(
+            session,
+            application_id=app.id,
+            policy=policy,
+            level=level,
+            data=data,
+            assessor_id=actor.id,
+            now=now,
+        )
+        _audit_scores(
+            session,
+            app,
+            [change] if change else [],
+            "score",
+            actor=actor,
+            registry=registry,
+            now=now,
+        )
+        return row
+    _as_marker(actor, app, scheme)
+    assert actor.id is not None
+    people = {"first_id": app.assessor_id, "second_id": app.second_assessor_id}
+    own = marking.record_own(
         session,
         application_id=app.id,
-        policy=scheme.policy,
-        level=scheme.policy.level(app.level),
-        data=data,
+        policy=policy,
+        level=level,
+        standard=data.standard,
+        question=data.question,
+        score=data.score,
+        note=data.note,
         assessor_id=actor.id,
         now=now,
+        **people,
     )
+    _audit_scores(session, app, own, "score", actor=actor, registry=registry, now=now)
+    if own:
+        agreed = marking.agree(
+            session, application_id=app.id, policy=policy, level=level, now=now, **people
+        )
+        _audit_scores(
+            session, app, agreed, "agree_scores", actor=SYSTEM, registry=registry, now=now
+        )
+    return session.exec(
+        select(Score).where(
+            Score.application_id == app.id,
+            Score.standard == data.standard,
+            Score.question == data.question,
+        )
+    ).first()
+
+
+def moderate_score(
+    session: Session,
+    app: Application,
+    data: ModerationCreate,
+    *,
+    actor: Actor,
+    registry: SchemeRegistry,
+    now: datetime,
+) -> ScoreChange | None:
+    """The scheme's moderator records a question's agreed score with a note (audited)."""
+    scheme = registry.for_subject(session, app)
+    policy = scheme.policy
+    level = policy.level(app.level)
+    assert app.id is not None
+    check_moderator(session, app, scheme, actor)
+    change = marking.moderate(
+        session,
+        application_id=app.id,
+        policy=policy,
+        level=level,
+        data=data,
+        moderator_id=actor.id,
+        first_id=app.assessor_id,
+        second_id=app.second_assessor_id,
+        now=now,
+    )
+    _audit_scores(
+        session,
+        app,
+        [change] if change else [],
+        "moderate_score",
+        actor=actor,
+        registry=registry,
+        now=now,
+    )
+    return change
+
+
+def moderator_barred(session: Session, app: Application, scheme: Scheme, actor: Actor) -> list[str]:
+    """Why this person may not moderate the application's scores (empty: they may)."""
+    policy = scheme.policy
+    who = policy.settings.moderation.moderator
+    if actor.role != who:
+        return [
+            f"Only {'an admin' if who == 'admin' else 'a panel member'} moderates these scores."
+        ]
+    reasons = []
+    if actor.id is not None and actor.id in (app.assessor_id, app.second_assessor_id):
+        reasons.append("You scored this application: someone who did not must moderate it.")
+    if actor.organisation_id is not None and actor.organisation_id == app.organisation_id:
+        reasons.append("You belong to the organisation that applied.")
+    reasons += accounts.conflict_reasons(session, actor.id, app.organisation_id)
+    return reasons
+
+
+def check_moderator(session: Session, app: Application, scheme: Scheme, actor: Actor) -> None:
+    """PermissionDenied unless the actor may moderate; Conflict when there is nothing to
+    moderate (one assessor scores the level) or the application is not under review."""
+    reasons = moderator_barred(session, app, scheme, actor)
+    if reasons:
+        raise PermissionDenied(" ".join(reasons))
+    level = scheme.policy.level(app.level)
+    if level.assessors < 2:
+        raise Conflict(f"{level.name} is scored by one assessor: there is nothing to moderate")
+    state = scheme.policy.workflows.application.state(app.state)
+    if not state.reviewable:
+        raise Conflict(
+            f"scores are moderated only while the application is under review (it is {state.title})"
+        )

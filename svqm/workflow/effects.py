@@ -175,18 +175,36 @@ def eligible_assessors(session: Session, organisation_id: int) -> list[User]:
 
 @effect("assign_assessor")
 def assign_assessor(ctx: EffectContext) -> str:
-    """Assign the least-loaded assessor with no conflict, if none is assigned yet."""
+    """Assign the least-loaded assessor with no conflict, if none is assigned yet; at a
+    double-marked level, a second one as well (a different person)."""
     app = ctx.subject
     assert isinstance(app, Application)
+    notes = []
+    double = ctx.policy.level(app.level).assessors > 1
+    candidates = eligible_assessors(ctx.session, app.organisation_id)
+    load = open_workload(ctx.session, ctx.policy) if candidates else {}
+
+    def least_loaded(exclude: int | None) -> User | None:
+        free = [u for u in candidates if u.id != exclude]
+        if not free:
+            return None
+        return min(free, key=lambda u: (load.get(u.id or 0, 0), u.id))
+
     if app.assessor_id is not None:
         kept = ctx.session.get(User, app.assessor_id)
-        return f"{kept.name or kept.email if kept else 'The assessor'} stays the assessor"
-    candidates = eligible_assessors(ctx.session, app.organisation_id)
-    if not candidates:
-        return "no assessor available: an admin must assign one"
-    load = open_workload(ctx.session, ctx.policy)
-    chosen = min(candidates, key=lambda u: (load.get(u.id or 0, 0), u.id))
-    app.assessor_id = chosen.id
+        notes.append(f"{kept.name or kept.email if kept else 'The assessor'} stays the assessor")
+    elif (first := least_loaded(app.second_assessor_id)) is None:
+        notes.append("no assessor available: an admin must assign one")
+    else:
+        app.assessor_id = first.id
+        notes.append(f"Assigned to {first.name or first.email} for assessment")
+    if double and app.second_assessor_id is None:
+        second = least_loaded(app.assessor_id)
+        if second is None:
+            notes.append("no second assessor available: an admin must assign one")
+        else:
+            app.second_assessor_id = second.id
+            notes.append(f"{second.name or second.email} is the second assessor")
     ctx.session.add(app)
     ctx.session.flush()
-    return f"Assigned to {chosen.name or chosen.email} for assessment"
+    return "; ".join(notes)

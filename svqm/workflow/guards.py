@@ -12,13 +12,14 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from svqm.errors import Reason
+from svqm.evidence import marking
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
 from svqm.policy import Policy, parse_policy
 from svqm.workflow import deadlines
 from svqm.workflow.deadlines import add_months
-from svqm.workflow.models import AuditEvent, Award, PolicySnapshot, Subject
+from svqm.workflow.models import Application, AuditEvent, Award, PolicySnapshot, Subject
 
 _UK = ZoneInfo("Europe/London")
 
@@ -250,9 +251,34 @@ def all_evidence_accepted(ctx: GuardContext) -> list[str]:
     return evidence_requirements.not_accepted(_slots(ctx))
 
 
+def _marking_unmet(ctx: GuardContext) -> list[str]:
+    """At a double-marked level, what stands between the two assessors' scores and agreement."""
+    level = ctx.policy.level(ctx.subject.level)
+    if level.assessors < 2 or not isinstance(ctx.subject, Application):
+        return []
+    return marking.marking(
+        ctx.session,
+        application_id=_id(ctx),
+        policy=ctx.policy,
+        level=level,
+        first_id=ctx.subject.assessor_id,
+        second_id=ctx.subject.second_assessor_id,
+    ).reasons()
+
+
+@guard("scores_agreed")
+def scores_agreed(ctx: GuardContext) -> list[str]:
+    """Double marking: both assessors have scored every question and each has its agreed score."""
+    return _marking_unmet(ctx)
+
+
 @guard("score_passes")
 def score_passes(ctx: GuardContext) -> list[str]:
-    """Every mandatory question met and the weighted overall score at or above the pass mark."""
+    """Every mandatory question met and the weighted overall score at or above the pass mark
+    (at a double-marked level, on the agreed scores, once every question has one)."""
+    unagreed = _marking_unmet(ctx)
+    if unagreed:
+        return unagreed
     result = evidence_service.score_result(
         ctx.session,
         application_id=_id(ctx),

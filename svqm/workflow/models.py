@@ -36,6 +36,8 @@ class Application(SQLModel, table=True):
     state: str = Field(max_length=64, index=True)
     version: int = 1
     assessor_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    # Double-marked levels (`assessors: 2`): the assessor who scores beside the first, blind.
+    second_assessor_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
     # A re-application: the refused application it follows (its pledges and evidence carried).
     reapplies_id: int | None = Field(default=None, foreign_key="application.id")
     # A member's record of a group's application that covered it (its award hangs on this).
@@ -94,6 +96,24 @@ class AuditEvent(SQLModel, table=True):
     visibility: str = Field(default="applicant", max_length=10)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class DecisionVote(SQLModel, table=True):
+    """One member's decision on a step that needs several to agree (`quorum`): recorded while the
+    subject stays in the state it entered at audit event `round`."""
+
+    __tablename__ = "decision_vote"
+    __table_args__ = (UniqueConstraint("subject_kind", "subject_id", "round", "member_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_kind: str = Field(max_length=20)
+    subject_id: int = Field(index=True)
+    # The seq of the audit event that moved the subject into the state being decided.
+    round: int
+    trigger: str = Field(max_length=64)
+    member_id: int = Field(foreign_key="user_account.id")
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    at: datetime = Field(sa_column=_when())
 
 
 # The two things a workflow moves. Every writer, guard, effect and page takes this one type.

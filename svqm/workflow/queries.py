@@ -96,7 +96,10 @@ def _visible(role: str, has_organisation: bool) -> ColumnElement[bool]:
         )
         return own | col(Application.organisation_id).in_(members)
     if role == "assessor":
-        return col(Application.assessor_id) == bindparam("actor_id")
+        # The assigned assessor, and a double-marked application's second assessor.
+        return (col(Application.assessor_id) == bindparam("actor_id")) | (
+            col(Application.second_assessor_id) == bindparam("actor_id")
+        )
     if role == "panel":
         # Everything but the applicants' private states (drafts), and their own organisation's.
         shared = tuple_(col(Application.scheme), col(Application.state)).not_in(

@@ -26,7 +26,7 @@ from svqm.errors import (
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence.carry import carry_forward
 from svqm.policy import Policy, TransitionDef
-from svqm.workflow import events, schedule
+from svqm.workflow import events, schedule, votes
 from svqm.workflow import guards as guard_registry
 from svqm.workflow.audit import append_event
 from svqm.workflow.effects import EFFECTS, EffectContext
@@ -208,6 +208,11 @@ def fire(
     )
     if unmet:
         raise GuardRefused(f"cannot '{trigger}' yet: {len(unmet)} requirement(s) unmet", unmet)
+    agreeing = 0
+    if t.quorum > 1 and actor.id is not None:
+        agreeing = votes.record(session, subject, t, member_id=actor.id, comment=comment, now=now)
+        if agreeing < t.quorum:
+            return _record_decision(session, subject, t, actor, comment, agreeing, now, visibility)
     source = subject.state
     dest = flow.move(SubjectFlow(source), trigger)
     seq = _bump(session, subject, state=dest, now=now, state_changed=True) - 1
@@ -225,6 +230,8 @@ def fire(
         )
         for name in t.effects
     ]
+    if agreeing:
+        notes.append(f"decided by {agreeing} members agreeing")
     # The deadlines move with the state, in the same transaction.
     schedule.sync(session, scheme.policy, subject, now)
     text = "\n".join([comment.strip(), *notes]).strip()
@@ -258,6 +265,36 @@ def fire(
         ),
     )
     return event
+
+
+def _record_decision(
+    session: Session,
+    subject: Subject,
+    t: TransitionDef,
+    actor: Actor,
+    comment: str,
+    agreeing: int,
+    now: datetime,
+    visibility: str,
+) -> AuditEvent:
+    """One member's decision on a step that needs more of them: audited, the state unchanged
+    (so the deadlines running, the panel's 21 days among them, keep their dates)."""
+    seq = _bump(session, subject, state=subject.state, now=now, state_changed=False) - 1
+    assert subject.id is not None
+    return append_event(
+        session,
+        subject_kind=kind_of(subject),
+        subject_id=subject.id,
+        seq=seq,
+        at=now,
+        actor_id=actor.id,
+        actor_role=actor.role,
+        trigger="record_decision",
+        source=subject.state,
+        dest=subject.state,
+        comment=f"{t.title}: {agreeing} of {t.quorum} members agree so far\n{comment.strip()}".strip(),
+        visibility=visibility,
+    )
 
 
 def _fire_system(
@@ -322,6 +359,12 @@ def available(
             continue
         # What the person gives when firing (a comment) is asked for then, not fixed first.
         reasons = guard_registry.evaluate(context, guard_registry.checked_before(t.guards))
+        if t.quorum > 1 and (decided := votes.mine(session, subject, actor.id)) is not None:
+            chose = flow.transition(decided.trigger, subject.state)
+            reasons.append(
+                f"you have recorded your decision ({chose.title if chose else decided.trigger}); "
+                "other members decide next"
+            )
         if reasons:
             unmet[trigger] = reasons
         else:
@@ -456,8 +499,10 @@ def assign_assessor(
     registry: SchemeRegistry,
     now: datetime,
     expected_version: int | None = None,
+    second: bool = False,
 ) -> AuditEvent:
-    """An admin (re)assigns the application's assessor; audited like any change."""
+    """An admin (re)assigns the application's assessor (or, `second`, the second assessor of a
+    double-marked level); audited like any change."""
     if actor.role != "admin":
         raise PermissionDenied("only an admin may assign assessors")
     if expected_version is not None and expected_version != application.version:
@@ -470,9 +515,17 @@ def assign_assessor(
             "conflict of interest: the assessor belongs to, or has declared a conflict with, "
             "the applicant organisation"
         )
-    registry.for_subject(session, application)
+    level = registry.for_subject(session, application).policy.level(application.level)
+    other = application.assessor_id if second else application.second_assessor_id
+    if second and level.assessors < 2:
+        raise InvalidInput(f"{level.name} is scored by one assessor: there is no second to assign")
+    if other is not None and other == assessor.id:
+        raise InvalidInput("the two assessors of an application must be different people")
     seq = _bump(session, application, state=application.state, now=now, state_changed=False) - 1
-    application.assessor_id = assessor.id
+    if second:
+        application.second_assessor_id = assessor.id
+    else:
+        application.assessor_id = assessor.id
     session.add(application)
     session.flush()
     event = _same_state_event(
@@ -481,7 +534,9 @@ def assign_assessor(
         seq,
         actor,
         "assign_assessor",
-        f"Assigned to {assessor.name or assessor.email} for assessment",
+        f"{assessor.name or assessor.email} is the second assessor"
+        if second
+        else f"Assigned to {assessor.name or assessor.email} for assessment",
         now,
     )
     policy = registry.for_subject(session, application).policy
@@ -577,6 +632,7 @@ def record_change(
     registry: SchemeRegistry,
     now: datetime,
     comment: str,
+    visibility: str = "applicant",
 ) -> AuditEvent:
     """Audit a change to a subject's content that leaves its state alone (a pledge revised).
 
@@ -597,6 +653,7 @@ def record_change(
         source=subject.state,
         dest=subject.state,
         comment=comment,
+        visibility=visibility,
     )
 
 

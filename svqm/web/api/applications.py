@@ -34,10 +34,10 @@ from svqm.web.schemas import (
     EvidenceCreated,
     HistoryEvent,
     RequirementPublic,
-    ScoreNotePublic,
     ScoreResultPublic,
 )
-from svqm.workflow import actions, queries
+from svqm.web.views.scores import score_result_public
+from svqm.workflow import actions, judgement, queries
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
@@ -70,6 +70,7 @@ def application_public(
             DeadlinePublic(kind=k, due_at=d) for k, d in queries.open_deadlines(session, app.id)
         ],
         assessor_id=app.assessor_id,
+        second_assessor_id=app.second_assessor_id,
         created_at=app.created_at,
         state_changed_at=app.state_changed_at,
     )
@@ -145,9 +146,12 @@ def read_application(
 def read_history(
     application_id: Id, user: ApiUser, session: SessionDep, registry: RegistryDep
 ) -> list[HistoryEvent]:
-    """The application's audit events, oldest first."""
+    """The application's audit events, oldest first (before both assessors of a double-marked
+    level have scored, neither's scoring is shown to the other)."""
     app = _load(session, application_id, user, registry)
     staff = actor_of(user).role != "applicant"
+    policy = registry.for_subject(session, app).policy
+    state = judgement.marking_of(session, policy, app)
     return [
         HistoryEvent(
             at=e.at,
@@ -159,7 +163,7 @@ def read_history(
             comment=e.comment if staff or e.visibility != "internal" else "",
             visibility=e.visibility,
         )
-        for e in workflow.history(session, app)
+        for e in judgement.visible_events(workflow.history(session, app), state, user.id)
         if staff or e.visibility != "internal" or e.source != e.dest
     ]
 
@@ -309,33 +313,11 @@ async def upload_evidence(
 def read_scores(
     application_id: Id, user: ApiUser, session: SessionDep, registry: RegistryDep
 ) -> ScoreResultPublic:
-    """The result against the level's standards, explained."""
+    """The result against the level's standards, explained; at a double-marked level, staff
+    also read the two assessors' scoring (each assessor only their own until both are in)."""
     app = _load(session, application_id, user, registry)
-    policy = registry.for_subject(session, app).policy
-    result = evidence_service.score_result(
-        session, application_id=application_id, policy=policy, level=policy.level(app.level)
-    )
-    return ScoreResultPublic(
-        passed=result.passed,
-        overall_percent=result.overall_percent,
-        threshold=result.threshold,
-        standards=result.standards,
-        failed_mandatory=result.failed_mandatory,
-        unscored=result.unscored,
-        notes=[
-            ScoreNotePublic(
-                standard=key.split("/")[0],
-                question=key.split("/")[1],
-                note=line.note,
-                visibility=line.visibility,
-            )
-            for key, line in sorted(
-                evidence_service.score_lines(
-                    session, application_id, staff=user.role in STAFF_ROLES
-                ).items()
-            )
-            if line.note
-        ],
+    return score_result_public(
+        session, registry, app, actor_of(user), staff=user.role in STAFF_ROLES
     )
 
 
@@ -389,7 +371,7 @@ def assign_assessor(
     registry: RegistryDep,
     now: NowDep,
 ) -> ApplicationPublic:
-    """An admin assigns or reassigns the assessor."""
+    """An admin assigns or reassigns the assessor (`second`: a double-marked level's second)."""
     app = _load(session, application_id, user, registry)
     workflow.assign_assessor(
         session,
@@ -399,5 +381,6 @@ def assign_assessor(
         registry=registry,
         now=now,
         expected_version=body.version,
+        second=body.second,
     )
     return application_public(session, app, actor=actor_of(user), registry=registry, now=now)

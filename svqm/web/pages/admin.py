@@ -402,7 +402,8 @@ def application(case: AdminCase, done: str = "") -> HTMLResponse:
 
 @router.post("/admin/applications/{application_id}/assessor")
 def assign(case: AdminCase, form: FormDep) -> Response:
-    """Assign or reassign the application's assessor (conflicts are refused by the service)."""
+    """Assign or reassign the application's assessor, or (`second=yes`) the second assessor of a
+    double-marked level (conflicts, and the same person twice, are refused by the service)."""
 
     def write() -> None:
         chosen = whole_number(field(form, "assessor_id", limit=20))
@@ -416,6 +417,7 @@ def assign(case: AdminCase, form: FormDep) -> Response:
             registry=case.registry,
             now=case.now,
             expected_version=version_of(form),
+            second=field(form, "second") == "yes",
         )
 
     if failure := attempt(case.session, write):

@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session
 
 from svqm.accounts import service as accounts
+from svqm.evidence import marking
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
@@ -19,8 +20,9 @@ from svqm.evidence.scoring import ScoreResult
 from svqm.policy import Level, Policy, Standard
 from svqm.policy.models import StateDef
 from svqm.web.format import Tag, state_tag
+from svqm.web.views.judgement import Judgement, judgement_of
 from svqm.web.views.triggers import TriggerForm, trigger_forms
-from svqm.workflow import deadlines, queries
+from svqm.workflow import deadlines, judgement, queries
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application, AuditEvent
 from svqm.workflow.schemes import SchemeRegistry
@@ -59,6 +61,8 @@ class CaseFile:
     lines: dict[str, evidence_service.ScoreLine]
     deadline: NextDeadline | None
     forms: list[TriggerForm]
+    # Double marking, the score history and the panel's recorded decisions, as this reader sees them.
+    judgement: Judgement
 
     def context(self) -> dict[str, Any]:
         """The template's variables: each field, and the whole file as `ctx` for the macros."""
@@ -88,8 +92,18 @@ def case_file(
     )
     items = {i.id: i for s in slots for i in s.items if i.id is not None}
     reviews = evidence_service.reviews_of(session, list(items))
-    events = workflow.history(session, app)
+    state = judgement.marking_of(session, policy, app)
+    events = judgement.visible_events(workflow.history(session, app), state, actor.id)
     actors = {e.actor_id for e in events} | {r.reviewer_id for r in reviews} | {app.assessor_id}
+    scores = evidence_service.scores_of(session, app.id)
+    lines = evidence_service.score_lines(session, app.id, staff=True)
+    if state is not None and actor.id in (state.first_id, state.second_id):
+        # A double-marking assessor scores on their own scores, not the agreed ones.
+        scores = state.own(actor.id)
+        lines = {
+            key: evidence_service.ScoreLine(score, note, "internal")
+            for key, (score, note) in marking.own_notes(session, app.id, actor.id).items()
+        }
     return CaseFile(
         app=app,
         policy=policy,
@@ -111,8 +125,9 @@ def case_file(
         result=evidence_service.score_result(
             session, application_id=app.id, policy=policy, level=level
         ),
-        scores=evidence_service.scores_of(session, app.id),
-        lines=evidence_service.score_lines(session, app.id, staff=True),
+        scores=scores,
+        lines=lines,
         deadline=next_deadline(session, policy, app),
         forms=trigger_forms(session, app, actor, registry, now),
+        judgement=judgement_of(session, policy, app, actor, state),
     )
