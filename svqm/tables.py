@@ -7,6 +7,8 @@ from svqm.accounts import models as accounts_models
 from svqm.evidence import models as evidence_models
 from svqm.notify import models as notify_models
 from svqm.workflow import audit as _audit  # registers the append-only triggers on create_all
+from svqm.workflow import audits as audit_models
+from svqm.workflow import consultation as consultation_models
 from svqm.workflow import models as workflow_models
 from svqm.workflow import progress as progress_models
 from svqm.workflow import reports as report_models
@@ -14,6 +16,8 @@ from svqm.workflow import schedule as schedule_models
 
 __all__ = [
     "accounts_models",
+    "audit_models",
+    "consultation_models",
     "create_tables",
     "evidence_models",
     "metadata",

@@ -106,6 +106,10 @@ def on_notice(session: Session, notice: events.Notice) -> None:
         step, headline = "Assessor assigned", f"{title}: assigned to you for assessment"
     elif notice.what == "reminder":
         step, headline = "Reminder", f"{title}: a reminder about your application ({state})"
+    elif notice.what == "audit_proposed":
+        step, headline = "Audit dates proposed", f"{title}: audit start dates proposed"
+    elif notice.what == "audit_confirmed":
+        step, headline = "Audit date confirmed", f"{title}: audit start date confirmed"
     else:
         assert notice.transition is not None
         step = notice.transition.title

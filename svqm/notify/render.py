@@ -34,6 +34,8 @@ SUBJECT_LINES = {
     "invitation": "You are invited to act for {organisation}",
     "signup_welcome": "{organisation} is registered",
     "signup_exists": "Someone tried to register with your email address",
+    "consultation_invite": "{organisation}: your view, for the {scheme}",
+    "consultation_reminder": "Reminder: your view of {organisation} (closes {closes_day})",
 }
 EVENT = "event"
 TEMPLATES = (*SUBJECT_LINES, EVENT)

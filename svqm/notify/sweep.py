@@ -23,9 +23,10 @@ from sqlmodel import Session, col
 
 from svqm.db import session_scope, table_of
 from svqm.errors import SvqmError
-from svqm.notify import outbox
+from svqm.notify import consultation, outbox
 from svqm.notify.recipients import Audience, Subject
 from svqm.policy import Deadline, Policy
+from svqm.workflow import consultation as consultation_rows
 from svqm.workflow import schedule
 from svqm.workflow.models import Application, Award
 from svqm.workflow.schedule import ScheduledDeadline
@@ -61,6 +62,15 @@ def sweep(
             part = sweep_batch(session, registry, now=now, base_url=base_url, limit=batch)
         report.add(part)
         if part.rows < batch:
+            break
+    # Stakeholders who have not answered a consultation yet, before it closes.
+    while True:
+        with session_scope(engine) as session:
+            reminded = consultation.remind(session, registry, now)
+            more = len(consultation_rows.due_reminders(session, now, limit=1)) > 0
+        if reminded:
+            report.reminders["consultation"] += reminded
+        if not more or not reminded:
             return report
 
 

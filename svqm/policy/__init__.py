@@ -3,6 +3,9 @@
 from svqm.policy.loader import load_policies, load_policy, parse_policy
 from svqm.policy.models import (
     SUBJECT_KINDS,
+    AuditBooking,
+    Consultation,
+    ConsultationQuestion,
     Deadline,
     EvidenceRequirement,
     Level,
@@ -18,6 +21,9 @@ from svqm.policy.models import (
 
 __all__ = [
     "SUBJECT_KINDS",
+    "AuditBooking",
+    "Consultation",
+    "ConsultationQuestion",
     "Deadline",
     "EvidenceRequirement",
     "Level",

@@ -436,6 +436,10 @@ def _check_deadlines(policy: Policy, problems: list[str]) -> None:
                 )
         if d.anchor in ("issued", "expires") and d.subject != "award":
             problems.append(f"{at}.anchor: '{d.anchor}' exists only for awards")
+        if d.anchor == "audit_start" and d.subject != "application":
+            problems.append(f"{at}.anchor: 'audit_start' exists only for applications")
+        if d.anchor == "audit_start" and policy.audit is None:
+            problems.append(f"{at}.anchor: 'audit_start' needs the policy's `audit` booking")
         known_levels = {lv.id for lv in policy.levels}
         for j, level in enumerate(d.levels):
             if level not in known_levels:
@@ -466,6 +470,39 @@ def _check_deadlines(policy: Policy, problems: list[str]) -> None:
                 )
 
 
+def _check_audit(policy: Policy, problems: list[str]) -> None:
+    """Audit booking and consultation name levels, states and standards that exist."""
+    levels = {lv.id for lv in policy.levels}
+    states = {s.name for s in policy.workflows.application.states}
+    standards = {s.id for s in policy.standards}
+    audit, consultation = policy.audit, policy.consultation
+    if audit is not None:
+        for j, level in enumerate(audit.levels):
+            if level not in levels:
+                problems.append(f"audit.levels[{j}]: unknown level '{level}'")
+        for j, state in enumerate(audit.states):
+            if state not in states:
+                problems.append(
+                    f"audit.states[{j}]: '{state}' is not a state of the application workflow"
+                )
+    if consultation is None:
+        return
+    if audit is None:
+        problems.append("consultation: it opens after the audit start, so give the policy `audit`")
+    for j, level in enumerate(consultation.levels):
+        if level not in levels:
+            problems.append(f"consultation.levels[{j}]: unknown level '{level}'")
+        elif audit is not None and level not in audit.levels:
+            problems.append(
+                f"consultation.levels[{j}]: '{level}' books no audit (audit.levels), so the "
+                "consultation would never open"
+            )
+    for j, sid in enumerate(consultation.standards):
+        if sid not in standards:
+            problems.append(f"consultation.standards[{j}]: unknown standard '{sid}'")
+    _unique(problems, "consultation.questions", (q.id for q in consultation.questions), "question")
+
+
 def cross_check(
     policy: Policy,
     *,
@@ -493,4 +530,5 @@ def cross_check(
     _check_supersede(policy, problems)
     _check_routes(policy, problems)
     _check_notify(policy, problems)
+    _check_audit(policy, problems)
     return problems

@@ -242,7 +242,9 @@ class Deadline(_Strict):
     subject: SubjectKind
     # The deadline runs while the subject is in one of these states.
     while_in: list[Slug] = Field(min_length=1)
-    anchor: Literal["state_entered", "issued", "expires"]
+    # "audit_start": an application's confirmed audit start date (the start of that day, scheme
+    # time zone); the deadline runs only once a date is confirmed, and moves with it.
+    anchor: Literal["state_entered", "issued", "expires", "audit_start"]
     offset: Offset = Offset()
     repeat_months: int | None = Field(default=None, ge=1)
     # What a repeat counts from: the previous occurrence's due time ("due": anniversaries), or
@@ -312,6 +314,60 @@ class SchemeSettings(_Strict):
         return value
 
 
+class AuditBooking(_Strict):
+    """Booking an audit: the applicant proposes start dates, the scheme's staff confirm one."""
+
+    # The levels that are audited; an application at another level books nothing.
+    levels: list[Slug] = Field(min_length=1)
+    # How many start dates the applicant proposes at once.
+    proposals: int = Field(default=3, ge=1, le=10)
+    # How far ahead each proposed date must be, in working days (weekends and the scheme's
+    # bank holidays do not count): 40 is eight working weeks. A proposed date is a working day.
+    lead_working_days: int = Field(default=40, ge=0, le=500)
+    # The application states in which dates may be proposed and confirmed (and moved).
+    states: list[Slug] = Field(min_length=1)
+    # Who may confirm a date: the assigned assessor, an admin.
+    confirmed_by: list[Literal["assessor", "admin"]] = Field(
+        default=["assessor", "admin"], min_length=1
+    )
+    # Who is told by email when dates are proposed, and when one is confirmed or moved.
+    notify_proposed: list[Recipient] = ["assessor", "admin"]
+    notify_confirmed: list[Recipient] = ["applicant", "assessor"]
+
+
+class ConsultationQuestion(_Strict):
+    id: Slug
+    text: str
+    # "rating": 1 (poor) to 5 (excellent); "text": the stakeholder's own words.
+    kind: Literal["rating", "text"] = "text"
+    hint: str = ""
+    required: bool = False
+
+
+class Consultation(_Strict):
+    """A short consultation of an applicant's stakeholders, after the audit starts."""
+
+    levels: list[Slug] = Field(min_length=1)
+    # The form opens this many days after the confirmed audit start date and stays open
+    # `open_days` days; the invitation's link stops working when it closes.
+    opens_after_days: int = Field(default=0, ge=0, le=365)
+    open_days: int = Field(default=21, ge=1, le=365)
+    # Invitees who have not answered are reminded this many days before it closes.
+    remind_before_days: list[int] = []
+    # The standards the responses count toward: the assessor reads the summary beside them.
+    standards: list[Slug] = []
+    questions: list[ConsultationQuestion] = Field(min_length=1)
+    # The most people one application's consultation may invite.
+    max_invitations: int = Field(default=50, ge=1, le=1000)
+
+    @field_validator("remind_before_days")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(d <= 0 for d in value):
+            raise ValueError("reminder offsets are whole days before the close, each > 0")
+        return sorted(set(value), reverse=True)
+
+
 class Policy(_Strict):
     id: Slug = Field(default="unnamed", exclude=True)
     name: str
@@ -326,6 +382,9 @@ class Policy(_Strict):
     evidence_requirements: list[EvidenceRequirement] = []
     workflows: Workflows
     deadlines: list[Deadline] = []
+    # Audit booking and stakeholder consultation, for the levels they name (unset: neither).
+    audit: AuditBooking | None = None
+    consultation: Consultation | None = None
     digest: str = Field(default="", exclude=True)
     source_text: str = Field(default="", exclude=True, repr=False)
 
@@ -384,6 +443,14 @@ class Policy(_Strict):
     def deadline(self, kind: str) -> Deadline | None:
         """The deadline of a kind, if the policy has one."""
         return next((d for d in self.deadlines if d.kind == kind), None)
+
+    def audited(self, level_id: str) -> bool:
+        """Whether applications at the level book an audit start date."""
+        return self.audit is not None and level_id in self.audit.levels
+
+    def consulted(self, level_id: str) -> bool:
+        """Whether applications at the level consult stakeholders (after the audit starts)."""
+        return self.consultation is not None and level_id in self.consultation.levels
 
     def theme(self, theme_id: str) -> Theme | None:
         return next((t for t in self.themes if t.id == theme_id), None)

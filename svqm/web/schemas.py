@@ -371,3 +371,70 @@ class OrganisationCommitments(BaseModel):
     region: str
     awards: list[OrganisationAward]
     pledges: list[OrganisationPledge]
+
+
+class AuditDatesRequest(_In):
+    """Possible audit start dates (ISO dates), as many as the policy asks for (three for SVQM)."""
+
+    dates: list[date] = Field(min_length=1, max_length=10)
+    version: Version | None = None
+
+
+class AuditConfirmRequest(_In):
+    """The proposed date staff confirm as the audit's start (again, to move it)."""
+
+    day: date = Field(alias="date")
+    comment: str = Field(default="", max_length=2000)
+    version: Version | None = None
+
+
+class AuditBookingPublic(BaseModel):
+    application_id: int
+    proposed: list[date]
+    status: str
+    start_date: date | None
+    earliest: date
+    lead_working_days: int
+    proposals: int
+
+
+class InviteeIn(_In):
+    name: str = Field(default="", max_length=200)
+    email: str = Field(min_length=3, max_length=254)
+    group: Literal["internal", "external"] = "external"
+
+
+class InvitationsRequest(_In):
+    invitees: list[InviteeIn] = Field(min_length=1, max_length=100)
+
+
+class InvitationPublic(BaseModel):
+    id: int
+    name: str
+    email: str
+    group: str
+    opens_at: datetime
+    closes_at: datetime
+    answered: bool
+
+
+class ConsultationQuestionPublic(BaseModel):
+    id: str
+    text: str
+    kind: str
+    answers: int
+    mean: float | None
+    comments: list[str]
+
+
+class ConsultationPublic(BaseModel):
+    """Staff only: who was invited, who answered, and what the answers say."""
+
+    invited: int
+    answered: int
+    opens_at: datetime | None
+    closes_at: datetime | None
+    standards: list[str]
+    mean_rating: float | None
+    questions: list[ConsultationQuestionPublic]
+    invitations: list[InvitationPublic]

@@ -76,6 +76,7 @@ def anchor_time(deadline: Deadline, subject: Subject) -> datetime:
         "state_entered": "state_changed_at",
         "issued": "issued_at",
         "expires": "expires_at",
+        "audit_start": "audit_starts_at",
     }[deadline.anchor]
     value = getattr(subject, attribute)
     assert isinstance(value, datetime)
@@ -134,6 +135,9 @@ def deadline(policy: Policy, kind: str) -> Deadline:
 def applies(deadline: Deadline, kind: str, subject: Subject) -> bool:
     """Whether the deadline runs for this subject now (its kind, state and level match)."""
     if deadline.subject != kind or subject.state not in deadline.while_in:
+        return False
+    # Counted from the audit's start: nothing runs until a start date is confirmed.
+    if deadline.anchor == "audit_start" and getattr(subject, "audit_starts_at", None) is None:
         return False
     return not deadline.levels or subject.level in deadline.levels
 

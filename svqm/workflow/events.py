@@ -31,7 +31,8 @@ class Notice:
     comment: str = ""
     transition: TransitionDef | None = None
     # "transition", "assignment" (an admin chose the assessor) or "reminder" (an admin reminded
-    # the organisation of an open application).
+    # the organisation of an open application), "audit_proposed" or "audit_confirmed" (the
+    # audit booking, svqm.workflow.audits).
     what: str = "transition"
     # The comment is for staff only: the applicant's email leaves it out.
     internal: bool = False

@@ -45,6 +45,9 @@ class Application(SQLModel, table=True):
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = Field(default_factory=utc_now, sa_column=_when())
     state_changed_at: datetime = Field(default_factory=utc_now, sa_column=_when())
+    # The confirmed audit start (the start of that day, scheme time zone); deadlines anchored on
+    # `audit_start` count from it (svqm.workflow.audits keeps it).
+    audit_starts_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
 
 
 class ApplicationMember(SQLModel, table=True):

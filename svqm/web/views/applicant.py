@@ -29,8 +29,8 @@ from svqm.web.format import (
 from svqm.web.views.deadlines import DeadlineView, describe
 from svqm.web.views.pledges import DISPOSITIONS
 from svqm.web.views.triggers import TriggerForm, step_title, trigger_forms
+from svqm.workflow import audits, deadlines, queries, schedule
 from svqm.workflow import awards as award_queries
-from svqm.workflow import deadlines, queries, schedule
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
@@ -200,6 +200,8 @@ class TaskList:
     organisation: dict[str, str]
     # Evidence asked for each pledge, which cannot be uploaded before there are pledges.
     waiting: list[str]
+    # An audited level's booking: {"status": none|proposed|confirmed, "start": day} (else None).
+    audit: dict[str, str] | None = None
 
     def context(self) -> dict[str, Any]:
         """The template's variables (all but the title, which the page takes on its own)."""
@@ -241,7 +243,16 @@ def task_list(
     themes = {t.id: t.name for t in policy.themes}
     org = accounts.get_organisation(session, app.organisation_id)
     per_pledge = [policy.requirement(rid) for rid in level.evidence]
+    audit = None
+    if policy.audited(app.level):
+        booked = audits.current(session, app.id)
+        start = audits.start_day(policy, app)
+        audit = {
+            "status": "confirmed" if start else (booked.status if booked else "none"),
+            "start": audits.day_text(start) if start else "",
+        }
     return TaskList(
+        audit=audit,
         title=f"{level.name} application",
         app={
             "id": app.id,

@@ -15,9 +15,12 @@ from icalendar import Alarm, Calendar, Event, vText
 from sqlmodel import Session
 
 from svqm import __version__
-from svqm.accounts.models import Organisation
+from svqm.accounts import service as accounts
+from svqm.accounts.models import Organisation, User
+from svqm.policy import Policy
 from svqm.web.views.deadlines import DeadlineView, describe
-from svqm.workflow import schedule
+from svqm.workflow import audits, schedule
+from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
 
 PRODID = f"-//svqm//Accreditation deadlines {__version__}//EN"
@@ -50,19 +53,70 @@ def deadline_event(view: DeadlineView, *, base_url: str, now: datetime) -> Event
     return event
 
 
-def deadline_calendar(
-    views: Iterable[DeadlineView], *, organisation: str, base_url: str, now: datetime
-) -> bytes:
-    """The whole feed: a VCALENDAR named after the organisation, one event per deadline."""
+def _calendar(name: str, description: str) -> Calendar:
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
     # vText escapes line breaks, commas and semicolons, so a name cannot add properties.
-    cal.add("x-wr-calname", vText(f"{organisation}: accreditation deadlines"))
-    cal.add("x-wr-caldesc", vText(f"Deadlines of {organisation}'s applications and awards"))
+    cal.add("x-wr-calname", vText(name))
+    cal.add("x-wr-caldesc", vText(description))
+    return cal
+
+
+def deadline_calendar(
+    views: Iterable[DeadlineView], *, organisation: str, base_url: str, now: datetime
+) -> bytes:
+    """The whole feed: a VCALENDAR named after the organisation, one event per deadline."""
+    cal = _calendar(
+        f"{organisation}: accreditation deadlines",
+        f"Deadlines of {organisation}'s applications and awards",
+    )
     for view in views:
+        cal.add_component(deadline_event(view, base_url=base_url, now=now))
+    return cal.to_ical()
+
+
+def audit_event(
+    policy: Policy, app: Application, organisation: str, *, base_url: str, now: datetime
+) -> Event:
+    """The all-day VEVENT of an audit's start. Its UID is the application's, so a moved audit
+    updates the event (its SEQUENCE counts the application's changes)."""
+    day = audits.start_day(policy, app)
+    assert day is not None
+    link = f"{base_url.rstrip('/')}/assess/{app.id}"
+    summary = f"Audit starts: {organisation}, {policy.level(app.level).name} application {app.id}"
+    event = Event()
+    event.add("uid", vText(f"audit-{app.id}@{_host(base_url)}"))
+    event.add("dtstamp", now.astimezone(UTC))
+    event.add("dtstart", day)
+    event.add("dtend", day + timedelta(days=1))
+    event.add("sequence", app.version)
+    event.add("summary", vText(summary))
+    event.add("description", vText(f"{summary} ({policy.name}).\nDetails: {link}"))
+    event.add("url", link)
+    return event
+
+
+def assessor_feed(
+    session: Session, registry: SchemeRegistry, assessor: User, *, base_url: str, now: datetime
+) -> bytes:
+    """The assessor's feed: each confirmed audit of their applications as an all-day event, and
+    the open deadlines of every application assigned to them."""
+    assert assessor.id is not None
+    apps, rows = audits.assigned_audits(session, assessor.id, limit=FEED_LIMIT)
+    cal = _calendar(
+        f"{assessor.name or assessor.email}: audits and deadlines",
+        "Audits and deadlines of the applications assigned to you",
+    )
+    names = accounts.organisation_names(session, {a.organisation_id for a in apps})
+    for app in apps:
+        policy = registry.for_subject(session, app).policy
+        cal.add_component(
+            audit_event(policy, app, names.get(app.organisation_id, ""), base_url=base_url, now=now)
+        )
+    for view in describe(session, registry, rows):
         cal.add_component(deadline_event(view, base_url=base_url, now=now))
     return cal.to_ical()
 

@@ -47,6 +47,7 @@ def deadline_words(policy: Policy, d: Deadline) -> str:
         + " or ".join(flow.state(s).title for s in d.while_in),
         "issued": "the award is issued",
         "expires": "the award expires",
+        "audit_start": "the audit starts (the start date confirmed)",
     }[d.anchor]
     side = "before" if (off.months or off.days or off.working_days) < 0 else "after"
     text = f"{' and '.join(amounts)} {side} {anchor}" if amounts else f"when {anchor}"

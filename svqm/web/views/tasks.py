@@ -72,7 +72,7 @@ def task_groups(view: TaskList) -> list[TaskGroup]:
             status=NOT_STARTED if ready else CANNOT_START,
             hint="" if ready else "Finish the tasks above first",
         )
-    return [
+    groups = [
         TaskGroup(
             "About your organisation",
             [
@@ -81,5 +81,18 @@ def task_groups(view: TaskList) -> list[TaskGroup]:
             ],
         ),
         TaskGroup("Evidence", evidence),
-        TaskGroup("Declaration and sending", [submit]),
     ]
+    if view.audit is not None:
+        groups.append(TaskGroup("Audit", [_audit_task(base, view.audit)]))
+    return [*groups, TaskGroup("Declaration and sending", [submit])]
+
+
+def _audit_task(base: str, audit: dict[str, str]) -> Task:
+    """Proposing the audit's start dates: done once the scheme confirms one."""
+    href = f"{base}/audit-dates"
+    if audit["status"] == "confirmed":
+        return Task("audit-dates", "Audit start date", href, COMPLETED, f"Starts {audit['start']}")
+    if audit["status"] == "proposed":
+        hint = "Dates proposed: waiting for the scheme to confirm one"
+        return Task("audit-dates", "Audit start date", href, IN_PROGRESS, hint)
+    return Task("audit-dates", "Audit start date", href, NOT_STARTED, "Propose three start dates")

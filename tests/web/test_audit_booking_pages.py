@@ -1,0 +1,218 @@
+"""Audit booking through the API and the pages: a Silver applicant proposes three dates (422
+naming any too soon), the assessor confirms one, moves it, and the assessor's calendar has it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import pytest
+from icalendar import Calendar
+from sqlmodel import select
+
+from svqm.accounts.models import Organisation, User
+from svqm.clock import FixedClock
+from svqm.db import session_scope
+from svqm.notify.models import OutboxMessage
+from svqm.workflow.models import AuditEvent
+from tests.web.award_world import app_client, bearer, page_sign_in
+from tests.web.pages_helpers import csrf_of, error_summary, make_account
+from tests.workflow.harness import application_in
+
+# Monday 16 February 2026: the earliest start is Wednesday 15 April (Easter's two bank holidays).
+NOW = datetime(2026, 2, 16, 9, 0, tzinfo=UTC)
+DAYS = ["2026-04-20", "2026-04-27", "2026-05-05"]
+
+
+@dataclass
+class World:
+    org: Organisation
+    applicant: User
+    assessor: User
+    other_assessor: User
+    admin: User
+    app_id: int
+
+
+@pytest.fixture
+def world(engine, registry):
+    with session_scope(engine) as s:
+        org = s.merge(Organisation(name="Harbour Care Trust", sector="health"))
+        s.flush()
+        applicant = make_account(s, "applicant", org)
+        assessor, other, admin = (
+            make_account(s, "assessor"),
+            make_account(s, "assessor"),
+            make_account(s, "admin"),
+        )
+
+        class _Cast:
+            pass
+
+        cast = _Cast()
+        cast.org, cast.assessor = org, assessor
+        app = application_in(
+            s, registry, cast, scheme="svqm", level="silver", state="draft", at=NOW
+        )
+        s.commit()
+        return World(org, applicant, assessor, other, admin, app.id)
+
+
+@pytest.fixture
+def client(engine, registry, tmp_path):
+    with app_client(engine, registry, tmp_path, FixedClock(NOW)) as c:
+        yield c
+
+
+def _outbox(engine):
+    with session_scope(engine) as s:
+        return [(m.template, m.to_addrs, m.context) for m in s.exec(select(OutboxMessage))]
+
+
+def test_the_api_refuses_dates_too_soon_then_books_and_confirms(client, engine, world):
+    me = bearer(client, world.applicant)
+    url = f"/api/v1/applications/{world.app_id}/audit-dates"
+    soon = client.post(url, json={"dates": ["2026-04-14", DAYS[1], "2026-04-01"]}, headers=me)
+    assert soon.status_code == 422, soon.text
+    body = soon.json()
+    assert "Tuesday 14 April 2026 is too soon" in body["unmet"][0]
+    assert "Wednesday 1 April 2026 is too soon" in body["unmet"][1]
+    assert len(body["unmet"]) == 2
+    two = client.post(url, json={"dates": DAYS[:2]}, headers=me)
+    assert two.status_code == 422
+    assert "propose 3" in two.json()["detail"]
+    made = client.post(url, json={"dates": DAYS}, headers=me)
+    assert made.status_code == 201, made.text
+    assert made.json()["proposed"] == DAYS
+    assert made.json()["status"] == "proposed"
+    assert made.json()["earliest"] == "2026-04-15"
+    assert made.json()["start_date"] is None
+
+    confirm = f"{url}/confirm"
+    assert client.post(confirm, json={"date": DAYS[0]}, headers=me).status_code == 403
+    stranger = bearer(client, world.other_assessor)
+    assert client.post(confirm, json={"date": DAYS[0]}, headers=stranger).status_code in (403, 404)
+    staff = bearer(client, world.assessor)
+    done = client.post(confirm, json={"date": DAYS[0]}, headers=staff)
+    assert done.status_code == 200, done.text
+    assert done.json()["start_date"] == DAYS[0]
+    assert done.json()["status"] == "confirmed"
+
+    app = client.get(f"/api/v1/applications/{world.app_id}", headers=me).json()
+    due = {d["kind"]: d["due_at"] for d in app["deadlines"]}
+    # Midnight UK time (BST) at the start of Monday 20 April.
+    assert due["audit_evidence"].startswith("2026-04-19T23:00:00")
+    mail = _outbox(engine)
+    proposed = [c for t, to, c in mail if "audit start dates proposed" in c]
+    confirmed = [(to, c) for t, to, c in mail if "audit start date confirmed" in c]
+    assert len(proposed) == 2  # the assessor and the admins
+    assert {to for to, _ in confirmed} == {world.applicant.email, world.assessor.email}
+    assert all("Monday 20 April 2026" in c for _, c in confirmed)
+
+
+def test_the_pages_book_confirm_and_move_the_audit_and_the_calendar_follows(client, engine, world):
+    page_sign_in(client, world.applicant)
+    tasks = client.get(f"/applications/{world.app_id}")
+    assert 'id="task-audit-dates"' in tasks.text
+    assert "Propose three start dates" in tasks.text
+    form = client.get(f"/applications/{world.app_id}/audit-dates")
+    assert form.status_code == 200
+    assert "Wednesday 15 April 2026" in form.text
+    token = csrf_of(form.text)
+
+    def dates(values):
+        out = {"csrf_token": token, "version": "1"}
+        for n, iso in enumerate(values):
+            d = date.fromisoformat(iso)
+            out |= {f"date{n}-day": str(d.day), f"date{n}-month": str(d.month)}
+            out |= {f"date{n}-year": str(d.year)}
+        return out
+
+    refused = client.post(
+        f"/applications/{world.app_id}/audit-dates", data=dates(["2026-04-01", *DAYS[1:]])
+    )
+    assert refused.status_code == 422
+    assert "Wednesday 1 April 2026 is too soon" in error_summary(refused.text)
+    assert 'href="#date0-day"' in refused.text
+    sent = client.post(
+        f"/applications/{world.app_id}/audit-dates", data=dates(DAYS), follow_redirects=False
+    )
+    assert sent.status_code == 303, sent.text[:800]
+    after = client.get(sent.headers["location"])
+    assert "Monday 27 April 2026" in after.text
+    assert "Waiting for the scheme" in after.text
+
+    page_sign_in(client, world.assessor)
+    staff = client.get(f"/applications/{world.app_id}/audit-dates")
+    assert 'name="date" type="radio" value="2026-04-27"' in staff.text
+    token = csrf_of(staff.text)
+    version = _version(engine, world.app_id)
+    ok = client.post(
+        f"/applications/{world.app_id}/audit-dates/confirm",
+        data={"csrf_token": token, "version": str(version), "date": DAYS[1]},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303, ok.text[:800]
+    feed = _audits(client.get("/assess/calendar.ics"))
+    assert feed == {f"audit-{world.app_id}@svqm.example.org": date(2026, 4, 27)}
+
+    staff = client.get(f"/applications/{world.app_id}/audit-dates")
+    assert "Move the audit" in staff.text
+    moved = client.post(
+        f"/applications/{world.app_id}/audit-dates/confirm",
+        data={
+            "csrf_token": csrf_of(staff.text),
+            "version": str(_version(engine, world.app_id)),
+            "date": DAYS[2],
+            "comment": "The organisation's director is away that week.",
+        },
+        follow_redirects=False,
+    )
+    assert moved.status_code == 303
+    feed = _audits(client.get("/assess/calendar.ics"))
+    assert feed == {f"audit-{world.app_id}@svqm.example.org": date(2026, 5, 5)}
+    with session_scope(engine) as s:
+        events = s.exec(
+            select(AuditEvent).where(AuditEvent.subject_id == world.app_id).order_by(AuditEvent.seq)
+        ).all()
+        assert [e.trigger for e in events][-1] == "reschedule_audit"
+        assert "from Monday 27 April 2026 to Tuesday 5 May 2026" in events[-1].comment
+
+    # A stale form (the version it was read at) is refused, not applied.
+    stale = client.post(
+        f"/applications/{world.app_id}/audit-dates/confirm",
+        data={"csrf_token": csrf_of(staff.text), "version": "1", "date": DAYS[0]},
+    )
+    assert stale.status_code == 409
+
+    page_sign_in(client, world.applicant)
+    tasks = client.get(f"/applications/{world.app_id}")
+    assert "Starts Tuesday 5 May 2026" in tasks.text
+    history = client.get(f"/applications/{world.app_id}/history")
+    assert history.status_code == 200
+    assert "Tuesday 5 May 2026" in history.text
+
+
+def test_another_assessors_calendar_has_none_of_these_audits(client, world):
+    page_sign_in(client, world.other_assessor)
+    response = client.get("/assess/calendar.ics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/calendar")
+    assert _audits(response) == {}
+
+
+def _audits(response) -> dict[str, date]:
+    assert response.status_code == 200, response.text[:500]
+    cal = Calendar.from_ical(response.content)
+    return {
+        str(e["UID"]): e["DTSTART"].dt
+        for e in cal.walk("VEVENT")
+        if str(e["UID"]).startswith("audit-")
+    }
+
+
+def _version(engine, app_id: int) -> int:
+    from svqm.workflow.models import Application
+
+    with session_scope(engine) as s:
+        return s.get(Application, app_id).version

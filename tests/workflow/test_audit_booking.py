@@ -1,0 +1,181 @@
+"""Audit booking (policies/svqm.yaml `audit`): three start dates at least 40 working days ahead,
+bank holidays skipped; staff confirm one; the evidence deadline is the start; moving it is audited."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from svqm.errors import Conflict, GuardRefused, InvalidInput, PermissionDenied
+from svqm.notify.models import OutboxMessage
+from svqm.workflow import audits, schedule
+from svqm.workflow.models import AuditEvent
+from tests.workflow.harness import application_in, make_cast
+
+# Monday 24 November 2025: eight calendar weeks on is Monday 19 January 2026, but Christmas Day,
+# Boxing Day and New Year's Day are bank holidays in England, so 40 working days end on Thursday 22.
+BEFORE_CHRISTMAS = datetime(2025, 11, 24, 9, 0, tzinfo=UTC)
+# Monday 16 February 2026: eight weeks on is Monday 13 April; Good Friday (3 April) and Easter
+# Monday (6 April) push the earliest start to Wednesday 15 April.
+BEFORE_EASTER = datetime(2026, 2, 16, 9, 0, tzinfo=UTC)
+
+
+def _policy(registry):
+    policy = registry.get("svqm").policy
+    assert policy.audit is not None
+    return policy
+
+
+def test_eight_working_weeks_skip_christmas_and_new_year(registry):
+    policy = _policy(registry)
+    assert audits.earliest(policy, policy.audit, BEFORE_CHRISTMAS) == date(2026, 1, 22)
+    # Without the three bank holidays it would be the 19th: each one pushes it a working day.
+    assert audits.earliest(policy, policy.audit, BEFORE_CHRISTMAS) - date(2026, 1, 19) == (
+        timedelta(days=3)
+    )
+
+
+def test_eight_working_weeks_skip_easter(registry):
+    policy = _policy(registry)
+    assert audits.earliest(policy, policy.audit, BEFORE_EASTER) == date(2026, 4, 15)
+    too_soon = audits.refusals(policy, policy.audit, [date(2026, 4, 14)], BEFORE_EASTER)
+    assert len(too_soon) == 1
+    assert "Tuesday 14 April 2026 is too soon" in too_soon[0]
+    assert "Wednesday 15 April 2026" in too_soon[0]
+    assert audits.refusals(policy, policy.audit, [date(2026, 4, 15)], BEFORE_EASTER) == []
+
+
+def test_a_start_date_must_be_a_working_day(registry):
+    policy = _policy(registry)
+    # Saturday 2 May 2026, and the early May bank holiday (Monday 4 May).
+    found = audits.refusals(
+        policy, policy.audit, [date(2026, 5, 2), date(2026, 5, 4)], BEFORE_EASTER
+    )
+    assert [r.field for r in found] == ["dates.0", "dates.1"]
+    assert all("not a working day" in r for r in found)
+
+
+@pytest.fixture
+def booking(session, registry):
+    cast = make_cast(session)
+    app = application_in(
+        session, registry, cast, scheme="svqm", level="silver", state="draft", at=BEFORE_EASTER
+    )
+    return cast, app
+
+
+DAYS = [date(2026, 4, 20), date(2026, 4, 27), date(2026, 5, 5)]
+
+
+def test_proposing_names_each_date_too_soon(session, registry, booking):
+    cast, app = booking
+    with pytest.raises(GuardRefused) as refused:
+        audits.propose(
+            session,
+            app,
+            [date(2026, 4, 1), date(2026, 4, 20), date(2026, 4, 14)],
+            actor=cast.actor("applicant"),
+            registry=registry,
+            now=BEFORE_EASTER,
+        )
+    unmet = refused.value.unmet
+    assert [r.field for r in unmet] == ["dates.0", "dates.2"]
+    assert "Wednesday 1 April 2026 is too soon" in unmet[0]
+    with pytest.raises(InvalidInput, match="propose 3 possible start dates"):
+        audits.propose(
+            session,
+            app,
+            DAYS[:2],
+            actor=cast.actor("applicant"),
+            registry=registry,
+            now=BEFORE_EASTER,
+        )
+    assert audits.current(session, app.id) is None
+
+
+def test_confirming_sets_the_evidence_deadline_and_moving_it_is_audited(session, registry, booking):
+    cast, app = booking
+    audits.propose(
+        session, app, DAYS, actor=cast.actor("applicant"), registry=registry, now=BEFORE_EASTER
+    )
+    # Staff hear of the proposal (the assessor assigned and the admins), the applicant does not.
+    told = session.exec(select(OutboxMessage).where(OutboxMessage.template == "event")).all()
+    assert {m.to_addrs for m in told} == {cast.assessor.email, cast.admin.email}
+    with pytest.raises(PermissionDenied):
+        audits.confirm(
+            session, app, DAYS[0], actor=cast.actor("panel"), registry=registry, now=BEFORE_EASTER
+        )
+    with pytest.raises(InvalidInput, match="was not proposed"):
+        audits.confirm(
+            session,
+            app,
+            date(2026, 6, 1),
+            actor=cast.actor("admin"),
+            registry=registry,
+            now=BEFORE_EASTER,
+        )
+    audits.confirm(
+        session, app, DAYS[1], actor=cast.actor("assessor"), registry=registry, now=BEFORE_EASTER
+    )
+    start = datetime(2026, 4, 26, 23, 0, tzinfo=UTC)  # midnight UK time (BST) on 27 April
+    assert app.audit_starts_at == start
+    rows = list(schedule.open_rows(session, "application", app.id))
+    evidence = [r for r in rows if r.kind == "audit_evidence"]
+    assert len(evidence) == 1
+    assert evidence[0].due_at == start
+    assert evidence[0].wake_at == start - timedelta(days=28)
+
+    with pytest.raises(Conflict, match="already starts"):
+        audits.confirm(
+            session, app, DAYS[1], actor=cast.actor("admin"), registry=registry, now=BEFORE_EASTER
+        )
+    later = BEFORE_EASTER + timedelta(days=2)
+    audits.confirm(
+        session,
+        app,
+        DAYS[2],
+        actor=cast.actor("admin"),
+        registry=registry,
+        now=later,
+        comment="The finance director is away that week.",
+    )
+    moved = session.exec(
+        select(AuditEvent)
+        .where(AuditEvent.subject_id == app.id, AuditEvent.trigger == audits.RESCHEDULE)
+        .order_by(AuditEvent.seq)
+    ).all()
+    assert len(moved) == 1
+    assert "from Monday 27 April 2026 to Tuesday 5 May 2026" in moved[0].comment
+    assert "finance director" in moved[0].comment
+    assert moved[0].actor_id == cast.admin.id
+    assert moved[0].source == moved[0].dest == "draft"
+    open_now = list(schedule.open_rows(session, "application", app.id))
+    evidence = [r for r in open_now if r.kind == "audit_evidence"]
+    assert len(evidence) == 1
+    assert evidence[0].due_at == datetime(2026, 5, 4, 23, 0, tzinfo=UTC)
+    cancelled = [
+        r
+        for r in schedule.for_subject(session, "application", app.id)
+        if r.kind == "audit_evidence" and r.status == "cancelled"
+    ]
+    assert [r.due_at for r in cancelled] == [start]
+    triggers = [
+        e.trigger
+        for e in session.exec(
+            select(AuditEvent).where(AuditEvent.subject_id == app.id).order_by(AuditEvent.seq)
+        )
+    ]
+    assert triggers == [audits.PROPOSE, audits.CONFIRM, audits.RESCHEDULE]
+
+
+def test_a_level_without_audits_books_none(session, registry):
+    cast = make_cast(session)
+    app = application_in(
+        session, registry, cast, scheme="svqm", level="bronze", state="draft", at=BEFORE_EASTER
+    )
+    with pytest.raises(InvalidInput, match="Bronze applications of .* book no audit"):
+        audits.propose(
+            session, app, DAYS, actor=cast.actor("applicant"), registry=registry, now=BEFORE_EASTER
+        )
