@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, select
 
@@ -16,7 +16,7 @@ from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import Decision, PledgeCreate, ReviewCreate, ScoreCreate
 from svqm.evidence.storage import BlobStore
-from svqm.workflow import actions, progress
+from svqm.workflow import actions, audits, progress
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application, Award
 from svqm.workflow.schemes import SchemeRegistry
@@ -210,6 +210,23 @@ class _Journey:
             registry=self.registry,
             now=self.tick(),
             comment=comment,
+        )
+
+    def propose_audit_dates(self) -> None:
+        """Propose the policy's number of start dates: the earliest allowed, then a week apart."""
+        policy = self.registry.for_subject(self.session, self.app).policy
+        assert policy.audit is not None
+        now = self.tick(0.1)
+        day = audits.earliest(policy, policy.audit, now)
+        days: list[date] = []
+        while len(days) < policy.audit.proposals:
+            if not audits.refusals(policy, policy.audit, [day], now):
+                days.append(day)
+                day += timedelta(days=7)
+            else:
+                day += timedelta(days=1)
+        audits.propose(
+            self.session, self.app, days, actor=self.as_applicant, registry=self.registry, now=now
         )
 
     def pledges(self, rows: list[tuple[str, str, str, str, float, str]]) -> None:
@@ -414,6 +431,11 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
     j.review_all(assigned)
     j.fire("recommend_award", assigned)
     j.fire("confirm_award", panel, "One assessment for the three homes of the group.")
+    # Harbour House, holding Bronze, has started Silver and is at the audit-booking step: three
+    # possible start dates proposed, waiting for the scheme to confirm one.
+    j = journey(homes["Harbour House"], care_user, "svqm", "Silver", now - timedelta(days=2))
+    j.upload_all()
+    j.propose_audit_dates()
     # The manager of one home acts for that home only.
     manager = accounts.add_user(
         session,
@@ -458,7 +480,8 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         "  applicants applicant@riverside.demo.svqm.test (Health Bronze awarded),",
         "             applicant@harbour.demo.svqm.test (Bronze held, Silver under review; acts",
         "               for the group's five care homes too: switch on 'Your organisations', see /group;",
-        "               three homes awarded Bronze on one group application)",
+        "               three homes awarded Bronze on one group application; Harbour House's",
+        "               Silver is at the audit-booking step: dates proposed, for an admin to confirm)",
         "             manager@quaylodge.demo.svqm.test (one care home of the group only)",
         "             applicant@northgate.demo.svqm.test (Bronze draft)",
         "             applicant@westbrook.demo.svqm.test (Bronze recommended, awaiting the panel;",

@@ -15,6 +15,7 @@ from svqm.evidence.models import AssessorScore, Pledge, ScoreChange
 from svqm.evidence.pledges import target_number
 from svqm.notify.models import DEAD, OutboxMessage
 from svqm.policy import Policy
+from svqm.workflow import audits, consultation
 from svqm.workflow.audit import count_events, verify_chain
 from svqm.workflow.models import Application, AuditEvent, Award, DecisionVote
 from svqm.workflow.progress import PledgeProgress
@@ -57,6 +58,9 @@ class SimulationResult:
     # Re-applications after a refusal, double marking and moderation, and the decisions of steps
     # that need several members (an appeal decided by two independent panel members).
     judgement: dict[str, int] = field(default_factory=dict)
+    # Audits booked (a start date confirmed) and moved; consultation invitations and answers.
+    audits: dict[str, int] = field(default_factory=dict)
+    consultation: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     labels: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -122,6 +126,11 @@ def read_back(session: Session, policy: Policy, *, verify: bool) -> dict[str, An
         "audit_problems": problems,
         "pledges": pledge_progress(session),
         "judgement": judgement_counts(session, policy),
+        "audits": {
+            "booked": _counts(session, AuditEvent.trigger).get(audits.CONFIRM, 0),
+            "rescheduled": _counts(session, AuditEvent.trigger).get(audits.RESCHEDULE, 0),
+        },
+        "consultation": consultation.counts(session),
         "figure_reports": {
             k.replace("_", " "): n
             for k, n in _counts(
@@ -239,6 +248,12 @@ def report_table(result: SimulationResult) -> Table:
         table.add_row(f"  {key}", _n(r.pledges.get(key, 0)))
     section("reports with figures by review", r.figure_reports)
     section("re-applications, double marking and panel decisions", r.judgement)
+    table.add_row("[bold]audits booked[/]", _n(r.audits.get("booked", 0)))
+    table.add_row("  rescheduled", _n(r.audits.get("rescheduled", 0)))
+    table.add_row(
+        "[bold]stakeholders invited to consultations[/]", _n(r.consultation.get("invited", 0))
+    )
+    table.add_row("  answered", _n(r.consultation.get("answered", 0)))
     table.add_row("emails delivered (counting mailer)", _n(r.emails_delivered))
     table.add_row("emails with nobody to send to", _n(r.emails_undeliverable))
     table.add_row("steps the engine refused", _n(sum(r.refused.values()) + r.sweep_refusals))

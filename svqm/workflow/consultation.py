@@ -19,7 +19,7 @@ from sqlalchemy import Column, Index, Text, update
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
 from svqm.db import UtcDateTime, rows_changed
-from svqm.errors import Conflict, InvalidInput, PermissionDenied, Reason
+from svqm.errors import Conflict, GuardRefused, InvalidInput, NotFound, PermissionDenied, Reason
 from svqm.policy import Consultation, Policy
 from svqm.workflow.models import Application
 
@@ -156,8 +156,9 @@ def invite(
 ) -> list[tuple[ConsultationInvite, str]]:
     """Invite stakeholders (each invitation with its first token); the caller emails them.
 
-    Raises InvalidInput for a level that does not consult, a bad or repeated address or group,
-    too many invitees; Conflict before the audit start date is confirmed or once it has closed.
+    Raises InvalidInput for a level that does not consult or too many invitees; GuardRefused
+    naming each bad or repeated address or group; Conflict before the audit start date is
+    confirmed or once it has closed.
     """
     _check_staff(actor_role, actor_id, app)
     rule = rule_for(policy, app)
@@ -183,7 +184,7 @@ def invite(
             f"({len(known)} invited already)",
             field="email",
         )
-    problems: list[Reason] = []
+    problems: list[str] = []
     seen: set[str] = set()
     for n, person in enumerate(invitees):
         email = person.email.strip()
@@ -200,7 +201,7 @@ def invite(
             problems.append(Reason("a name is at most 200 characters", field=f"name.{n}"))
         seen.add(email.lower())
     if problems:
-        raise InvalidInput("; ".join(problems), field=problems[0].field)
+        raise GuardRefused(f"{len(problems)} invitation(s) cannot be sent", list(problems))
     out = []
     for person in invitees:
         row = ConsultationInvite(
@@ -276,18 +277,18 @@ def answer(
 ) -> ConsultationResponse:
     """Record an invitee's answers, once (a second answer, or a lost race, is a Conflict).
 
-    Raises InvalidInput naming each question answered wrongly, Conflict for a link that does not
-    open a form now (used, closed, not yet open) and LookupError for an unknown one.
+    Raises GuardRefused naming each question answered wrongly, Conflict for a
+    link that does not open a form now (used, closed, not yet open), NotFound for an unknown one.
     """
     link = follow(session, token, now)
     if link.invite is None:
-        raise LookupError("no such invitation")
+        raise NotFound("no such invitation")
     if link.problem:
         raise Conflict(link.problem)
     rule = policy.consultation
     assert rule is not None
     clean: dict[str, str] = {}
-    problems: list[Reason] = []
+    problems: list[str] = []
     for q in rule.questions:
         given = (answers.get(q.id) or "").strip()
         if not given:
@@ -300,7 +301,7 @@ def answer(
             problems.append(Reason(f"'{q.text}': at most {TEXT_LIMIT} characters", field=q.id))
         clean[q.id] = given
     if problems:
-        raise InvalidInput("; ".join(problems), field=problems[0].field)
+        raise GuardRefused(f"{len(problems)} answer(s) to check", list(problems))
     invite_row = link.invite
     taken = session.execute(
         update(ConsultationInvite)
@@ -452,3 +453,11 @@ def counts(session: Session) -> dict[str, int]:
         .where(col(ConsultationInvite.answered_at).is_not(None))
     ).one()
     return {"invited": int(invited), "answered": int(answered)}
+
+
+def application_of(session: Session, row: ConsultationInvite) -> Application:
+    """The application an invitation is about."""
+    app = session.get(Application, row.application_id)
+    if app is None:
+        raise NotFound("no such invitation")
+    return app

@@ -26,6 +26,7 @@ from svqm.web.forms import (
 )
 from svqm.web.security import PREVIEWABLE, inline_preview
 from svqm.web.ui import Errors, after_post, flash_of, render
+from svqm.web.views import audits as audit_views
 from svqm.web.views.case import case_file
 from svqm.web.views.queues import list_page
 from svqm.web.views.triggers import done_messages
@@ -94,6 +95,8 @@ def _screen(case: Case, **shown: Any) -> HTMLResponse:
         hand_back=next((f for f in view.forms if f.trigger == hand_back), None),
         collected=actions.collected_requests(case.session, case.app),
         remaining=evidence_service.remaining(case.session, case.app.id),
+        consultation=audit_views.consultation_page(case.session, case.registry, case.app),
+        audit_start=audit_views.start_text(case.session, case.registry, case.app),
         gates=[
             (s, q, q.max_score if q.met_at is None else q.met_at)
             for s in view.standards

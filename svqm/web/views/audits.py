@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from svqm.accounts import service as accounts
 from svqm.policy import Policy
 from svqm.web.schemas import (
     AuditBookingPublic,
@@ -153,4 +154,30 @@ def consultation_page(
         "invitations": consultation.invitations(session, app.id),
         "groups": consultation.GROUPS,
         "ratings": consultation.RATINGS,
+    }
+
+
+def policy_of_invite(
+    session: Session, registry: SchemeRegistry, row: consultation.ConsultationInvite
+) -> Policy:
+    """The policy the invitation's application runs under."""
+    return registry.for_subject(session, consultation.application_of(session, row)).policy
+
+
+def public_form(
+    session: Session, registry: SchemeRegistry, row: consultation.ConsultationInvite
+) -> dict[str, Any]:
+    """What an invitee's form shows: the organisation, the scheme, the questions, the close."""
+    app = consultation.application_of(session, row)
+    policy = registry.for_subject(session, app).policy
+    return {
+        "organisation": accounts.organisation_names(session, [app.organisation_id]).get(
+            app.organisation_id, "the organisation"
+        ),
+        "scheme": policy.name,
+        "level": policy.level(app.level).name,
+        "questions": policy.consultation.questions if policy.consultation else [],
+        "ratings": consultation.RATINGS,
+        "closes": row.closes_at,
+        "invitee": row.name,
     }
