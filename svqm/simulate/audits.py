@@ -8,6 +8,7 @@ most answer once the form opens (their links are kept here: the database holds o
 
 from __future__ import annotations
 
+import random
 from datetime import date, datetime, timedelta
 
 from sqlmodel import Session
@@ -30,6 +31,10 @@ class Auditing(People):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._tokens: dict[int, str] = {}
+        # A chance of its own, a copy of the run's: the rest of the run draws what it drew
+        # before audits existed, so a seed gives the same applications and awards.
+        self._chance = random.Random()
+        self._chance.setstate(self.rng.getstate())
         self._member: Member | None = None  # whose turn it is (an invitee's answer is on it)
 
     def _turn(self, session: Session, m: Member, app_id: int, arg: str, now: datetime) -> None:
@@ -59,13 +64,13 @@ class Auditing(People):
             else:
                 days.append(day)
                 day += timedelta(days=7)
-        admin = self.rng.choice(self.staff["admin"])
+        admin = self._chance.choice(self.staff["admin"])
         try:
             audits.propose(session, app, days, actor=actor, registry=self.registry, now=now)
             audits.confirm(session, app, days[0], actor=admin, registry=self.registry, now=now)
             self.actions += 2
-            if self.rng.random() < RESCHEDULE:
-                moved = self.rng.choice(days[1:])
+            if self._chance.random() < RESCHEDULE:
+                moved = self._chance.choice(days[1:])
                 audits.confirm(
                     session,
                     app,
@@ -105,10 +110,16 @@ class Auditing(People):
         for row, token in made:
             assert row.id is not None
             self._tokens[row.id] = token
-            if self._member is not None and self.rng.random() < ANSWER:
+            if self._member is not None and self._chance.random() < ANSWER:
                 span = max((row.closes_at - row.opens_at).days, 1)
-                when = row.opens_at + timedelta(days=self.rng.uniform(0, span * 0.9))
-                self.at(self._member, when, "answer_consultation", row.id, "", after=now)
+                when = row.opens_at + timedelta(days=self._chance.uniform(0.1, span * 0.9))
+                self._later(
+                    self._member,
+                    max(when, now + timedelta(hours=1)),
+                    "answer_consultation",
+                    row.id,
+                    "",
+                )
 
     def _answer(self, session: Session, invite_id: int, now: datetime) -> None:
         token = self._tokens.pop(invite_id, "")
@@ -117,7 +128,7 @@ class Auditing(People):
             self.refused["consultation answer: link refused"] += 1
             return
         answers = {
-            q.id: str(self.rng.randint(2, 5)) if q.kind == "rating" else "simulated answer"
+            q.id: str(self._chance.randint(2, 5)) if q.kind == "rating" else "simulated answer"
             for q in self.policy.consultation.questions  # type: ignore[union-attr]
         }
         try:
