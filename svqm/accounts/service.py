@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import bindparam, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 from zxcvbn import zxcvbn  # type: ignore[import-untyped]
@@ -206,24 +207,34 @@ def add_user(
     return user
 
 
+# Built once: on every assessor's and panel member's case page and API read, building the
+# statements anew (and asking twice) cost more than the database's answer.
+_CONFLICTED = select(
+    or_(
+        select(Membership.id)
+        .where(
+            Membership.user_id == bindparam("user_id"),
+            Membership.organisation_id == bindparam("organisation_id"),
+        )
+        .exists(),
+        select(ConflictOfInterest.id)
+        .where(
+            ConflictOfInterest.user_id == bindparam("user_id"),
+            ConflictOfInterest.organisation_id == bindparam("organisation_id"),
+        )
+        .exists(),
+    )
+)
+
+
 def conflicted(session: Session, user_id: int | None, organisation_id: int) -> bool:
     """Whether the user acts for, or has declared a conflict with, the organisation."""
     if user_id is None:
         return False
-    member = select(Membership.id).where(
-        Membership.user_id == user_id, Membership.organisation_id == organisation_id
-    )
-    if session.exec(member).first() is not None:
-        return True
-    return (
-        session.exec(
-            select(ConflictOfInterest.id).where(
-                ConflictOfInterest.user_id == user_id,
-                ConflictOfInterest.organisation_id == organisation_id,
-            )
-        ).first()
-        is not None
-    )
+    found = session.execute(
+        _CONFLICTED, {"user_id": user_id, "organisation_id": organisation_id}
+    ).scalar()
+    return bool(found)
 
 
 def conflict_reasons(session: Session, user_id: int | None, organisation_id: int) -> list[str]:

@@ -24,6 +24,7 @@ from svqm.evidence.models import (
     ScoreChange,
     ScoreCreate,
 )
+from svqm.evidence.pledges import list_pledges
 from svqm.evidence.storage import BlobStore, sanitise_filename
 from svqm.policy import Level, Policy
 
@@ -37,10 +38,12 @@ def resolve_slot(
     requirement: str,
     pledge_id: int | None,
 ) -> requirements.Slot:
-    """The checklist slot an upload is for, or InvalidInput naming the valid ones."""
-    slots = requirements.checklist(
-        session, application_id=application_id, policy=policy, level=level
-    )
+    """The checklist slot an upload is for, or InvalidInput naming the valid ones.
+
+    The slots alone, from the level and the pledges: the versions already uploaded are not
+    read (the next version number is taken when the upload is recorded).
+    """
+    slots = requirements.slots_for(policy, level, list_pledges(session, application_id))
     slot = requirements.find_slot(slots, requirement, pledge_id)
     if slot is None:
         valid = ", ".join(s.id for s in slots) or "none: add pledges first"
