@@ -11,6 +11,7 @@ from svqm.accounts import auth, members
 from svqm.accounts import service as accounts
 from svqm.accounts.models import Organisation, User
 from svqm.config import get_settings
+from svqm.demo_charter import seed_charter
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
@@ -474,6 +475,10 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         recorded_by_id=admin.id,
     )
 
+    # A health and care partnership's own charter, signed by its NHS bodies, councils and
+    # voluntary sector (svqm/demo_charter.py).
+    charter = seed_charter(session, registry=registry, now=now, password=DEMO_PASSWORD)
+
     staff = [admin, assessor, assessor2, panel, panel2]
     lines = [
         "demo data created; every demo account's password is " + DEMO_PASSWORD,
@@ -486,6 +491,7 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         "             applicant@northgate.demo.svqm.test (Bronze draft)",
         "             applicant@westbrook.demo.svqm.test (Bronze recommended, awaiting the panel;",
         "               panel2 has a conflict with it, so panel decides it)",
+        *([charter] if charter else []),
         "  staff sign in with a code from an authenticator app; add each account's key:",
     ]
     lines += [f"  {u.role:<9} {u.email:<28} key {u.totp_secret}" for u in staff]

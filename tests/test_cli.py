@@ -129,6 +129,7 @@ def test_serve_really_serves(env):
             "bcorp-style",
             "iip-style",
             "iso17021-style",
+            "northshore-anchor-charter",
         }
         # Unset, the base URL is where the site is served: the credential's issuer names this port.
         issuer = httpx.get(f"http://127.0.0.1:{port}/issuer", timeout=5).json()

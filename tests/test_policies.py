@@ -61,6 +61,7 @@ def test_real_policies_exist() -> None:
         "bcorp-style.yaml",
         "iip-style.yaml",
         "iso17021-style.yaml",
+        "northshore-anchor-charter.yaml",
         "svqm-health.yaml",
         "svqm.yaml",
     ]
@@ -72,6 +73,7 @@ def test_real_policies_load_into_the_registry() -> None:
         "bcorp-style",
         "iip-style",
         "iso17021-style",
+        "northshore-anchor-charter",
         "svqm",
         "svqm-health",
     ]

@@ -24,7 +24,7 @@ from svqm.config import get_settings
 from svqm.db import first_line, make_engine, session_scope, unreachable
 from svqm.errors import PolicyError, SvqmError
 from svqm.policy import Policy, load_policy
-from svqm.policy.checks import check_equivalents
+from svqm.policy.checks import check_equivalents, check_issuers
 from svqm.workflow import audit, diagram
 from svqm.workflow.schemes import known_effects, known_guards, load_registry
 
@@ -186,7 +186,8 @@ def policy_check(
             others[path.name[: -len(".yaml")]] = load_policy(path)
         except PolicyError:
             continue
-    for line in check_equivalents({**others, **checked}):
+    together = {**others, **checked}
+    for line in check_equivalents(together) + check_issuers(together):
         if line.partition(":")[0] in checked:
             failed = True
             err.print(f"error: {line}", markup=False, highlight=False)
@@ -449,9 +450,10 @@ def demo() -> None:
 # The scheduling and export commands live in modules of their own; importing them registers them
 # on `app`.
 from svqm.cli import exports as _exports  # noqa: E402
+from svqm.cli import keys as _keys  # noqa: E402
 from svqm.cli import scheduling as _scheduling  # noqa: E402
 
-COMMAND_MODULES = (_scheduling, _exports)
+COMMAND_MODULES = (_scheduling, _exports, _keys)
 
 
 def main() -> None:

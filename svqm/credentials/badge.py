@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from svqm.credentials.keys import IssuerKey
+from svqm.credentials.keys import IssuerKey, KeyRing
 from svqm.credentials.status import PURPOSES
 from svqm.policy import Policy
 
@@ -27,15 +27,37 @@ def iso(at: datetime) -> str:
 
 @dataclass(frozen=True)
 class Issuer:
-    """Who signs: the key, the public address the documents point into, and the body's name."""
+    """Who signs: the keys, the public address the documents point into, and the body's name.
 
-    key: IssuerKey
+    The service's own issuer has no `slug` (its profile is /issuer); a partnership running its
+    own scheme (the policy's `issuer`) has one, and its profile, logo and status lists are under
+    /issuers/<slug>."""
+
+    keys: KeyRing
     base_url: str
     name: str
+    slug: str = ""
+    homepage: str = ""
+    description: str = ""
+    logo: bytes = b""
+    logo_type: str = ""
+
+    @property
+    def key(self) -> IssuerKey:
+        """The key new credentials are signed with."""
+        return self.keys.current
+
+    @property
+    def path(self) -> str:
+        return f"/issuers/{self.slug}" if self.slug else "/issuer"
 
     @property
     def id(self) -> str:
-        return f"{self.base_url.rstrip('/')}/issuer"
+        return self.url(self.path)
+
+    @property
+    def logo_url(self) -> str:
+        return self.url(f"{self.path}/logo") if self.logo else ""
 
     def url(self, path: str) -> str:
         return f"{self.base_url.rstrip('/')}{path}"
@@ -43,14 +65,25 @@ class Issuer:
     def profile(self, *, embedded: bool = False) -> dict[str, Any]:
         """The OB 3.0 issuer Profile; inside a credential it takes the credential's context."""
         context = {} if embedded else {"@context": [VC_CONTEXT, OB_CONTEXT]}
-        return context | {
-            "id": self.id,
-            "type": ["Profile"],
-            "name": self.name,
-            "url": self.url("/"),
-        }
+        extra: dict[str, Any] = {}
+        if self.description:
+            extra["description"] = self.description
+        if self.logo:
+            extra["image"] = {"id": self.logo_url, "type": "Image", "caption": f"{self.name} logo"}
+        return (
+            context
+            | {
+                "id": self.id,
+                "type": ["Profile"],
+                "name": self.name,
+                "url": self.homepage or self.url("/"),
+            }
+            | extra
+        )
 
     def status_list_url(self, purpose: str) -> str:
+        if self.slug:
+            return self.url(f"{self.path}/status/{purpose}")
         return self.url(f"/credentials/status/{purpose}")
 
     def credential_url(self, award_id: int) -> str:

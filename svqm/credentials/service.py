@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from svqm.accounts.models import Organisation
 from svqm.credentials import status
 from svqm.credentials.badge import AwardFacts, Issuer, award_credential, status_list_credential
+from svqm.credentials.issuers import Issuers
 from svqm.credentials.signing import sign
 from svqm.credentials.verification import Verification, check_token
 from svqm.errors import NotFound
@@ -55,17 +56,27 @@ def facts_of(session: Session, award: Award, registry: SchemeRegistry | None = N
     )
 
 
-def credential_of(session: Session, registry: SchemeRegistry, issuer: Issuer, award: Award) -> str:
-    """The award's OpenBadgeCredential as a compact VC-JWT (the same bytes every time)."""
+def credential_of(
+    session: Session, registry: SchemeRegistry, issuers: Issuers, award: Award
+) -> str:
+    """The award's OpenBadgeCredential as a compact VC-JWT, signed by its scheme's issuer with
+    that issuer's current key (the same bytes every time, until the key is rotated)."""
+    issuer = issuers.for_scheme(award.scheme)
     policy = registry.for_subject(session, award).policy
     return sign(award_credential(issuer, facts_of(session, award, registry), policy), issuer.key)
 
 
-def flagged_ids(session: Session, registry: SchemeRegistry, purpose: str) -> list[int]:
-    """Ids of the awards whose state sets their bit in this status list, by their own policy."""
+def flagged_ids(
+    session: Session, registry: SchemeRegistry, purpose: str, schemes: set[str] | None = None
+) -> list[int]:
+    """Ids of the awards whose state sets their bit in this status list, by their own policy;
+    only awards of `schemes` when given (a partnership issuer's list)."""
     if purpose not in _MARK:
         raise NotFound(f"no status list '{purpose}' (known: {', '.join(status.PURPOSES)})")
-    pairs = session.exec(select(Award.policy_digest, Award.state).distinct()).all()
+    pairs_query = select(Award.policy_digest, Award.state).distinct()
+    if schemes is not None:
+        pairs_query = pairs_query.where(col(Award.scheme).in_(schemes))
+    pairs = session.exec(pairs_query).all()
     marked = [
         and_(col(Award.policy_digest) == digest, col(Award.state) == state)
         for digest, state in pairs
@@ -75,41 +86,56 @@ def flagged_ids(session: Session, registry: SchemeRegistry, purpose: str) -> lis
     if not marked:
         return []
     query = select(Award.id).where(or_(*marked)).order_by(col(Award.id))
+    if schemes is not None:
+        query = query.where(col(Award.scheme).in_(schemes))
     return [award_id for award_id in session.exec(query) if award_id is not None]
 
 
-def encoded_list(session: Session, registry: SchemeRegistry, purpose: str) -> str:
+def encoded_list(
+    session: Session, registry: SchemeRegistry, purpose: str, schemes: set[str] | None = None
+) -> str:
     """The `encodedList` of `purpose` as the awards stand now."""
-    return status.encode(flagged_ids(session, registry, purpose))
+    return status.encode(flagged_ids(session, registry, purpose, schemes))
 
 
 def status_list_of(
-    session: Session, registry: SchemeRegistry, issuer: Issuer, purpose: str, now: datetime
+    session: Session,
+    registry: SchemeRegistry,
+    issuers: Issuers,
+    issuer: Issuer,
+    purpose: str,
+    now: datetime,
 ) -> str:
-    """The signed BitstringStatusListCredential for `purpose` as of now."""
-    encoded = encoded_list(session, registry, purpose)
+    """The issuer's signed BitstringStatusListCredential for `purpose` as of now."""
+    encoded = encoded_list(session, registry, purpose, issuers.schemes_of(issuer))
     return sign(status_list_credential(issuer, purpose, encoded, now), issuer.key)
 
 
-def _lookup(session: Session, registry: SchemeRegistry) -> Callable[[str, int], bool]:
-    """Reads bits the way a verifier does: from the encoded list, each list built once."""
-    lists: dict[str, bytes] = {}
+def _lookup(
+    session: Session, registry: SchemeRegistry, issuers: Issuers
+) -> Callable[[Issuer, str, int], bool]:
+    """Reads bits the way a verifier does: from the issuer's encoded list, each built once."""
+    lists: dict[tuple[str, str], bytes] = {}
 
-    def bit(purpose: str, index: int) -> bool:
-        if purpose not in lists:
-            lists[purpose] = status.decode(encoded_list(session, registry, purpose))
-        return status.is_set(lists[purpose], index)
+    def bit(issuer: Issuer, purpose: str, index: int) -> bool:
+        key = (issuer.slug, purpose)
+        if key not in lists:
+            encoded = encoded_list(session, registry, purpose, issuers.schemes_of(issuer))
+            lists[key] = status.decode(encoded)
+        return status.is_set(lists[key], index)
 
     return bit
 
 
 def check(
-    session: Session, registry: SchemeRegistry, issuer: Issuer, token: str, now: datetime
+    session: Session, registry: SchemeRegistry, issuers: Issuers, token: str, now: datetime
 ) -> tuple[Verification, Award | None]:
     """The checks of a pasted credential, and the award it names if it is one of ours."""
-    result = check_token(token, issuer=issuer, lookup=_lookup(session, registry), now=now)
+    lookup = _lookup(session, registry, issuers)
+    result = check_token(token, issuers=issuers, lookup=lookup, now=now)
     award = None
     if result.credential is not None and result.verdict != "invalid":
+        issuer = issuers.default
         cid = str(result.credential.get("id", ""))
         tail = cid.removeprefix(issuer.url("/api/v1/awards/")).removesuffix("/credential")
         if tail.isdigit() and issuer.credential_url(int(tail)) == cid:
@@ -118,8 +144,9 @@ def check(
 
 
 def check_award(
-    session: Session, registry: SchemeRegistry, issuer: Issuer, award: Award, now: datetime
+    session: Session, registry: SchemeRegistry, issuers: Issuers, award: Award, now: datetime
 ) -> Verification:
     """The checks of the credential this service hands out for `award`, as a verifier runs them."""
-    token = credential_of(session, registry, issuer, award)
-    return check_token(token, issuer=issuer, lookup=_lookup(session, registry), now=now)
+    token = credential_of(session, registry, issuers, award)
+    lookup = _lookup(session, registry, issuers)
+    return check_token(token, issuers=issuers, lookup=lookup, now=now)

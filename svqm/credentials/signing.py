@@ -11,7 +11,7 @@ from typing import Any
 
 import jwt
 
-from svqm.credentials.keys import IssuerKey
+from svqm.credentials.keys import IssuerKey, PublicKey
 
 MEDIA_TYPE = "application/vc+jwt"
 ALGORITHM = "EdDSA"
@@ -39,8 +39,8 @@ def header_of(token: str) -> dict[str, Any]:
         raise SignatureInvalid(f"not a compact JWS: {exc}") from None
 
 
-def verify(token: str, key: IssuerKey) -> dict[str, Any]:
-    """The payload, if the signature is the issuer key's; dates are the caller's to check."""
+def verify(token: str, key: PublicKey) -> dict[str, Any]:
+    """The payload, if the signature is this key's; dates are the caller's to check."""
     header = header_of(token)
     if header.get("alg") != ALGORITHM:
         raise SignatureInvalid(f"algorithm {header.get('alg')!r} is not {ALGORITHM}")

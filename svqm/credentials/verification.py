@@ -1,7 +1,10 @@
 """Checking a credential as a third party would: signature, issuer, dates, status lists.
 
-Pure: the caller supplies the issuer and a way to read a bit of a status list, so the same code
-checks a credential pasted into the verify page and the one this service hands out for an award.
+Pure: the caller supplies the issuers and a way to read a bit of an issuer's status list, so the
+same code checks a credential pasted into the verify page and the one this service hands out for
+an award. The key is found by the token's `kid` among every issuer's keys, current and retired (a
+credential signed before a key rotation still verifies), and must be the key of the issuer the
+credential names.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from svqm.credentials.badge import Issuer
-from svqm.credentials.signing import SignatureInvalid, verify
+from svqm.credentials.issuers import Issuers
+from svqm.credentials.signing import SignatureInvalid, header_of, verify
 from svqm.credentials.status import PURPOSES, StatusListError
 
-# (purpose, index) -> whether the bit is set; raises StatusListError if it cannot be read.
-StatusLookup = Callable[[str, int], bool]
+# (issuer, purpose, index) -> whether the bit is set; raises StatusListError if unreadable.
+StatusLookup = Callable[[Issuer, str, int], bool]
 
 VERDICTS = ("valid", "expired", "not_yet_valid", "suspended", "withdrawn", "invalid")
 _CHECK_NAMES = {"revocation": "Not withdrawn", "suspension": "Not suspended"}
@@ -73,7 +77,7 @@ def _status_checks(
             continue
         try:
             index = int(str(entry.get("statusListIndex")))
-            is_set = lookup(purpose, index)
+            is_set = lookup(issuer, purpose, index)
         except (ValueError, StatusListError) as exc:
             checks.append(Check(name, False, f"the status list could not be read: {exc}"))
             continue
@@ -85,18 +89,29 @@ def _status_checks(
     return checks, flagged
 
 
-def check_token(token: str, *, issuer: Issuer, lookup: StatusLookup, now: datetime) -> Verification:
+def check_token(
+    token: str, *, issuers: Issuers, lookup: StatusLookup, now: datetime
+) -> Verification:
     """Every check of a compact VC-JWT, and the verdict they add up to."""
+    token = token.strip()
     try:
-        credential = verify(token.strip(), issuer.key)
+        owner = issuers.key_owner(str(header_of(token).get("kid", "")))
+        if owner is None:
+            raise SignatureInvalid("signed with a key no issuer of this service publishes")
+        issuer, key = owner
+        credential = verify(token, key)
     except SignatureInvalid as exc:
         return Verification("invalid", [Check("Signature", False, str(exc))])
-    checks = [Check("Signature", True, f"Ed25519 signature by key {issuer.key.kid}")]
+    checks = [Check("Signature", True, f"Ed25519 signature by key {key.kid}")]
     types = credential.get("type", [])
     issuer_id = credential.get("issuer", {})
     issuer_id = issuer_id.get("id") if isinstance(issuer_id, dict) else issuer_id
     if "OpenBadgeCredential" not in types or issuer_id != issuer.id:
-        checks.append(Check("Issuer", False, "not an Open Badges credential of this issuer"))
+        checks.append(
+            Check(
+                "Issuer", False, "not an Open Badges credential of the issuer whose key signed it"
+            )
+        )
         return Verification("invalid", checks, credential)
     checks.append(Check("Issuer", True, issuer.name))
     try:

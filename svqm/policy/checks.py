@@ -150,6 +150,71 @@ def check_equivalents(policies: Mapping[str, Policy]) -> list[str]:
     return problems
 
 
+def check_issuers(policies: Mapping[str, Policy]) -> list[str]:
+    """Schemes naming one issuer (one key ring) describe it alike: one name, website and logo."""
+    problems: list[str] = []
+    first: dict[str, tuple[str, Policy]] = {}
+    for pid, policy in sorted(policies.items()):
+        issuer = policy.issuer
+        if issuer is None:
+            continue
+        if issuer.id not in first:
+            first[issuer.id] = (pid, policy)
+            continue
+        other_id, other = first[issuer.id]
+        assert other.issuer is not None
+        for name in ("name", "url", "logo", "description"):
+            if getattr(issuer, name) != getattr(other.issuer, name):
+                problems.append(
+                    f"{pid}: issuer.{name}: issuer '{issuer.id}' is described otherwise by "
+                    f"'{other_id}'; schemes sharing an issuer describe it alike"
+                )
+    return problems
+
+
+def _check_charter(policy: Policy, problems: list[str]) -> None:
+    """A charter's signing step issues the signature to the applicant; its withdrawal step lets
+    the signatory leave from every state in force."""
+    charter = policy.charter
+    if charter is None:
+        return
+    app_flow, award_flow = policy.workflows.application, policy.workflows.award
+    signs = [t for t in app_flow.transitions if t.trigger == charter.sign]
+    if not signs:
+        problems.append(f"charter.sign: the application workflow has no trigger '{charter.sign}'")
+    for t in signs:
+        if "applicant" not in t.roles or "issue_award" not in t.effects:
+            problems.append(
+                f"charter.sign: '{charter.sign}' must be the applicant's and issue the award "
+                "(the signature): list the 'applicant' role and the 'issue_award' effect"
+            )
+    if signs and app_flow.initial not in app_flow.leaves(charter.sign):
+        problems.append(
+            f"charter.sign: '{charter.sign}' must leave the initial state '{app_flow.initial}'"
+        )
+    withdraws = [t for t in award_flow.transitions if t.trigger == charter.withdraw]
+    if not withdraws:
+        problems.append(f"charter.withdraw: the award workflow has no trigger '{charter.withdraw}'")
+        return
+    if any("applicant" not in t.roles for t in withdraws):
+        problems.append(
+            f"charter.withdraw: '{charter.withdraw}' must list the 'applicant' role: a "
+            "signatory withdraws its own signature"
+        )
+    in_force = {s.name for s in award_flow.states if s.in_force}
+    missing = sorted(in_force - award_flow.leaves(charter.withdraw))
+    if missing:
+        problems.append(
+            f"charter.withdraw: '{charter.withdraw}' cannot leave {', '.join(missing)}; a "
+            "signatory may withdraw from every state in force"
+        )
+    kept = sorted(award_flow.enters(charter.withdraw) & in_force)
+    if kept:
+        problems.append(
+            f"charter.withdraw: '{charter.withdraw}' enters {', '.join(kept)}, which is in force"
+        )
+
+
 def _check_pass_mark(policy: Policy, i: int, problems: list[str]) -> None:
     """One pass mark per level and per scheme, and a points mark the standards can reach."""
     lv = policy.levels[i]
@@ -531,4 +596,5 @@ def cross_check(
     _check_routes(policy, problems)
     _check_notify(policy, problems)
     _check_audit(policy, problems)
+    _check_charter(policy, problems)
     return problems

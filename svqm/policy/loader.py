@@ -12,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from svqm.errors import PolicyError
-from svqm.policy.checks import check_equivalents, cross_check
+from svqm.policy.checks import check_equivalents, check_issuers, cross_check
 from svqm.policy.models import Policy
 
 _SCHEME_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -107,13 +107,46 @@ def load_policy(
         raise PolicyError(
             f"{path}: (file name): a scheme id is lower-case letters, digits, '-' or '_'"
         )
-    return parse_policy(
+    policy = parse_policy(
         text,
         source=str(path),
         scheme_id=scheme_id,
         known_guards=known_guards,
         known_effects=known_effects,
     )
+    if policy.issuer is not None and policy.issuer.logo:
+        data, media_type = _read_logo(path, policy.issuer.logo)
+        issuer = policy.issuer.model_copy(update={"logo_bytes": data, "logo_type": media_type})
+        policy = policy.model_copy(update={"issuer": issuer})
+    return policy
+
+
+MAX_LOGO_BYTES = 256 * 1024
+_PNG = b"\x89PNG\r\n\x1a\n"
+# An SVG shown as an image runs nothing, but one opened at its own address could: refused.
+_ACTIVE_SVG = re.compile(rb"<script|<foreignobject|\son[a-z]+\s*=|javascript:", re.IGNORECASE)
+
+
+def _read_logo(policy_path: Path, name: str) -> tuple[bytes, str]:
+    """The issuer's logo: a PNG or SVG file inside the policies directory, at most 256 KiB."""
+    where = f"{policy_path}: issuer.logo"
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise PolicyError(f"{where}: '{name}' must be a path inside the policies directory")
+    file = policy_path.parent / relative
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise PolicyError(f"{where}: cannot read '{name}': {exc.strerror or exc}") from None
+    if len(data) > MAX_LOGO_BYTES:
+        raise PolicyError(f"{where}: '{name}' is over {MAX_LOGO_BYTES // 1024} KiB")
+    if data.startswith(_PNG) and relative.suffix.lower() == ".png":
+        return data, "image/png"
+    if relative.suffix.lower() == ".svg" and b"<svg" in data[:4096]:
+        if _ACTIVE_SVG.search(data):
+            raise PolicyError(f"{where}: '{name}' holds a script or event handler; refused")
+        return data, "image/svg+xml"
+    raise PolicyError(f"{where}: '{name}' is not a PNG (.png) or SVG (.svg) image")
 
 
 def load_policies(
@@ -131,7 +164,7 @@ def load_policies(
         policies[policy.id] = policy
     if not policies:
         raise PolicyError(f"{directory}: (directory): no *.yaml policy files")
-    problems = check_equivalents(policies)
+    problems = check_equivalents(policies) + check_issuers(policies)
     if problems:
         raise PolicyError("\n".join(f"{directory}/{p}" for p in problems))
     return policies

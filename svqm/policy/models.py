@@ -368,6 +368,36 @@ class Consultation(_Strict):
         return sorted(set(value), reverse=True)
 
 
+class IssuerDef(_Strict):
+    """Who signs the scheme's credentials, when not the service itself: a partnership running its
+    own scheme, with its own name, logo and signing key (the key ring named by `id`)."""
+
+    id: Slug
+    name: str = Field(min_length=1)
+    # The issuer's own website, shown on its profile.
+    url: str = Field(default="", pattern=r"^(https://\S+)?$")
+    # A PNG or SVG file beside the policy (`logos/northshore.svg`), checked and read by the loader.
+    logo: str = ""
+    description: str = ""
+    # What the loader read of `logo` (never in the policy text): its bytes and media type.
+    logo_bytes: bytes = Field(default=b"", exclude=True, repr=False)
+    logo_type: str = Field(default="", exclude=True)
+
+
+class CharterDef(_Strict):
+    """A scheme that is a charter: organisations sign it (the signature is an award) and its public
+    page lists the signatories and their pledges."""
+
+    # What every signatory commits to, in the charter's words.
+    commitments: list[str] = Field(min_length=1)
+    # The applicant's step that signs (an application transition with `issue_award`).
+    sign: Slug
+    # The signatory's step that withdraws its signature (an award transition).
+    withdraw: Slug
+    # What a holder is called on the public page.
+    signatory: str = "Signatory"
+
+
 class Policy(_Strict):
     id: Slug = Field(default="unnamed", exclude=True)
     name: str
@@ -385,6 +415,8 @@ class Policy(_Strict):
     # Audit booking and stakeholder consultation, for the levels they name (unset: neither).
     audit: AuditBooking | None = None
     consultation: Consultation | None = None
+    issuer: IssuerDef | None = None
+    charter: CharterDef | None = None
     digest: str = Field(default="", exclude=True)
     source_text: str = Field(default="", exclude=True, repr=False)
 

@@ -16,8 +16,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 from svqm import __version__
 from svqm.clock import Clock, SystemClock
 from svqm.config import Settings, get_settings
-from svqm.credentials.badge import Issuer
-from svqm.credentials.keys import load_or_create
+from svqm.credentials.issuers import build_issuers
 from svqm.db import make_engine, ping, session_scope
 from svqm.evidence.storage import BlobStore
 from svqm.notify import scheduler as notify_scheduler
@@ -48,6 +47,8 @@ from svqm.web.pages import (
     applying,
     assessor,
     audit_booking,
+    award_steps,
+    charters,
     consultation,
     group,
     memberships,
@@ -85,12 +86,14 @@ ROUTERS: list[APIRouter] = [
     members.router,
     public.router,
     public_awards.router,
+    charters.router,
     organisation_pages.router,
     account.router,
     applying.router,
     application_tasks.router,
     applicant.router,
     applicant_awards.router,
+    award_steps.router,
     applicant_pledges.router,
     memberships.router,
     group.router,
@@ -143,12 +146,11 @@ def create_app(
         app.state.registry = registry or load_registry(settings.POLICIES_DIR)
         app.state.clock = clock or SystemClock()
         app.state.secret_key = secret_key(settings)
-        app.state.issuer = Issuer(
-            load_or_create(
-                settings.ISSUER_KEY_FILE or Path(settings.VAR_DIR) / "keys" / "issuer.pem"
-            ),
-            settings.BASE_URL,
-            settings.ISSUER_NAME,
+        app.state.issuers = build_issuers(
+            service_key=settings.ISSUER_KEY_FILE or Path(settings.VAR_DIR) / "keys" / "issuer.pem",
+            base_url=settings.BASE_URL,
+            name=settings.ISSUER_NAME,
+            policies=[s.policy for s in app.state.registry.current.values()],
         )
         app.state.store = BlobStore(
             Path(settings.EVIDENCE_DIR),

@@ -21,7 +21,7 @@ from svqm.accounts import auth
 from svqm.accounts.models import User, UserSession
 from svqm.clock import Clock
 from svqm.config import Settings
-from svqm.credentials.badge import Issuer
+from svqm.credentials.issuers import Issuers
 from svqm.db import writer
 from svqm.errors import NotSignedIn, PermissionDenied
 from svqm.evidence.storage import BlobStore
@@ -77,9 +77,9 @@ async def get_store(request: Request) -> BlobStore:
     return store
 
 
-async def get_issuer(request: Request) -> Issuer:
-    issuer: Issuer = request.app.state.issuer
-    return issuer
+async def get_issuers(request: Request) -> Issuers:
+    issuers: Issuers = request.app.state.issuers
+    return issuers
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -133,7 +133,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RegistryDep = Annotated[SchemeRegistry, Depends(get_registry)]
 NowDep = Annotated[datetime, Depends(get_now)]
 StoreDep = Annotated[BlobStore, Depends(get_store)]
-IssuerDep = Annotated[Issuer, Depends(get_issuer)]
+IssuersDep = Annotated[Issuers, Depends(get_issuers)]
 # scope="function": the commit runs before the response is sent, so a failed commit is a 500 (G4).
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 

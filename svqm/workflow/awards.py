@@ -64,9 +64,11 @@ def directory(
     sector: str | None = None,
     region: str | None = None,
     theme: str | None = None,
+    without: set[str] | None = None,
 ) -> list[Award]:
     """The public directory: awards in force and in date, never suspended, withdrawn or expired;
-    `theme` keeps those holding a pledge of that theme (as awarded)."""
+    `theme` keeps those holding a pledge of that theme (as awarded); `without` leaves out the
+    awards of these schemes."""
     return list_awards(
         session,
         states=in_force_states(registry),
@@ -77,6 +79,7 @@ def directory(
         region=region,
         theme=theme,
         valid_at=now,
+        without=without,
     )
 
 
@@ -92,6 +95,7 @@ def list_awards(
     theme: str | None = None,
     valid_at: datetime | None = None,
     limit: int = 500,
+    without: set[str] | None = None,
 ) -> list[Award]:
     """Awards, newest first; `name` and `sector` match part of the organisation's, any case;
     `region` is the organisation's region exactly.
@@ -106,6 +110,8 @@ def list_awards(
         query = query.where(Award.level == level)
     if scheme:
         query = query.where(Award.scheme == scheme)
+    if without:
+        query = query.where(col(Award.scheme).not_in(without))
     if valid_at is not None:
         query = query.where(col(Award.issued_at) <= valid_at, col(Award.expires_at) > valid_at)
     if theme:

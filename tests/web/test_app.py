@@ -23,7 +23,14 @@ def test_schemes_follow_the_contract(client):
     response = client.get("/api/v1/schemes")
     assert response.status_code == 200
     schemes = {s["id"]: s for s in response.json()}
-    assert set(schemes) == {"svqm", "svqm-health", "bcorp-style", "iip-style", "iso17021-style"}
+    assert set(schemes) == {
+        "svqm",
+        "svqm-health",
+        "bcorp-style",
+        "iip-style",
+        "iso17021-style",
+        "northshore-anchor-charter",
+    }
     svqm = schemes["svqm"]
     assert svqm["name"] == "Social Value Quality Mark"
     assert [lv["name"] for lv in svqm["levels"]] == ["Bronze", "Silver", "Gold", "Platinum"]

@@ -112,6 +112,21 @@ class World:
                 issued=now - timedelta(days=30),
                 at=now,
             )
+            # A charter's signatures (a signatory withdraws its own from the award page).
+            self.charter_a, self.charter_b = (
+                award_in(
+                    s,
+                    registry,
+                    _Cast(org),
+                    scheme="northshore-anchor-charter",
+                    level="signatory",
+                    state="signed",
+                    issued=now - timedelta(days=30),
+                    at=now,
+                    holder_state="signed",
+                )
+                for org in (self.org_a, self.org_b)
+            )
             # A dead letter for the admin's outbox retry.
             outbox.enqueue(
                 s,
@@ -154,10 +169,17 @@ class World:
     def params(self, role: str, own: bool) -> dict[str, str]:
         """Path parameters naming the role's own objects, or another party's."""
         mine = own or role in ("panel", "admin")
-        app, award, evidence, org, pledge = (
-            (self.app_a, self.award_a, self.evidence_a, self.org_a, self.pledge_a)
+        app, award, evidence, org, pledge, charter = (
+            (self.app_a, self.award_a, self.evidence_a, self.org_a, self.pledge_a, self.charter_a)
             if mine
-            else (self.app_b, self.award_b, self.evidence_b, self.org_b, self.pledge_b)
+            else (
+                self.app_b,
+                self.award_b,
+                self.evidence_b,
+                self.org_b,
+                self.pledge_b,
+                self.charter_b,
+            )
         )
         return {
             "application_id": str(app.id),
@@ -175,6 +197,8 @@ class World:
             "purpose": "suspension",
             "token": "not-a-set-up-link",
             "id": str(app.id),
+            # Named by a route's `params` as "{charter_award_id}": a signature of a charter.
+            "charter_award_id": str(charter.id),
         }
 
 
@@ -270,7 +294,10 @@ def test_matrix_holds_for_every_route(world, engine, registry, tmp_path, role):
                 if expect is None:
                     continue
                 method, template = route.split(" ", 1)
-                values = {**world.params(role, own), **MATRIX.get("params", {}).get(route, {})}
+                base = world.params(role, own)
+                # A route's own parameter, or (written "{name}") another of the world's objects.
+                given = MATRIX.get("params", {}).get(route, {})
+                values = {**base, **{k: base.get(str(v).strip("{}"), v) for k, v in given.items()}}
                 path = re.sub(r"\{(\w+)\}", lambda m, v=values: v[m.group(1)], template)
                 before = (_counts(engine), _state(engine)) if expect == "deny" else None
                 response = client.request(method, path, **_body(route, method, path, csrf))

@@ -93,11 +93,12 @@ def award_in(
     state: str,
     issued: datetime,
     at: datetime,
+    holder_state: str = "awarded",
 ) -> Award:
     s = registry.get(scheme)
     registry.record_snapshot(session, s)
     holder = application_in(
-        session, registry, cast, scheme=scheme, level=level, state="awarded", at=issued
+        session, registry, cast, scheme=scheme, level=level, state=holder_state, at=issued
     )
     award = Award(
         organisation_id=cast.org.id or 0,

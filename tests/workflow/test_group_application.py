@@ -57,7 +57,7 @@ def test_a_care_group_with_five_businesses_applies_once_and_gets_five_awards(
         assert opened.status_code == 201, opened.text
         app_id = opened.json()["id"]
         assert opened.json()["organisation_id"] == group.id
-        issuer = client.app.state.issuer
+        issuer = client.app.state.issuers
 
         with Session(writer(engine), expire_on_commit=False) as s:
             assert s.exec(select(Application)).all() == [s.get(Application, app_id)]

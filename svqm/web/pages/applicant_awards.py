@@ -27,6 +27,7 @@ from svqm.web.security import CalendarResponse
 from svqm.web.ui import Errors, after_post, flash_of, render
 from svqm.web.views.awards import holder_award
 from svqm.web.views.calendar import organisation_feed
+from svqm.web.views.triggers import done_messages, holder_steps
 from svqm.workflow import awards as award_queries
 from svqm.workflow import commitments, progress, reports
 from svqm.workflow.models import Award
@@ -83,6 +84,7 @@ def _award_page(
         filings=view.filings,
         several_filings=view.several_filings,
         next_steps=view.next_steps,
+        steps=holder_steps(page.session, award, page.actor, page.registry, page.now),
         themes=view.themes,
         pledges=view.pledges,
         entered=entered or view.entered(),
@@ -106,7 +108,10 @@ def calendar_download(page: ApplicantPage, settings: SettingsDep) -> Response:
 def award_page(held: OwnAward, done: str = "") -> Response:
     """One of the organisation's awards: its deadlines, its reports, and the form to file one."""
     page, award = held
-    return _award_page(page, award, flash=flash_of(done, DONE))
+    # After a step of the holder's own (award_steps), its own policy's words for it.
+    flow = page.registry.for_subject(page.session, award).policy.workflows.award
+    messages = done_messages([flow]) | DONE
+    return _award_page(page, award, flash=flash_of(done, messages))
 
 
 def _refusal(exc: SvqmError) -> dict[str, str]:

@@ -109,7 +109,9 @@ def directory(
     theme: str = "",
 ) -> HTMLResponse:
     """Awards in force, searchable by organisation, level, scheme, sector, region and the theme
-    of a pledge they hold."""
+    of a pledge they hold. Charters' signatures are on each charter's page (or chosen here by
+    their scheme), not among the accreditations."""
+    charters = {sid for sid, s in registry.current.items() if s.policy.charter is not None}
     rows = award_queries.directory(
         session,
         registry,
@@ -120,6 +122,7 @@ def directory(
         sector=blank(sector[:200]),
         region=blank(region[:100]),
         theme=blank(theme[:64]),
+        without=charters if blank(scheme) is None else None,
     )
     places = accounts.organisation_places(session, {a.organisation_id for a in rows})
     awards = [
@@ -152,5 +155,6 @@ def directory(
         levels=levels,
         regions={r: r for r in request.app.state.settings.REGIONS},
         themes=themes,
+        charters=[registry.current[sid].policy for sid in sorted(charters)],
         query={k: v[:200] for k, v in query.items()},
     )

@@ -17,12 +17,12 @@ from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
 from svqm.credentials import service as credentials
-from svqm.credentials.badge import Issuer
+from svqm.credentials.issuers import Issuers
 from svqm.errors import InvalidInput
 from svqm.web.deps import (
     CSRF,
     Id,
-    IssuerDep,
+    IssuersDep,
     NowDep,
     OptionalPageUser,
     RegistryDep,
@@ -33,6 +33,7 @@ from svqm.web.forms import FormDep, field
 from svqm.web.qr import qr_data_uri
 from svqm.web.ui import render, templates
 from svqm.web.views.awards import checked_award
+from svqm.web.views.issuers import issuer_view
 from svqm.workflow import awards as award_queries
 from svqm.workflow.models import Award
 from svqm.workflow.schemes import SchemeRegistry
@@ -50,18 +51,18 @@ def verify(
     auth: OptionalPageUser,
     session: SessionDep,
     registry: RegistryDep,
-    issuer: IssuerDep,
+    issuers: IssuersDep,
     now: NowDep,
 ) -> HTMLResponse:
     """Whether an award is valid today: its credential checked as a verifier would."""
     award = award_queries.get_award(session, award_id)
-    result = credentials.check_award(session, registry, issuer, award, now)
+    result = credentials.check_award(session, registry, issuers, award, now)
     return render(
         request,
         "public/verify.html",
         auth=auth,
         title="Check an award",
-        issuer=issuer,
+        issuer=issuer_view(issuers.for_scheme(award.scheme)),
         **checked_award(session, registry, award, result),
     )
 
@@ -80,7 +81,7 @@ def verify_pasted(
     auth: OptionalPageUser,
     session: SessionDep,
     registry: RegistryDep,
-    issuer: IssuerDep,
+    issuers: IssuersDep,
     now: NowDep,
 ) -> HTMLResponse:
     """The checks of a pasted credential, and the award it names if it is one of ours."""
@@ -101,30 +102,34 @@ def verify_pasted(
             href="#credential",
             pasted=field(form, "credential", limit=MAX_PASTE),
         )
-    result, award = credentials.check(session, registry, issuer, pasted, now)
+    result, award = credentials.check(session, registry, issuers, pasted, now)
     context: dict[str, Any] = {"verdict": result.verdict, "checks": result.checks, "award": None}
+    issuer = issuers.default
     if award is not None:
         context = checked_award(session, registry, award, result)
+        issuer = issuers.for_scheme(award.scheme)
     return render(
         request,
         "public/verify_result.html",
         auth=auth,
         title="Credential checked",
-        issuer=issuer,
+        issuer=issuer_view(issuer),
         **context,
     )
 
 
 def _certificate(
-    session: Session, registry: SchemeRegistry, issuer: Issuer, award: Award, now: datetime
+    session: Session, registry: SchemeRegistry, issuers: Issuers, award: Award, now: datetime
 ) -> dict[str, Any]:
-    result = credentials.check_award(session, registry, issuer, award, now)
+    result = credentials.check_award(session, registry, issuers, award, now)
+    issuer = issuers.for_scheme(award.scheme)
     verify_url = issuer.url(f"/awards/{award.id}/verify")
     return {
         **checked_award(session, registry, award, result),
         "verify_url": verify_url,
         "qr": qr_data_uri(verify_url),
         "issuer_name": issuer.name,
+        "issuer": issuer_view(issuer),
     }
 
 
@@ -135,12 +140,12 @@ def certificate(
     auth: OptionalPageUser,
     session: SessionDep,
     registry: RegistryDep,
-    issuer: IssuerDep,
+    issuers: IssuersDep,
     now: NowDep,
 ) -> HTMLResponse:
     """A printable certificate whose QR code leads to the verify page."""
     award = award_queries.get_award(session, award_id)
-    context = _certificate(session, registry, issuer, award, now)
+    context = _certificate(session, registry, issuers, award, now)
     return render(request, "public/certificate.html", auth=auth, title="Certificate", **context)
 
 
@@ -173,11 +178,11 @@ def pdf_of(html: str) -> bytes:
 
 @router.get("/awards/{award_id}/certificate.pdf")
 def certificate_pdf(
-    award_id: Id, session: SessionDep, registry: RegistryDep, issuer: IssuerDep, now: NowDep
+    award_id: Id, session: SessionDep, registry: RegistryDep, issuers: IssuersDep, now: NowDep
 ) -> Response:
     """The certificate as an A4 PDF (WeasyPrint), the same facts and QR code as the page."""
     award = award_queries.get_award(session, award_id)
-    context = _certificate(session, registry, issuer, award, now)
+    context = _certificate(session, registry, issuers, award, now)
     number = award.certificate_number.replace('"', "")
     # The database connection goes back to the pool before the render, rather than being held
     # while waiting for a turn.

@@ -86,3 +86,11 @@ def step_title(flow: Workflow, trigger: str) -> str:
     """A trigger's title in this workflow (an audit event's trigger may be the engine's own)."""
     t = next((t for t in flow.transitions if t.trigger == trigger), None)
     return t.title if t else trigger.replace("_", " ").capitalize()
+
+
+def holder_steps(
+    session: Session, award: Subject, actor: Actor, registry: SchemeRegistry, now: datetime
+) -> list[TriggerForm]:
+    """The steps an award's holder may take on it from its page, each asked about on a page of
+    its own (a charter's withdrawal); filing a report has its own form and is not among them."""
+    return [f for f in trigger_forms(session, award, actor, registry, now) if f.confirm and f.ready]

@@ -1,0 +1,89 @@
+"""The demo's partnership charter in a real browser (axe-core, 1280 and 320 px): its public page
+lists every signatory with its pledges, a signature's verify page names the partnership as its
+issuer, and a signatory withdraws from its award page after a page that asks first."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+CHARTER = "/charters/northshore-anchor-charter"
+LEAD = "anchors@northshore-icb.demo.svqm.test"
+DEMO_PASSWORD = "demo-password-2026"
+
+
+def _fits(page) -> None:
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 320, (page.url, width)
+
+
+def test_the_charter_page_lists_its_signatories(live_server, demo_keys, new_page, screenshot, axe):
+    page = new_page(bypass_csp=True)
+    page.goto(f"{live_server}{CHARTER}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Northshore Anchor Charter")
+    signatories = page.locator("[id^=signatory-] h3")
+    expect(signatories).to_have_count(12)
+    expect(page.locator("#signatory-count")).to_have_text(
+        "12 organisations have signed the charter."
+    )
+    expect(page.get_by_role("link", name="Northshore Integrated Care Board")).to_be_visible()
+    expect(page.get_by_text("Coastline Community Transport")).to_have_count(0)  # withdrew
+    expect(
+        page.get_by_role("img", name="Northshore Health and Care Partnership logo")
+    ).to_be_visible()
+    screenshot(page, "charter-1280")
+    assert not (violations := axe(page)), violations
+    page.set_viewport_size({"width": 320, "height": 800})
+    page.reload()
+    _fits(page)
+    screenshot(page, "charter-320")
+    assert not (violations := axe(page)), violations
+
+    # A signature's verify page: valid, issued and signed by the partnership.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server}{CHARTER}")
+    page.get_by_role("link", name="Check the signature of Northshore College").click()
+    expect(page.locator("#verdict")).to_have_text(re.compile("This award is valid."))
+    expect(page.locator("#issuer")).to_contain_text(
+        "Issued and signed by Northshore Health and Care Partnership"
+    )
+    screenshot(page, "signature-verify-1280")
+    assert not (violations := axe(page)), violations
+    page.set_viewport_size({"width": 320, "height": 800})
+    page.reload()
+    _fits(page)
+    screenshot(page, "signature-verify-320")
+
+
+def test_a_signatory_withdraws_from_its_award_page(
+    live_server, demo_keys, new_page, screenshot, axe
+):
+    page = new_page(bypass_csp=True)
+    page.goto(f"{live_server}/login")
+    page.get_by_label("Email address").fill(LEAD)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.goto(f"{live_server}/dashboard")
+    page.locator("a[href^='/dashboard/awards/']").first.click()
+    expect(page).to_have_url(re.compile(r"/dashboard/awards/\d+$"))
+    page.get_by_role("button", name="Withdraw from the charter").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Are you sure you want to withdraw from the charter?"
+    )
+    page.set_viewport_size({"width": 320, "height": 800})
+    _fits(page)
+    screenshot(page, "withdraw-320")
+    assert not (violations := axe(page)), violations
+    # The reason is required: refused, said at the top, nothing changed.
+    page.get_by_role("button", name="Yes, withdraw from the charter").click()
+    expect(page.locator(".govuk-error-summary")).to_be_visible()
+    assert not (violations := axe(page)), violations
+    page.get_by_label(re.compile("Reason")).fill("The board is reviewing all its commitments.")
+    page.get_by_role("button", name="Yes, withdraw from the charter").click()
+    expect(page.get_by_text("no longer listed as a signatory")).to_be_visible()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    screenshot(page, "withdrawn-1280")
+    page.goto(f"{live_server}{CHARTER}")
+    expect(page.locator("[id^=signatory-] h3")).to_have_count(11)
+    expect(page.get_by_role("link", name="Northshore Integrated Care Board")).to_have_count(0)
