@@ -67,7 +67,7 @@ def charter_page(
                 "sector": sector,
                 "region": region,
                 "group": group,
-                "signed": day(award.issued_at),
+                "since": day(award.issued_at),
                 "until": day(award.expires_at),
                 "award_id": award.id,
                 "pledges": pledges,
