@@ -226,6 +226,35 @@ class AssignRequest(_In):
     second: bool = False
 
 
+class BulkLine(_In):
+    """One application of a bulk action, at the version its caller saw."""
+
+    id: DbId
+    version: Version
+
+
+class BulkAssign(_In):
+    assessor_id: DbId
+    applications: list[BulkLine] = Field(min_length=1, max_length=50)
+
+
+class BulkRemind(_In):
+    message: str = Field(default="", max_length=2000)
+    applications: list[BulkLine] = Field(min_length=1, max_length=50)
+
+
+class BulkRefusal(BaseModel):
+    id: int
+    reason: str
+
+
+class BulkDone(BaseModel):
+    """Each line on its own: those done, and those refused with the reason (nothing changed)."""
+
+    done: list[int]
+    refused: list[BulkRefusal]
+
+
 class ConflictCreate(_In):
     user_id: DbId
     organisation_id: DbId

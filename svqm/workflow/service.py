@@ -506,7 +506,7 @@ def assign_assessor(
     if actor.role != "admin":
         raise PermissionDenied("only an admin may assign assessors")
     if expected_version is not None and expected_version != application.version:
-        raise StaleVersion(f"application {application.id} changed since you read it")
+        raise StaleVersion("the application changed since you read it")
     assessor = session.get(User, assessor_id)
     if assessor is None or assessor.role != "assessor" or not assessor.active:
         raise InvalidInput("the person chosen is not an active assessor")
@@ -596,7 +596,7 @@ def send_reminder(
     if actor.role != "admin":
         raise PermissionDenied("only an admin may send reminders")
     if expected_version is not None and expected_version != application.version:
-        raise StaleVersion(f"application {application.id} changed since you read it")
+        raise StaleVersion("the application changed since you read it")
     policy = registry.for_subject(session, application).policy
     state = policy.workflows.application.state(application.state)
     if state.terminal:

@@ -129,3 +129,110 @@ def test_only_admins_may_use_bulk_actions(client, world):  # noqa: F811
     )
     assert refused.status_code == 403
     assert _events(world, "send_reminder") == []
+
+
+# --- the same through the API -------------------------------------------------------------------
+
+
+def _api(client, world):  # noqa: F811
+    import pyotp
+
+    from tests.web.test_pages_staff import PASSWORD
+
+    answer = client.post(
+        "/api/v1/auth/token",
+        json={
+            "email": world.admin.email,
+            "password": PASSWORD,
+            "otp": pyotp.TOTP(world.admin.totp_secret).now(),
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def test_the_api_assigns_each_line_at_its_version_and_names_the_refused(client, world):  # noqa: F811
+    with Session(writer(world.engine)) as s:
+        third = _person(s, "assessor")
+        third.name = "Cleo Third"
+        accounts.declare_conflict(
+            s, user_id=third.id, organisation_id=world.org_b.id, reason="", recorded_by_id=None
+        )
+        s.commit()
+        third_id = third.id
+    admin = _api(client, world)
+    a, b = world.fresh(Application, world.app_a.id), world.fresh(Application, world.app_b.id)
+    answer = client.post(
+        "/api/v1/admin/applications/assign",
+        headers=admin,
+        json={
+            "assessor_id": third_id,
+            "applications": [
+                {"id": a.id, "version": a.version},
+                {"id": b.id, "version": b.version},
+            ],
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["done"] == [a.id]
+    assert [r["id"] for r in body["refused"]] == [b.id]
+    assert body["refused"][0]["reason"].startswith("conflict of interest")
+    assert world.fresh(Application, a.id).assessor_id == third_id
+    assert world.fresh(Application, b.id).assessor_id == world.assessor2.id
+    assign = _events(world, "assign_assessor")[-1]
+    assert assign.comment == "Assigned to Cleo Third for assessment"
+
+    # A line at a version seen before a change is refused, and nothing of it changes.
+    stale = client.post(
+        "/api/v1/admin/applications/assign",
+        headers=admin,
+        json={
+            "assessor_id": world.assessor.id,
+            "applications": [{"id": a.id, "version": a.version}],
+        },
+    )
+    assert stale.status_code == 200
+    assert stale.json()["done"] == []
+    assert stale.json()["refused"] == [
+        {"id": a.id, "reason": "the application changed since you read it"}
+    ]
+    assert world.fresh(Application, a.id).assessor_id == third_id
+    # Bad input is a 422 naming the field, never a 500.
+    empty = client.post(
+        "/api/v1/admin/applications/assign",
+        headers=admin,
+        json={"assessor_id": third_id, "applications": []},
+    )
+    assert empty.status_code == 422
+
+
+def test_the_api_sends_reminders_each_on_its_own(client, world):  # noqa: F811
+    admin = _api(client, world)
+    a, b = world.fresh(Application, world.app_a.id), world.fresh(Application, world.app_b.id)
+    before = len(_events(world, "send_reminder"))
+    answer = client.post(
+        "/api/v1/admin/applications/remind",
+        headers=admin,
+        json={
+            "message": "Please send the signed policy.",
+            "applications": [{"id": a.id, "version": a.version}, {"id": b.id, "version": 1}],
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["done"] == [a.id]
+    assert answer.json()["refused"] == [
+        {"id": b.id, "reason": "the application changed since you read it"}
+    ]
+    reminders = _events(world, "send_reminder")
+    assert len(reminders) == before + 1
+    assert reminders[-1].comment == "Please send the signed policy."
+    # Only an admin: an assessor's token is refused.
+    world.sign_in(client, world.assessor)
+    assert (
+        client.post(
+            "/api/v1/admin/applications/remind",
+            json={"applications": [{"id": a.id, "version": a.version}]},
+        ).status_code
+        == 401
+    )

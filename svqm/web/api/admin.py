@@ -6,13 +6,24 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
+from fastapi.responses import JSONResponse
 
 from svqm.accounts import auth
 from svqm.accounts import service as accounts
 from svqm.accounts.models import User
 from svqm.errors import NotFound
-from svqm.web.deps import Id, NowDep, SessionDep, SettingsDep, api_role
-from svqm.web.schemas import ConflictCreate, EnrolmentLinkPublic, StaffCreate, UserPublic
+from svqm.web.deps import Id, NowDep, RegistryDep, SessionDep, SettingsDep, actor_of, api_role
+from svqm.web.schemas import (
+    BulkAssign,
+    BulkDone,
+    BulkRefusal,
+    BulkRemind,
+    ConflictCreate,
+    EnrolmentLinkPublic,
+    StaffCreate,
+    UserPublic,
+)
+from svqm.web.views.bulk import BulkResult, run_bulk
 from svqm.workflow import people
 from svqm.workflow.service import Actor
 
@@ -94,3 +105,38 @@ def declare_conflict(body: ConflictCreate, admin: AdminUser, session: SessionDep
         recorded_by_id=admin.id,
     )
     return {"id": row.id or 0}
+
+
+def _bulk_answer(result: BulkResult) -> JSONResponse:
+    """200 with each line's outcome: those done, and those refused with why (nothing changed)."""
+    body = BulkDone(
+        done=result.done,
+        refused=[BulkRefusal(id=i, reason=why) for i, why in result.refused],
+    )
+    return JSONResponse(body.model_dump(), status_code=status.HTTP_200_OK)
+
+
+@router.post("/applications/assign", response_model=BulkDone)
+def bulk_assign(
+    body: BulkAssign, admin: AdminUser, session: SessionDep, registry: RegistryDep, now: NowDep
+) -> JSONResponse:
+    """Assign up to 50 applications to one assessor, each at the version given, each on its own
+    (audited; a refused line, e.g. changed since or a conflict of interest, is named with why)."""
+    lines = list(dict.fromkeys((line.id, line.version) for line in body.applications))
+    result = run_bulk(
+        session, registry, actor_of(admin), now, "assign", lines, assessor_id=body.assessor_id
+    )
+    return _bulk_answer(result)
+
+
+@router.post("/applications/remind", response_model=BulkDone)
+def bulk_remind(
+    body: BulkRemind, admin: AdminUser, session: SessionDep, registry: RegistryDep, now: NowDep
+) -> JSONResponse:
+    """Send the organisations of up to 50 open applications a reminder (emailed, audited), each
+    at the version given, each on its own; a refused line is named with why."""
+    lines = list(dict.fromkeys((line.id, line.version) for line in body.applications))
+    result = run_bulk(
+        session, registry, actor_of(admin), now, "remind", lines, message=body.message
+    )
+    return _bulk_answer(result)

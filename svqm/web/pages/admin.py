@@ -15,7 +15,7 @@ from svqm.accounts import service as accounts
 from svqm.accounts.models import ROLES, ConflictOfInterest, User
 from svqm.errors import InvalidInput, NotFound
 from svqm.web.deps import CSRF, AdminCase, AdminPage, Case, Id, Page, SettingsDep
-from svqm.web.format import moment, reference, tag_classes
+from svqm.web.format import moment, tag_classes
 from svqm.web.forms import (
     FormDep,
     ListQuery,
@@ -31,6 +31,7 @@ from svqm.web.forms import (
 from svqm.web.qr import qr_data_uri
 from svqm.web.ui import after_post, flash_of, render
 from svqm.web.views.awards import award_public
+from svqm.web.views.bulk import BULK_LIMIT, run_bulk
 from svqm.web.views.case import case_file
 from svqm.web.views.queues import list_page
 from svqm.web.views.triggers import (
@@ -40,10 +41,9 @@ from svqm.web.views.triggers import (
     trigger_forms,
 )
 from svqm.workflow import awards as award_queries
-from svqm.workflow import people, queries
+from svqm.workflow import people
 from svqm.workflow import service as workflow
 from svqm.workflow.effects import eligible_assessors
-from svqm.workflow.models import Application
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 PAGE_SIZE = 50
@@ -307,8 +307,6 @@ def applications(page: AdminPage, query: ListQueryDep) -> HTMLResponse:
 
 
 BULK_ACTIONS = ("assign", "remind")
-# At most a page's worth of applications in one bulk action.
-BULK_LIMIT = PAGE_SIZE
 
 
 @router.post("/admin/applications/bulk")
@@ -333,44 +331,19 @@ def bulk(page: AdminPage, form: FormDep) -> HTMLResponse:
         problems.append({"text": "Choose an assessor to assign them to", "href": "#assessor_id"})
     if problems:
         return _applications_page(page, list_query(), failures=problems, status=422)
-    done: list[int] = []
-    for application_id in chosen:
-        try:
-            app = queries.get_application(
-                page.session, application_id, page.actor, registry=page.registry
-            )
-        except NotFound as exc:
-            problems.append({"text": f"{reference(application_id)}: {exc}", "href": "#bulk"})
-            continue
-        expected = version_of_field(form, f"version-{application_id}")
-
-        def write(app: Application = app, expected: int = expected) -> None:
-            if action == "assign":
-                assert assessor_id is not None
-                workflow.assign_assessor(
-                    page.session,
-                    app,
-                    assessor_id,
-                    actor=page.actor,
-                    registry=page.registry,
-                    now=page.now,
-                    expected_version=expected,
-                )
-            else:
-                workflow.send_reminder(
-                    page.session,
-                    app,
-                    actor=page.actor,
-                    registry=page.registry,
-                    now=page.now,
-                    comment=field(form, "message"),
-                    expected_version=expected,
-                )
-
-        if failure := attempt(page.session, write):
-            problems.append({"text": f"{reference(application_id)}: {failure}", "href": "#bulk"})
-        else:
-            done.append(application_id)
+    lines = [(i, version_of_field(form, f"version-{i}")) for i in chosen]
+    result = run_bulk(
+        page.session,
+        page.registry,
+        page.actor,
+        page.now,
+        "assign" if action == "assign" else "remind",
+        lines,
+        assessor_id=assessor_id,
+        message=field(form, "message"),
+    )
+    done = result.done
+    problems += [{"text": text, "href": "#bulk"} for text in result.refusals()]
     what = "assigned" if action == "assign" else "sent a reminder"
     count = f"{len(done)} application{'' if len(done) == 1 else 's'}"
     flash = {"type": "success", "text": f"Done: {count} {what}."} if done else None
