@@ -236,7 +236,7 @@ def policy_show(scheme: str) -> None:
                 str(q.max_score),
             )
     out.print(standards)
-    for kind in ("application", "award"):
+    for kind in policy.workflows.kinds():
         wf = policy.workflows.of(kind)
         table = Table("trigger", "from", "to", "roles", "guards", title=f"{kind.title()} workflow")
         for t in wf.transitions:
@@ -272,15 +272,15 @@ def policy_show(scheme: str) -> None:
 def policy_diagram(
     scheme: str,
     format: Annotated[str, typer.Option("--format", help="mermaid or svg")] = "mermaid",
-    kind: Annotated[str, typer.Option(help="application or award")] = "application",
+    kind: Annotated[str, typer.Option(help="application, award or report")] = "application",
     output: Annotated[Path | None, typer.Option(help="Write to this file.")] = None,
 ) -> None:
     """Draw a scheme's workflow as Mermaid text or an SVG picture."""
     if format not in ("mermaid", "svg"):
         raise _fail(f"--format is mermaid or svg (got '{format}')")
-    if kind not in ("application", "award"):
-        raise _fail(f"--kind is application or award (got '{kind}')")
     policy = _registry().get(scheme).policy
+    if kind not in policy.workflows.kinds():
+        raise _fail(f"--kind is {' or '.join(policy.workflows.kinds())} (got '{kind}')")
     title = f"{policy.name}: {kind} workflow"
     wf = policy.workflows.of(kind)
     text = diagram.mermaid(wf, title) if format == "mermaid" else diagram.svg(wf, title)

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import Review
 from svqm.notify import outbox
-from svqm.notify.recipients import Audience, due_text, page_of
+from svqm.notify.recipients import Audience, due_text, page_of, path_of
 from svqm.policy import Policy
 from svqm.workflow import events, schedule
 from svqm.workflow.models import Award
@@ -38,6 +38,8 @@ def subject_title(policy: Policy, kind: str, subject: Any) -> str:
     level = policy.level(subject.level).name
     if kind == "application":
         return f"{level} application (reference {subject.id})"
+    if kind == "report":
+        return f"{level} award: {subject.title}"
     return f"{level} award ({subject.certificate_number})"
 
 
@@ -104,6 +106,8 @@ def on_notice(session: Session, notice: events.Notice) -> None:
     state = flow.state(event.dest).title
     if notice.what == "assignment":
         step, headline = "Assessor assigned", f"{title}: assigned to you for assessment"
+    elif notice.what == "filed":
+        step, headline = "Report filed", f"{title}: filed, to review"
     elif notice.what == "reminder":
         step, headline = "Reminder", f"{title}: a reminder about your application ({state})"
     elif notice.what == "audit_proposed":
@@ -122,7 +126,16 @@ def on_notice(session: Session, notice: events.Notice) -> None:
     rows = []
     # A step that assigned the assessor (an effect) tells them so in its subject line.
     assigned = notice.transition is not None and "assign_assessor" in notice.transition.effects
-    for role in dict.fromkeys(notice.roles):
+    roles = list(dict.fromkeys(notice.roles))
+    if (
+        notice.kind == "report"
+        and "assessor" in roles
+        and not audience.addresses(notice.kind, subject, "assessor")
+    ):
+        # A report of an award no assessor assessed (self-service), or whose assessor has left:
+        # the admins are told instead, not nobody.
+        roles = [r for r in roles if r != "assessor"] + (["admin"] if "admin" not in roles else [])
+    for role in roles:
         to = audience.addresses(notice.kind, subject, role)
         mine = role == "assessor" and assigned
         context = {
@@ -145,7 +158,7 @@ def on_notice(session: Session, notice: events.Notice) -> None:
             "items": items,
             "deadlines": _deadlines(session, notice, role),
             "notice": notice.transition.notice if notice.transition else "",
-            "path": page_of(notice.kind, subject.id, role),
+            "path": path_of(notice.kind, subject, role),
             "audience": role,
             **_award_paths(session, notice, role),
         }

@@ -125,7 +125,7 @@ class Audience:
         return [self.names[a] for a in addresses if self.names.get(a)]
 
     def link(self, kind: str, subject: Subject, role: str) -> str:
-        return self.base_url + page_of(kind, subject.id, role)
+        return self.base_url + path_of(kind, subject, role)
 
     def context(
         self,
@@ -143,6 +143,8 @@ class Audience:
         fixed = self._fixed_part(policy, kind, subject.level, subject.state, d, role)
         if kind == "application":
             title = f"{fixed['level']} application ({subject.id})"
+        elif kind == "report":
+            title = f"{fixed['level']} award: report for {getattr(subject, 'period', '')}"
         else:
             title = f"{fixed['level']} award ({getattr(subject, 'certificate_number', '')})"
         organisation = self.organisations.get(subject.organisation_id, "applicant")
@@ -187,6 +189,16 @@ class Audience:
         return found
 
 
+def path_of(kind: str, subject: Any, role: str) -> str:
+    """The path of the page where `role` acts on this subject: a report's reviewers on the
+    report, its holder on the award's page, where its reports are."""
+    if kind == "report":
+        if role == "applicant":
+            return f"/dashboard/awards/{subject.award_id}#reports"
+        return f"/reports/{subject.id}"
+    return page_of(kind, subject.id, role)
+
+
 def page_of(kind: str, subject_id: int | None, role: str) -> str:
     """The path of the page where `role` acts on this application or award."""
     if kind == "application":
@@ -202,4 +214,4 @@ def page_of(kind: str, subject_id: int | None, role: str) -> str:
 
 
 def _assessor(kind: str, subject: Subject) -> int | None:
-    return getattr(subject, "assessor_id", None) if kind == "application" else None
+    return getattr(subject, "assessor_id", None) if kind in ("application", "report") else None

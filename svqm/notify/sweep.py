@@ -28,7 +28,7 @@ from svqm.notify.recipients import Audience, Subject
 from svqm.policy import Deadline, Policy
 from svqm.workflow import consultation as consultation_rows
 from svqm.workflow import schedule
-from svqm.workflow.models import Application, Award
+from svqm.workflow.models import AnnualReport, Application, Award
 from svqm.workflow.schedule import ScheduledDeadline
 from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import SYSTEM, fire
@@ -143,14 +143,21 @@ class _Plain(NamedTuple):
     policy_digest: str
     assessor_id: int | None = None
     certificate_number: str = ""
+    award_id: int | None = None
+    period: str = ""
 
 
-_MODELS: dict[str, type[Application] | type[Award]] = {
+_MODELS: dict[str, type[Application] | type[Award] | type[AnnualReport]] = {
     "application": Application,
     "award": Award,
+    "report": AnnualReport,
 }
-# The one column of each kind of subject an email needs beyond those they share.
-_OWN = {"application": "assessor_id", "award": "certificate_number"}
+# The columns of each kind of subject an email needs beyond those they share.
+_OWN = {
+    "application": ("assessor_id",),
+    "award": ("certificate_number",),
+    "report": ("assessor_id", "award_id", "period"),
+}
 
 
 class _Subjects:
@@ -176,28 +183,32 @@ class _Subjects:
                     col(model.level),
                     col(model.state),
                     col(model.policy_digest),
-                    getattr(model, own),
+                    *(getattr(model, name) for name in own),
                 ).where(col(model.id).in_(ids))
             )
-            for sid, org, level, state, digest, value in found:
-                self.plain[(kind, sid)] = _Plain(sid, org, level, state, digest, **{own: value})
+            for sid, org, level, state, digest, *values in found:
+                self.plain[(kind, sid)] = _Plain(
+                    sid, org, level, state, digest, **dict(zip(own, values, strict=True))
+                )
 
     def plain_items(self) -> list[tuple[str, _Plain]]:
         return [(kind, s) for (kind, _), s in self.plain.items()]
 
-    def get(self, kind: str, subject_id: int) -> _Plain | Application | Award | None:
+    def get(self, kind: str, subject_id: int) -> _Plain | Application | Award | AnnualReport | None:
         if self.live:
             return self._row(kind, subject_id)
         return self.plain.get((kind, subject_id))
 
-    def acted_on(self, kind: str, subject_id: int) -> Application | Award | None:
+    def acted_on(self, kind: str, subject_id: int) -> Application | Award | AnnualReport | None:
         """The subject as the workflow's object, to fire on; every later read goes live too."""
         self.live = True
         return self._row(kind, subject_id)
 
-    def _row(self, kind: str, subject_id: int) -> Application | Award | None:
+    def _row(self, kind: str, subject_id: int) -> Application | Award | AnnualReport | None:
         if kind == "application":
             return self.session.get(Application, subject_id)
+        if kind == "report":
+            return self.session.get(AnnualReport, subject_id)
         return self.session.get(Award, subject_id)
 
 
@@ -335,7 +346,7 @@ def _fire_due(
     session: Session,
     row: _Due,
     trigger: str,
-    subject: Application | Award,
+    subject: Application | Award | AnnualReport,
     registry: SchemeRegistry,
     now: datetime,
     policy: Policy,

@@ -437,7 +437,7 @@ def _check_kind_settings(policy: Policy, problems: list[str]) -> None:
     for s in policy.workflows.award.states:
         if s.private:
             problems.append(f"workflows.award.states: '{s.name}' is private; only applications are")
-    for kind in ("application", "award"):
+    for kind in policy.workflows.kinds():
         for i, t in enumerate(policy.workflows.of(kind).transitions):
             if t.primary and t.warning:
                 problems.append(
@@ -492,6 +492,9 @@ def _check_deadlines(policy: Policy, problems: list[str]) -> None:
     _unique(problems, "deadlines", (d.kind for d in policy.deadlines), "deadline kind")
     for i, d in enumerate(policy.deadlines):
         at = f"deadlines[{i}]"
+        if d.subject not in policy.workflows.kinds():
+            problems.append(f"{at}.subject: 'report' needs a report workflow (workflows.report)")
+            continue
         workflow = policy.workflows.of(d.subject)
         declared = {s.name for s in workflow.states}
         for j, state in enumerate(d.while_in):
@@ -584,7 +587,7 @@ def cross_check(
         problems.append("settings: give pass_mark_percent or pass_mark_points, not both")
     _check_catalogue(policy, problems)
     _check_levels(policy, problems)
-    for kind in ("application", "award"):
+    for kind in policy.workflows.kinds():
         kinds = {d.kind for d in policy.deadlines if d.subject == kind}
         _check_workflow(
             kind, policy.workflows.of(kind), problems, known_guards, known_effects, kinds
@@ -597,4 +600,70 @@ def cross_check(
     _check_notify(policy, problems)
     _check_audit(policy, problems)
     _check_charter(policy, problems)
+    _check_report_workflow(policy, problems)
     return problems
+
+
+def _check_report_workflow(policy: Policy, problems: list[str]) -> None:
+    """The review of a report: a state that accepts, one that waits for the reviewer, a way
+    back for the holder, and fields that belong to it alone."""
+    flows = policy.workflows
+    for kind in ("application", "award"):
+        flow = flows.of(kind)
+        if flow.resubmit is not None:
+            problems.append(f"workflows.{kind}.resubmit: only the report workflow has it")
+        if flow.notify_on_file:
+            problems.append(f"workflows.{kind}.notify_on_file: only the report workflow has it")
+        for s in flow.states:
+            if s.published:
+                problems.append(
+                    f"workflows.{kind}.states: '{s.name}' is published; only report states are"
+                )
+    report = flows.report
+    if report is None:
+        return
+    where = "workflows.report"
+    if not any(s.published for s in report.states):
+        problems.append(f"{where}.states: no state is published (where accepted figures count)")
+    initial = next((s for s in report.states if s.name == report.initial), None)
+    if initial is not None and not initial.reviewable:
+        problems.append(
+            f"{where}.initial: '{report.initial}' must be reviewable (a filed report "
+            "waits for its reviewer)"
+        )
+    for name in ("hand_back", "supersede"):
+        if getattr(report, name) is not None:
+            problems.append(f"{where}.{name}: not a field of the report workflow")
+    if report.notify_on_assign:
+        problems.append(f"{where}.notify_on_assign: reports are not assigned")
+    for s in report.states:
+        if s.in_force or s.private or s.reapply or s.credential_status:
+            problems.append(
+                f"{where}.states: '{s.name}' may say only editable, reviewable, published, "
+                "terminal, label and tag"
+            )
+    sent_back = {s.name for s in report.states if s.editable}
+    if sent_back and report.resubmit is None:
+        problems.append(f"{where}.resubmit: name the trigger that files a sent-back report again")
+    if report.resubmit is not None:
+        matches = [t for t in report.transitions if t.trigger == report.resubmit]
+        if not matches:
+            problems.append(f"{where}.resubmit: no trigger '{report.resubmit}' in the workflow")
+        for t in matches:
+            if not set(t.source) <= sent_back:
+                problems.append(
+                    f"{where}.resubmit: '{t.trigger}' must leave only editable states "
+                    f"(it leaves {', '.join(t.source)})"
+                )
+            if "applicant" not in t.roles:
+                problems.append(
+                    f"{where}.resubmit: '{t.trigger}' must list the 'applicant' role (the holder "
+                    "files again)"
+                )
+    reviewing = {s.name for s in report.states if s.reviewable}
+    for i, t in enumerate(report.transitions):
+        if set(t.source) & reviewing and "applicant" in t.roles:
+            problems.append(
+                f"{where}.transitions[{i}].roles: '{t.trigger}' leaves a state awaiting review; "
+                "the holder may not review its own report"
+            )

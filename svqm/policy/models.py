@@ -19,11 +19,11 @@ GuardRef = Annotated[
     str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(:[a-z][a-z0-9_-]*)?$", max_length=128)
 ]
 Role = Literal["applicant", "assessor", "panel", "admin", "system"]
-SubjectKind = Literal["application", "award"]
+SubjectKind = Literal["application", "award", "report"]
 Recipient = Literal["applicant", "assessor", "panel", "admin"]
 # Who may file what meets a deadline (an award's holder, or an admin on its behalf).
 Filer = Literal["applicant", "admin"]
-SUBJECT_KINDS: tuple[SubjectKind, ...] = ("application", "award")
+SUBJECT_KINDS: tuple[SubjectKind, ...] = ("application", "award", "report")
 # The colours of a GOV.UK tag (govuk-frontend 6); `blue` is the plain tag.
 TagColour = Literal["blue", "green", "teal", "purple", "magenta", "red", "orange", "yellow", "grey"]
 
@@ -121,10 +121,14 @@ class StateDef(_Strict):
     name: Slug
     label: str = ""
     terminal: bool = False
-    # Application states: the applicant may change pledges and evidence.
+    # Application states: the applicant may change pledges and evidence. Report states: the
+    # report was sent back and its holder files the figures again (the workflow's `resubmit`).
     editable: bool = False
-    # Application states: the assigned assessor may review evidence and score.
+    # Application states: the assigned assessor may review evidence and score. Report states:
+    # the report waits for a reviewer (an assessor or an admin), who accepts it or sends it back.
     reviewable: bool = False
+    # Report states: the figures are accepted; they count and show on the public pages.
+    published: bool = False
     # Award states: the organisation holds the award (listed, counts as a prerequisite).
     in_force: bool = False
     # Award states: what the award's signed credential says in the status lists. "suspended"
@@ -201,6 +205,12 @@ class Workflow(_Strict):
     supersede: Slug | None = None
     # Applications: who is told by email when an admin assigns (or reassigns) the assessor.
     notify_on_assign: list[Recipient] = []
+    # Reports: the trigger the holder's filing again fires on a report sent back (in an
+    # `editable` state), with the new figures and files.
+    resubmit: Slug | None = None
+    # Reports: who is told by email when a report is filed (it enters the initial state): the
+    # assessor who assessed the award, every admin.
+    notify_on_file: list[Recipient] = []
 
     def state(self, name: str) -> StateDef:
         return next(s for s in self.states if s.name == name)
@@ -223,9 +233,20 @@ class Workflow(_Strict):
 class Workflows(_Strict):
     application: Workflow
     award: Workflow
+    # The review of a report with figures (an annual report): filed, then accepted or sent back
+    # and filed again. A scheme without it takes no figures, only document filings.
+    report: Workflow | None = None
 
     def of(self, kind: str) -> Workflow:
+        if kind == "report":
+            if self.report is None:
+                raise KeyError("the scheme has no report workflow")
+            return self.report
         return self.application if kind == "application" else self.award
+
+    def kinds(self) -> tuple[str, ...]:
+        """The subject kinds the scheme has a workflow for."""
+        return ("application", "award", "report") if self.report else ("application", "award")
 
 
 class Offset(_Strict):

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, true
 from sqlmodel import Session, col, select
 
+from svqm.accounts.models import Organisation
 from svqm.errors import NotFound
 from svqm.policy import Policy
 from svqm.workflow.deadlines import add_months
-from svqm.workflow.models import Award
-from svqm.workflow.reports import AnnualReport, filing_deadlines, filing_status
+from svqm.workflow.models import AnnualReport, Award
+from svqm.workflow.reports import filing_deadlines, filing_status
 from svqm.workflow.schedule import OPEN, ScheduledDeadline
 from svqm.workflow.schemes import SchemeRegistry
 
@@ -62,9 +64,10 @@ def filable_now(policy: Policy, award: Award, rows: Sequence[ScheduledDeadline])
 
 @dataclass(frozen=True)
 class Chase:
-    """A filing the admin dashboard chases: late or missing (nothing filed, the award in a state
-    its deadline's `on_late_filing` leaves: in force, late; out of force, missing), or a report
-    with figures not accepted (awaiting review, or sent back for more information)."""
+    """A filing the admin dashboard chases, read off each filing's time against the deadline
+    row it answers: late (filed after that occurrence fell due), missing (an occurrence passed
+    and nothing answers it), or a report with figures not accepted (awaiting review, or sent
+    back for more information and not yet filed again)."""
 
     award: Award
     label: str
@@ -72,81 +75,125 @@ class Chase:
     period: str = ""
     report_id: int | None = None
     since: datetime | None = None
+    due_at: datetime | None = None
 
 
-def to_chase(session: Session, registry: SchemeRegistry, *, limit: int = 50) -> list[Chase]:
-    """Late, missing and not-accepted reports, oldest first within each kind (at most `limit`
+def _in_region(column: Any, region: str | None) -> ColumnElement[bool]:
+    if not region:
+        return true()
+    return col(column).in_(select(Organisation.id).where(Organisation.region == region))
+
+
+def report_states(registry: SchemeRegistry, flag: str) -> set[str]:
+    """The report states, across the current schemes, with this flag (reviewable, editable)."""
+    return {
+        s.name
+        for sch in registry.current.values()
+        if sch.policy.workflows.report is not None
+        for s in sch.policy.workflows.report.states
+        if getattr(s, flag)
+    }
+
+
+def to_chase(
+    session: Session,
+    registry: SchemeRegistry,
+    *,
+    now: datetime,
+    region: str | None = None,
+    limit: int = 50,
+) -> list[Chase]:
+    """Late, missing and not-accepted reports (of one region's organisations, if given): the
+    newest first within late and missing, the oldest first within the others (at most `limit`
     of each)."""
-    out: list[Chase] = []
-    # Which award states, per current scheme, a late filing would bring back, and the deadline.
-    waiting: list[tuple[str, set[str], set[str], str]] = []
-    for sch in registry.current.values():
-        policy = sch.policy
-        flow = policy.workflows.award
-        in_force = {s.name for s in flow.states if s.in_force}
-        for d in filing_deadlines(policy):
-            if d.on_late_filing:
-                waiting.append((sch.id, flow.leaves(d.on_late_filing), in_force, d.label))
-    for scheme, states, in_force, label in waiting:
-        rows = session.exec(
-            select(Award)
-            .where(Award.scheme == scheme, col(Award.state).in_(states))
-            .order_by(col(Award.id))
-            .limit(limit)
-        )
-        for a in rows:
-            out.append(Chase(a, label, "late" if a.state in in_force else "missing"))
     labels = {
         d.kind: d.label for sch in registry.current.values() for d in filing_deadlines(sch.policy)
     }
-    for review in ("awaiting_review", "more_information"):
+    live = {
+        (sch.id, s.name)
+        for sch in registry.current.values()
+        for s in sch.policy.workflows.award.states
+        if not s.terminal
+    }
+    out: list[Chase] = []
+    late = session.exec(
+        select(AnnualReport, Award, ScheduledDeadline.due_at)
+        .join(Award, col(Award.id) == col(AnnualReport.award_id))
+        .join(ScheduledDeadline, col(ScheduledDeadline.id) == col(AnnualReport.deadline_id))
+        .where(
+            col(AnnualReport.submitted_at) > col(ScheduledDeadline.due_at),
+            _in_region(Award.organisation_id, region),
+        )
+        .order_by(col(AnnualReport.submitted_at).desc(), col(AnnualReport.id).desc())
+        .limit(limit)
+    )
+    for report, award, due in late:
+        out.append(
+            Chase(
+                award,
+                labels.get(report.deadline_kind, report.deadline_kind),
+                "late",
+                period=report.period,
+                report_id=report.id,
+                since=report.submitted_at,
+                due_at=due,
+            )
+        )
+    answered = select(AnnualReport.deadline_id).where(col(AnnualReport.deadline_id).is_not(None))
+    missing = session.exec(
+        select(ScheduledDeadline, Award)
+        .join(Award, col(Award.id) == col(ScheduledDeadline.subject_id))
+        .where(
+            ScheduledDeadline.subject_kind == "award",
+            col(ScheduledDeadline.kind).in_(labels),
+            col(ScheduledDeadline.due_at) <= now,
+            col(ScheduledDeadline.status).in_((OPEN, "passed", "fired", "failed")),
+            col(ScheduledDeadline.id).not_in(answered),
+            _in_region(Award.organisation_id, region),
+        )
+        .order_by(col(ScheduledDeadline.due_at).desc(), col(ScheduledDeadline.id).desc())
+        .limit(limit)
+    )
+    for row, award in missing:
+        if (award.scheme, award.state) not in live:
+            continue  # an award withdrawn or expired is chased for nothing more
+        out.append(Chase(award, labels.get(row.kind, row.kind), "missing", due_at=row.due_at))
+    for kind, flag in (("awaiting_review", "reviewable"), ("more_information", "editable")):
         pending = session.exec(
             select(AnnualReport, Award)
             .join(Award, col(Award.id) == col(AnnualReport.award_id))
-            .where(AnnualReport.review == review)
-            .order_by(col(AnnualReport.submitted_at), col(AnnualReport.id))
+            .where(
+                col(AnnualReport.state).in_(report_states(registry, flag)),
+                _in_region(Award.organisation_id, region),
+            )
+            .order_by(col(AnnualReport.state_changed_at), col(AnnualReport.id))
             .limit(limit)
         )
         for report, award in pending:
-            if review == "more_information" and _filed_again(session, report):
-                continue
             out.append(
                 Chase(
                     award,
                     labels.get(report.deadline_kind, report.deadline_kind),
-                    review,
+                    kind,
                     period=report.period,
                     report_id=report.id,
-                    since=report.reviewed_at or report.submitted_at,
+                    since=report.state_changed_at,
                 )
             )
     return out
 
 
-def _filed_again(session: Session, report: AnnualReport) -> bool:
-    """Whether the period sent back for more information was filed again since."""
-    return (
-        session.exec(
-            select(AnnualReport.id).where(
-                AnnualReport.award_id == report.award_id,
-                AnnualReport.deadline_kind == report.deadline_kind,
-                func.lower(AnnualReport.period) == report.period.lower(),
-                col(AnnualReport.id) > (report.id or 0),
-            )
-        ).first()
-        is not None
-    )
-
-
-def awaiting_review(session: Session, *, limit: int = 200) -> list[tuple[AnnualReport, Award]]:
-    """Reports with figures waiting for an assessor's review, oldest first."""
+def awaiting_review(
+    session: Session, registry: SchemeRegistry, *, limit: int = 200
+) -> list[tuple[AnnualReport, Award]]:
+    """Reports with figures waiting for a reviewer (in a reviewable state), oldest first."""
     return [
         (r, a)
         for r, a in session.exec(
             select(AnnualReport, Award)
             .join(Award, col(Award.id) == col(AnnualReport.award_id))
-            .where(AnnualReport.review == "awaiting_review")
-            .order_by(col(AnnualReport.submitted_at), col(AnnualReport.id))
+            .where(col(AnnualReport.state).in_(report_states(registry, "reviewable")))
+            .order_by(col(AnnualReport.state_changed_at), col(AnnualReport.id))
             .limit(limit)
         )
     ]

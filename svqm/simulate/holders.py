@@ -145,7 +145,7 @@ class Holders(Cast):
         """An assessor accepts the figures, or now and then asks for more information (the holder
         then files the period again)."""
         report = session.get(reports.AnnualReport, report_id)
-        if report is None or report.review != "awaiting_review":
+        if report is None or progress.review_of(self.policy, report) != "awaiting_review":
             return
         reviewer = self.rng.choice(self.staff.get("assessor") or self.staff["admin"])
         sent_back = self.rng.random() < SENT_BACK

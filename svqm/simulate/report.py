@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,11 +16,10 @@ from svqm.evidence.models import AssessorScore, Pledge, ScoreChange
 from svqm.evidence.pledges import target_number
 from svqm.notify.models import DEAD, OutboxMessage
 from svqm.policy import Policy
-from svqm.workflow import audits, consultation
+from svqm.workflow import audits, consultation, progress
 from svqm.workflow.audit import count_events, verify_chain
-from svqm.workflow.models import Application, AuditEvent, Award, DecisionVote
+from svqm.workflow.models import FILED, AnnualReport, Application, AuditEvent, Award, DecisionVote
 from svqm.workflow.progress import PledgeProgress
-from svqm.workflow.reports import AnnualReport
 
 
 @dataclass
@@ -131,12 +131,13 @@ def read_back(session: Session, policy: Policy, *, verify: bool) -> dict[str, An
             "rescheduled": _counts(session, AuditEvent.trigger).get(audits.RESCHEDULE, 0),
         },
         "consultation": consultation.counts(session),
-        "figure_reports": {
-            k.replace("_", " "): n
-            for k, n in _counts(
-                session, AnnualReport.review, col(AnnualReport.review) != "filed"
-            ).items()
-        },
+        # Each report with figures by where its review stands (filed again, it is one report).
+        "figure_reports": dict(
+            Counter(
+                progress.review_of(policy, r).replace("_", " ")
+                for r in session.exec(select(AnnualReport).where(AnnualReport.state != FILED))
+            )
+        ),
     }
 
 
@@ -178,7 +179,7 @@ def pledge_progress(session: Session) -> dict[str, int]:
     for pledge_id, actual in session.exec(
         select(PledgeProgress.pledge_id, PledgeProgress.actual)
         .join(AnnualReport, col(AnnualReport.id) == col(PledgeProgress.report_id))
-        .where(AnnualReport.review == "accepted")
+        .where(col(AnnualReport.published).is_(True))
         .order_by(col(AnnualReport.id))
     ):
         latest[pledge_id] = actual

@@ -6,7 +6,8 @@ import re
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from svqm.policy import Level, Workflow
+from svqm.policy import Level, Policy, Workflow
+from svqm.workflow.models import FILED
 
 _UK = ZoneInfo("Europe/London")
 Tag = dict[str, str]
@@ -64,19 +65,13 @@ def evidence_tag(status: str) -> Tag:
     return {"text": text, "classes": classes}
 
 
-REPORT_TAGS = {
-    "filed": ("Filed", "govuk-tag--grey"),
-    "awaiting_review": ("Awaiting review", "govuk-tag--blue"),
-    "accepted": ("Accepted", "govuk-tag--green"),
-    "more_information": ("More information needed", "govuk-tag--orange"),
-}
-
-
-def report_tag(review: str) -> Tag:
-    """A filed report's review as a tag: filed (a document, no figures), awaiting review,
-    accepted, or more information needed."""
-    text, classes = REPORT_TAGS.get(review, (review, ""))
-    return {"text": text, "classes": classes}
+def report_tag(policy: Policy, state: str) -> Tag:
+    """A filing's state as a tag: "Filed" for a document (no review), else the report
+    workflow's state in the policy's words and colour."""
+    flow = policy.workflows.report
+    if flow is None or state == FILED:
+        return {"text": "Filed", "classes": "govuk-tag--grey"}
+    return state_tag(flow, state)
 
 
 def reference(application_id: int) -> str:

@@ -6,6 +6,7 @@ undoes all of it and comes back to the page, which shows it beside the field it 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -246,40 +247,98 @@ async def read_upload_form(request: Request) -> UploadForm:
 
 @dataclass
 class ReportForm:
-    file: IO[bytes]
-    filename: str
+    # A document filing's one file; a report with figures' supporting files (any number).
+    files: list[tuple[IO[bytes], str]]
     period: str
     title: str
     # The filing deadline it is for (`annual_fee`); empty: the scheme's only one.
     deadline: str
-    _upload: UploadFile
+    # A report with figures: the `figures` part, as the JSON body would give them.
+    figures: ReportFigures | None
+    _form: Any
+
+    @property
+    def file(self) -> IO[bytes]:
+        return self.files[0][0]
+
+    @property
+    def filename(self) -> str:
+        return self.files[0][1]
 
     def close(self) -> None:
-        self._upload.file.close()
+        for stream, _ in self.files:
+            stream.close()
+
+
+# The supporting files one report with figures may carry.
+REPORT_FILES = 20
 
 
 async def read_report_form(request: Request) -> ReportForm:
-    """Parse a filing upload: `file`, `period`, optional `title` and `deadline`.
+    """Parse a filing upload: `file` (a document; with `figures`, any number of supporting
+    files), `period`, optional `title` and `deadline`, and `figures` (JSON: the figures per
+    pledge, as `progress` of the JSON body) for a report with figures.
 
     The period is checked by svqm.workflow.reports (with the award), so only its length is
     bounded here.
     """
-    form, upload = await _file_form(request)
-    period, title = _text(form, "period"), _text(form, "title")
-    if not period:
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InvalidInput("send the file as multipart/form-data with a 'file' field", field="file")
+    try:
+        form = await request.form(max_files=REPORT_FILES, max_fields=10)
+    except HTTPException as exc:
+        if exc.status_code != 400:
+            raise
+        raise InvalidUpload(f"the upload form could not be read ({exc.detail})") from None
+    uploads = [u for u in form.getlist("file") if isinstance(u, UploadFile)]
+    period, title, raw = _text(form, "period"), _text(form, "title"), _text(form, "figures")
+    figures = None
+    try:
+        if not period:
+            raise InvalidInput("give the reporting period ('period'), e.g. 2027", field="period")
+        if "\x00" in title:
+            raise InvalidInput("the title must not contain NUL characters", field="title")
+        if raw:
+            figures = _figures_of(period, _text(form, "deadline"), raw)
+        elif len(uploads) != 1:
+            raise InvalidInput(
+                "a document filing has one 'file'; give 'figures' to file a report with figures "
+                "and its supporting files",
+                field="file",
+            )
+    except InvalidInput:
         await form.close()
-        raise InvalidInput("give the reporting period ('period'), e.g. 2027", field="period")
-    if "\x00" in title:
-        await form.close()
-        raise InvalidInput("the title must not contain NUL characters", field="title")
+        raise
     return ReportForm(
-        file=upload.file,
-        filename=upload.filename or "",
+        files=[(u.file, u.filename or "") for u in uploads],
         period=period[:40],
         title=title[:200],
         deadline=_text(form, "deadline")[:64],
-        _upload=upload,
+        figures=figures,
+        _form=form,
     )
+
+
+def _figures_of(period: str, deadline: str, raw: str) -> ReportFigures:
+    """The `figures` part: a JSON list of figures per pledge (as the JSON body's `progress`),
+    with the form's period and deadline; a part that does not fit is a 422 naming the field."""
+    from pydantic import ValidationError
+
+    try:
+        progress = json.loads(raw)
+    except ValueError:
+        raise InvalidInput(
+            "figures: not JSON (a list of {pledge_id, actual, narrative, private})",
+            field="figures",
+        ) from None
+    try:
+        return ReportFigures.model_validate(
+            {"period": period, "deadline": deadline or None, "progress": progress}
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "figures"
+        raise InvalidInput(f"figures: {where}: {first['msg']}", field="figures") from None
 
 
 def region_options(regions: list[str], chosen: str) -> list[dict[str, Any]]:

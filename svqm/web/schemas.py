@@ -316,6 +316,15 @@ class FigurePublic(BaseModel):
     private: bool
 
 
+class ReportFilePublic(BaseModel):
+    """A supporting file of a report with figures."""
+
+    id: int
+    filename: str
+    size: int
+    content_type: str
+
+
 class ReportPublic(BaseModel):
     """An annual report filed for an award."""
 
@@ -334,8 +343,12 @@ class ReportPublic(BaseModel):
     award_state: str
     # "filed" (a document), or for a report with figures: awaiting_review, accepted, more_information.
     review: str = "filed"
+    # The state of the scheme's report workflow (in its words), or "filed" for a document.
+    state: str = "filed"
     review_comment: str = ""
     progress: list[FigurePublic] = []
+    # A report with figures' supporting files (seen by its holder and the reviewers only).
+    files: list[ReportFilePublic] = []
 
 
 class FigureIn(BaseModel):
@@ -364,6 +377,8 @@ class ReportReview(BaseModel):
 
     decision: Literal["accepted", "more_information"]
     comment: str = Field(default="", max_length=5000)
+    # Who may read the comment: the holder ("applicant") or staff only ("internal").
+    visibility: Literal["applicant", "internal"] = "applicant"
 
 
 class ProgressPublic(BaseModel):

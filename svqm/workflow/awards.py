@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from svqm.accounts.models import Organisation
 from svqm.errors import NotFound
 from svqm.evidence.models import HELD, ApplicationPledge, Pledge, PledgeRevision
-from svqm.workflow.models import Award
+from svqm.workflow.models import Application, Award
 from svqm.workflow.schemes import SchemeRegistry
 
 
@@ -21,6 +21,15 @@ def get_award(session: Session, award_id: int) -> Award:
     if award is None:
         raise NotFound(f"no award {award_id}")
     return award
+
+
+def assessor_of(session: Session, award: Award) -> int | None:
+    """The assessor who assessed the application the award came from (told of its reports)."""
+    app = session.get(Application, award.application_id)
+    group = app.group_application_id if app is not None else None
+    if group is not None:
+        app = session.get(Application, group)
+    return app.assessor_id if app is not None else None
 
 
 def successor_of(session: Session, award: Award) -> Award | None:

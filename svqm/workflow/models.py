@@ -119,10 +119,74 @@ class DecisionVote(SQLModel, table=True):
     at: datetime = Field(sa_column=_when())
 
 
-# The two things a workflow moves. Every writer, guard, effect and page takes this one type.
-Subject = Application | Award
+# A filing outside any workflow (a document that meets a deadline: a fee receipt, an audit
+# report) is in this state for good; a report with figures follows the scheme's report workflow.
+FILED = "filed"
+
+
+class AnnualReport(SQLModel, table=True):
+    """A filing that meets an award's deadline: a document, or a report with figures per pledge
+    (svqm.workflow.progress) whose review follows the scheme's report workflow."""
+
+    __tablename__ = "annual_report"
+
+    id: int | None = Field(default=None, primary_key=True)
+    award_id: int = Field(foreign_key="award.id", index=True)
+    # Copied from the award when filed: what the report's workflow, deadlines and emails read.
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    scheme: str = Field(max_length=64)
+    level: str = Field(max_length=64)
+    policy_digest: str = Field(foreign_key="policysnapshot.digest", max_length=64)
+    # The deadline the filing was for (SVQM's annual report, a B Corp fee, an ISO surveillance).
+    deadline_kind: str = Field(max_length=64)
+    # The occurrence of that deadline the filing answers (on time: the one it met; late: the
+    # one that passed without a filing). Late and missing are read off it.
+    deadline_id: int | None = Field(default=None, foreign_key="deadline.id", index=True)
+    period: str = Field(max_length=20)
+    title: str = Field(default="", max_length=200)
+    # A document filing's file (a report with figures keeps its files as ReportFile rows).
+    filename: str = Field(max_length=255)
+    sha256: str = Field(max_length=64)
+    size: int
+    content_type: str = Field(max_length=100)
+    submitted_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    # When it was first filed (a report filed again keeps it: lateness is the first filing's).
+    submitted_at: datetime = Field(sa_column=_when())
+    # A state of the scheme's report workflow, or FILED for a document filing.
+    state: str = Field(default=FILED, max_length=64, index=True)
+    # Whether its state is a `published` one (figures accepted), kept by the workflow's writer.
+    published: bool = False
+    version: int = 1
+    state_changed_at: datetime = Field(default_factory=utc_now, sa_column=_when())
+    # Who is told of a filed report: the assessor who assessed the award.
+    assessor_id: int | None = Field(default=None, foreign_key="user_account.id")
+    # The last review's words, who gave them and when.
+    review_comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    reviewed_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    reviewed_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+
+class ReportFile(SQLModel, table=True):
+    """A supporting file of a report with figures, kept in the evidence store (never public)."""
+
+    __tablename__ = "report_file"
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="annual_report.id", index=True)
+    filename: str = Field(max_length=255)
+    sha256: str = Field(max_length=64)
+    size: int
+    content_type: str = Field(max_length=100)
+    uploaded_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    uploaded_at: datetime = Field(sa_column=_when())
+
+
+# The things a workflow moves. Every writer, guard, effect and page takes this one type.
+Subject = Application | Award | AnnualReport
 
 
 def kind_of(subject: Subject) -> str:
-    """'application' or 'award': the workflow of the subject's scheme that it follows."""
-    return "application" if isinstance(subject, Application) else "award"
+    """'application', 'award' or 'report': the workflow of the subject's scheme it follows."""
+    if isinstance(subject, Application):
+        return "application"
+    return "award" if isinstance(subject, Award) else "report"

@@ -1,29 +1,30 @@
 """Progress against pledges: the figures an award holder reports each period, and their review.
 
 A report with figures is an annual report (svqm.workflow.reports) whose rows here give, per pledge,
-the actual value of its key value indicator and a short narrative. An assessor (or an admin)
-accepts it, or asks for more information with a comment; the holder then files the period again.
-Each decision is an audit event of the award.
+the actual value of its key value indicator and a short narrative, with supporting files. Its
+review follows the scheme's report workflow (policy `workflows.report`): an assessor (or an
+admin) accepts it, or asks for more information with a comment; the holder then files the
+period again. Each step is an audit event of the report (and noted on the award's trail).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import BinaryIO, Literal
 
-from sqlalchemy import Column, Text, func
+from sqlalchemy import Column, Text
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from svqm.accounts import service as accounts
-from svqm.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from svqm.errors import Conflict, InvalidInput, NotFound
 from svqm.evidence import pledges as pledge_service
-from svqm.evidence.storage import BlobStore, sanitise_filename
-from svqm.workflow import reports
-from svqm.workflow.models import Award
-from svqm.workflow.reports import AnnualReport
+from svqm.evidence.storage import BlobStore, StoredBlob, sanitise_filename
+from svqm.policy import Policy, Workflow
+from svqm.workflow import awards as award_queries
+from svqm.workflow import events, reports, schedule
+from svqm.workflow.models import FILED, AnnualReport, Award, ReportFile
 from svqm.workflow.schemes import SchemeRegistry
-from svqm.workflow.service import Actor, record_change
+from svqm.workflow.service import Actor, fire, record_change
 
 ReportDecision = Literal["accepted", "more_information"]
 
@@ -72,6 +73,31 @@ def check_figures(session: Session, award: Award, figures: list[Figure]) -> None
         seen.add(f.pledge_id)
 
 
+def review_of(policy: Policy, report: AnnualReport) -> str:
+    """Where the report's review stands, in the engine's words whatever the scheme calls its
+    states: filed (a document, no review), awaiting_review, accepted or more_information."""
+    flow = policy.workflows.report
+    if report.state == FILED or flow is None:
+        return FILED
+    state = flow.state(report.state)
+    if state.published:
+        return "accepted"
+    if state.editable:
+        return "more_information"
+    return "awaiting_review" if state.reviewable else report.state
+
+
+def report_workflow(session: Session, registry: SchemeRegistry, award: Award) -> Workflow:
+    """The scheme's review of reports with figures (Conflict when it takes none)."""
+    flow = registry.for_subject(session, award).policy.workflows.report
+    if flow is None:
+        raise Conflict("this scheme takes no figures: file its report as a document")
+    return flow
+
+
+Upload = tuple[BinaryIO | Iterable[bytes], str]
+
+
 def file_figures(
     session: Session,
     award: Award,
@@ -83,62 +109,141 @@ def file_figures(
     now: datetime,
     deadline: str | None = None,
     store: BlobStore | None = None,
-    stream: BinaryIO | Iterable[bytes] | None = None,
-    filename: str = "",
+    files: Sequence[Upload] = (),
 ) -> AnnualReport:
-    """File a period's report as figures: it meets the deadline like any filing and waits for an
-    assessor's review. A supporting file (`stream`, `filename`) goes through the evidence store's
-    checks (size, type) after every other check, and is kept with the report."""
+    """File a period's report as figures: it meets the deadline like any filing and enters the
+    scheme's report workflow, waiting for a reviewer. A period sent back is filed again on the
+    same report (its figures replaced, its files added to), through the workflow's `resubmit`.
+    Each supporting file (`files`: stream and name) goes through the evidence store's checks
+    (size, type) after every other check."""
     check_figures(session, award, figures)
+    flow = report_workflow(session, registry, award)
     period, d, overdue = reports.checked_filing(
         session, award, period=period, actor=actor, registry=registry, deadline=deadline, now=now
     )
-    assert award.id is not None
-    # A period sent back for more information, filed again: its deadline was settled by the first
-    # filing, so this one neither meets a deadline (next year's, early) nor fires anything.
-    refiled = (
-        session.exec(
-            select(AnnualReport.id).where(
-                AnnualReport.award_id == award.id,
-                AnnualReport.deadline_kind == d.kind,
-                func.lower(AnnualReport.period) == period.lower(),
-                AnnualReport.review == "more_information",
-            )
-        ).first()
-        is not None
-    )
-    blob, clean_name = None, ""
-    if stream is not None:
-        if store is None:
-            raise ValueError("a file needs the store to keep it in")
-        clean_name = sanitise_filename(filename)
-        blob = store.put(stream)
+    editable = {s.name for s in flow.states if s.editable}
+    again = reports.sent_back(session, award, d.kind, period, editable)
+    if files and store is None:
+        raise ValueError("a file needs the store to keep it in")
+    kept: list[tuple[StoredBlob, str]] = []
     try:
-        report = AnnualReport(
-            award_id=award.id,
-            deadline_kind=d.kind,
-            period=period,
-            title=f"{d.label} {period}",
-            filename=clean_name if blob else "",
-            sha256=blob.sha256 if blob else "",
-            size=blob.size if blob else 0,
-            content_type=blob.content_type if blob else "",
-            submitted_by_id=actor.id,
-            submitted_at=now,
-            review="awaiting_review",
-        )
+        for stream, filename in files:
+            clean = sanitise_filename(filename)
+            assert store is not None
+            kept.append((store.put(stream), clean))
+        if again is not None:
+            report = again
+            _replace_figures(session, report, figures)
+            _add_files(session, report, kept, actor, now)
+            assert flow.resubmit is not None
+            fire(
+                session,
+                report,
+                flow.resubmit,
+                actor=actor,
+                registry=registry,
+                now=now,
+                comment=f"{report.title} filed again",
+            )
+            return report
+        report = reports.new_report(award, d, period, actor, now, title=f"{d.label} {period}")
+        report.state = flow.initial
+        report.assessor_id = award_queries.assessor_of(session, award)
         session.add(report)
         session.flush()
         add_figures(session, report, figures)
-        if not refiled:
-            reports.settle(
-                session, award, d, report, overdue=overdue, actor=actor, registry=registry, now=now
-            )
+        _add_files(session, report, kept, actor, now)
+        reports.settle(
+            session, award, d, report, overdue=overdue, actor=actor, registry=registry, now=now
+        )
+        _opened(session, report, flow, actor, registry, now)
     except BaseException:
-        if blob is not None and blob.created and store is not None:
-            store.delete(blob.sha256)
+        for blob, _ in kept:
+            if blob.created and store is not None:
+                store.delete(blob.sha256)
         raise
     return report
+
+
+def _opened(
+    session: Session,
+    report: AnnualReport,
+    flow: Workflow,
+    actor: Actor,
+    registry: SchemeRegistry,
+    now: datetime,
+) -> None:
+    """A report filed: its first audit event, its deadlines (the review's), and who is told."""
+    event = record_change(
+        session,
+        report,
+        "file_figures",
+        actor=actor,
+        registry=registry,
+        now=now,
+        comment=f"{report.title} filed",
+    )
+    policy = registry.for_subject(session, report).policy
+    schedule.sync(session, policy, report, now)
+    events.publish(
+        session,
+        events.Notice(
+            kind="report",
+            subject=report,
+            event=event,
+            policy=policy,
+            roles=tuple(flow.notify_on_file),
+            now=now,
+            what="filed",
+        ),
+    )
+
+
+def _replace_figures(session: Session, report: AnnualReport, figures: list[Figure]) -> None:
+    for row in session.exec(select(PledgeProgress).where(PledgeProgress.report_id == report.id)):
+        session.delete(row)
+    session.flush()
+    add_figures(session, report, figures)
+
+
+def _add_files(
+    session: Session,
+    report: AnnualReport,
+    kept: list[tuple[StoredBlob, str]],
+    actor: Actor,
+    now: datetime,
+) -> None:
+    assert report.id is not None
+    for blob, name in kept:
+        session.add(
+            ReportFile(
+                report_id=report.id,
+                filename=name,
+                sha256=blob.sha256,
+                size=blob.size,
+                content_type=blob.content_type,
+                uploaded_by_id=actor.id,
+                uploaded_at=now,
+            )
+        )
+    session.flush()
+
+
+def files_of(session: Session, report_id: int) -> list[ReportFile]:
+    """A report's supporting files, in the order they were given."""
+    return list(
+        session.exec(
+            select(ReportFile).where(ReportFile.report_id == report_id).order_by(col(ReportFile.id))
+        )
+    )
+
+
+def get_file(session: Session, report_id: int, file_id: int) -> ReportFile:
+    """One supporting file of a report."""
+    found = session.get(ReportFile, file_id)
+    if found is None or found.report_id != report_id:
+        raise NotFound(f"report {report_id} has no file {file_id}")
+    return found
 
 
 def add_figures(session: Session, report: AnnualReport, figures: list[Figure]) -> None:
@@ -188,7 +293,7 @@ def accepted_figures(session: Session, pledge_ids: list[int]) -> dict[int, list[
         .join(AnnualReport, col(AnnualReport.id) == col(PledgeProgress.report_id))
         .where(
             col(PledgeProgress.pledge_id).in_(pledge_ids),
-            AnnualReport.review == "accepted",
+            col(AnnualReport.published).is_(True),
         )
         .order_by(col(AnnualReport.id))
     )
@@ -207,28 +312,52 @@ def review_report(
     actor: Actor,
     registry: SchemeRegistry,
     now: datetime,
+    visibility: str = "applicant",
 ) -> AnnualReport:
-    """An assessor (or an admin) accepts the report's figures or asks for more information."""
-    if actor.role not in ("assessor", "admin"):
-        raise PermissionDenied("reports are reviewed by an assessor or an admin")
+    """An assessor (or an admin) accepts the report's figures or asks for more information: the
+    report workflow's step from its state into a published state, or into an editable one."""
     award = session.get(Award, report.award_id)
     if award is None:
         raise NotFound(f"no report {report.id}")
-    if actor.role == "assessor" and accounts.conflicted(session, actor.id, award.organisation_id):
-        raise PermissionDenied(
-            "conflict of interest: you may not review this organisation's report"
-        )
-    if report.review != "awaiting_review":
-        raise Conflict(f"this report has already been reviewed ({report.review.replace('_', ' ')})")
+    if report.state == FILED:
+        raise Conflict("this report is a document filing: it has no figures to review")
+    flow = report_workflow(session, registry, award)
+    state = flow.state(report.state)
+    if not state.reviewable:
+        raise Conflict(f"this report has already been reviewed ({state.title.lower()})")
+    step = next(
+        (
+            t
+            for t in flow.transitions
+            if report.state in t.source
+            and (
+                flow.state(t.dest).published
+                if decision == "accepted"
+                else flow.state(t.dest).editable
+            )
+        ),
+        None,
+    )
+    if step is None:
+        raise Conflict(f"the scheme's report workflow has no step for '{decision}' from here")
     if decision == "more_information" and not comment.strip():
         raise InvalidInput(
             "say what is missing: a comment is required unless accepting", field="comment"
         )
-    report.review = decision
     report.review_comment = comment.strip()
     report.reviewed_by_id = actor.id
     report.reviewed_at = now
     session.add(report)
+    fire(
+        session,
+        report,
+        step.trigger,
+        actor=actor,
+        registry=registry,
+        now=now,
+        comment=comment.strip(),
+        visibility=visibility,
+    )
     words = "accepted" if decision == "accepted" else "more information asked for"
     record_change(
         session,
@@ -238,6 +367,6 @@ def review_report(
         registry=registry,
         now=now,
         comment=f"report {report.period} ({report.id}): {words}"
-        + (f": {comment.strip()}" if comment.strip() else ""),
+        + (f": {comment.strip()}" if comment.strip() and visibility != "internal" else ""),
     )
     return report

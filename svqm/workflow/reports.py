@@ -14,44 +14,26 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import BinaryIO
 
-from sqlalchemy import Column, Text, func
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
-from svqm.db import UtcDateTime
 from svqm.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from svqm.evidence.storage import BlobStore, sanitise_filename
 from svqm.policy import Deadline, Policy
 from svqm.workflow import deadlines as arithmetic
 from svqm.workflow import schedule
 from svqm.workflow.deadlines import add_months
+
+# The filings' tables live with the other subjects; read here as they always were.
+from svqm.workflow.models import FILED as FILED
+from svqm.workflow.models import AnnualReport as AnnualReport
 from svqm.workflow.models import Award
+from svqm.workflow.models import ReportFile as ReportFile
+from svqm.workflow.schedule import ScheduledDeadline
 from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import Actor, fire
 
 _PERIOD = re.compile(r"^[0-9A-Za-z][0-9A-Za-z /\-]{0,19}$")
-
-
-class AnnualReport(SQLModel, table=True):
-    __tablename__ = "annual_report"
-
-    id: int | None = Field(default=None, primary_key=True)
-    award_id: int = Field(foreign_key="award.id", index=True)
-    # The deadline the filing was for (SVQM's annual report, a B Corp fee, an ISO surveillance).
-    deadline_kind: str = Field(max_length=64)
-    period: str = Field(max_length=20)
-    title: str = Field(default="", max_length=200)
-    filename: str = Field(max_length=255)
-    sha256: str = Field(max_length=64)
-    size: int
-    content_type: str = Field(max_length=100)
-    submitted_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    submitted_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
-    # A report with figures (svqm.workflow.progress) is reviewed: awaiting_review, then accepted or
-    # more_information. A document-only filing is "filed" and needs no review.
-    review: str = Field(default="filed", max_length=20)
-    review_comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    reviewed_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    reviewed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
 
 def filing_deadlines(policy: Policy) -> list[Deadline]:
@@ -133,18 +115,9 @@ def file_report(
     assert award.id is not None
     blob = store.put(stream)
     try:
-        report = AnnualReport(
-            award_id=award.id,
-            deadline_kind=d.kind,
-            period=period,
-            title=title.strip()[:200],
-            filename=clean_name,
-            sha256=blob.sha256,
-            size=blob.size,
-            content_type=blob.content_type,
-            submitted_by_id=actor.id,
-            submitted_at=now,
-        )
+        report = new_report(award, d, period, actor, now, title=title.strip()[:200])
+        report.filename, report.sha256 = clean_name, blob.sha256
+        report.size, report.content_type = blob.size, blob.content_type
         session.add(report)
         session.flush()
         settle(session, award, d, report, overdue=overdue, actor=actor, registry=registry, now=now)
@@ -153,6 +126,11 @@ def file_report(
             store.delete(blob.sha256)
         raise
     return report
+
+
+def _sent_back_states(session: Session, award: Award, registry: SchemeRegistry) -> list[str]:
+    report = registry.for_subject(session, award).policy.workflows.report
+    return [s.name for s in report.states if s.editable] if report else []
 
 
 _YEAR = re.compile(r"(\d{4})")
@@ -182,7 +160,7 @@ def checked_filing(
 ) -> tuple[str, Deadline, bool]:
     """The clean period, the deadline filed for and whether it is late; refuses what may not be.
 
-    A period is filed once; again only when every filing of it was sent back for more information.
+    A period is filed once; again only while its report is sent back (`sent_back`).
     """
     period = period.strip()
     if not _PERIOD.fullmatch(period):
@@ -196,13 +174,72 @@ def checked_filing(
             AnnualReport.award_id == award.id,
             AnnualReport.deadline_kind == d.kind,
             func.lower(AnnualReport.period) == period.lower(),
-            col(AnnualReport.review) != "more_information",
+            col(AnnualReport.state).not_in(_sent_back_states(session, award, registry)),
         )
     ).first():
         raise Conflict(
             f"{d.label} for {period} is already filed; a correction is a new period or an admin's"
         )
     return period, d, overdue
+
+
+def new_report(
+    award: Award, d: Deadline, period: str, actor: Actor, now: datetime, *, title: str
+) -> AnnualReport:
+    """A filing of the award for one deadline and period, as filed now (a document; a report
+    with figures then enters its workflow)."""
+    assert award.id is not None
+    return AnnualReport(
+        award_id=award.id,
+        organisation_id=award.organisation_id,
+        scheme=award.scheme,
+        level=award.level,
+        policy_digest=award.policy_digest,
+        deadline_kind=d.kind,
+        period=period,
+        title=title,
+        filename="",
+        sha256="",
+        size=0,
+        content_type="",
+        submitted_by_id=actor.id,
+        submitted_at=now,
+        state=FILED,
+        state_changed_at=now,
+    )
+
+
+def sent_back(
+    session: Session, award: Award, kind: str, period: str, states: set[str]
+) -> AnnualReport | None:
+    """The award's report of this deadline and period that was sent back (in one of `states`,
+    the report workflow's editable ones): filing the period again files it."""
+    if not states:
+        return None
+    return session.exec(
+        select(AnnualReport).where(
+            AnnualReport.award_id == award.id,
+            AnnualReport.deadline_kind == kind,
+            func.lower(AnnualReport.period) == period.lower(),
+            col(AnnualReport.state).in_(states),
+        )
+    ).first()
+
+
+def _unanswered(session: Session, award: Award, kind: str) -> int | None:
+    """The latest occurrence of the deadline that passed with no filing answering it."""
+    answered = select(AnnualReport.deadline_id).where(col(AnnualReport.deadline_id).is_not(None))
+    return session.exec(
+        select(ScheduledDeadline.id)
+        .where(
+            ScheduledDeadline.subject_kind == "award",
+            ScheduledDeadline.subject_id == award.id,
+            ScheduledDeadline.kind == kind,
+            col(ScheduledDeadline.status).in_(("passed", "fired", "failed")),
+            col(ScheduledDeadline.id).not_in(answered),
+        )
+        .order_by(col(ScheduledDeadline.due_at).desc())
+    ).first()
 
 
 def settle(
@@ -216,8 +253,10 @@ def settle(
     registry: SchemeRegistry,
     now: datetime,
 ) -> None:
-    """A filing made: late, it fires the deadline's `on_late_filing`; on time, it meets it."""
+    """A filing made: late, it fires the deadline's `on_late_filing`; on time, it meets it.
+    Either way the report records the occurrence it answers (`deadline_id`)."""
     if overdue:
+        report.deadline_id = _unanswered(session, award, d.kind)
         assert d.on_late_filing is not None
         fire(
             session,
@@ -229,7 +268,10 @@ def settle(
             comment=f"{d.label.lower()} {report.period} filed ({report.id})",
         )
     else:
-        _meet(session, award, d, report, registry, now)
+        report.deadline_id = _meet(session, award, d, report, registry, now)
+        if report.deadline_id is None:
+            report.deadline_id = _unanswered(session, award, d.kind)
+    session.add(report)
 
 
 def _meet(
@@ -239,16 +281,20 @@ def _meet(
     report: AnnualReport,
     registry: SchemeRegistry,
     now: datetime,
-) -> None:
+) -> int | None:
     """Meet the deadline's open row; a repeating one only if it falls within one cycle from now.
+    The row it met, if any.
 
     A second report in the same year is kept, but does not meet next year's deadline early.
     """
     policy = registry.for_subject(session, award).policy
     assert award.id is not None
+    met = None
     for row in schedule.open_rows(session, "award", award.id):
         if row.kind != d.kind:
             continue
         if d.repeat_months is None or row.due_at <= add_months(now, d.repeat_months):
-            schedule.close(session, row, "met", now, f"report {report.id} filed")
+            if schedule.close(session, row, "met", now, f"report {report.id} filed"):
+                met = row.id
     schedule.sync(session, policy, award, now)
+    return met

@@ -29,7 +29,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from svqm.db import UtcDateTime, rows_changed, table_of
 from svqm.policy import Deadline, Policy
 from svqm.workflow import deadlines as arithmetic
-from svqm.workflow.models import Application, Award, Subject, kind_of
+from svqm.workflow.models import AnnualReport, Application, Award, Subject, kind_of
 
 OPEN = "open"
 # How a row ends: the subject left the deadline's states (cancelled), the deadline was met before
@@ -373,6 +373,11 @@ def subjects_of(
     found: dict[tuple[str, int], Subject] = {}
     apps = {r.subject_id for r in rows if r.subject_kind == "application"}
     awards = {r.subject_id for r in rows if r.subject_kind == "award"}
+    filed = {r.subject_id for r in rows if r.subject_kind == "report"}
+    if filed:
+        for report in session.exec(select(AnnualReport).where(col(AnnualReport.id).in_(filed))):
+            assert report.id is not None
+            found[("report", report.id)] = report
     if apps:
         for app in session.exec(select(Application).where(col(Application.id).in_(apps))):
             assert app.id is not None

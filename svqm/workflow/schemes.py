@@ -33,7 +33,7 @@ class Scheme:
     flows: dict[str, CompiledWorkflow] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for kind in ("application", "award"):
+        for kind in self.policy.workflows.kinds():
             self.flows[kind] = CompiledWorkflow(self.policy.workflows.of(kind))
 
     @property

@@ -32,6 +32,7 @@ from svqm.workflow.audit import append_event
 from svqm.workflow.effects import EFFECTS, EffectContext
 from svqm.workflow.machine import SubjectFlow
 from svqm.workflow.models import (
+    AnnualReport,
     Application,
     ApplicationMember,
     AuditEvent,
@@ -67,7 +68,9 @@ def _authorise(actor: Actor, subject: Subject, t: TransitionDef, kind: str) -> N
     if actor.role == "applicant" and actor.organisation_id != subject.organisation_id:
         raise NotFound(f"no {kind} {subject.id}")
     assessor_id = subject.assessor_id if isinstance(subject, Application) else None
-    if actor.role == "assessor" and assessor_id != actor.id:
+    # A report is reviewed by any assessor free of conflicts (checked in `fire`), or an admin.
+    reviewed = isinstance(subject, AnnualReport)
+    if actor.role == "assessor" and assessor_id != actor.id and not reviewed:
         raise PermissionDenied(f"only the assessor assigned to this {kind} may '{t.trigger}'")
     if actor.role == "panel" and (
         actor.id == assessor_id or actor.organisation_id == subject.organisation_id
@@ -216,6 +219,10 @@ def fire(
     source = subject.state
     dest = flow.move(SubjectFlow(source), trigger)
     seq = _bump(session, subject, state=dest, now=now, state_changed=True) - 1
+    if isinstance(subject, AnnualReport):
+        # What the public pages read: whether the report's figures stand accepted.
+        subject.published = flow.workflow.state(dest).published
+        session.add(subject)
     notes = [
         EFFECTS[name](
             EffectContext(

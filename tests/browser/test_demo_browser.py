@@ -229,7 +229,7 @@ def test_the_holder_reads_its_progress_and_the_figures_form(
     assert page.get_by_role("table", name="The figures in the chart").count() == charts.count()
     if page.locator("#figures").count():
         expect(page.get_by_role("button", name="Send figures for review")).to_be_visible()
-        expect(page.get_by_label("Supporting file (optional)")).to_be_visible()
+        expect(page.get_by_label("Supporting files (optional)")).to_be_visible()
     screenshot(page, "award")
     assert not (violations := axe(page)), violations
     page.set_viewport_size({"width": 320, "height": 800})

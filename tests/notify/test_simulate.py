@@ -172,13 +172,29 @@ def test_holders_report_figures_some_late_some_short_and_assessors_review_them(r
         reviews = s.exec(select(AuditEvent).where(AuditEvent.trigger == "review_report")).all()
         late = s.exec(select(AuditEvent).where(AuditEvent.trigger == "file_report")).all()
         figures = set(
-            s.exec(select(AnnualReport.id).where(col(AnnualReport.review) != "filed")).all()
+            s.exec(select(AnnualReport.id).where(col(AnnualReport.state) != "filed")).all()
         )
-    # Every review is an assessor's, recorded on the award's audit trail.
-    assert len(reviews) == sum(
-        n for k, n in result.figure_reports.items() if k != "awaiting review"
-    )
+        # The review's steps through the policy's report workflow, on the reports' own trails.
+        steps = s.exec(
+            select(AuditEvent).where(
+                AuditEvent.subject_kind == "report",
+                col(AuditEvent.trigger).in_(("accept_report", "ask_about_report")),
+            )
+        ).all()
+        refiled = s.exec(
+            select(AuditEvent).where(
+                AuditEvent.subject_kind == "report", AuditEvent.trigger == "refile_report"
+            )
+        ).all()
+    # Every review is an assessor's step of the report workflow, noted on the award's trail too.
+    assert len(reviews) == len(steps) > 0
     assert {e.actor_role for e in reviews} == {"assessor"}
+    accepted = sum(1 for e in steps if e.trigger == "accept_report")
+    assert accepted == result.figure_reports.get("accepted", 0)
+    # A report sent back is filed again on the same report (never a second report of the period).
+    asked = sum(1 for e in steps if e.trigger == "ask_about_report")
+    assert len(refiled) <= asked
+    assert len(figures) == sum(result.figure_reports.values())
     # Some reports with figures were filed late (the late filing brought the award back).
     late_ids = {int(m) for e in late for m in re.findall(r"\((\d+)\)", e.comment or "")}
     assert late_ids & figures

@@ -24,7 +24,7 @@ from svqm.notify import outbox
 from svqm.notify.models import OutboxMessage
 from svqm.tables import metadata
 from svqm.web.app import create_app
-from svqm.workflow.models import Award
+from svqm.workflow.models import Award, ReportFile
 from svqm.workflow.reports import AnnualReport
 from tests.factories import add_pledges, make_org, make_user, open_app, store_at, upload_all
 from tests.web.pages_helpers import forget_last_code
@@ -142,6 +142,10 @@ class World:
             # A report with figures awaiting review (its award holds no pledge, so none are given).
             report = AnnualReport(
                 award_id=self.award_a.id,
+                organisation_id=self.award_a.organisation_id,
+                scheme=self.award_a.scheme,
+                level=self.award_a.level,
+                policy_digest=self.award_a.policy_digest,
                 deadline_kind="annual_report",
                 period="2026",
                 filename="",
@@ -149,11 +153,24 @@ class World:
                 size=0,
                 content_type="",
                 submitted_at=now,
-                review="awaiting_review",
+                state="submitted",
+                state_changed_at=now,
             )
             s.add(report)
             s.flush()
             self.report_id = report.id
+            # Its one supporting file (its bytes are not in the store: a reader gets a 404).
+            supporting = ReportFile(
+                report_id=report.id,
+                filename="counts.csv",
+                sha256="0" * 64,
+                size=3,
+                content_type="text/csv",
+                uploaded_at=now,
+            )
+            s.add(supporting)
+            s.flush()
+            self.report_file_id = supporting.id
             # A recorded conflict for the admin to remove.
             self.conflict_id = accounts.declare_conflict(
                 s,
@@ -187,6 +204,7 @@ class World:
             "evidence_id": str(evidence),
             "pledge_id": str(pledge),
             "report_id": str(self.report_id),
+            "file_id": str(self.report_file_id),
             "organisation_id": str(org.id),
             "message_id": str(self.message_id),
             "conflict_id": str(self.conflict_id),

@@ -11,11 +11,10 @@ import pytest
 from sqlmodel import Session, select
 
 from svqm.clock import FixedClock
-from svqm.db import writer
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence.models import Pledge
 from svqm.workflow.deadlines import add_months
-from svqm.workflow.models import Award
+from svqm.workflow.models import Award, ReportFile
 from svqm.workflow.progress import PledgeProgress
 from svqm.workflow.reports import AnnualReport
 from tests.web.award_world import T0, app_client, issue_award, page_sign_in
@@ -82,19 +81,30 @@ def test_the_holder_files_figures_and_an_admin_accepts_them(client, issued, engi
     )
 
     filed = _file_figures(
-        client, issued, pledges, files={"file": ("figures.csv", b"hours,1200\n", "text/csv")}
+        client,
+        issued,
+        pledges,
+        files=[
+            ("file", ("figures.csv", b"hours,1200\n", "text/csv")),
+            ("file", ("board.txt", b"Board minutes", "text/plain")),
+        ],
     )
     assert filed.status_code == 303, error_summary(filed.text)
     shown = client.get(filed.headers["location"])
     assert "Figures filed" in shown.text
     assert "Awaiting review" in shown.text
     assert "figures.csv" in shown.text
+    assert "board.txt" in shown.text
     with Session(engine) as s:
         report = s.exec(select(AnnualReport).where(AnnualReport.award_id == issued.award_id)).one()
         rows = s.exec(select(PledgeProgress).where(PledgeProgress.report_id == report.id)).all()
-        assert report.review == "awaiting_review"
-        assert report.filename == "figures.csv"
-        assert report.size == len(b"hours,1200\n")
+        files = s.exec(select(ReportFile).where(ReportFile.report_id == report.id)).all()
+        # The policy's report workflow: a filed report waits in its initial state.
+        assert report.state == "submitted"
+        assert [(f.filename, f.size) for f in files] == [
+            ("figures.csv", len(b"hours,1200\n")),
+            ("board.txt", len(b"Board minutes")),
+        ]
         assert {(r.pledge_id, r.actual, r.private) for r in rows} == {
             (pledges[0].id, 1200.0, False),
             (pledges[1].id, 3.0, True),
@@ -102,7 +112,7 @@ def test_the_holder_files_figures_and_an_admin_accepts_them(client, issued, engi
     # The holder may not review, nor open the review pages.
     assert client.get("/reports").status_code == 403
     assert client.get(f"/reports/{report.id}").status_code == 403
-    assert client.get(f"/reports/{report.id}/file").status_code == 403
+    assert client.get(f"/reports/{report.id}/files/{files[0].id}").status_code == 403
 
     page_sign_in(client, issued.admin)
     queue = client.get("/reports")
@@ -114,12 +124,14 @@ def test_the_holder_files_figures_and_an_admin_accepts_them(client, issued, engi
     assert review.status_code == 200
     assert "Only the board so far" in review.text  # private narratives are for the reviewer
     assert "1,200" in review.text or "1200" in review.text
-    # The supporting file, for the reviewer only, as a download.
-    assert f'href="/reports/{report.id}/file"' in review.text
-    download = client.get(f"/reports/{report.id}/file")
-    assert download.status_code == 200
-    assert download.content == b"hours,1200\n"
-    assert download.headers["content-disposition"].startswith("attachment;")
+    # The supporting files, for the reviewer only, each a download.
+    for f, body in zip(files, (b"hours,1200\n", b"Board minutes"), strict=True):
+        assert f'href="/reports/{report.id}/files/{f.id}"' in review.text
+        download = client.get(f"/reports/{report.id}/files/{f.id}")
+        assert download.status_code == 200
+        assert download.content == body
+        assert download.headers["content-disposition"].startswith("attachment;")
+    assert client.get(f"/reports/{report.id}/files/999999").status_code == 404
     token = csrf_of(review.text)
     url = f"/reports/{report.id}/review"
     missing = client.post(url, data={"csrf_token": token, "decision": "more_information"})
@@ -243,20 +255,6 @@ def test_another_organisation_cannot_file_figures_for_the_award(
         data={"csrf_token": csrf_of(page.text), "period": PERIOD, f"actual-{pledges[0].id}": "1"},
     )
     assert sent.status_code == 404
-
-
-def test_the_dashboard_lists_a_late_report(client, issued, engine):
-    with Session(writer(engine)) as s:
-        award = s.get(Award, issued.award_id)
-        award.state = "report_due"  # the annual report's deadline passed with nothing filed
-        s.add(award)
-        s.commit()
-    page_sign_in(client, issued.admin)
-    dashboard = client.get("/admin")
-    row = re.search(r'<tr class="govuk-table__row" data-kind="late">.*?</tr>', dashboard.text, re.S)
-    assert row
-    assert "Harbour Care Trust" in row.group(0)
-    assert "Late" in row.group(0)
 
 
 def test_the_directory_filters_by_theme(client, issued, engine):

@@ -23,10 +23,11 @@ from svqm.web.deps import (
     glance,
 )
 from svqm.web.forms import read_figures, read_report_form
-from svqm.web.schemas import FigurePublic, ReportPublic, ReportReview
+from svqm.web.schemas import FigurePublic, ReportFilePublic, ReportPublic, ReportReview
 from svqm.workflow import awards as award_queries
 from svqm.workflow import progress, reports
-from svqm.workflow.models import Award
+from svqm.workflow.models import FILED, AnnualReport, Award
+from svqm.workflow.schemes import SchemeRegistry
 
 router = APIRouter(prefix="/api/v1/awards", tags=["awards"])
 
@@ -40,7 +41,17 @@ _MULTIPART = {
                     "type": "object",
                     "required": ["file", "period"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary"},
+                        "file": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "a document filing's one file, or a report with "
+                            "figures' supporting files (up to 20)",
+                        },
+                        "figures": {
+                            "type": "string",
+                            "description": "a report with figures: the JSON list of figures "
+                            "per pledge (pledge_id, actual, narrative, private)",
+                        },
                         "period": {"type": "string", "description": "the year reported on"},
                         "title": {"type": "string"},
                         "deadline": {
@@ -70,10 +81,22 @@ def reporting_award(session: Session, award_id: int, user: User) -> Award:
 
 
 def report_public(
-    report: reports.AnnualReport, award: Award, figures: list[progress.PledgeProgress] | None = None
+    session: Session,
+    registry: SchemeRegistry,
+    report: AnnualReport,
+    award: Award,
+    figures: list[progress.PledgeProgress] | None = None,
 ) -> ReportPublic:
+    policy = registry.for_subject(session, award).policy
     return ReportPublic(
-        review=report.review,
+        review=progress.review_of(policy, report),
+        state=report.state,
+        files=[
+            ReportFilePublic(
+                id=f.id or 0, filename=f.filename, size=f.size, content_type=f.content_type
+            )
+            for f in progress.files_of(session, report.id or 0)
+        ],
         review_comment=report.review_comment,
         progress=[
             FigurePublic(
@@ -107,12 +130,14 @@ Filer = Annotated[User, Depends(may_file)]
 
 
 @router.get("/{award_id}/reports")
-def list_reports(award_id: Id, user: ApiUser, session: SessionDep) -> list[ReportPublic]:
+def list_reports(
+    award_id: Id, user: ApiUser, session: SessionDep, registry: RegistryDep
+) -> list[ReportPublic]:
     """The award's annual reports, newest first."""
     award = reporting_award(session, award_id, user)
     rows = filings.reports_of(session, award_id)
     figures = progress.figures_of(session, [r.id for r in rows if r.id is not None])
-    return [report_public(r, award, figures.get(r.id or 0)) for r in rows]
+    return [report_public(session, registry, r, award, figures.get(r.id or 0)) for r in rows]
 
 
 @router.post("/{award_id}/reports", status_code=status.HTTP_201_CREATED, openapi_extra=_MULTIPART)
@@ -125,8 +150,10 @@ async def file_report(
     now: NowDep,
     store: StoreDep,
 ) -> ReportPublic:
-    """File a report: JSON figures per pledge (`period`, `deadline`, `progress`), or multipart
-    (file, period, title, deadline). On time it meets the deadline; figures await review."""
+    """File a report: JSON figures per pledge (`period`, `deadline`, `progress`), or multipart:
+    a document (one `file`, `period`, `title`, `deadline`), or figures (`figures`: the JSON list
+    of `progress`) with any number of supporting `file` parts, each through the evidence store's
+    checks. On time it meets the deadline; figures enter the scheme's report workflow."""
     if request.headers.get("content-type", "").split(";")[0].strip() == "application/json":
         body = await read_figures(request)
 
@@ -144,7 +171,7 @@ async def file_report(
                 deadline=body.deadline,
             )
             rows = progress.figures_of(session, [report.id or 0])[report.id or 0]
-            return report_public(report, award, rows)
+            return report_public(session, registry, report, award, rows)
 
         return await run_in_threadpool(save_figures)
     form = await read_report_form(request)
@@ -152,6 +179,21 @@ async def file_report(
     def save() -> ReportPublic:
         # The request's unit of work connects only now that the body is in.
         award = reporting_award(session, award_id, user)
+        if form.figures is not None:
+            report = progress.file_figures(
+                session,
+                award,
+                period=form.figures.period,
+                figures=[progress.Figure(**f.model_dump()) for f in form.figures.progress],
+                actor=actor_of(user),
+                registry=registry,
+                now=now,
+                deadline=form.figures.deadline,
+                store=store,
+                files=form.files,
+            )
+            rows = progress.figures_of(session, [report.id or 0])[report.id or 0]
+            return report_public(session, registry, report, award, rows)
         report = reports.file_report(
             session,
             award,
@@ -165,7 +207,7 @@ async def file_report(
             now=now,
             deadline=form.deadline or None,
         )
-        return report_public(report, award)
+        return report_public(session, registry, report, award)
 
     try:
         return await run_in_threadpool(save)
@@ -188,16 +230,17 @@ def review_report(
         raise PermissionDenied("reports are reviewed by an assessor or an admin")
     award = award_queries.get_award(session, award_id)
     report = progress.get_report(session, award_id, report_id)
-    if report.review == "filed":
+    if report.state == FILED:
         raise Conflict("this report is a document filing: it has no figures to review")
     progress.review_report(
         session,
         report,
         body.decision,
         comment=body.comment,
+        visibility=body.visibility,
         actor=actor_of(user),
         registry=registry,
         now=now,
     )
     rows = progress.figures_of(session, [report_id])[report_id]
-    return report_public(report, award, rows)
+    return report_public(session, registry, report, award, rows)

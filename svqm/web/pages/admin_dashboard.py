@@ -43,7 +43,7 @@ def overview(page: AdminPage, settings: SettingsDep, region: str = "") -> HTMLRe
         dead_letters=outbox.dead_letter_count(page.session),
         regions={r: r for r in settings.REGIONS},
         region=chosen,
-        chase=reports_to_chase(page.session, page.registry),
+        chase=reports_to_chase(page.session, page.registry, page.now, chosen or None),
         **figures(page.session, page.registry, page.now, chosen or None),
     )
 
@@ -56,8 +56,11 @@ CHASE_TAGS = {
 }
 
 
-def reports_to_chase(session: Session, registry: SchemeRegistry) -> list[dict[str, object]]:
-    """Late, missing and not-accepted reports, as the dashboard lists them."""
+def reports_to_chase(
+    session: Session, registry: SchemeRegistry, now: datetime, region: str | None
+) -> list[dict[str, object]]:
+    """Late, missing and not-accepted reports (of the region chosen), as the dashboard lists
+    them: late and missing by each filing's time against the deadline it answers."""
     return [
         {
             "organisation": accounts.organisation_name(session, c.award.organisation_id),
@@ -67,9 +70,10 @@ def reports_to_chase(session: Session, registry: SchemeRegistry) -> list[dict[st
             "kind": c.kind,
             "tag": CHASE_TAGS[c.kind],
             "since": day(c.since) if c.since else "",
+            "due": day(c.due_at) if c.due_at else "",
             "href": f"/reports/{c.report_id}" if c.report_id else f"/awards/{c.award.id}/verify",
         }
-        for c in filings.to_chase(session, registry)
+        for c in filings.to_chase(session, registry, now=now, region=region)
     ]
 
 

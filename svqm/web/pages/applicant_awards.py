@@ -179,8 +179,8 @@ _FIGURE_INPUTS = {
 
 @router.post("/dashboard/awards/{award_id}/figures", response_model=None)
 def file_figures(held: OwnAward, form: FormDep, store: StoreDep) -> Response:
-    """File the year's figures, per pledge (actual, narrative, private), with an optional file
-    (checked by the evidence store), through the service the API's JSON filing uses."""
+    """File the year's figures, per pledge (actual, narrative, private), with supporting files
+    (each checked by the evidence store), through the service the API's filing uses."""
     page, award = held
     pledge_ids = [p.id for p in commitments.award_pledges(page.session, [award])]
     typed = figures_typed(form, pledge_ids)
@@ -191,8 +191,8 @@ def file_figures(held: OwnAward, form: FormDep, store: StoreDep) -> Response:
 
     if errors:
         return refuse(errors)
-    upload = form.get("file")
-    attached = upload if isinstance(upload, UploadFile) and upload.filename else None
+    # The supporting files: any number (the form's one input takes several).
+    attached = [u for u in form.getlist("file") if isinstance(u, UploadFile) and u.filename]
 
     def write() -> None:
         progress.file_figures(
@@ -204,9 +204,8 @@ def file_figures(held: OwnAward, form: FormDep, store: StoreDep) -> Response:
             registry=page.registry,
             now=page.now,
             deadline=typed["deadline"] or None,
-            store=store if attached else None,
-            stream=attached.file if attached else None,
-            filename=attached.filename or "" if attached else "",
+            store=store,
+            files=[(u.file, u.filename or "") for u in attached],
         )
 
     if failure := attempt(page.session, write):

@@ -20,8 +20,7 @@ from svqm.web.security import attachment
 from svqm.web.ui import Errors, after_post, flash_of, render
 from svqm.workflow import awards as award_queries
 from svqm.workflow import commitments, progress
-from svqm.workflow.models import Award
-from svqm.workflow.reports import AnnualReport
+from svqm.workflow.models import FILED, AnnualReport, Award
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 
@@ -44,7 +43,7 @@ def queue(page: ReviewerPage) -> HTMLResponse:
             "title": r.title,
             "filed": day(r.submitted_at),
         }
-        for r, a in filings.awaiting_review(page.session)
+        for r, a in filings.awaiting_review(page.session, page.registry)
     ]
     return render(
         page.request, "assessor/reports.html", auth=page.auth, title="Reports to review", rows=rows
@@ -62,6 +61,7 @@ def _report_page(
     flash: dict[str, str] | None = None,
 ) -> HTMLResponse:
     assert report.id is not None
+    policy = page.registry.for_subject(page.session, award).policy
     held = {p.id: p for p in commitments.award_pledges(page.session, [award])}
     figures: list[dict[str, Any]] = []
     for f in progress.figures_of(page.session, [report.id])[report.id]:
@@ -91,11 +91,20 @@ def _report_page(
             "period": report.period,
             "title": report.title,
             "filed": day(report.submitted_at),
-            "review": report_tag(report.review),
-            "open": report.review == "awaiting_review",
+            "review": report_tag(policy, report.state),
+            "open": progress.review_of(policy, report) == "awaiting_review",
             "comment": report.review_comment,
             "filename": report.filename,
             "size": file_size(report.size) if report.filename else "",
+            # Its supporting files, each a download (never shown inline, never public).
+            "files": [
+                {
+                    "name": f.filename,
+                    "size": file_size(f.size),
+                    "href": f"/reports/{report.id}/files/{f.id}",
+                }
+                for f in progress.files_of(page.session, report.id)
+            ],
         },
         figures=figures,
         entered=entered or {"decision": "", "comment": ""},
@@ -123,6 +132,18 @@ def report_file(report_id: Id, page: ReviewerPage, store: StoreDep) -> Response:
     return attachment(str(store.path_for(report.sha256)), report.filename, report.content_type)
 
 
+@router.get("/reports/{report_id}/files/{file_id}", response_model=None)
+def report_supporting_file(
+    report_id: Id, file_id: Id, page: ReviewerPage, store: StoreDep
+) -> Response:
+    """One of a report's supporting files, as a download (never rendered inline)."""
+    report, _ = _report(page, report_id)
+    found = progress.get_file(page.session, report.id or 0, file_id)
+    if not store.exists(found.sha256):
+        raise NotFound(f"the file {found.filename} is missing from the store")
+    return attachment(str(store.path_for(found.sha256)), found.filename, found.content_type)
+
+
 @router.post("/reports/{report_id}/review", response_model=None)
 def review(report_id: Id, page: ReviewerPage, form: FormDep) -> Response:
     """Accept the report, or ask for more information with a comment."""
@@ -138,7 +159,7 @@ def review(report_id: Id, page: ReviewerPage, form: FormDep) -> Response:
             errors=[{"text": "Choose whether to accept the report", "href": "#decision"}],
             entered=entered,
         )
-    if report.review == "filed":
+    if report.state == FILED:
         exc = Conflict("this report is a document filing: it has no figures to review")
         return _report_page(
             page,

@@ -19,7 +19,7 @@ from svqm.web.views.applying import level_choices
 from svqm.web.views.deadlines import describe, status_tag
 from svqm.web.views.organisations import pledge_themes
 from svqm.workflow import awards as award_queries
-from svqm.workflow import commitments, schedule
+from svqm.workflow import commitments, progress, schedule
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Award
 from svqm.workflow.reports import filing_deadlines
@@ -151,11 +151,18 @@ def holder_award(
                 "period": r.period,
                 "for": labels.get(r.deadline_kind, r.deadline_kind),
                 "title": r.title,
-                "filename": r.filename,
-                "size": file_size(r.size),
+                "files": [{"name": r.filename, "size": file_size(r.size)}]
+                if r.filename
+                else [
+                    {"name": f.filename, "size": file_size(f.size)}
+                    for f in progress.files_of(session, r.id or 0)
+                ],
                 "filed": day(r.submitted_at),
-                "review": report_tag(r.review),
-                "comment": r.review_comment if r.review == "more_information" else "",
+                "review": report_tag(policy, r.state),
+                # The reviewer's words when they asked for more (what the holder must answer).
+                "comment": r.review_comment
+                if progress.review_of(policy, r) == "more_information"
+                else "",
             }
             for r in filings.reports_of(session, award.id)
         ],

@@ -17,7 +17,7 @@ from svqm.accounts import service as accounts
 from svqm.policy import Policy
 from svqm.web.format import Tag, level_label
 from svqm.workflow import schedule
-from svqm.workflow.models import Award, Subject
+from svqm.workflow.models import AnnualReport, Award, Subject
 from svqm.workflow.schedule import ScheduledDeadline
 from svqm.workflow.schemes import SchemeRegistry
 
@@ -39,6 +39,8 @@ class DeadlineView:
     status: str
     outcome: str
     closed_at: datetime | None
+    # A report's award (its holder reads its reports on the award's page).
+    award_id: int | None = None
 
     def overdue(self, now: datetime) -> bool:
         """Still open although its moment has passed (the sweep has not acted on it yet)."""
@@ -49,6 +51,8 @@ class DeadlineView:
         """Where the organisation's own people see the subject."""
         if self.subject_kind == "application":
             return f"/applications/{self.subject_id}"
+        if self.subject_kind == "report":
+            return f"/dashboard/awards/{self.award_id}#reports"
         return f"/dashboard/awards/{self.subject_id}"
 
     @property
@@ -56,6 +60,8 @@ class DeadlineView:
         """Where an admin sees the subject."""
         if self.subject_kind == "application":
             return f"/admin/applications/{self.subject_id}"
+        if self.subject_kind == "report":
+            return f"/reports/{self.subject_id}"
         return f"/admin/awards#award-{self.subject_id}"
 
 
@@ -84,6 +90,8 @@ def subject_text_of(policy: Policy, subject: Subject) -> str:
     level = level_label(policy.level(subject.level))
     if isinstance(subject, Award):
         return f"{policy.name}: {level} award {subject.certificate_number}"
+    if isinstance(subject, AnnualReport):
+        return f"{policy.name}: {level} award, {subject.title}"
     return f"{policy.name}: {level} application {subject.id}"
 
 
@@ -120,6 +128,7 @@ def describe(
                 status=row.status,
                 outcome=row.outcome,
                 closed_at=row.closed_at,
+                award_id=subject.award_id if isinstance(subject, AnnualReport) else None,
             )
         )
     return views

@@ -83,5 +83,5 @@ def scheme_page(policy: Policy) -> SchemePage:
         level_names={lv.id: lv.name for lv in policy.levels},
         standard_names={s.id: s.name for s in policy.standards},
         deadlines=[(d.label, deadline_words(policy, d)) for d in policy.deadlines],
-        workflows=[(k, steps(policy, policy.workflows.of(k))) for k in ("application", "award")],
+        workflows=[(k, steps(policy, policy.workflows.of(k))) for k in policy.workflows.kinds()],
     )
