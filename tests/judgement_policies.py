@@ -26,6 +26,7 @@ def judgement_policies(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for path in POLICIES.glob("*.yaml"):
         shutil.copyfile(path, directory / path.name)
+    shutil.copytree(POLICIES / "logos", directory / "logos", dirs_exist_ok=True)
     svqm = directory / "svqm.yaml"
     svqm.write_text(_switch_on(svqm.read_text(encoding="utf-8")), encoding="utf-8")
     return directory
