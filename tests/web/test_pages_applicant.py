@@ -96,7 +96,7 @@ def test_choosing_a_scheme_then_only_its_levels(client, applicant):
     assert "Your organisation has not started an application yet." in dashboard.text
     page = client.get("/apply")
     assert page.status_code == 200
-    assert page.text.count('name="scheme" type="radio"') == 5
+    assert page.text.count('name="scheme" type="radio"') == 6  # five schemes and the charter
     assert " checked" not in page.text  # no scheme is chosen for them
     assert "Social Value Quality Mark" in page.text
     assert "Levels: Bronze, Silver, Gold, Platinum." in page.text
