@@ -153,6 +153,9 @@ def test_the_workflow_diagram_is_svg(client):
     again = client.get("/schemes/svqm/application.svg")
     assert again.content == response.content
     assert client.get("/schemes/svqm/nothing.svg").status_code == 404
+    # The scheme page draws each workflow the scheme has, the report's review too.
+    assert client.get("/schemes/svqm/report.svg").status_code == 200
+    assert client.get("/schemes/bcorp-style/report.svg").status_code == 404  # it has none
     assert client.get("/schemes/nope/award.svg").status_code == 404
 
 

@@ -18,7 +18,6 @@ from svqm.workflow import awards as award_queries
 from svqm.workflow import diagram
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
-KINDS = ("application", "award")
 
 
 @router.get("/")
@@ -81,9 +80,9 @@ def _fitted(drawing: str) -> str:
 def scheme_diagram(scheme_id: str, kind: str, registry: RegistryDep, size: str = "") -> Response:
     """A workflow drawn as SVG, drawn once per policy version (the digest) and kept in memory;
     it fits the width it is shown at, or with `size=full` it is drawn at its own size."""
-    if kind not in KINDS:
-        raise NotFound(f"no {kind} workflow")
     policy = registry.get(scheme_id).policy
+    if kind not in policy.workflows.kinds():
+        raise NotFound(f"no {kind} workflow")
     key = (policy.digest, kind)
     if key not in _SVG:
         _SVG[key] = diagram.svg(
