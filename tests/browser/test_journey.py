@@ -2,15 +2,21 @@
 
 An organisation signs up, opens a Bronze application, makes six pledges, uploads evidence for
 every checklist slot and submits; the assessor (the only one, so assigned automatically) asks
-for more information on one item and sends it back; the applicant uploads a new version and
-resubmits; the assessor accepts everything and recommends the award; a panel member confirms it; the
-applicant's dashboard shows the award. Staff accounts are made with `svqm user add` (the only
-way to make them); everything else goes through the pages, as a person would.
+for more information on two items, collected, and sends them back together; the applicant sees
+both on the task list, uploads a new version of each and resubmits once; the assessor accepts
+everything and recommends the award; a panel member confirms it; the applicant's dashboard shows
+the award. Then the first yearly report: the holder files a figure per pledge with narratives
+and a supporting file through the award page's form, the award's assessor asks for more
+information, the holder files again, the assessor accepts, and the organisation's public page
+shows the accepted figures. Staff accounts are made with `svqm user add` (the only way to make
+them); everything else goes through the pages, as a person would.
 
-Each person has a browser context of their own. Every distinct page is screenshotted (in
-var/screenshots/test_journey_from_sign_up_to_award/) and checked with axe-core (WCAG 2.x A and
-AA). The test fails at the end if any page has a violation, if the browser saw an error response
-or a script error, or if a page lacked something the journey could go on without (`problems`).
+Each person has a browser context of their own. Every distinct page is screenshotted at 1280 px
+and at 320 px on the same page (only the viewport changes), in
+var/screenshots/test_journey_from_sign_up_to_award/<step>-1280.png and <step>-320.png, and checked
+with axe-core (WCAG 2.x A and AA) at 1280 px. The test fails at the end if any page has a
+violation, is wider than 320 px at 320 px, if the browser saw an error response or a script
+error, or if a page lacked something the journey could go on without (`problems`).
 """
 
 from __future__ import annotations
@@ -49,7 +55,15 @@ PLEDGES = [
     ("Community and volunteering", "Give volunteering days", "volunteering days given", "200"),
 ]
 StaffAdding = subprocess.Popen[str]
+WIDE = {"width": 1280, "height": 800}
+NARROW = {"width": 320, "height": 800}
+# What makes a page wider than 320 px (outside the tables' own scrolling regions), for the report.
+WIDE_ELEMENTS = """() => [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > 321 && !e.closest('.app-table-scroll'))
+    .slice(0, 5).map(e => e.tagName + '.' + e.className + ':' + Math.round(
+        e.getBoundingClientRect().right))"""
 MORE_INFO = "Please upload the commitment signed by your chief executive, with the date."
+MORE_INFO_PLAN = "Please say who leads the hiring plan and when each step happens."
 # The whole link text: the award page link only mentions the number in its hidden text.
 CERTIFICATE = re.compile(r"^SVQM-\d{4}-[0-9A-F]{8}$")
 
@@ -129,12 +143,23 @@ class Journey:
         return page
 
     def check(self, page: Page, step: str) -> None:
-        """Screenshot the page and keep its accessibility violations."""
+        """The page at both widths, on the same page (only the viewport changes): a screenshot at
+        1280 px with its accessibility violations kept, then one at 320 px, where the document
+        must be no wider than the screen (tables scroll in their own region)."""
         page.wait_for_load_state("load")
-        self.screenshot(page, step)
+        self.screenshot(page, f"{step}-1280")
         found = self.axe(page)
         if found:
             self.violations[step] = (page.url.removeprefix(self.base), found)
+        page.set_viewport_size(NARROW)
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        if width > NARROW["width"]:
+            self.problems.append(
+                f"{step} ({page.url.removeprefix(self.base)}): {width} px wide at 320 px, "
+                f"widened by {page.evaluate(WIDE_ELEMENTS)}"
+            )
+        self.screenshot(page, f"{step}-320")
+        page.set_viewport_size(WIDE)
 
     def expect_menu(self, page: Page, step: str, *links: str) -> None:
         """The header's navigation ("Menu") should offer these links; noted, not fatal, if not."""
@@ -221,6 +246,53 @@ def review(page: Page, slot: str, decision: str, comment: str = "") -> None:
     form.get_by_role("button", name=f"Save review of {slot}", exact=True).click()
 
 
+# The yearly report's figures: pledge title -> (actual, narrative). The first filing leaves the
+# hiring pledge below target without saying why; the second answers the assessor's question.
+FIRST_FIGURES = {
+    PLEDGES[0][1]: ("4", ""),
+    PLEDGES[1][1]: ("5", "Five apprentices finished; one more starts in spring."),
+    PLEDGES[4][1]: ("22", "Two electric vans replaced diesel ones."),
+}
+SECOND_FIGURES = {
+    **FIRST_FIGURES,
+    PLEDGES[0][1]: ("4", "Four hired and kept; the second intake was moved to April."),
+}
+MORE_FIGURES = "Hiring is well below target: please say why and what happens next."
+
+
+def file_figures(page: Page, figures: dict[str, tuple[str, str]], file_name: str) -> str:
+    """The award page's figures form: each pledge's figure and narrative, one supporting file;
+    the period it covers (the form's own)."""
+    form = page.locator("form").filter(
+        has=page.get_by_role("button", name="Send figures for review")
+    )
+    period = form.get_by_label("Period the figures cover").input_value()
+    assert period, "the figures form names no period"
+    for title, (actual, narrative) in figures.items():
+        pledge = form.get_by_role("group", name=title, exact=True)
+        indicator = next(p[2] for p in PLEDGES if p[1] == title)
+        pledge.get_by_label(re.compile(rf"^{re.escape(indicator)}")).fill(actual)
+        pledge.get_by_label("What happened this period (optional)").fill(narrative)
+    form.get_by_label("Supporting files (optional)").set_input_files(
+        _text_file(file_name, "The year's records, as the assessor asked.\n")
+    )
+    form.get_by_role("button", name="Send figures for review").click()
+    return period
+
+
+def review_report(journey: Journey, assessor: Page, step: str) -> Page:
+    """The assessor opens the report waiting for review from the queue's link to the reports."""
+    assessor.goto(f"{journey.base}/assess")
+    assessor.get_by_role("link", name="Yearly reports with figures to review").click()
+    expect(assessor).to_have_url(f"{journey.base}/reports")
+    journey.check(assessor, f"{step}-reports-to-review")
+    assessor.get_by_role("link", name=re.compile(rf"^{re.escape(ORGANISATION)}")).click()
+    expect(assessor).to_have_url(re.compile(r"/reports/\d+$"))
+    expect(assessor.get_by_role("table", name=re.compile("reported figure"))).to_be_visible()
+    journey.check(assessor, f"{step}b-report-review")
+    return assessor
+
+
 # --- the journey -------------------------------------------------------------------------------
 
 
@@ -231,6 +303,7 @@ def test_journey_from_sign_up_to_award(live_server, add_staff, new_page, screens
     # which assigns the only assessor automatically).
     adding = [add_staff(ASSESSOR, "assessor"), add_staff(PANEL, "panel")]
     slots = [COMMITMENT] + [f"{DELIVERY_PLAN}: {title}" for _, title, _, _ in PLEDGES]
+    queries = {COMMITMENT: MORE_INFO, slots[1]: MORE_INFO_PLAN}
 
     # The public pages.
     applicant = journey.person(new_page, "applicant")
@@ -349,11 +422,15 @@ def test_journey_from_sign_up_to_award(live_server, add_staff, new_page, screens
     assessor.get_by_role("button", name="Start review", exact=True).click()
     expect(assessor.get_by_text("Done: start review.")).to_be_visible()
     journey.check(assessor, "13-review-under-review")
-    review(assessor, COMMITMENT, "More information needed", MORE_INFO)
-    expect(assessor.get_by_text("Your review has been saved.")).to_be_visible()
-    expect(assessor.get_by_role("table", name="Review history")).to_contain_text(MORE_INFO)
-    # The request is collected; the assessor sends the application back as a step of its own.
-    expect(assessor.locator("#collected")).to_contain_text(COMMITMENT)
+    # Two queries: each is collected, and the application stays with the assessor meanwhile.
+    for slot, query in queries.items():
+        review(assessor, slot, "More information needed", query)
+        expect(assessor.get_by_text("Your review has been saved.")).to_be_visible()
+        expect(assessor.locator("#collected")).to_contain_text(slot)
+    expect(assessor.get_by_role("table", name="Review history").first).to_contain_text(MORE_INFO)
+    expect(assessor.locator("#collected li")).to_have_count(2)
+    journey.check(assessor, "13b-review-two-queries")
+    # Both go back together, in one hand-back (a step of its own).
     assessor.get_by_role("button", name="Ask for more information", exact=True).click()
     expect(assessor.get_by_text("Done: ask for more information.")).to_be_visible()
 
@@ -362,17 +439,25 @@ def test_journey_from_sign_up_to_award(live_server, add_staff, new_page, screens
     expect(applicant).to_have_url(f"{base}/dashboard")
     applicant.get_by_role("link", name=f"Application {application_id}", exact=True).click()
     expect(applicant).to_have_url(f"{base}/applications/{application_id}")
-    expect(task_status(applicant, COMMITMENT)).to_have_text("In progress")
-    journey.check(applicant, "15-application-more-information")
-    applicant.get_by_role("link", name=COMMITMENT, exact=True).click()
+    # Both queries at once on the task list; the other items stay completed.
+    for slot in queries:
+        expect(task_status(applicant, slot)).to_have_text("In progress")
+    expect(task_status(applicant, slots[2])).to_have_text("Completed")
     expect(
-        applicant.get_by_role("heading", name=re.compile("^Assessor's comment on version 1"))
+        applicant.get_by_text("Please answer the 2 requests for more information.")
     ).to_be_visible()
-    expect(applicant.get_by_text(MORE_INFO).first).to_be_visible()
-    upload(
-        applicant, COMMITMENT, "commitment-signed.txt", "Signed: the chief executive.\n", again=True
-    )
-    applicant.get_by_role("link", name="Back to your application").first.click()
+    journey.check(applicant, "15-application-more-information")
+    for n, (slot, query) in enumerate(queries.items(), 1):
+        applicant.get_by_role("link", name=slot, exact=True).click()
+        expect(
+            applicant.get_by_role("heading", name=re.compile("^Assessor's comment on version 1"))
+        ).to_be_visible()
+        expect(applicant.get_by_text(query).first).to_be_visible()
+        if n == 1:
+            journey.check(applicant, "15b-evidence-item-query")
+        upload(applicant, slot, f"answer-{n}.txt", f"Answer {n}: as asked.\n", again=True)
+        applicant.get_by_role("link", name="Back to your application").first.click()
+    # One resubmission answers both.
     applicant.get_by_role("link", name="Check your answers and resubmit application").click()
     applicant.get_by_label(re.compile("^I confirm that I may apply")).check()
     applicant.get_by_role("button", name="Accept and resubmit application").click()
@@ -428,6 +513,7 @@ def test_journey_from_sign_up_to_award(live_server, add_staff, new_page, screens
     row.get_by_role("link", name=re.compile("Reports and deadlines")).click()
     expect(applicant).to_have_url(re.compile(r"/dashboard/awards/\d+"))
     expect(applicant.get_by_text("Annual report").first).to_be_visible()
+    award_page = applicant.url
     journey.check(applicant, "22b-award-page")
     applicant.go_back()
     applicant.get_by_role("link", name=certificate, exact=True).click()
@@ -437,6 +523,51 @@ def test_journey_from_sign_up_to_award(live_server, add_staff, new_page, screens
     applicant.goto(f"{base}/awards")
     expect(applicant.get_by_text(ORGANISATION).first).to_be_visible()
     journey.check(applicant, "24-awards-directory")
+
+    # 7. The first yearly report: a figure per pledge, narratives and a supporting file; the
+    # award's assessor asks for more information, the holder files again, the assessor accepts.
+    applicant.goto(award_page)
+    file_figures(applicant, FIRST_FIGURES, "figures.txt")
+    expect(applicant.get_by_text("Figures filed. An assessor will review them.")).to_be_visible()
+    journey.check(applicant, "25-award-figures-filed")
+    report = review_report(journey, assessor, "26")
+    expect(report.get_by_role("link", name="figures.txt")).to_be_visible()
+    expect(report.get_by_role("row").filter(has_text=PLEDGES[0][1])).to_contain_text("Below target")
+    report.get_by_label("Ask for more information").check()
+    report.get_by_label("Comment").fill(MORE_FIGURES)
+    report.get_by_role("button", name="Save review").click()
+    expect(report.get_by_text("More information asked for.")).to_be_visible()
+
+    applicant.goto(award_page)
+    reports = applicant.get_by_role("table", name=re.compile("^Annual reports filed"))
+    expect(reports).to_contain_text(MORE_FIGURES)
+    journey.check(applicant, "28-award-report-more-information")
+    period = file_figures(applicant, SECOND_FIGURES, "hiring-record.txt")
+    expect(applicant.get_by_text("Figures filed. An assessor will review them.")).to_be_visible()
+
+    report = review_report(journey, assessor, "29")
+    expect(report.get_by_role("row").filter(has_text=PLEDGES[0][1])).to_contain_text(
+        SECOND_FIGURES[PLEDGES[0][1]][1]
+    )
+    report.get_by_label("Accept: publish the figures").check()
+    report.get_by_role("button", name="Save review").click()
+    expect(report.get_by_text("Report accepted.")).to_be_visible()
+
+    # The public organisation page shows the accepted figures against each target.
+    applicant.goto(award_page)
+    applicant.get_by_role("link", name="See your public page").click()
+    expect(applicant).to_have_url(re.compile(r"/organisations/\d+$"))
+    expect(applicant.get_by_role("heading", level=1)).to_have_text(ORGANISATION)
+    for title, (actual, _) in SECOND_FIGURES.items():
+        pledge = applicant.locator(".app-pledge").filter(
+            has=applicant.get_by_role("heading", name=title, exact=True)
+        )
+        expect(
+            pledge.locator(".govuk-summary-list__row").filter(has_text="Latest accepted")
+        ).to_contain_text(actual)
+        figures = pledge.get_by_role("table", name="The figures in the chart")
+        expect(figures.get_by_role("row", name=f"{period} {actual}", exact=True)).to_be_visible()
+    journey.check(applicant, "31-organisation-public")
 
     # One failure listing every page's violations (pytest's rewrite of an assert would repeat it).
     if summary := journey.report():
