@@ -24,6 +24,7 @@ from sqlmodel import Session, col, func, select
 from svqm.db import rows_changed, table_of
 from svqm.errors import InvalidInput, NotFound
 from svqm.notify.models import DEAD, PENDING, SENDING, SENT, DeliveryAttempt, OutboxMessage
+from svqm.notify.render import TITLES
 
 # One encoder for every message: `json.dumps` with options builds a new encoder on each call.
 _JSON = json.JSONEncoder(sort_keys=True)
@@ -243,17 +244,20 @@ def retry(session: Session, message_id: int, *, now: datetime) -> OutboxMessage:
 
 def retry_dead(session: Session, *, now: datetime, containing: str = "") -> int:
     """Send again, in bulk, every dead letter (that has recipients) whose last error, template
-    or recipients contain `containing` (every one when empty); how many went back to the queue."""
+    (its key or its title, as the outbox page names it) or recipients contain `containing`
+    (every one when empty); how many went back to the queue."""
     query = update(OutboxMessage).where(
         col(OutboxMessage.status) == DEAD, col(OutboxMessage.to_addrs) != ""
     )
     text = containing.strip()
     if text:
         pattern = f"%{text.lower()}%"
+        titled = [t for t, title in TITLES.items() if text.lower() in title.lower()]
         query = query.where(
             or_(
                 func.lower(OutboxMessage.last_error).like(pattern),
                 func.lower(OutboxMessage.template).like(pattern),
+                col(OutboxMessage.template).in_(titled),
                 func.lower(OutboxMessage.to_addrs).like(pattern),
             )
         )

@@ -39,6 +39,31 @@ SUBJECT_LINES = {
 }
 EVENT = "event"
 TEMPLATES = (*SUBJECT_LINES, EVENT)
+# What each kind of email is, in plain words, where people read the outbox (the admin's page)
+# rather than the email itself: one title per template above.
+TITLES = {
+    "reminder": "Deadline reminder",
+    "overdue": "Overdue deadline",
+    "due": "Due date passed",
+    "invitation": "Invitation to act for an organisation",
+    "signup_welcome": "Welcome after registering",
+    "signup_exists": "Registration with an email address already in use",
+    "consultation_invite": "Invitation to a stakeholder consultation",
+    "consultation_reminder": "Stakeholder consultation reminder",
+    EVENT: "Notice of a step",
+}
+
+
+def title_of(row: OutboxMessage) -> str:
+    """What an outbox message is, in plain words: its kind, and what it is about when its
+    context says (the deadline's label, or a notice's own subject line)."""
+    title = TITLES.get(row.template) or row.template.replace("_", " ").capitalize()
+    try:
+        context = json.loads(row.context)
+    except ValueError:
+        context = {}
+    about = context.get("subject") if row.template == EVENT else context.get("label")
+    return f"{title}: {about}" if isinstance(about, str) and about else title
 
 
 def days_left(due: datetime, now: datetime) -> int:

@@ -9,7 +9,7 @@ import pytest
 
 from svqm.notify import recipients
 from svqm.notify.models import OutboxMessage
-from svqm.notify.render import build_message
+from svqm.notify.render import TEMPLATES, TITLES, build_message, title_of
 
 DUE = datetime(2026, 6, 30, 9, 0, tzinfo=UTC)
 
@@ -108,3 +108,30 @@ def test_a_due_date_is_a_day_without_the_time_it_was_computed_at():
 )
 def test_an_award_email_links_each_role_to_a_page_it_may_open(role, path):
     assert recipients.page_of("award", 3, role) == path
+
+
+def test_every_email_has_a_plain_title_for_the_outbox():
+    """The admin's outbox names each kind of email in words: one title per template, in one
+    place, and what it is about where its context says."""
+    assert set(TITLES) == set(TEMPLATES)
+    assert all(t and not set(t) & set("_:") for t in TITLES.values())
+
+    def row(template: str, context: dict) -> OutboxMessage:
+        return OutboxMessage(
+            key="k",
+            template=template,
+            context=json.dumps(context),
+            to_addrs="",
+            next_attempt_at=DUE,
+            created_at=DUE,
+        )
+
+    assert (
+        title_of(row("reminder", {"label": "Annual report"})) == "Deadline reminder: Annual report"
+    )
+    assert (
+        title_of(row("event", {"subject": "Award confirmed"}))
+        == "Notice of a step: Award confirmed"
+    )
+    assert title_of(row("signup_exists", {})) == "Registration with an email address already in use"
+    assert title_of(row("a_new_kind", {})) == "A new kind"  # a template without a title yet

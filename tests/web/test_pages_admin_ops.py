@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -31,9 +32,19 @@ def admin(engine):
         return make_account(s, "admin")
 
 
-def _enqueue(engine, key: str, to_addrs: list[str], *, dead: bool) -> int:
+def _enqueue(
+    engine,
+    key: str,
+    to_addrs: list[str],
+    *,
+    dead: bool,
+    template: str = "reminder",
+    context: dict | None = None,
+) -> int:
     with session_scope(engine) as s:
-        outbox.enqueue(s, key=key, template="reminder", context={}, to_addrs=to_addrs, now=T0)
+        outbox.enqueue(
+            s, key=key, template=template, context=context or {}, to_addrs=to_addrs, now=T0
+        )
         row = s.exec(select(OutboxMessage).where(OutboxMessage.key == key)).one()
         if dead:
             row.status, row.attempts, row.last_error = "dead", 8, "550 mailbox unavailable"
@@ -68,7 +79,7 @@ def test_dead_letters_are_flagged_listed_first_and_sent_again(client, engine, ad
     # Only a message with somebody to send it to can be sent again.
     assert f'action="/admin/outbox/{dead}/retry"' in dead_part
     assert f'action="/admin/outbox/{nobody}/retry"' not in dead_part
-    assert "reminder:waiting" in page.text  # among the newest
+    assert "Deadline reminder" in page.text.split('id="newest"', 1)[1]  # among the newest
 
     sent = client.post(
         f"/admin/outbox/{dead}/retry",
@@ -81,6 +92,51 @@ def test_dead_letters_are_flagged_listed_first_and_sent_again(client, engine, ad
     assert "will be sent again" in client.get(sent.headers["location"]).text
     assert _message(engine, waiting).status == "pending"
     assert "1 email could not be delivered" in client.get("/admin").text
+
+
+def test_the_outbox_names_each_email_in_plain_words(client, engine, admin):
+    """Each message by what it is (and what about), not by its template's key; the bulk retry
+    finds them by those words too."""
+    _enqueue(
+        engine,
+        "deadline:7:30:applicant",
+        ["a@org.test"],
+        dead=False,
+        context={"label": "Annual report"},
+    )
+    notice = _enqueue(
+        engine,
+        "event:application-3:4:applicant",
+        ["b@org.test"],
+        dead=True,
+        template="event",
+        context={"subject": "Bronze application: more information needed"},
+    )
+    welcome = _enqueue(
+        engine, "signup:c@org.test", ["c@org.test"], dead=True, template="signup_welcome"
+    )
+    page_sign_in(client, admin)
+    page = client.get("/admin/outbox").text
+    dead_part, newest = page.split('id="newest"', 1)
+    assert f"Message {notice}: Notice of a step: Bronze application: more information needed" in (
+        dead_part
+    )
+    assert f"Message {welcome}: Welcome after registering" in dead_part
+    cells = re.findall(r'<td class="govuk-table__cell">([^<]*)</td>', newest)
+    assert "Deadline reminder: Annual report" in cells
+    assert "Welcome after registering" in cells
+    # No template's key names a message there.
+    assert not {"reminder", "event", "signup_welcome"} & set(cells)
+    retried = client.post(
+        "/admin/outbox/retry",
+        data={"csrf_token": csrf_of(page), "containing": "welcome after"},
+        follow_redirects=False,
+    )
+    assert retried.status_code == 303
+    assert (_message(engine, welcome).status, _message(engine, notice).status) == (
+        "pending",
+        "dead",
+    )
 
 
 def test_a_retry_without_the_form_token_is_refused(client, engine, admin):

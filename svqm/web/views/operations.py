@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from svqm.notify import outbox
 from svqm.notify.models import DEAD, OutboxMessage
+from svqm.notify.render import title_of
 from svqm.web.format import day, moment
 from svqm.web.views.deadlines import DeadlineView, describe, status_tag
 from svqm.workflow.schedule import ScheduledDeadline
@@ -47,13 +48,14 @@ def deadline_rows(
 
 
 def message_row(session: Session, m: OutboxMessage, *, with_attempts: bool) -> dict[str, Any]:
-    """One outbox message: its key, template, recipients, status and (for dead ones) attempts."""
+    """One outbox message: what it is in plain words, its key, recipients, status and (for dead
+    ones) attempts."""
     text, classes = OUTBOX_STATUS_TAGS.get(m.status, (m.status, ""))
     attempts = outbox.attempts_of(session, m.id or 0) if with_attempts else []
     return {
         "id": m.id,
         "key": m.key,
-        "template": m.template,
+        "title": title_of(m),
         "recipients": m.to_addrs,
         "tag": {"text": text, "classes": classes},
         "attempts": m.attempts,
