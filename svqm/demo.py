@@ -17,6 +17,7 @@ from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import Decision, PledgeCreate, ReviewCreate, ScoreCreate
 from svqm.evidence.storage import BlobStore
+from svqm.notify import messages as notify_messages
 from svqm.workflow import actions, audits, progress
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application, Award
@@ -213,6 +214,20 @@ class _Journey:
             comment=comment,
         )
 
+    def message(self, user: User, body: str, file: tuple[str, bytes] | None = None) -> None:
+        """A message on the application's thread (told to the other side by email)."""
+        notify_messages.post(
+            self.session,
+            "application",
+            self.app,
+            body=body,
+            actor=self.as_applicant if user is self.applicant else workflow.Actor.of(user),
+            registry=self.registry,
+            now=self.tick(0.2),
+            store=self.store,
+            file=(io.BytesIO(file[1]), file[0]) if file else None,
+        )
+
     def propose_audit_dates(self) -> None:
         """Propose the policy's number of start dates: the earliest allowed, then a week apart."""
         policy = self.registry.for_subject(self.session, self.app).policy
@@ -370,6 +385,18 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
     j.fire("submit", care_user)
     j.fire("start_review", assessor)
     j.score_all(assessor, fraction=0.75)
+    # A short thread on it: the applicant's last message is still unread on Asha's queue.
+    j.message(
+        care_user,
+        "Ahead of the assessment: our volunteering log for the year is attached.",
+        ("volunteering-log.csv", b"month,volunteers,hours\n2026-09,18,212\n2026-10,21,240\n"),
+    )
+    j.message(
+        assessor,
+        "Thank you, Hari. The log is clear. Could you also say how the hours are recorded "
+        "at each home?",
+    )
+    j.message(care_user, "Each home manager enters them weekly; we will add a note to the log.")
 
     # A supplier that has started a Bronze application: four pledges so far.
     supplier, supplier_user = _org(
@@ -483,7 +510,8 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
     lines = [
         "demo data created; every demo account's password is " + DEMO_PASSWORD,
         "  applicants applicant@riverside.demo.svqm.test (Health Bronze awarded),",
-        "             applicant@harbour.demo.svqm.test (Bronze held, Silver under review; acts",
+        "             applicant@harbour.demo.svqm.test (Bronze held, Silver under review, with a",
+        "               message thread with the assessor on it; acts",
         "               for the group's five care homes too: switch on 'Your organisations', see /group;",
         "               three homes awarded Bronze on one group application; Harbour House's",
         "               Silver is at the audit-booking step: dates proposed, for an admin to confirm)",

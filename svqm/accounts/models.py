@@ -51,6 +51,9 @@ class User(SQLModel, table=True):
     # The last 30-second TOTP step a code was accepted for: a code is good once (ASVS 6.5.1).
     totp_last_step: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     active: bool = True
+    # Staff: event emails are held and sent once a day as one digest (reminders, deadlines and
+    # decisions never are).
+    email_digest: bool = False
     created_at: datetime = Field(
         default_factory=utc_now, sa_column=Column(UtcDateTime(), nullable=False)
     )

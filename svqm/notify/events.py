@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import Review
-from svqm.notify import outbox
+from svqm.notify import digest, outbox
 from svqm.notify.recipients import Audience, due_text, page_of, path_of
 from svqm.policy import Policy
 from svqm.workflow import events, schedule
@@ -172,6 +172,10 @@ def on_notice(session: Session, notice: events.Notice) -> None:
                 organisation_id=subject.organisation_id,
             )
         )
+    # A decision, and a reminder, goes at once; any other event waits for a digest-chooser's day.
+    decision = event.actor_role == "panel" or flow.state(event.dest).terminal
+    if not decision and notice.what != "reminder":
+        rows = digest.split(session, rows)
     outbox.enqueue_many(session, rows)
 
 

@@ -10,6 +10,8 @@ from sqlmodel import Field, SQLModel
 from svqm.db import UtcDateTime
 
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
+# A staff member's event email held for their daily digest, and one the digest has carried.
+HELD, DIGESTED = "held", "digested"
 
 
 def _when(nullable: bool = False) -> Column[datetime]:

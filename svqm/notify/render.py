@@ -36,6 +36,8 @@ SUBJECT_LINES = {
     "signup_exists": "Someone tried to register with your email address",
     "consultation_invite": "{organisation}: your view, for the {scheme}",
     "consultation_reminder": "Reminder: your view of {organisation} (closes {closes_day})",
+    "message": "{subject_title}: a message from {author}",
+    "digest": "Your daily summary: {count} email{plural} ({day})",
 }
 EVENT = "event"
 TEMPLATES = (*SUBJECT_LINES, EVENT)

@@ -69,7 +69,11 @@ def register_organisation(
         session,
         key=f"signup-welcome:{user.id}",
         template="signup_welcome",
-        context={"organisation": org.name, "link": login},
+        context={
+            "organisation": org.name,
+            "link": login,
+            "names": [user.name] if user.name else [],
+        },
         to_addrs=[user.email],
         organisation_id=org.id,
         now=now,

@@ -24,6 +24,7 @@ from sqlmodel import Session, col
 from svqm.db import session_scope, table_of
 from svqm.errors import SvqmError
 from svqm.notify import consultation, outbox
+from svqm.notify import digest as digests
 from svqm.notify.recipients import Audience, Subject
 from svqm.policy import Deadline, Policy
 from svqm.workflow import consultation as consultation_rows
@@ -43,6 +44,7 @@ class SweepReport:
     fired: Counter[str] = field(default_factory=Counter)
     failed: list[str] = field(default_factory=list)
     rows: int = 0
+    digests: int = 0
 
     def add(self, other: SweepReport) -> None:
         self.reminders.update(other.reminders)
@@ -50,6 +52,7 @@ class SweepReport:
         self.fired.update(other.fired)
         self.failed.extend(other.failed)
         self.rows += other.rows
+        self.digests += other.digests
 
 
 def sweep(
@@ -63,6 +66,9 @@ def sweep(
         report.add(part)
         if part.rows < batch:
             break
+    # Staff who chose a daily digest: their held event emails, once a day.
+    with session_scope(engine) as session:
+        report.digests = digests.send_digests(session, now)
     # Stakeholders who have not answered a consultation yet, before it closes.
     while True:
         with session_scope(engine) as session:

@@ -31,6 +31,7 @@ from svqm.web.api import (
     evidence,
     judgement,
     members,
+    messages,
     organisations,
     pledges,
     reports,
@@ -59,6 +60,7 @@ from svqm.web.pages import (
     report_review,
 )
 from svqm.web.pages import admin as admin_pages
+from svqm.web.pages import messages as message_pages
 from svqm.web.pages import (
     organisations as organisation_pages,
 )
@@ -82,6 +84,7 @@ ROUTERS: list[APIRouter] = [
     credentials.router,
     awards.router,
     reports.router,
+    messages.router,
     admin.router,
     members.router,
     public.router,
@@ -99,6 +102,7 @@ ROUTERS: list[APIRouter] = [
     group.router,
     audit_booking.router,
     consultation.router,
+    message_pages.router,
     assessor.router,
     panel.router,
     moderation.router,

@@ -270,6 +270,43 @@ class ReportForm:
             stream.close()
 
 
+@dataclass
+class MessageForm:
+    """A message posted as multipart: its text and at most one file."""
+
+    body: str
+    file: tuple[IO[bytes], str] | None
+    _form: Any
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file[0].close()
+
+
+async def read_message_form(request: Request) -> MessageForm:
+    """Parse a message: `body` and an optional `file` (a browser's empty, nameless file part when
+    none was chosen counts as none)."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InvalidInput("send the message as JSON or multipart/form-data", field="body")
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except HTTPException as exc:
+        if exc.status_code != 400:
+            raise
+        raise InvalidUpload(f"the message form could not be read ({exc.detail})") from None
+    upload = form.get("file")
+    chosen = isinstance(upload, UploadFile) and bool(upload.filename)
+    if isinstance(upload, UploadFile) and not chosen:
+        upload.file.close()
+    return MessageForm(
+        body=_text(form, "body"),
+        file=(upload.file, upload.filename or "")
+        if isinstance(upload, UploadFile) and chosen
+        else None,
+        _form=form,
+    )
+
+
 # The supporting files one report with figures may carry.
 REPORT_FILES = 20
 

@@ -482,3 +482,32 @@ class ConsultationPublic(BaseModel):
     mean_rating: float | None
     questions: list[ConsultationQuestionPublic]
     invitations: list[InvitationPublic]
+
+
+class MessageFilePublic(BaseModel):
+    """A file attached to a message on a case (never public: read by the case's people)."""
+
+    id: int
+    filename: str
+    size: int
+    content_type: str
+
+
+class MessagePublic(BaseModel):
+    """A message on an application's or an award's thread."""
+
+    id: int
+    author_id: int
+    author_name: str
+    author_role: str
+    body: str
+    at: datetime
+    attachments: list[MessageFilePublic]
+
+
+class MessageCreate(BaseModel):
+    """A message's text (multipart also takes one `file`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    body: str = Field(max_length=5000)

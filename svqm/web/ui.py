@@ -17,7 +17,7 @@ from svqm.errors import SvqmError
 from svqm.evidence.pledges import figure
 from svqm.web.deps import PageAuth
 from svqm.web.errors import status_of, title_of, unmet_of
-from svqm.web.format import day, file_kind, moment
+from svqm.web.format import day, file_kind, file_size, moment
 from svqm.web.security import ANON_COOKIE, anon_csrf_token, cookie_name, csp_with_nonce
 
 WEB = Path(__file__).resolve().parent
@@ -60,6 +60,7 @@ templates = Jinja2Templates(
 
 
 templates.env.filters["file_kind"] = file_kind
+templates.env.filters["file_size"] = file_size
 # Dates and times as every page shows them: in Europe/London, a time labelled "UK time".
 templates.env.filters["uk_day"] = day
 # Figures and targets read the same on every page (svqm.evidence.pledges.figure).

@@ -1,7 +1,7 @@
 """Debris a killed process leaves in the evidence store: staged `.part` files of an upload cut
 off while copying, and blobs published just before the row that names them was committed.
 
-Anything a row still names (an evidence version, a filed report, a report's supporting file) is
+Anything a row still names (an evidence version, a filed report, a report's supporting file, a message's file) is
 kept, and so is anything younger than `min_age`: an upload in flight has a `.part` file, or a
 blob whose row is about to commit.
 """
@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from svqm.evidence.models import EvidenceItem
 from svqm.evidence.storage import BlobStore
+from svqm.workflow import messages
 from svqm.workflow.models import AnnualReport, ReportFile
 
 
@@ -32,6 +33,7 @@ def named_blobs(session: Session) -> set[str]:
     """Every SHA-256 a row names."""
     named = set(session.exec(select(EvidenceItem.sha256)).all())
     named |= set(session.exec(select(ReportFile.sha256)).all())
+    named |= messages.named_blobs(session)
     return named | set(session.exec(select(AnnualReport.sha256)).all())
 
 

@@ -23,6 +23,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from svqm.accounts.models import Organisation
 from svqm.errors import NotFound
 from svqm.evidence.models import EvidenceItem
+from svqm.workflow import messages
 from svqm.workflow.models import Application, PolicySnapshot
 from svqm.workflow.schedule import OPEN, ScheduledDeadline, open_due
 from svqm.workflow.schemes import SchemeRegistry
@@ -335,6 +336,10 @@ def _lines_statement(
             col(Organisation.name).label("organisation"),
             _soonest_open_deadline(ScheduledDeadline.kind).label("deadline_kind"),
             due,
+            # The reader's unread messages on each line's thread, in this same query.
+            messages.unread_column("application", col(Application.id), bindparam("actor_id")).label(
+                "unread"
+            ),
         )
         .join(page, page.c.id == Application.id)
         .outerjoin(Organisation, col(Organisation.id) == Application.organisation_id)
@@ -356,8 +361,9 @@ def list_queue_lines(
     """What a list shows of the applications the actor may see, filtered, sorted and paged.
 
     Plain rows (id, organisation_id, scheme, policy_digest, level, state, state_changed_at,
-    assessor_id, version, the organisation's name as `organisation`, and the soonest open deadline as
-    `deadline_kind` and `deadline_due`, None when none is open), not ORM objects: one query with
+    assessor_id, version, the organisation's name as `organisation`, the soonest open deadline as
+    `deadline_kind` and `deadline_due`, None when none is open, and the reader's unread messages
+    on the application as `unread`), not ORM objects: one query with
     everything joined. `sort` is the newest change first (`changed`), the soonest deadline first
     (`due`, those without one last) or the organisation's name (`organisation`); the id breaks
     every tie, so pages never overlap. `states_first` groups the lines by state, in that order,

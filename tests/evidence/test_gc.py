@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 from svqm.db import session_scope
-from svqm.workflow import actions
+from svqm.workflow import actions, messages
 from svqm.workflow.evidence_gc import collect
 from tests.factories import actor, add_pledges, open_app, store_at
 from tests.workflow.harness import make_cast
@@ -104,3 +104,28 @@ def test_killed_uploads_leave_debris_that_gc_removes_keeping_named_blobs(
     assert "removed 1 staged file(s) and 1 blob(s)" in applied.stdout
     assert store.leftover_temp_files() == []
     assert [p.name for p in store.blob_files()] == [kept.sha256]
+
+
+def test_gc_keeps_the_files_of_messages(engine, registry, now, tmp_path):
+    store = store_at(tmp_path / "evidence")
+    with session_scope(engine) as session:
+        cast = make_cast(session)
+        app = open_app(session, registry, cast.applicant, level="bronze", now=now)
+        posted = messages.post(
+            session,
+            "application",
+            app,
+            body="with a file",
+            actor=actor(cast.applicant),
+            now=now,
+            store=store,
+            file=(io.BytesIO(b"a message names this\n"), "m.txt"),
+        )
+        [line] = messages.thread(session, "application", app.id or 0)
+        assert line.message.id == posted.id
+        named = line.files[0].sha256
+    orphan = store.put(io.BytesIO(b"no row names this\n"))
+    with session_scope(engine) as session:
+        found = collect(session, store, apply=True, min_age_seconds=0)
+    assert [p.name for p in found.orphan_blobs] == [orphan.sha256]
+    assert [p.name for p in store.blob_files()] == [named]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -24,8 +25,10 @@ from svqm.notify import outbox
 from svqm.notify.models import OutboxMessage
 from svqm.tables import metadata
 from svqm.web.app import create_app
+from svqm.workflow import messages
 from svqm.workflow.models import Award, ReportFile
 from svqm.workflow.reports import AnnualReport
+from svqm.workflow.service import Actor
 from tests.factories import add_pledges, make_org, make_user, open_app, store_at, upload_all
 from tests.web.pages_helpers import forget_last_code
 from tests.workflow.harness import award_in
@@ -179,6 +182,28 @@ class World:
                 reason="matrix",
                 recorded_by_id=self.users["admin"].id,
             ).id
+            # A message with a file on each case's thread (application and award, each side's).
+            self.message_files = {}
+            for kind, subject, owner in (
+                ("application", self.app_a, "applicant"),
+                ("application", self.app_b, "applicant_b"),
+                ("award", self.award_a, "applicant"),
+                ("award", self.award_b, "applicant_b"),
+            ):
+                posted = messages.post(
+                    s,
+                    kind,
+                    subject,
+                    body="matrix",
+                    actor=Actor.of(self.users[owner]),
+                    now=now,
+                    store=store,
+                    file=(io.BytesIO(f"matrix,{subject.id}\n".encode()), "m.csv"),
+                )
+                self.message_files[(kind, subject.id)] = (
+                    messages.thread(s, kind, subject.id)[-1].files[0].id
+                )
+                assert posted.id is not None
             self.evidence_a = evidence_service.list_evidence(s, self.app_a.id)[0].id
             self.evidence_b = evidence_service.list_evidence(s, self.app_b.id)[0].id
             s.commit()
@@ -217,6 +242,9 @@ class World:
             "id": str(app.id),
             # Named by a route's `params` as "{charter_award_id}": a signature of a charter.
             "charter_award_id": str(charter.id),
+            # A file of a message on the application's or the award's thread.
+            "app_file_id": str(self.message_files[("application", app.id)]),
+            "award_file_id": str(self.message_files[("award", award.id)]),
         }
 
 

@@ -29,7 +29,7 @@ from svqm.web.format import (
 from svqm.web.views.deadlines import DeadlineView, describe
 from svqm.web.views.pledges import DISPOSITIONS
 from svqm.web.views.triggers import TriggerForm, step_title, trigger_forms
-from svqm.workflow import audits, deadlines, queries, schedule
+from svqm.workflow import audits, deadlines, messages, queries, schedule
 from svqm.workflow import awards as award_queries
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application
@@ -60,7 +60,12 @@ def dashboard(session: Session, registry: SchemeRegistry, actor: Actor, now: dat
     for view in upcoming:
         soonest.setdefault((view.subject_kind, view.subject_id), view)
     applications = []
-    for app in queries.list_applications(session, actor, registry=registry):
+    rows = queries.list_applications(session, actor, registry=registry)
+    held = award_queries.organisation_awards(session, org_id)
+    reader = actor.id or 0
+    unread = messages.unread_counts(session, reader, "application", [a.id or 0 for a in rows])
+    unread_awards = messages.unread_counts(session, reader, "award", [a.id or 0 for a in held])
+    for app in rows:
         policy = registry.for_subject(session, app).policy
         first = soonest.get(("application", app.id or 0))
         applications.append(
@@ -71,10 +76,12 @@ def dashboard(session: Session, registry: SchemeRegistry, actor: Actor, now: dat
                 "level": level_label(policy.level(app.level)),
                 "state": state_tag(policy.workflows.application, app.state),
                 "deadline": f"{first.label}: {day(first.due_at)}" if first else "None",
+                "unread": unread.get(app.id or 0, 0),
+                "messages": f"/applications/{app.id}/messages",
             }
         )
     awards = []
-    for award in award_queries.organisation_awards(session, org_id):
+    for award in held:
         policy = registry.for_subject(session, award).policy
         awards.append(
             {
@@ -86,6 +93,8 @@ def dashboard(session: Session, registry: SchemeRegistry, actor: Actor, now: dat
                 "expires": day(award.expires_at),
                 "href": f"/awards/{award.id}/verify",
                 "page": f"/dashboard/awards/{award.id}",
+                "unread": unread_awards.get(award.id or 0, 0),
+                "messages": f"/awards/{award.id}/messages",
             }
         )
     return Dashboard(

@@ -45,6 +45,8 @@ class QueueRow:
     overdue: bool = False
     # The version the list was read at (bulk actions post it: a case changed since is stale).
     version: int = 0
+    # Messages on the application the reader has not read.
+    unread: int = 0
 
 
 def queue_rows(
@@ -91,6 +93,7 @@ def queue_rows(
                 assessor,
                 overdue,
                 line.version,
+                int(getattr(line, "unread", 0) or 0),
             )
         )
     return rows
