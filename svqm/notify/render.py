@@ -52,6 +52,8 @@ TITLES = {
     "signup_exists": "Registration with an email address already in use",
     "consultation_invite": "Invitation to a stakeholder consultation",
     "consultation_reminder": "Stakeholder consultation reminder",
+    "message": "Message on a case",
+    "digest": "Daily summary",
     EVENT: "Notice of a step",
 }
 

@@ -102,7 +102,8 @@ def test_the_queue_counts_unread_messages_inside_its_one_query(world: World, eng
         event.remove(engine, "before_cursor_execute", note)
     unread = {ln.id: ln.unread for ln in found.lines}
     assert unread.pop(world.app_a.id) == 1
-    assert unread and set(unread.values()) == {0}
+    assert unread
+    assert set(unread.values()) == {0}
     selects = [st for st in statements if st.lstrip().upper().startswith("SELECT")]
     assert len(selects) == 2  # the lines (with their unread counts) and how many there are
     assert "case_message" in selects[0]
