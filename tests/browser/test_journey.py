@@ -7,9 +7,12 @@ both on the task list, uploads a new version of each and resubmits once; the ass
 everything and recommends the award; a panel member confirms it; the applicant's dashboard shows
 the award. Then the first yearly report: the holder files a figure per pledge with narratives
 and a supporting file through the award page's form, the award's assessor asks for more
-information, the holder files again, the assessor accepts, and the organisation's public page
-shows the accepted figures. Staff accounts are made with `svqm user add` (the only way to make
-them); everything else goes through the pages, as a person would.
+information, the holder files the same period again (the form offers it), the assessor accepts,
+and the organisation's public page shows the accepted figures. Last, near expiry (the deadline
+sweep run as of two months before it), the award is due for renewal: the holder starts the renewal
+from the award page, and the renewal application carries the award's six pledges. Staff
+accounts are made with `svqm user add` (the only way to make them); everything else goes through
+the pages, as a person would.
 
 Each person has a browser context of their own. Every distinct page is screenshotted at 1280 px
 and at 320 px on the same page (only the viewport changes), in
@@ -26,6 +29,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -99,6 +103,20 @@ def add_staff(live_server_env: dict[str, str]) -> Iterator[Callable[[str, str], 
         if process.returncode is None:  # the test failed before finishing it
             process.kill()
             process.communicate()
+
+
+def sweep_as_of(env: dict[str, str], when: datetime) -> None:
+    """`svqm sweep --now WHEN` on the live server's database: the deadlines due by then act."""
+    result = subprocess.run(
+        [str(SVQM), "sweep", "--now", when.strftime("%Y-%m-%dT09:00Z")],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"svqm sweep failed:\n{result.stdout}{result.stderr}"
 
 
 def _totp_secret(process: StaffAdding) -> str:
@@ -296,7 +314,9 @@ def review_report(journey: Journey, assessor: Page, step: str) -> Page:
 # --- the journey -------------------------------------------------------------------------------
 
 
-def test_journey_from_sign_up_to_award(live_server, add_staff, new_page, screenshot, axe):
+def test_journey_from_sign_up_to_award(
+    live_server, live_server_env, add_staff, new_page, screenshot, axe
+):
     journey = Journey(live_server, screenshot, axe)
     base = live_server
     # The staff accounts, made with the CLI while the applicant starts (before the submission,
@@ -527,7 +547,7 @@ def test_journey_from_sign_up_to_award(live_server, add_staff, new_page, screens
     # 7. The first yearly report: a figure per pledge, narratives and a supporting file; the
     # award's assessor asks for more information, the holder files again, the assessor accepts.
     applicant.goto(award_page)
-    file_figures(applicant, FIRST_FIGURES, "figures.txt")
+    first_period = file_figures(applicant, FIRST_FIGURES, "figures.txt")
     expect(applicant.get_by_text("Figures filed. An assessor will review them.")).to_be_visible()
     journey.check(applicant, "25-award-figures-filed")
     report = review_report(journey, assessor, "26")
@@ -541,11 +561,16 @@ def test_journey_from_sign_up_to_award(live_server, add_staff, new_page, screens
     applicant.goto(award_page)
     reports = applicant.get_by_role("table", name=re.compile("^Annual reports filed"))
     expect(reports).to_contain_text(MORE_FIGURES)
-    journey.check(applicant, "28-award-report-more-information")
+    # The form offers the report sent back again: its period, its figures, the question.
+    expect(applicant.locator("#figures-sent-back")).to_contain_text(MORE_FIGURES)
+    apprentices = applicant.get_by_role("textbox", name=re.compile(rf"^{PLEDGES[1][2]}"))
+    expect(apprentices).to_have_value(FIRST_FIGURES[PLEDGES[1][1]][0])
+    journey.check(applicant, "27-award-report-more-information")
     period = file_figures(applicant, SECOND_FIGURES, "hiring-record.txt")
+    assert period == first_period, "filing again is for the period sent back"
     expect(applicant.get_by_text("Figures filed. An assessor will review them.")).to_be_visible()
 
-    report = review_report(journey, assessor, "29")
+    report = review_report(journey, assessor, "28")
     expect(report.get_by_role("row").filter(has_text=PLEDGES[0][1])).to_contain_text(
         SECOND_FIGURES[PLEDGES[0][1]][1]
     )
@@ -567,7 +592,33 @@ def test_journey_from_sign_up_to_award(live_server, add_staff, new_page, screens
         ).to_contain_text(actual)
         figures = pledge.get_by_role("table", name="The figures in the chart")
         expect(figures.get_by_role("row", name=f"{period} {actual}", exact=True)).to_be_visible()
-    journey.check(applicant, "31-organisation-public")
+    journey.check(applicant, "29-organisation-public")
+
+    # 8. Near expiry: the deadline sweep, as of two months before the award expires (after the
+    # renewal deadline, three months before), opens the renewal; the holder starts it from the
+    # award page and the renewal application carries the award's pledges.
+    applicant.goto(award_page)
+    expires = applicant.locator(".govuk-summary-list__row").filter(has_text="Expires")
+    expiry = datetime.strptime(expires.locator("dd").inner_text().strip(), "%d %B %Y")
+    sweep_as_of(live_server_env, expiry - timedelta(days=60))
+    applicant.reload()
+    expect(applicant.locator(".govuk-summary-list__row").filter(has_text="Status")).to_contain_text(
+        "Renewal due"
+    )
+    renewal = applicant.locator("#next-same")
+    expect(renewal).to_contain_text("the pledges of your awards in force")
+    journey.check(applicant, "30-award-renewal-due")
+    renewal.get_by_role("button", name="Start renewal").click()
+    expect(applicant).to_have_url(re.compile(r"/applications/\d+\?done=opened"))
+    assert int(re.search(r"/applications/(\d+)", applicant.url).group(1)) != application_id
+    expect(applicant.get_by_role("heading", level=1)).to_have_text(f"{LEVEL} application")
+    journey.check(applicant, "31-renewal-application")
+    applicant.get_by_role("link", name="Pledges", exact=True).click()
+    carried = applicant.get_by_role("table").filter(has_text=PLEDGES[0][1])
+    expect(carried.get_by_role("caption")).to_have_text(f"{len(PLEDGES)} pledges")
+    for _, title, _, _ in PLEDGES:
+        expect(carried.get_by_role("rowheader", name=re.compile(re.escape(title)))).to_be_visible()
+    journey.check(applicant, "32-renewal-pledges-carried")
 
     # One failure listing every page's violations (pytest's rewrite of an assert would repeat it).
     if summary := journey.report():

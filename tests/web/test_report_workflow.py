@@ -152,6 +152,52 @@ def test_the_review_runs_through_the_policys_report_workflow(engine, registry, t
     assert issued.applicant.email not in assessor_to
 
 
+def test_a_report_sent_back_is_offered_again_on_the_award_page(engine, registry, tmp_path, issued):
+    """Before: after more information the figures form offered the next year's period, so
+    filing again made a new report and the one sent back waited for ever."""
+    pledges = _pledge_ids(engine, issued.award_id)
+    with app_client(engine, registry, tmp_path, FixedClock(ON_TIME)) as client:
+        holder = bearer(client, issued.applicant)
+        admin = bearer(client, issued.admin)
+        url = f"/api/v1/awards/{issued.award_id}/reports"
+        period = str(ON_TIME.year)
+        filed = client.post(
+            url, headers=holder, json={"period": period, "progress": _figures(pledges[:1], 12.5)}
+        )
+        assert filed.status_code == 201, filed.text
+        page_sign_in(client, issued.applicant)
+        before = client.get(f"/dashboard/awards/{issued.award_id}").text
+        assert 'id="figures-sent-back"' not in before
+        asked = client.post(
+            f"{url}/{filed.json()['id']}/review",
+            headers=admin,
+            json={"decision": "more_information", "comment": "Say how you counted."},
+        )
+        assert asked.status_code == 200, asked.text
+        page = client.get(f"/dashboard/awards/{issued.award_id}").text
+        form = page.split('id="figures"', 1)[1].split("</form>", 1)[0]
+        assert "Say how you counted." in form.split('id="figures-sent-back"', 1)[1]
+        assert re.search(rf'id="figures-period" name="period"[^>]*value="{period}"', form)
+        assert re.search(rf'id="actual-{pledges[0]}"[^>]*value="12.5"', form)
+        assert "Counted at the gate" in form
+        # Sent as the form offers it, it answers the report sent back, not a new one.
+        again = client.post(
+            f"/dashboard/awards/{issued.award_id}/figures",
+            data={
+                "csrf_token": csrf_of(page),
+                "period": period,
+                "deadline": re.search(r'name="deadline" value="([^"]+)"', form).group(1),
+                f"actual-{pledges[0]}": "13",
+                f"narrative-{pledges[0]}": "Counted at both gates.",
+            },
+            follow_redirects=False,
+        )
+        assert again.status_code == 303, again.text
+    with Session(engine) as s:
+        reports = s.exec(select(AnnualReport).where(AnnualReport.award_id == issued.award_id)).all()
+        assert [(r.period, r.state) for r in reports] == [(period, "resubmitted")]
+
+
 def test_an_internal_comment_stays_out_of_the_holders_email(engine, registry, tmp_path, issued):
     pledges = _pledge_ids(engine, issued.award_id)
     with app_client(engine, registry, tmp_path, FixedClock(ON_TIME)) as client:

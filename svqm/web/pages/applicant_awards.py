@@ -88,7 +88,8 @@ def _award_page(
         themes=view.themes,
         pledges=view.pledges,
         entered=entered or view.entered(),
-        figures_entered=figures_entered or {"period": view.entered()["period"]},
+        figures_entered=figures_entered or view.figures_entered(),
+        sent_back=view.sent_back,
     )
 
 

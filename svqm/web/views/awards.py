@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from svqm.accounts import service as accounts
 from svqm.credentials.verification import Verification
-from svqm.evidence.pledges import figure
+from svqm.evidence.pledges import figure, number
 from svqm.policy import Policy
 from svqm.reporting import filings
 from svqm.web.format import Tag, day, file_size, level_label, report_tag, state_tag
@@ -21,7 +21,7 @@ from svqm.web.views.organisations import pledge_themes
 from svqm.workflow import awards as award_queries
 from svqm.workflow import commitments, progress, schedule
 from svqm.workflow import service as workflow
-from svqm.workflow.models import Award
+from svqm.workflow.models import FILED, AnnualReport, Award
 from svqm.workflow.reports import filing_deadlines
 from svqm.workflow.schemes import SchemeRegistry
 
@@ -108,6 +108,9 @@ class HolderAward:
     # and the rows of the figures form: one per pledge the award holds.
     themes: list[dict[str, Any]]
     pledges: list[dict[str, Any]]
+    # The newest report with figures a reviewer sent back for more information, if any: its
+    # period, its filing and its figures as filed, which the figures form offers to file again.
+    sent_back: dict[str, Any] | None = None
 
     def entered(self) -> dict[str, str]:
         """The filing form as first shown: this year's period, and the filing if only one."""
@@ -116,6 +119,13 @@ class HolderAward:
             "title": "",
             "deadline": self.filings[0]["kind"] if len(self.filings) == 1 else "",
         }
+
+    def figures_entered(self) -> dict[str, str]:
+        """The figures form as first shown: a report sent back is filed again (its period, its
+        filing and its figures, to change), or else this year's period."""
+        if self.sent_back is None:
+            return {"period": self.entered()["period"]}
+        return dict(self.sent_back["form"])
 
 
 def holder_award(
@@ -129,6 +139,15 @@ def holder_award(
     labels = {d.kind: d.label for d in filing_deadlines(policy)}
     pledge_rows = commitments.award_pledges(session, [award])
     tag: Tag = state_tag(policy.workflows.award, award.state)
+    filed = filings.reports_of(session, award.id)
+    back = next(
+        (
+            r
+            for r in filed
+            if r.state != FILED and progress.review_of(policy, r) == "more_information"
+        ),
+        None,
+    )
     return HolderAward(
         award={
             "id": award.id,
@@ -164,7 +183,7 @@ def holder_award(
                 if progress.review_of(policy, r) == "more_information"
                 else "",
             }
-            for r in filings.reports_of(session, award.id)
+            for r in filed
         ],
         filings=[
             {
@@ -189,7 +208,20 @@ def holder_award(
             }
             for p in pledge_rows
         ],
+        sent_back=_sent_back(session, back) if back is not None else None,
     )
+
+
+def _sent_back(session: Session, report: AnnualReport) -> dict[str, Any]:
+    """A report sent back for more information, and the figures form filled with it."""
+    assert report.id is not None
+    form = {"period": report.period, "deadline": report.deadline_kind}
+    for f in progress.figures_of(session, [report.id])[report.id]:
+        form[f"actual-{f.pledge_id}"] = number(f.actual).replace(",", "")
+        form[f"narrative-{f.pledge_id}"] = f.narrative
+        if f.private:
+            form[f"private-{f.pledge_id}"] = "yes"
+    return {"period": report.period, "comment": report.review_comment, "form": form}
 
 
 def next_steps(
