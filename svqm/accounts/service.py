@@ -15,6 +15,7 @@ from zxcvbn import zxcvbn  # type: ignore[import-untyped]
 from svqm.accounts.models import (
     MEMBER_ROLES,
     ROLES,
+    STAFF_ROLES,
     ConflictOfInterest,
     Membership,
     Organisation,
@@ -338,3 +339,37 @@ def get_user(session: Session, user_id: int | None) -> User | None:
 
 def get_organisation(session: Session, organisation_id: int | None) -> Organisation | None:
     return session.get(Organisation, organisation_id) if organisation_id is not None else None
+
+
+def update_profile(
+    session: Session, user: User, *, name: str | None = None, email_digest: bool | None = None
+) -> User:
+    """A person changes their own name, and (staff only) whether their event emails come as one
+    daily digest. Refused, naming each field, when the name is empty or an applicant asks for
+    the digest (an organisation's people are sent every email as it happens)."""
+    problems = []
+    clean = None
+    if name is not None:
+        clean = " ".join(name.split())
+        if not clean:
+            problems.append(InvalidInput("enter your name", field="name"))
+        elif len(clean) > 200:
+            problems.append(InvalidInput("a name is at most 200 characters", field="name"))
+    if email_digest is not None and user.role not in STAFF_ROLES:
+        problems.append(
+            InvalidInput(
+                "the daily digest is for staff: an organisation's people get each email as it "
+                "happens",
+                field="email_digest",
+            )
+        )
+    if problems:
+        detail = "; ".join(p.detail for p in problems)
+        raise InvalidInput(detail, field=problems[0].field)
+    if clean is not None:
+        user.name = clean
+    if email_digest is not None:
+        user.email_digest = email_digest
+    session.add(user)
+    session.flush()
+    return user

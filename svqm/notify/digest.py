@@ -44,7 +44,7 @@ def split(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     wanted = {a for r in rows for a in _addresses(r)}
     if not wanted:
         return rows
-    holders = {
+    holders: dict[str, int | None] = {
         email: uid
         for uid, email in session.exec(
             select(User.id, User.email).where(
@@ -99,9 +99,8 @@ def send_digests(session: Session, now: datetime) -> int:
         by_person.setdefault(row.to_addrs, []).append(row)
     if not by_person:
         return 0
-    names = dict(
-        session.exec(select(User.email, User.name).where(col(User.email).in_(list(by_person))))
-    )
+    found = session.exec(select(User.email, User.name).where(col(User.email).in_(list(by_person))))
+    names: dict[str, str] = {str(email): str(name) for email, name in found.all()}
     written = 0
     for address, rows in by_person.items():
         items = []

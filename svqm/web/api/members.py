@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from svqm.accounts import auth, members
+from svqm.accounts import service as accounts
 from svqm.accounts.models import User
 from svqm.notify import invitations
 from svqm.web.deps import ApiUser, NowDep, SessionDep, SettingsDep
@@ -36,6 +37,13 @@ class MePublic(BaseModel):
     # The organisation this token acts for now (None for staff without one).
     organisation_id: int | None
     memberships: list[MembershipPublic]
+    # Staff: event emails come as one daily digest.
+    email_digest: bool
+
+
+class MeUpdate(_In):
+    name: str | None = Field(default=None, max_length=200)
+    email_digest: bool | None = None
 
 
 class SwitchRequest(_In):
@@ -68,12 +76,21 @@ def _me(session: SessionDep, user: User) -> MePublic:
         role=user.role,
         organisation_id=user.organisation_id,
         memberships=[MembershipPublic(**line.__dict__) for line in lines],
+        email_digest=user.email_digest,
     )
 
 
 @router.get("/me")
 def read_me(user: ApiUser, session: SessionDep) -> MePublic:
     """The caller, the organisation their token acts for, and every one they may act for."""
+    return _me(session, user)
+
+
+@router.patch("/me")
+def update_me(body: MeUpdate, user: ApiUser, session: SessionDep) -> MePublic:
+    """Change the caller's name, and (staff only) whether their event emails come as one daily
+    digest (`email_digest`; reminders, deadlines and decisions always come at once)."""
+    accounts.update_profile(session, user, name=body.name, email_digest=body.email_digest)
     return _me(session, user)
 
 
