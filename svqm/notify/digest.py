@@ -41,7 +41,8 @@ def hold_for(session: Session, rows: list[dict[str, Any]], person: User) -> None
 def split(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Event rows for staff, with each digest-choosing recipient taken out into a held row of
     their own (keyed by the row and the person); the others' row is unchanged otherwise."""
-    wanted = {a for r in rows for a in _addresses(r)}
+    # Rows are keyed by the role told (`event:…:assessor`): only staff's rows can be held.
+    wanted = {a for r in rows if _staff_row(r) for a in _addresses(r)}
     if not wanted:
         return rows
     holders: dict[str, int | None] = {
@@ -60,7 +61,7 @@ def split(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         to = _addresses(row)
-        held = [a for a in to if a in holders]
+        held = [a for a in to if a in holders] if _staff_row(row) else []
         if not held or row["template"] not in HOLDABLE:
             out.append(row)
             continue
@@ -74,6 +75,10 @@ def split(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 | {"status": HELD, "last_error": ""}
             )
     return out
+
+
+def _staff_row(row: dict[str, Any]) -> bool:
+    return str(row["key"]).rsplit(":", 1)[-1] in STAFF_ROLES
 
 
 def _addresses(row: dict[str, Any]) -> list[str]:
