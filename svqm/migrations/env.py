@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from svqm.db import make_engine
+from svqm.dbmigrate import migrating
 from svqm.tables import metadata
 
 config = context.config
@@ -23,7 +24,9 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
+    # Run by Alembic's own commands (a downgrade, say): the same transaction and SQLite foreign
+    # key handling as `svqm db upgrade`.
     engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
-    with engine.connect() as conn:
+    with engine.connect() as conn, migrating(conn):
         _run(conn)
     engine.dispose()
