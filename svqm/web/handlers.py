@@ -41,7 +41,7 @@ def _log_outage(exc: Exception) -> None:
 
 
 # Paths a program reads: they answer in JSON; everything else is a page a person navigates to.
-_MACHINE_PREFIXES = ("/api/", "/credentials/", "/.well-known/")
+_MACHINE_PREFIXES = ("/api/", "/credentials/", "/.well-known/", "/issuers/")
 _MACHINE_PATHS = ("/healthz", "/readyz", "/openapi.json", "/issuer")
 
 
