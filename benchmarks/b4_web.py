@@ -166,6 +166,10 @@ def _seed_public(s: Any, policy: Any, org_id: int) -> int:
     for year in range(REPORTS):
         report = AnnualReport(
             award_id=award.id,
+            organisation_id=org_id,
+            scheme="svqm",
+            level="silver",
+            policy_digest=policy.digest,
             deadline_kind="annual_report",
             period=str(issued.year + year),
             filename=f"report-{year}.json",
@@ -173,7 +177,9 @@ def _seed_public(s: Any, policy: Any, org_id: int) -> int:
             size=1,
             content_type="application/json",
             submitted_at=issued + timedelta(days=300 * (year + 1)),
-            review="accepted",
+            # Accepted through the report workflow: a published state, so its figures are public.
+            state="accepted",
+            published=True,
         )
         s.add(report)
         s.flush()
