@@ -63,9 +63,13 @@ def test_dashboard_charts_are_accessible(live_server, demo_keys, new_page, scree
     for name in CHARTS:
         expect(page.get_by_role("img", name=name, exact=True)).to_be_visible()
     expect(page.locator("svg.app-chart")).to_have_count(len(CHARTS))
-    # The demo's one Health Bronze and one Bronze award in force, and both demo assessors.
-    awards = page.locator("#chart-awards rect.app-chart__bar")
-    expect(awards).to_have_count(2)
+    # A bar for each level of each scheme with awards in force in the demo (its Health Bronze, its
+    # Bronze and the Northshore charter's signatures), the same as the rows of the figures' table,
+    # and a bar for each of both demo assessors.
+    rows = page.locator("#table-awards tbody tr")
+    schemes = {rows.nth(i).get_attribute("data-scheme") for i in range(rows.count())}
+    assert schemes == {"svqm", "svqm-health", "northshore-anchor-charter"}, schemes
+    expect(page.locator("#chart-awards rect.app-chart__bar")).to_have_count(rows.count())
     expect(page.locator("#chart-workload rect.app-chart__bar")).to_have_count(2)
     expect(page.get_by_role("link", name="Every award (CSV)")).to_have_attribute(
         "href", "/admin/exports/awards.csv"
