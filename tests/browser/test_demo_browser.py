@@ -323,9 +323,9 @@ PEOPLE = [
     "panel2@demo.svqm.test",
     ADMIN,
 ]
-# Links the crawl does not follow: files, feeds and the API (not pages), and leaving.
+# Links the crawl does not follow: files (a message's attachment too), feeds and the API (not pages).
 NOT_PAGES = re.compile(
-    r"(\.(csv|pdf|ics|json|svg|png)$|/credential$|/download$|/file$|/preview$|^/api/|^/static/)"
+    r"(\.(csv|pdf|ics|json|svg|png)$|/credential$|/download$|/file$|/files/\d+$|/preview$|^/api/|^/static/)"
 )
 WIDE_ELEMENTS = """() => [...document.querySelectorAll('body *')]
     .filter(e => e.getBoundingClientRect().right > 321 && !e.closest('.app-table-scroll'))
