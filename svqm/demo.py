@@ -18,7 +18,7 @@ from svqm.evidence import service as evidence_service
 from svqm.evidence.models import Decision, PledgeCreate, ReviewCreate, ScoreCreate
 from svqm.evidence.storage import BlobStore
 from svqm.notify import messages as notify_messages
-from svqm.workflow import actions, audits, progress
+from svqm.workflow import actions, audits, progress, screening
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application, Award
 from svqm.workflow.schemes import SchemeRegistry
@@ -228,6 +228,33 @@ class _Journey:
             file=(io.BytesIO(file[1]), file[0]) if file else None,
         )
 
+    def answer_eligibility(self, sector_id: str = "", industries: tuple[str, ...] = ()) -> None:
+        """Answer the scheme's eligibility questions: the sector given, else the organisation's
+        as the scheme names it (else the scheme's first), the smallest turnover band."""
+        policy = self.registry.for_subject(self.session, self.app).policy
+        if policy.eligibility is None:
+            return
+        org = self.session.get(Organisation, self.app.organisation_id)
+        said = org.sector.casefold() if org else ""
+        sector = next(
+            (
+                c
+                for c in policy.eligibility.sectors
+                if c.id == sector_id or (not sector_id and said in (c.id, c.name.casefold()))
+            ),
+            policy.eligibility.sectors[0],
+        )
+        screening.answer(
+            self.session,
+            self.app,
+            sector=sector.id,
+            turnover_band=policy.eligibility.turnover_bands[0].id,
+            industries=industries,
+            actor=self.as_applicant,
+            registry=self.registry,
+            now=self.tick(0.01),
+        )
+
     def propose_audit_dates(self) -> None:
         """Propose the policy's number of start dates: the earliest allowed, then a week apart."""
         policy = self.registry.for_subject(self.session, self.app).policy
@@ -337,7 +364,7 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
     panel2 = _staff(session, "panel2@demo.svqm.test", "panel", "Pat Panel")
 
     def journey(
-        org: Organisation, user: User, scheme: str, level: str, start: datetime
+        org: Organisation, user: User, scheme: str, level: str, start: datetime, sector: str = ""
     ) -> _Journey:
         assert org.id is not None
         app = workflow.open_application(
@@ -349,13 +376,17 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
             registry=registry,
             now=start,
         )
-        return _Journey(session, registry, store, app, user, start)
+        j = _Journey(session, registry, store, app, user, start)
+        j.answer_eligibility(sector)
+        return j
 
     # A health trust that went all the way to Health Bronze about eleven months ago.
     trust, trust_user = _org(
         session, MARKER, "health", "applicant@riverside.demo.svqm.test", "Rana Riverside"
     )
-    j = journey(trust, trust_user, "svqm-health", "Health Bronze", now - timedelta(days=330))
+    j = journey(
+        trust, trust_user, "svqm-health", "Health Bronze", now - timedelta(days=330), "nhs_trust"
+    )
     j.pledges(_PLEDGES["svqm-health"])
     j.upload_all()
     # The self-service route: the award is issued on submission, with no assessor or panel.
@@ -409,7 +440,7 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
     supplier.region = "Greater Manchester"
     trust.region = "Cheshire and Merseyside"
     session.add_all([supplier, trust])
-    j = journey(supplier, supplier_user, "svqm", "Level 1", now - timedelta(days=3))
+    j = journey(supplier, supplier_user, "svqm", "Level 1", now - timedelta(days=3), "facilities")
     j.pledges(_PLEDGES["svqm"][:4])
     # The care group's five businesses, each led by the group's bid director (one login for all):
     # two awarded Bronze last spring, each on its own application.
@@ -451,6 +482,7 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         members=[homes[n].id or 0 for n in _CARE_HOMES[2:]],
     )
     j = _Journey(session, registry, store, app, care_user, now - timedelta(days=40))
+    j.answer_eligibility()
     j.pledges(_PLEDGES["svqm"])
     j.upload_all()
     j.fire("submit", care_user)

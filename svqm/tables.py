@@ -9,6 +9,7 @@ from svqm.notify import models as notify_models
 from svqm.workflow import audit as _audit  # registers the append-only triggers on create_all
 from svqm.workflow import audits as audit_models
 from svqm.workflow import consultation as consultation_models
+from svqm.workflow import eligibility as eligibility_models
 from svqm.workflow import messages as message_models
 from svqm.workflow import models as workflow_models
 from svqm.workflow import progress as progress_models
@@ -20,6 +21,7 @@ __all__ = [
     "audit_models",
     "consultation_models",
     "create_tables",
+    "eligibility_models",
     "evidence_models",
     "message_models",
     "metadata",

@@ -20,7 +20,7 @@ from svqm.evidence.models import (
     ScoreCreate,
 )
 from svqm.evidence.storage import BlobStore
-from svqm.workflow import actions
+from svqm.workflow import actions, screening
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
@@ -55,13 +55,43 @@ def open_app(
     scheme: str = "svqm",
     level: str = "bronze",
     now: datetime,
+    eligible: bool = True,
 ) -> Application:
     assert applicant.organisation_id is not None
-    return workflow.open_application(
+    app = workflow.open_application(
         session,
         organisation_id=applicant.organisation_id,
         scheme_id=scheme,
         level=level,
+        actor=actor(applicant),
+        registry=registry,
+        now=now,
+    )
+    if eligible:
+        answer_eligibility(session, registry, app, applicant, now=now)
+    return app
+
+
+def answer_eligibility(
+    session: Session,
+    registry: SchemeRegistry,
+    app: Application,
+    applicant: User,
+    *,
+    now: datetime,
+    industries: tuple[str, ...] = (),
+) -> None:
+    """Answer the scheme's eligibility questions (its first sector and band; no risk industry
+    unless named). A scheme that asks none is left alone."""
+    policy = registry.for_subject(session, app).policy
+    if policy.eligibility is None:
+        return
+    screening.answer(
+        session,
+        app,
+        sector=policy.eligibility.sectors[0].id,
+        turnover_band=policy.eligibility.turnover_bands[0].id,
+        industries=industries,
         actor=actor(applicant),
         registry=registry,
         now=now,

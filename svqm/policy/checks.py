@@ -571,6 +571,35 @@ def _check_audit(policy: Policy, problems: list[str]) -> None:
     _unique(problems, "consultation.questions", (q.id for q in consultation.questions), "question")
 
 
+def _check_eligibility(policy: Policy, problems: list[str]) -> None:
+    """Eligibility choices are unique, and a policy that asks the questions checks the answers
+    (the guard `eligibility_met` on a step out of the application's first state)."""
+    flow = policy.workflows.application
+    uses = [
+        t.trigger
+        for t in flow.transitions
+        if any(g.partition(":")[0] == "eligibility_met" for g in t.guards)
+    ]
+    el = policy.eligibility
+    if el is None:
+        if uses:
+            problems.append(
+                f"workflows.application: '{uses[0]}' checks eligibility_met, but the policy "
+                "asks no `eligibility` questions"
+            )
+        return
+    _unique(problems, "eligibility.sectors", (c.id for c in el.sectors), "sector")
+    _unique(problems, "eligibility.turnover_bands", (c.id for c in el.turnover_bands), "band")
+    industries = [c.id for c in (*el.screen.refused, *el.screen.case_by_case)]
+    _unique(problems, "eligibility.screen", industries, "industry")
+    first = [t for t in flow.transitions if flow.initial in t.source and t.dest != flow.initial]
+    if not any(t.trigger in uses for t in first):
+        problems.append(
+            "eligibility: add the guard eligibility_met to a step out of "
+            f"'{flow.initial}' (submit), or the answers are never checked"
+        )
+
+
 def cross_check(
     policy: Policy,
     *,
@@ -599,6 +628,7 @@ def cross_check(
     _check_routes(policy, problems)
     _check_notify(policy, problems)
     _check_audit(policy, problems)
+    _check_eligibility(policy, problems)
     _check_charter(policy, problems)
     _check_report_workflow(policy, problems)
     return problems

@@ -389,6 +389,45 @@ class Consultation(_Strict):
         return sorted(set(value), reverse=True)
 
 
+class Choice(_Strict):
+    """One answer a question offers: an id kept on the record, a name shown to people."""
+
+    id: Slug
+    name: str = Field(min_length=1, max_length=200)
+
+
+class RiskScreen(_Strict):
+    """Industries the scheme treats as higher risk, in two tiers: those it does not accredit at
+    all (an answer among them refuses the application), and those it considers case by case (an
+    admin decides, with the conditions agreed upfront recorded)."""
+
+    question: str = "Does your organisation work in any of these industries?"
+    refused: list[Choice] = []
+    case_by_case: list[Choice] = []
+
+
+class Eligibility(_Strict):
+    """The questions an organisation answers before its application can be submitted."""
+
+    sectors: list[Choice] = Field(min_length=1)
+    turnover_bands: list[Choice] = Field(min_length=1)
+    screen: RiskScreen = RiskScreen()
+
+    def sector(self, sector_id: str) -> Choice | None:
+        return next((c for c in self.sectors if c.id == sector_id), None)
+
+    def band(self, band_id: str) -> Choice | None:
+        return next((c for c in self.turnover_bands if c.id == band_id), None)
+
+    def industry(self, industry_id: str) -> tuple[str, Choice] | None:
+        """The tier ("refused" or "case_by_case") and choice of an industry id."""
+        for tier in ("refused", "case_by_case"):
+            for c in getattr(self.screen, tier):
+                if c.id == industry_id:
+                    return tier, c
+        return None
+
+
 class IssuerDef(_Strict):
     """Who signs the scheme's credentials, when not the service itself: a partnership running its
     own scheme, with its own name, logo and signing key (the key ring named by `id`)."""
@@ -436,6 +475,8 @@ class Policy(_Strict):
     # Audit booking and stakeholder consultation, for the levels they name (unset: neither).
     audit: AuditBooking | None = None
     consultation: Consultation | None = None
+    # The eligibility questions asked before an application is submitted (unset: none asked).
+    eligibility: Eligibility | None = None
     issuer: IssuerDef | None = None
     charter: CharterDef | None = None
     digest: str = Field(default="", exclude=True)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
+from svqm.accounts.models import Organisation
 from svqm.errors import Conflict, GuardRefused, InvalidInput
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements
@@ -21,7 +22,7 @@ from svqm.policy import Level
 from svqm.simulate.holders import Holders
 from svqm.simulate.route import UNREACHABLE
 from svqm.simulate.world import Member
-from svqm.workflow import actions, judgement
+from svqm.workflow import actions, judgement, screening
 from svqm.workflow import service as workflow
 from svqm.workflow.guards import GuardContext, asks_for, prerequisite_held
 from svqm.workflow.models import Application, Award
@@ -79,6 +80,25 @@ class People(Holders):
         except (GuardRefused, InvalidInput) as exc:
             self.refused[f"apply: {type(exc).__name__}"] += 1
             return False
+        rules = self.policy.eligibility
+        if rules is not None:
+            # Its own sector where the scheme names it so, else the scheme's last ("Other"); the
+            # simulated organisations work in no higher-risk industry.
+            org = session.get(Organisation, m.org_id)
+            said = org.sector.casefold() if org else ""
+            sector = next(
+                (c for c in rules.sectors if c.name.casefold() == said), rules.sectors[-1]
+            )
+            screening.answer(
+                session,
+                app,
+                sector=sector.id,
+                turnover_band=rules.turnover_bands[0].id,
+                industries=(),
+                actor=m.actor,
+                registry=self.registry,
+                now=now,
+            )
         self.actions += 1
         self._next_turn(m, app, now)
         return True

@@ -28,6 +28,7 @@ from svqm.web.api import (
     auth,
     awards,
     credentials,
+    eligibility,
     evidence,
     judgement,
     members,
@@ -61,6 +62,9 @@ from svqm.web.pages import (
     report_review,
 )
 from svqm.web.pages import admin as admin_pages
+from svqm.web.pages import (
+    eligibility as eligibility_pages,
+)
 from svqm.web.pages import messages as message_pages
 from svqm.web.pages import (
     organisations as organisation_pages,
@@ -80,6 +84,7 @@ ROUTERS: list[APIRouter] = [
     applications.router,
     judgement.router,
     audits.router,
+    eligibility.router,
     pledges.router,
     evidence.router,
     credentials.router,
@@ -102,6 +107,7 @@ ROUTERS: list[APIRouter] = [
     memberships.router,
     group.router,
     audit_booking.router,
+    eligibility_pages.router,
     consultation.router,
     message_pages.router,
     profile.router,

@@ -511,3 +511,55 @@ class MessageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     body: str = Field(max_length=5000)
+
+
+class ChoicePublic(BaseModel):
+    id: str
+    name: str
+
+
+class EligibilityQuestions(BaseModel):
+    """What the scheme asks: the choices of each question, the screen's two tiers apart."""
+
+    sectors: list[ChoicePublic]
+    turnover_bands: list[ChoicePublic]
+    screen_question: str
+    refused: list[ChoicePublic]
+    case_by_case: list[ChoicePublic]
+
+
+class EligibilityRequest(_In):
+    """The organisation's answers: a sector and a turnover band (ids of the policy's choices),
+    and every risk-screen industry it works in (none: an empty list)."""
+
+    sector: str = Field(min_length=1, max_length=64)
+    turnover_band: str = Field(min_length=1, max_length=64)
+    industries: list[Annotated[str, Field(max_length=64)]] = Field(default=[], max_length=50)
+    version: Version | None = None
+
+
+class EligibilityDecisionRequest(_In):
+    """An admin's decision on a case-by-case industry: approve with the conditions agreed
+    upfront, or refuse with the reason."""
+
+    decision: Literal["approve", "decline"]
+    conditions: str = Field(min_length=1, max_length=4000)
+    version: Version | None = None
+
+
+class EligibilityPublic(BaseModel):
+    """The questions, the answers (null until given), and what they come to: `status` is
+    not_answered, eligible, excluded (an industry the scheme does not accredit),
+    awaiting_decision (a case-by-case industry), approved (with `conditions`) or refused."""
+
+    application_id: int
+    asked: bool
+    questions: EligibilityQuestions | None
+    sector: str | None
+    turnover_band: str | None
+    industries: list[str]
+    answered_at: datetime | None
+    status: str
+    conditions: str
+    decided_at: datetime | None
+    unmet: list[str]

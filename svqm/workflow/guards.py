@@ -17,7 +17,7 @@ from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
 from svqm.policy import Policy, parse_policy
-from svqm.workflow import deadlines
+from svqm.workflow import deadlines, eligibility
 from svqm.workflow.deadlines import add_months
 from svqm.workflow.models import Application, AuditEvent, Award, PolicySnapshot, Subject
 
@@ -130,6 +130,13 @@ def independent_of_decision(ctx: GuardContext) -> list[str]:
     if took_part is None:
         return []
     return ["you took part in the decision under appeal: a member who did not must decide this"]
+
+
+@guard("eligibility_met")
+def eligibility_met(ctx: GuardContext) -> list[str]:
+    """The eligibility questions are answered, no industry named is one the scheme does not
+    accredit, and an admin has approved any case-by-case one."""
+    return eligibility.unmet(ctx.session, ctx.policy, _id(ctx))
 
 
 @guard("pledge_rule_met")

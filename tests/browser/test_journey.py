@@ -386,6 +386,17 @@ def test_journey_from_sign_up_to_award(
     )
     journey.check(applicant, "05-application-new")
 
+    # Eligibility: the sector and turnover are the scheme's choices; no higher-risk industry.
+    expect(task_status(applicant, "Eligibility")).to_have_text("Not started")
+    applicant.get_by_role("link", name="Eligibility", exact=True).click()
+    journey.check(applicant, "05c-eligibility")
+    applicant.get_by_label("Facilities management", exact=True).check()
+    applicant.get_by_label("Under £1 million", exact=True).check()
+    applicant.get_by_role("button", name="Save and continue").click()
+    expect(applicant.locator("#eligibility-status")).to_have_text("Eligible")
+    applicant.goto(task_list)
+    expect(task_status(applicant, "Eligibility")).to_have_text("Completed")
+
     applicant.get_by_role("link", name="Pledges", exact=True).click()
     for n, (theme, title, indicator, target) in enumerate(PLEDGES, 1):
         applicant.get_by_label("Theme", exact=True).select_option(label=theme)

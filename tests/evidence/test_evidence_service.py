@@ -360,6 +360,7 @@ def test_more_information_loop_end_to_end(session, registry, now, tmp_path, draf
     assert history[0].comment == "Please attach the signed version."
     trail = [(e.trigger, e.dest) for e in workflow.history(session, app)]
     assert trail == [
+        ("answer_eligibility", "draft"),
         ("submit", "submitted"),
         ("start_review", "under_review"),
         ("request_changes", "changes_requested"),

@@ -21,7 +21,7 @@ from tests.workflow.harness import award_in, make_cast
 def test_a_draft_pledge_is_revised_and_withdrawn_with_its_history_and_audit(session, registry, now):
     org = make_org(session)
     applicant = make_user(session, "applicant", org)
-    app = open_app(session, registry, applicant, now=now)
+    app = open_app(session, registry, applicant, now=now, eligible=False)
     add_pledges(session, registry, app, applicant, now=now, count=2)
     first, second = pledge_service.list_pledges(session, app.id)
     version = app.version
@@ -57,7 +57,7 @@ def test_a_draft_pledge_is_revised_and_withdrawn_with_its_history_and_audit(sess
 def test_changing_nothing_writes_no_revision(session, registry, now):
     org = make_org(session)
     applicant = make_user(session, "applicant", org)
-    app = open_app(session, registry, applicant, now=now)
+    app = open_app(session, registry, applicant, now=now, eligible=False)
     add_pledges(session, registry, app, applicant, now=now, count=1)
     (pledge,) = pledge_service.list_pledges(session, app.id)
     actions.revise_pledge(

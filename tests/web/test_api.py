@@ -69,12 +69,30 @@ def signup(client, name: str) -> tuple[dict[str, str], int]:
     return token(client, email), org_id
 
 
+def answer_eligibility(client, headers, app_id: int, industries: tuple[str, ...] = ()) -> dict:
+    """Answer the scheme's eligibility questions with its first sector and band."""
+    asked = client.get(f"/api/v1/applications/{app_id}/eligibility", headers=headers).json()
+    questions = asked["questions"]
+    answered = client.put(
+        f"/api/v1/applications/{app_id}/eligibility",
+        headers=headers,
+        json={
+            "sector": questions["sectors"][0]["id"],
+            "turnover_band": questions["turnover_bands"][0]["id"],
+            "industries": list(industries),
+        },
+    )
+    assert answered.status_code == 200, answered.text
+    return answered.json()
+
+
 def bronze_ready(client, headers) -> dict:
     app = client.post(
         "/api/v1/applications", json={"scheme": "svqm", "level": "Level 1"}, headers=headers
     )
     assert app.status_code == 201, app.text
     app_id = app.json()["id"]
+    answer_eligibility(client, headers, app_id)
     themes = [t["id"] for t in client.get("/api/v1/schemes/svqm").json()["themes"]]
     for theme in themes[:6]:
         pledge = client.post(
@@ -179,6 +197,7 @@ def test_the_whole_journey_through_the_api(client, engine):
     ]
     history = client.get(f"/api/v1/applications/{app['id']}/history", headers=applicant).json()
     assert [h["trigger"] for h in history] == [
+        "answer_eligibility",
         "submit",
         "start_review",
         "request_changes",
@@ -327,7 +346,8 @@ def test_guard_refusal_lists_every_unmet_requirement(client):
     body = refused.json()
     assert body["error"] == "guard_refused"
     assert body["unmet"] == app["unmet"]["submit"]
-    assert len(body["unmet"]) == 2
+    # Eligibility unanswered, no pledges, no evidence.
+    assert len(body["unmet"]) == 3
     stale = client.post(
         f"/api/v1/applications/{app['id']}/events/withdraw", headers=owner, json={"version": 5}
     )

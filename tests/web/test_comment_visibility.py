@@ -65,7 +65,12 @@ def test_internal_comments_never_reach_the_applicant(client, engine):  # noqa: F
     mine = client.get(f"/api/v1/applications/{app['id']}/history", headers=applicant).json()
     theirs = client.get(f"/api/v1/applications/{app['id']}/history", headers=assessor).json()
     assert SECRET not in json.dumps(mine)
-    assert [h["trigger"] for h in mine] == ["submit", "start_review", "request_changes"]
+    assert [h["trigger"] for h in mine] == [
+        "answer_eligibility",
+        "submit",
+        "start_review",
+        "request_changes",
+    ]
     assert [h["comment"] for h in theirs if h["visibility"] == "internal"] == [SECRET, SECRET]
 
     sign_in(client, "quietworks@org.test", PASSWORD)

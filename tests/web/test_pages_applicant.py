@@ -145,6 +145,23 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
     assert "Pledges under at least 6 different themes are needed" in summary
     assert "Evidence missing: Signed executive commitment to the pledges" in summary
     assert "executive_commitment" not in summary
+    assert "Answer the eligibility questions" in summary
+
+    # Eligibility: the sector and turnover are the policy's choices.
+    assert _task_status(page.text, "eligibility") == "Not started"
+    form = client.get(f"/applications/{app_id}/eligibility")
+    answered = client.post(
+        f"/applications/{app_id}/eligibility",
+        data={
+            "csrf_token": csrf_of(form.text),
+            "version": hidden_values(form.text, "version")[0],
+            "sector": "facilities",
+            "turnover_band": "under_1m",
+        },
+        follow_redirects=False,
+    )
+    assert answered.status_code == 303, error_summary(answered.text)
+    assert _task_status(client.get(f"/applications/{app_id}").text, "eligibility") == "Completed"
 
     pledges = client.get(f"/applications/{app_id}/pledges")
     assert "Bronze needs pledges under at least 6 different themes." in pledges.text

@@ -69,7 +69,11 @@ def test_pledges_change_in_draft_and_are_fixed_after_submit(client):
     listed = client.get(f"/api/v1/applications/{app['id']}/pledges", headers=applicant).json()
     assert extra["id"] not in [p["id"] for p in listed]
     history = client.get(f"/api/v1/applications/{app['id']}/history", headers=applicant).json()
-    assert [e["trigger"] for e in history] == ["revise_pledge", "withdraw_pledge"]
+    assert [e["trigger"] for e in history] == [
+        "answer_eligibility",
+        "revise_pledge",
+        "withdraw_pledge",
+    ]
 
     # Another organisation's applicant learns nothing.
     stranger, _ = signup(client, "Other Trust")

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from svqm.config import Settings
 from svqm.web.app import create_app
-from tests.web.test_api import bronze_ready, signup, staff, token
+from tests.web.test_api import answer_eligibility, bronze_ready, signup, staff, token
 
 
 @pytest.fixture
@@ -91,6 +91,7 @@ def _health_bronze_ready(client, headers) -> dict:
     )
     assert app.status_code == 201, app.text
     app_id = app.json()["id"]
+    answer_eligibility(client, headers, app_id)
     themes = client.get("/api/v1/schemes/svqm-health").json()["themes"]
     mandatory = [t["id"] for t in themes if t["mandatory"]]
     for i in range(6):
@@ -131,7 +132,7 @@ def test_health_bronze_self_service_is_awarded_without_assessor_or_panel(client,
     assert done.status_code == 200, done.text
     assert (done.json()["state"], done.json()["assessor_id"]) == ("awarded", None)
     history = client.get(f"/api/v1/applications/{app['id']}/history", headers=applicant).json()
-    assert [h["trigger"] for h in history] == ["submit_self_service"]
+    assert [h["trigger"] for h in history] == ["answer_eligibility", "submit_self_service"]
     awards = client.get("/api/v1/awards").json()
     assert [(a["organisation_id"], a["scheme"], a["level"]) for a in awards] == [
         (org_id, "svqm-health", "health_bronze")
@@ -183,6 +184,7 @@ def test_an_appeal_is_decided_by_a_panel_member_who_took_no_part(client, engine,
         app = client.post(
             "/api/v1/applications", json={"scheme": scheme, "level": "Silver"}, headers=applicant
         ).json()
+        answer_eligibility(client, applicant, app["id"])
         for slot in client.get(
             f"/api/v1/applications/{app['id']}/requirements", headers=applicant
         ).json():

@@ -173,6 +173,18 @@ def _bronze_ready(client, headers) -> int:
         ),
         201,
     )["id"]
+    asked = _ok(client.get(f"/api/v1/applications/{app_id}/eligibility", headers=headers))
+    _ok(
+        client.put(
+            f"/api/v1/applications/{app_id}/eligibility",
+            headers=headers,
+            json={
+                "sector": asked["questions"]["sectors"][0]["id"],
+                "turnover_band": asked["questions"]["turnover_bands"][0]["id"],
+                "industries": [],
+            },
+        )
+    )
     themes = [t["id"] for t in _ok(client.get("/api/v1/schemes/svqm"))["themes"]]
     for theme in themes[:6]:
         _ok(

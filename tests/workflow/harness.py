@@ -20,7 +20,7 @@ from svqm.workflow.deadlines import add_months
 from svqm.workflow.models import Application, Award
 from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import SYSTEM, Actor
-from tests.factories import make_org, make_user
+from tests.factories import answer_eligibility, make_org, make_user
 
 
 @dataclass
@@ -147,6 +147,9 @@ def satisfy(
                     issued=add_months(now, -need.held_months - 1),
                     at=now,
                 )
+        elif name == "eligibility_met":
+            assert isinstance(subject, Application)
+            answer_eligibility(session, registry, subject, cast.applicant, now=now)
         elif name == "pledge_rule_met":
             _pledges(session, policy, subject, now)
         elif name in ("required_evidence_present", "all_evidence_accepted"):

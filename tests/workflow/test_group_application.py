@@ -13,7 +13,7 @@ from svqm.workflow import service as workflow
 from svqm.workflow.effects import members_covered
 from svqm.workflow.models import Application, Award
 from svqm.workflow.schedule import for_subject
-from tests.factories import actor, add_pledges, review_all, store_at, upload_all
+from tests.factories import actor, add_pledges, answer_eligibility, review_all, store_at, upload_all
 from tests.web.pages_helpers import PASSWORD, csrf_of, make_account, make_client, sign_in
 
 HOMES = ["Harbour House", "Quay Lodge", "Lighthouse Court", "Anchor View", "Marina Gardens"]
@@ -66,6 +66,7 @@ def test_a_care_group_with_five_businesses_applies_once_and_gets_five_awards(
             # One set of pledges and one set of evidence, for all five.
             add_pledges(s, registry, app, director, now=now)
             upload_all(s, registry, store_at(tmp_path / "evidence"), app, director, now=now)
+            answer_eligibility(s, registry, app, director, now=now)
             workflow.fire(s, app, "submit", actor=actor(director), registry=registry, now=now)
             assert app.assessor_id == assessor.id
             workflow.fire(s, app, "start_review", actor=actor(assessor), registry=registry, now=now)

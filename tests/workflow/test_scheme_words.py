@@ -50,7 +50,13 @@ def _reviewed_states() -> list[tuple[str, str]]:
 
 
 def _draft_with_evidence(
-    session: Session, registry: SchemeRegistry, scheme: str, now: datetime, tmp_path: Path
+    session: Session,
+    registry: SchemeRegistry,
+    scheme: str,
+    now: datetime,
+    tmp_path: Path,
+    *,
+    eligible: bool = True,
 ) -> tuple[Application, Actor]:
     cast = make_cast(session)
     app = open_app(
@@ -60,6 +66,7 @@ def _draft_with_evidence(
         scheme=scheme,
         level=_first_level(registry, scheme),
         now=now,
+        eligible=eligible,
     )
     if registry.get(scheme).policy.level(app.level).pledge_rule:
         add_pledges(session, registry, app, cast.applicant, now=now)
@@ -130,7 +137,7 @@ def test_accepting_evidence_hands_nothing_back(
     session: Session, registry: SchemeRegistry, now: datetime, tmp_path: Path, scheme: str
 ) -> None:
     state = next(s for sid, s in _reviewed_states() if sid == scheme)
-    app, assessor = _draft_with_evidence(session, registry, scheme, now, tmp_path)
+    app, assessor = _draft_with_evidence(session, registry, scheme, now, tmp_path, eligible=False)
     app.state = state
     session.add(app)
     session.flush()

@@ -29,7 +29,7 @@ from svqm.web.format import (
 from svqm.web.views.deadlines import DeadlineView, describe
 from svqm.web.views.pledges import DISPOSITIONS
 from svqm.web.views.triggers import TriggerForm, step_title, trigger_forms
-from svqm.workflow import audits, deadlines, messages, queries, schedule
+from svqm.workflow import audits, deadlines, eligibility, messages, queries, schedule
 from svqm.workflow import awards as award_queries
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application
@@ -211,6 +211,8 @@ class TaskList:
     waiting: list[str]
     # An audited level's booking: {"status": none|proposed|confirmed, "start": day} (else None).
     audit: dict[str, str] | None = None
+    # The eligibility questions' outcome (svqm.workflow.eligibility), or None if none are asked.
+    eligibility_status: str | None = None
 
     def context(self) -> dict[str, Any]:
         """The template's variables (all but the title, which the page takes on its own)."""
@@ -260,7 +262,13 @@ def task_list(
             "status": "confirmed" if start else (booked.status if booked else "none"),
             "start": audits.day_text(start) if start else "",
         }
+    asked = policy.eligibility
     return TaskList(
+        eligibility_status=(
+            eligibility.outcome(asked, eligibility.answers(session, app.id)).status
+            if asked is not None
+            else None
+        ),
         audit=audit,
         title=f"{level.name} application",
         app={

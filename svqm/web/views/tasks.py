@@ -59,7 +59,12 @@ def task_groups(view: TaskList) -> list[TaskGroup]:
         Task(id=f"waiting-{n}", title=t, href=None, status=CANNOT_START, hint="Make a pledge first")
         for n, t in enumerate(view.waiting, 1)
     ]
-    ready = all(t.status == COMPLETED for t in evidence) and pledges == COMPLETED
+    eligible = _eligibility_task(base, view.eligibility_status)
+    ready = (
+        all(t.status == COMPLETED for t in evidence)
+        and pledges == COMPLETED
+        and (eligible is None or eligible.status == COMPLETED)
+    )
     primary = view.primary
     if primary is None:
         done = COMPLETED if not view.app["open"] else CANNOT_START
@@ -77,6 +82,7 @@ def task_groups(view: TaskList) -> list[TaskGroup]:
             "About your organisation",
             [
                 Task("organisation", "Organisation details", f"{base}/organisation", COMPLETED),
+                *([eligible] if eligible is not None else []),
                 Task("pledges", "Pledges", f"{base}/pledges", pledges, view.rule),
             ],
         ),
@@ -85,6 +91,25 @@ def task_groups(view: TaskList) -> list[TaskGroup]:
     if view.audit is not None:
         groups.append(TaskGroup("Audit", [_audit_task(base, view.audit)]))
     return [*groups, TaskGroup("Declaration and sending", [submit])]
+
+
+# Each eligibility outcome as a task's status and hint.
+_ELIGIBILITY = {
+    "not_answered": (NOT_STARTED, "Answer the scheme's questions"),
+    "eligible": (COMPLETED, ""),
+    "approved": (COMPLETED, "Approved on conditions"),
+    "awaiting_decision": (IN_PROGRESS, "Waiting for the scheme to decide"),
+    "excluded": (IN_PROGRESS, "The scheme does not accredit an industry you named"),
+    "refused": (IN_PROGRESS, "Refused by the scheme"),
+}
+
+
+def _eligibility_task(base: str, outcome: str | None) -> Task | None:
+    """Answering the eligibility questions: done once the answers make the organisation eligible."""
+    if outcome is None:
+        return None
+    status, hint = _ELIGIBILITY[outcome]
+    return Task("eligibility", "Eligibility", f"{base}/eligibility", status, hint)
 
 
 def _audit_task(base: str, audit: dict[str, str]) -> Task:
