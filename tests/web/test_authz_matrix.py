@@ -85,8 +85,9 @@ class World:
                 if auth.needs_second_factor(user):
                     auth.ensure_totp_secret(s, user)
             store = store_at(tmp_path / "evidence")
-            self.app_a = open_app(s, registry, self.users["applicant"], now=now)
-            self.app_b = open_app(s, registry, self.users["applicant_b"], now=now)
+            # Unanswered eligibility: each application stays at version 1, as the bodies say.
+            self.app_a = open_app(s, registry, self.users["applicant"], now=now, eligible=False)
+            self.app_b = open_app(s, registry, self.users["applicant_b"], now=now, eligible=False)
             for app, owner in ((self.app_a, "applicant"), (self.app_b, "applicant_b")):
                 add_pledges(s, registry, app, self.users[owner], now=now, count=1)
                 upload_all(s, registry, store, app, self.users[owner], now=now)
