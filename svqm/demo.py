@@ -18,7 +18,7 @@ from svqm.evidence import service as evidence_service
 from svqm.evidence.models import Decision, PledgeCreate, ReviewCreate, ScoreCreate
 from svqm.evidence.storage import BlobStore
 from svqm.notify import messages as notify_messages
-from svqm.workflow import actions, audits, progress, screening
+from svqm.workflow import actions, audits, invoices, progress, screening
 from svqm.workflow import service as workflow
 from svqm.workflow.models import Application, Award
 from svqm.workflow.schemes import SchemeRegistry
@@ -533,6 +533,21 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         reason="sits on the association's board",
         recorded_by_id=admin.id,
     )
+
+    # Each application sent was invoiced; those since awarded were paid by bank transfer a
+    # fortnight after the invoice (the rest wait on /admin/invoices for the admin to record).
+    for inv in invoices.listing(session, status=invoices.UNPAID):
+        held = session.get(Application, inv.application_id) if inv.application_id else None
+        if held is not None and held.state == "awarded":
+            invoices.mark_paid(
+                session,
+                inv,
+                actor_role="admin",
+                actor_id=admin.id,
+                method="bank_transfer",
+                reference=f"BACS {inv.number}",
+                now=inv.issued_at + timedelta(days=14),
+            )
 
     # A health and care partnership's own charter, signed by its NHS bodies, councils and
     # voluntary sector (svqm/demo_charter.py).

@@ -10,6 +10,7 @@ from svqm.workflow import audit as _audit  # registers the append-only triggers 
 from svqm.workflow import audits as audit_models
 from svqm.workflow import consultation as consultation_models
 from svqm.workflow import eligibility as eligibility_models
+from svqm.workflow import invoices as invoice_models
 from svqm.workflow import messages as message_models
 from svqm.workflow import models as workflow_models
 from svqm.workflow import progress as progress_models
@@ -23,6 +24,7 @@ __all__ = [
     "create_tables",
     "eligibility_models",
     "evidence_models",
+    "invoice_models",
     "message_models",
     "metadata",
     "notify_models",

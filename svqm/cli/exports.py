@@ -18,10 +18,10 @@ from svqm.db import session_scope
 from svqm.errors import InvalidInput
 from svqm.reporting import exports
 
-COMMANDS = ("export awards", "export applications")
+COMMANDS = ("export awards", "export applications", "export invoices")
 
 export_app = typer.Typer(
-    help="Export awards and applications as CSV or JSON.", no_args_is_help=True
+    help="Export awards, applications and invoices as CSV or JSON.", no_args_is_help=True
 )
 app.add_typer(export_app, name="export")
 
@@ -97,3 +97,10 @@ def export_awards(format: FormatOption = None, output: OutputOption = None) -> N
 def export_applications(format: FormatOption = None, output: OutputOption = None) -> None:
     """Every application: organisation, scheme, level, state, assessor, times, version."""
     _export("applications", format, output)
+
+
+@export_app.command("invoices")
+def export_invoices(format: FormatOption = None, output: OutputOption = None) -> None:
+    """Every invoice and credit note, for finance: number, organisation, amounts in pence (net,
+    VAT, total), status, dates and the payment recorded."""
+    _export("invoices", format, output)

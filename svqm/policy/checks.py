@@ -600,6 +600,43 @@ def _check_eligibility(policy: Policy, problems: list[str]) -> None:
         )
 
 
+def _check_fees(policy: Policy, problems: list[str]) -> None:
+    """The price table names the policy's levels and turnover bands; the fee effects and the
+    payment guard need it."""
+    used = [
+        (kind, t.trigger, name)
+        for kind in policy.workflows.kinds()
+        for t in policy.workflows.of(kind).transitions
+        for name in (*t.effects, *(g.partition(":")[0] for g in t.guards))
+        if name in ("issue_invoice", "credit_invoices", "invoice_paid")
+    ]
+    fees = policy.fees
+    if fees is None:
+        for kind, trigger, name in used[:1]:
+            problems.append(
+                f"workflows.{kind}: '{trigger}' uses {name}, but the policy has no `fees`"
+            )
+        return
+    levels = {lv.id for lv in policy.levels}
+    bands = {c.id for c in policy.eligibility.turnover_bands} if policy.eligibility else set()
+    for level in fees.extra:
+        if level not in levels:
+            problems.append(f"fees.extra.{level}: unknown level '{level}'")
+    for level, entry in fees.prices.items():
+        if level not in levels:
+            problems.append(f"fees.prices.{level}: unknown level '{level}'")
+        if isinstance(entry, dict):
+            if policy.eligibility is None:
+                problems.append(
+                    f"fees.prices.{level}: a price by turnover band needs `eligibility` "
+                    "(its turnover_bands)"
+                )
+                continue
+            for band in entry:
+                if band not in bands:
+                    problems.append(f"fees.prices.{level}.{band}: unknown turnover band '{band}'")
+
+
 def cross_check(
     policy: Policy,
     *,
@@ -629,6 +666,7 @@ def cross_check(
     _check_notify(policy, problems)
     _check_audit(policy, problems)
     _check_eligibility(policy, problems)
+    _check_fees(policy, problems)
     _check_charter(policy, problems)
     _check_report_workflow(policy, problems)
     return problems

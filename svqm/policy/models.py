@@ -428,6 +428,27 @@ class Eligibility(_Strict):
         return None
 
 
+class Fees(_Strict):
+    """What the scheme charges: an invoice when an application is submitted (the effect
+    `issue_invoice`), a credit note when it is withdrawn (`credit_invoices`)."""
+
+    # The price of each level's application and award, in pence before VAT: one figure, or one
+    # per turnover band of `eligibility.turnover_bands` (a band missing: no invoice, noted).
+    prices: dict[Slug, int | dict[Slug, int]] = Field(min_length=1)
+    # The VAT rate charged on every fee (a setting: the UK standard rate is 20%).
+    vat_percent: float = Field(default=20, ge=0, le=100)
+    # A re-application (after a refusal) is charged this share of the fee.
+    reapplication_percent: int = Field(default=100, ge=0, le=100)
+    # Days the invoice gives to pay.
+    due_days: int = Field(default=30, ge=0, le=365)
+    # What a level's fee leaves out, said on its invoices ("audit time invoiced separately").
+    extra: dict[Slug, str] = {}
+    # How to pay, printed on the invoice: the bank account a transfer goes to.
+    pay_to: str = Field(default="", max_length=500)
+    invoice_prefix: str = Field(default="INV", pattern=r"^[A-Z]{2,6}$")
+    credit_prefix: str = Field(default="CN", pattern=r"^[A-Z]{2,6}$")
+
+
 class IssuerDef(_Strict):
     """Who signs the scheme's credentials, when not the service itself: a partnership running its
     own scheme, with its own name, logo and signing key (the key ring named by `id`)."""
@@ -477,6 +498,8 @@ class Policy(_Strict):
     consultation: Consultation | None = None
     # The eligibility questions asked before an application is submitted (unset: none asked).
     eligibility: Eligibility | None = None
+    # The price table and invoicing (unset: the scheme charges nothing through svqm).
+    fees: Fees | None = None
     issuer: IssuerDef | None = None
     charter: CharterDef | None = None
     digest: str = Field(default="", exclude=True)

@@ -25,11 +25,12 @@ from sqlmodel.sql.expression import Select
 
 from svqm.accounts.models import Organisation, User
 from svqm.errors import InvalidInput
+from svqm.workflow.invoices import Invoice
 from svqm.workflow.models import Application, AuditEvent, Award
 from svqm.workflow.schemes import SchemeRegistry
 
 FORMATS = ("csv", "json")
-KINDS = ("awards", "applications")
+KINDS = ("awards", "applications", "invoices")
 AWARD_FIELDS = (
     "id",
     "certificate_number",
@@ -61,6 +62,29 @@ APPLICATION_FIELDS = (
     "created_at",
     "submitted_at",
     "state_changed_at",
+)
+INVOICE_FIELDS = (
+    "number",
+    "kind",
+    "credits",
+    "organisation_id",
+    "organisation_name",
+    "application_id",
+    "scheme",
+    "level",
+    "turnover_band",
+    "description",
+    "amount_pence",
+    "vat_percent",
+    "vat_pence",
+    "total_pence",
+    "status",
+    "issued_at",
+    "due_at",
+    "reference",
+    "paid_at",
+    "payment_method",
+    "payment_reference",
 )
 # Rows fetched from the database at a time: memory stays flat however many there are (on
 # PostgreSQL a server-side cursor, on SQLite fetchmany).
@@ -233,3 +257,36 @@ def export(session: Session, registry: SchemeRegistry, kind: str, fmt: str, out:
     fields, rows = _SOURCES[kind]
     write = write_csv if fmt == "csv" else write_json
     return write(rows(session, registry), fields, out)
+
+
+def invoice_rows(session: Session, registry: SchemeRegistry) -> Iterator[Row]:
+    """Every invoice and credit note, by number, for the finance team."""
+    names = dict(session.exec(select(Organisation.id, Organisation.name)).all())
+    numbers = dict(session.exec(select(Invoice.id, Invoice.number)).all())
+    for inv in session.exec(select(Invoice).order_by(col(Invoice.id))):
+        yield {
+            "number": inv.number,
+            "kind": inv.kind,
+            "credits": numbers.get(inv.credits_id) if inv.credits_id else None,
+            "organisation_id": inv.organisation_id,
+            "organisation_name": names.get(inv.organisation_id, ""),
+            "application_id": inv.application_id,
+            "scheme": inv.scheme,
+            "level": inv.level,
+            "turnover_band": inv.turnover_band,
+            "description": inv.description,
+            "amount_pence": inv.amount_pence,
+            "vat_percent": f"{inv.vat_percent:g}",
+            "vat_pence": inv.vat_pence,
+            "total_pence": inv.total_pence,
+            "status": inv.status,
+            "issued_at": inv.issued_at,
+            "due_at": inv.due_at,
+            "reference": inv.reference,
+            "paid_at": inv.paid_at,
+            "payment_method": inv.payment_method,
+            "payment_reference": inv.payment_reference,
+        }
+
+
+_SOURCES["invoices"] = (INVOICE_FIELDS, invoice_rows)

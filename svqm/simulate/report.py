@@ -16,7 +16,7 @@ from svqm.evidence.models import AssessorScore, Pledge, ScoreChange
 from svqm.evidence.pledges import target_number
 from svqm.notify.models import DEAD, OutboxMessage
 from svqm.policy import Policy
-from svqm.workflow import audits, consultation, progress
+from svqm.workflow import audits, consultation, invoices, progress
 from svqm.workflow.audit import count_events, verify_chain
 from svqm.workflow.models import FILED, AnnualReport, Application, AuditEvent, Award, DecisionVote
 from svqm.workflow.progress import PledgeProgress
@@ -61,6 +61,8 @@ class SimulationResult:
     # Audits booked (a start date confirmed) and moved; consultation invitations and answers.
     audits: dict[str, int] = field(default_factory=dict)
     consultation: dict[str, int] = field(default_factory=dict)
+    # Invoices issued (on submission), paid and unpaid, and credit notes (withdrawals).
+    invoices: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     labels: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -131,6 +133,7 @@ def read_back(session: Session, policy: Policy, *, verify: bool) -> dict[str, An
             "rescheduled": _counts(session, AuditEvent.trigger).get(audits.RESCHEDULE, 0),
         },
         "consultation": consultation.counts(session),
+        "invoices": invoices.counts(session),
         # Each report with figures by where its review stands (filed again, it is one report).
         "figure_reports": dict(
             Counter(
@@ -255,6 +258,9 @@ def report_table(result: SimulationResult) -> Table:
         "[bold]stakeholders invited to consultations[/]", _n(r.consultation.get("invited", 0))
     )
     table.add_row("  answered", _n(r.consultation.get("answered", 0)))
+    table.add_row("[bold]invoices issued[/]", _n(r.invoices.get("issued", 0)))
+    for key in ("paid", "unpaid", "credit notes"):
+        table.add_row(f"  {key}", _n(r.invoices.get(key, 0)))
     table.add_row("emails delivered (counting mailer)", _n(r.emails_delivered))
     table.add_row("emails with nobody to send to", _n(r.emails_undeliverable))
     table.add_row("steps the engine refused", _n(sum(r.refused.values()) + r.sweep_refusals))

@@ -563,3 +563,33 @@ class EligibilityPublic(BaseModel):
     conditions: str
     decided_at: datetime | None
     unmet: list[str]
+
+
+class InvoicePublic(BaseModel):
+    """An invoice or credit note (`kind`): `amount_pence` before VAT, `vat_pence`, and their
+    sum `total_pence` (negative on a credit note); `status` unpaid, paid or credited (a credit
+    note: refund_due or cancels_unpaid); `reference` is what a bank transfer quotes."""
+
+    id: int
+    number: str
+    kind: str
+    amount_pence: int
+    vat_pence: int
+    total_pence: int
+    status: str
+    issued_at: datetime
+    due_at: datetime
+    paid_at: datetime | None
+    reference: str
+    description: str
+    application_id: int | None
+    version: int
+    pdf_url: str
+
+
+class InvoicePaidRequest(_In):
+    """A payment an admin records: by bank transfer (its bank reference) or a proforma."""
+
+    method: Literal["bank_transfer", "proforma"]
+    reference: str = Field(default="", max_length=100)
+    version: Version | None = None

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from svqm.accounts.models import ConflictOfInterest, User
 from svqm.policy import Policy
-from svqm.workflow import schedule
+from svqm.workflow import invoices, schedule
 from svqm.workflow.deadlines import add_months
 from svqm.workflow.models import Application, ApplicationMember, Award, Subject
 
@@ -51,6 +51,22 @@ def members_covered(session: Session, application_id: int) -> list[int]:
             .order_by(col(ApplicationMember.organisation_id))
         )
     )
+
+
+@effect("issue_invoice")
+def issue_invoice(ctx: EffectContext) -> str:
+    """Invoice the fee of the policy's price table: a submitted application's (a
+    re-application's share), or an award's renewal."""
+    subject = ctx.subject
+    assert isinstance(subject, Application | Award)
+    return invoices.issue_for(ctx.session, ctx.policy, subject, ctx.now)
+
+
+@effect("credit_invoices")
+def credit_invoices(ctx: EffectContext) -> str:
+    """A credit note for every invoice of a withdrawn application not credited yet."""
+    assert isinstance(ctx.subject, Application)
+    return invoices.credit_for(ctx.session, ctx.policy, ctx.subject, ctx.now)
 
 
 @effect("issue_award")

@@ -17,7 +17,7 @@ from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
 from svqm.policy import Policy, parse_policy
-from svqm.workflow import deadlines, eligibility
+from svqm.workflow import deadlines, eligibility, invoices
 from svqm.workflow.deadlines import add_months
 from svqm.workflow.models import Application, AuditEvent, Award, PolicySnapshot, Subject
 
@@ -137,6 +137,12 @@ def eligibility_met(ctx: GuardContext) -> list[str]:
     """The eligibility questions are answered, no industry named is one the scheme does not
     accredit, and an admin has approved any case-by-case one."""
     return eligibility.unmet(ctx.session, ctx.policy, _id(ctx))
+
+
+@guard("invoice_paid")
+def invoice_paid(ctx: GuardContext) -> list[str]:
+    """Every invoice of the application is paid (or credited): payment before review."""
+    return [f"invoice {i.number} unpaid" for i in invoices.unpaid(ctx.session, _id(ctx))]
 
 
 @guard("pledge_rule_met")

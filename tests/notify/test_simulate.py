@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -198,3 +199,16 @@ def test_holders_report_figures_some_late_some_short_and_assessors_review_them(r
     # Some reports with figures were filed late (the late filing brought the award back).
     late_ids = {int(m) for e in late for m in re.findall(r"\((\d+)\)", e.comment or "")}
     assert late_ids & figures
+
+
+def test_the_report_counts_the_invoices_of_submissions(run):
+    result, engine = run
+    # SVQM invoices on submission: every application that was sent has one, none paid here
+    # (the simulated admins record no payments; the scheme does not make review wait for one).
+    with Session(engine) as s:
+        sent = s.exec(
+            select(func.count()).select_from(Application).where(Application.state != "draft")
+        ).one()
+    assert result.invoices["issued"] > 0
+    assert result.invoices["issued"] <= sent
+    assert result.invoices["unpaid"] + result.invoices["paid"] <= result.invoices["issued"]

@@ -26,6 +26,7 @@ from svqm.notify.models import OutboxMessage
 from svqm.tables import metadata
 from svqm.web.app import create_app
 from svqm.workflow import messages
+from svqm.workflow.invoices import Invoice
 from svqm.workflow.models import Award, ReportFile
 from svqm.workflow.reports import AnnualReport
 from svqm.workflow.service import Actor
@@ -205,6 +206,26 @@ class World:
                     messages.thread(s, kind, subject.id)[-1].files[0].id
                 )
                 assert posted.id is not None
+            # An invoice of each application (a payment for the admin to record).
+            self.invoices = {}
+            for app in (self.app_a, self.app_b):
+                invoice = Invoice(
+                    number=f"INV-M{app.id:05d}",
+                    organisation_id=app.organisation_id,
+                    application_id=app.id,
+                    scheme=app.scheme,
+                    level=app.level,
+                    description="matrix",
+                    amount_pence=100,
+                    vat_pence=20,
+                    vat_percent=20,
+                    issued_at=now,
+                    due_at=now,
+                    reference=f"INV-M{app.id:05d}",
+                )
+                s.add(invoice)
+                s.flush()
+                self.invoices[app.id] = invoice.id
             self.evidence_a = evidence_service.list_evidence(s, self.app_a.id)[0].id
             self.evidence_b = evidence_service.list_evidence(s, self.app_b.id)[0].id
             s.commit()
@@ -226,6 +247,7 @@ class World:
         )
         return {
             "application_id": str(app.id),
+            "invoice_id": str(self.invoices[app.id]),
             "award_id": str(award.id),
             "evidence_id": str(evidence),
             "pledge_id": str(pledge),

@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from svqm.accounts.models import Organisation, User
 from svqm.db import session_scope
 from svqm.reporting import exports
+from svqm.workflow import invoices as invoice_service
 from svqm.workflow.models import Application, AuditEvent, Award
 from svqm.workflow.service import fire
 from tests.factories import make_org, make_user, store_at
@@ -308,3 +309,18 @@ def test_cli_refuses_a_bad_format_or_output_with_one_line(tmp_path):
         assert result.returncode == 1, (args, result.stderr)
         assert result.stderr.decode().strip() == message
         assert result.stdout == b""
+
+
+def test_cli_exports_every_invoice_for_finance(engine, registry, tmp_path):
+    build_world(engine, registry, tmp_path)
+    with Session(engine) as s:
+        numbers = [i.number for i in invoice_service.listing(s)][::-1]
+    assert numbers, "the world's submissions were invoiced"
+    shown = _cli(
+        "invoices", "--format", "csv", url=engine.url.render_as_string(hide_password=False)
+    )
+    assert shown.returncode == 0, shown.stderr
+    rows = from_csv(shown.stdout.decode())
+    assert [r["number"] for r in rows] == numbers
+    assert set(rows[0]) == set(exports.INVOICE_FIELDS)
+    assert all(int(r["total_pence"]) == int(r["amount_pence"]) + int(r["vat_pence"]) for r in rows)

@@ -31,6 +31,7 @@ from svqm.web.forms import (
 from svqm.web.qr import qr_data_uri
 from svqm.web.ui import after_post, flash_of, render
 from svqm.web.views import eligibility as eligibility_views
+from svqm.web.views import invoices as invoice_views
 from svqm.web.views.awards import award_public
 from svqm.web.views.bulk import BULK_LIMIT, run_bulk
 from svqm.web.views.case import case_file
@@ -364,6 +365,7 @@ def _application_page(case: Case, **shown: Any) -> HTMLResponse:
         title=f"Application from {view.organisation}",
         assessors=assessors,
         eligibility=eligibility_views.public(case.session, case.registry, case.app),
+        invoices=invoice_views.of_application(case.session, case.registry, case.app.id or 0),
         **shown,
         **view.context(),
     )

@@ -29,6 +29,7 @@ from svqm.web.forms import (
 from svqm.web.security import attachment
 from svqm.web.ui import Errors, after_post, flash_of, render
 from svqm.web.views import applicant as views
+from svqm.web.views import invoices as invoice_views
 from svqm.web.views.tasks import task_groups
 from svqm.web.views.triggers import done_messages, needs_confirmation
 from svqm.workflow import queries
@@ -104,6 +105,7 @@ def _task_list(
         comment=comment or {"trigger": "", "text": ""},
         groups=task_groups(view),
         score_notes=_score_notes(case),
+        invoices=invoice_views.of_application(case.session, case.registry, case.app.id or 0),
         **view.context(),
     )
 
