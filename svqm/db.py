@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Table, event, text
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import CursorResult, Dialect, Engine, Result, make_url
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, Result, make_url
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -165,3 +165,32 @@ def first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class ForeignKeysBroken(RuntimeError):
+    """A migration left rows whose foreign keys name nothing (SQLite's own check, after it ran)."""
+
+
+@contextmanager
+def migrating(conn: Connection) -> Iterator[None]:
+    """One transaction for a migration run on `conn` (not yet begun).
+
+    SQLite's batch mode rebuilds a table by copy, drop and rename, which its foreign keys refuse
+    while other tables' rows point at it; as SQLite's own ALTER TABLE procedure says, the keys are
+    switched off for the run (outside any transaction, where the pragma works), checked with
+    `PRAGMA foreign_key_check` before the commit, and switched on again whatever happened.
+    """
+    sqlite = conn.dialect.name == "sqlite"
+    raw = conn.connection.dbapi_connection if sqlite else None
+    if raw is not None:
+        raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        with conn.begin():
+            yield
+            if sqlite:
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise ForeignKeysBroken(f"rows name missing rows after migrating: {broken[:5]}")
+    finally:
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=ON")

@@ -3,8 +3,7 @@
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from svqm.db import make_engine
-from svqm.dbmigrate import migrating
+from svqm.db import make_engine, migrating
 from svqm.tables import metadata
 
 config = context.config
