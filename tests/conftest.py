@@ -10,10 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
+from svqm.accounts import auth
+from svqm.accounts import service as accounts
 from svqm.db import make_engine, writer
 from svqm.dbmigrate import upgrade
 from svqm.tables import metadata
@@ -29,6 +32,23 @@ os.environ["SVQM_RUN_SCHEDULER"] = "false"
 # svqm.cli is first imported; CLI tests choose their width per invocation (COLUMNS in the env).
 os.environ.pop("COLUMNS", None)
 os.environ.pop("LINES", None)
+
+
+# The service's own hasher (argon2id, 64 MiB, t=3, p=4): tests/test_password_storage.py checks it.
+PRODUCTION_HASHER = accounts._hasher
+# argon2id with a small cost for every other test: at the service's cost one hash takes 0.1-0.7 s
+# of CPU here, and the suite makes thousands (every test's people); what a test proves of sign-in
+# does not depend on the cost. Servers and CLI commands the tests start keep the service's cost.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(accounts, "_hasher", CHEAP_HASHER)
+        dummy = CHEAP_HASHER.hash("nobody's password")
+        mp.setattr(auth, "_dummy_hash", lambda: dummy)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,12 @@ from svqm.accounts.models import (
     User,
     UserSession,
 )
-from svqm.accounts.service import get_user_by_email, hash_password, verify_password
+from svqm.accounts.service import (
+    get_user_by_email,
+    hash_password,
+    password_needs_rehash,
+    verify_password,
+)
 from svqm.config import Settings
 from svqm.db import rows_changed
 from svqm.errors import InvalidInput, NotSignedIn, TooManyAttempts
@@ -273,6 +278,9 @@ def authenticate(
     if not verify_password(user, password):
         record_failure(session, email, now, source)
         raise NotSignedIn(_REFUSED)
+    if user.password_hash and password_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        session.add(user)
     record_success(session, email, now, source)
     return user
 

@@ -32,6 +32,15 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def password_needs_rehash(password_hash: str) -> bool:
+    """Whether a hash was made with other parameters than today's (weaker ones, say): signing in
+    with the password is the one moment it can be hashed again (SECURITY.md A1)."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return False
+
+
 def verify_password(user: User, password: str) -> bool:
     """Whether the password is the user's; False for accounts without one."""
     if not user.password_hash:

@@ -33,7 +33,6 @@ from datetime import UTC, datetime
 import pyotp
 import pytest
 import schemathesis
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -117,18 +116,6 @@ def flatmap_case(context, case):
 
 # ---------------------------------------------------------------------------------------------
 # The world
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _cheap_password_hashing():
-    """argon2id at its defaults (64 MiB, t=3) costs 0.1-0.7 s a hash on this machine, and sign-up,
-    sign-in and staff creation hash on every well-formed request. Hashing is not what is fuzzed."""
-    cheap = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(accounts, "_hasher", cheap)
-        dummy = cheap.hash("nobody's password")
-        mp.setattr(auth, "_dummy_hash", lambda: dummy)
-        yield
 
 
 def _staff(engine, role: str) -> tuple[str, str]:
