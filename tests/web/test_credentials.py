@@ -93,9 +93,12 @@ def _verdict(html: str) -> str:
 def _pdf_objects(pdf: bytes) -> bytes:
     """The PDF's bytes with each of its compressed streams (object streams too) inflated."""
     parts = [pdf]
-    for stream in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+    # Up to `endstream` with the end of line before it: a stream whose last byte is a carriage
+    # return would otherwise lose it (and fail to inflate). The inflater stops at the end of the
+    # compressed data and leaves the end of line over.
+    for stream in re.finditer(rb"stream\r?\n(.*?)endstream", pdf, re.S):
         try:
-            parts.append(zlib.decompress(stream.group(1)))
+            parts.append(zlib.decompressobj().decompress(stream.group(1)))
         except zlib.error:
             continue
     return b"\n".join(parts)
