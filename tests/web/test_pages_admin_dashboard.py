@@ -263,6 +263,9 @@ def test_the_downloads_are_every_row_as_a_csv_attachment(client, engine, registr
     build_world(engine, registry)
     page_sign_in(client, admin)
     home = client.get("/admin").text
+    # The finance team's invoices (and their export) are one link from the administration page.
+    assert 'href="/admin/invoices"' in home
+    assert client.get("/admin/invoices").status_code == 200
     for kind in ("awards", "applications"):
         assert f'href="/admin/exports/{kind}.csv"' in home
         assert f'href="/admin/exports/{kind}.csv"' in client.get(f"/admin/{kind}").text
