@@ -2,47 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
-from svqm.db import make_engine
 from svqm.dbmigrate import alembic_config, upgrade
-from tests.conftest import POSTGRES_URL
 
 AT = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An empty database of this test's own, migrated by the test."""
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-        yield eng
-        eng.dispose()
-        return
-    if not POSTGRES_URL:
-        pytest.skip("SVQM_TEST_POSTGRES_URL is not set (make test sets it)")
-    name = f"svqm_mig_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    eng = make_engine(
-        make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    )
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _old_rows(engine: Engine) -> None:
