@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     SERVICE_NAME: str = "Social value accreditation"
     DATABASE_URL: str = "sqlite:///var/svqm.db"
     POLICIES_DIR: Path = _REPO_POLICIES
+    # What an organisation's own charter holds: its pillars, their names and hints.
+    CHARTER_FILE: Path = _REPO_POLICIES / "organisation" / "charter.yaml"
     VAR_DIR: Path = Path("var")
     EVIDENCE_DIR: Path = Path("var/evidence")
     MAIL_DIR: Path = Path("var/mail")

@@ -4,6 +4,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from svqm.accounts import models as accounts_models
+from svqm.evidence import charter as charter_models
 from svqm.evidence import models as evidence_models
 from svqm.notify import models as notify_models
 from svqm.workflow import audit as _audit  # registers the append-only triggers on create_all
@@ -20,6 +21,7 @@ from svqm.workflow import schedule as schedule_models
 __all__ = [
     "accounts_models",
     "audit_models",
+    "charter_models",
     "consultation_models",
     "create_tables",
     "eligibility_models",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, select
 
+from svqm.evidence.charter import published_revision_for_application
 from svqm.evidence.models import EvidenceItem, Pledge
 from svqm.evidence.pledges import list_pledges
 from svqm.policy import Level, Policy
@@ -21,6 +22,14 @@ class Slot:
     pledge_id: int | None = None
     standard_id: str | None = None
     items: list[EvidenceItem] = field(default_factory=list)
+    # What else meets the slot ("charter"), and the charter revision that does (None: none yet).
+    met_by: str | None = None
+    met_by_revision: int | None = None
+
+    @property
+    def met_by_charter(self) -> bool:
+        """The organisation's published charter meets it, with no upload of its own."""
+        return self.met_by_revision is not None and self.current is None
 
     @property
     def current(self) -> EvidenceItem | None:
@@ -28,11 +37,16 @@ class Slot:
 
     @property
     def status(self) -> str:
+        if self.met_by_charter:
+            return "met_by_charter"
         return "missing" if self.current is None else self.current.status
 
     @property
     def satisfied(self) -> bool:
-        """Evidence is there and its latest version has not been turned down."""
+        """Evidence is there and its latest version has not been turned down (or, with none
+        uploaded, the published charter meets it)."""
+        if self.met_by_charter:
+            return True
         return self.current is not None and self.current.status not in (
             "rejected",
             "more_information",
@@ -56,7 +70,7 @@ def slots_for(policy: Policy, level: Level, pledges: list[Pledge]) -> list[Slot]
         req = policy.requirement(rid)
         assert req is not None  # the policy cross-check guarantees it
         if req.per == "application":
-            slots.append(Slot(rid, rid, req.title))
+            slots.append(Slot(rid, rid, req.title, met_by=req.met_by))
         elif req.per == "pledge":
             for p in pledges:
                 assert p.id is not None
@@ -90,6 +104,11 @@ def checklist(session: Session, *, application_id: int, policy: Policy, level: L
     for item in items:
         if item.slot in by_id:
             by_id[item.slot].items.append(item)
+    if any(s.met_by == "charter" for s in slots):
+        revision = published_revision_for_application(session, application_id)
+        for s in slots:
+            if s.met_by == "charter":
+                s.met_by_revision = revision
     return slots
 
 
@@ -105,8 +124,11 @@ def missing(slots: list[Slot]) -> list[str]:
     """Unmet reasons for slots with no usable evidence: none uploaded, or the latest turned down."""
     out = []
     for s in slots:
+        if s.met_by_charter:
+            continue
         if s.current is None:
-            out.append(f"evidence missing: {s.title}")
+            extra = " (or publish your organisation's charter)" if s.met_by == "charter" else ""
+            out.append(f"evidence missing: {s.title}{extra}")
         elif not s.satisfied:
             why = "rejected" if s.status == "rejected" else "more information requested"
             out.append(f"evidence needs a new version: {s.title} ({why})")

@@ -50,6 +50,12 @@ def _check_catalogue(policy: Policy, problems: list[str]) -> None:
         (r.id for r in policy.evidence_requirements),
         "requirement",
     )
+    for i, r in enumerate(policy.evidence_requirements):
+        if r.met_by is not None and r.per != "application":
+            problems.append(
+                f"evidence_requirements[{i}].met_by: '{r.met_by}' meets one item for the whole "
+                f"application, but '{r.id}' asks for one per {r.per}"
+            )
 
 
 def _check_levels(policy: Policy, problems: list[str]) -> None:

@@ -115,6 +115,8 @@ class EvidenceRequirement(_Strict):
     description: str = ""
     # "pledge": one item for each pledge; "standard": one for each standard the level assesses.
     per: Literal["application", "pledge", "standard"] = "application"
+    # "charter": the organisation's published charter meets it (an upload still may instead).
+    met_by: Literal["charter"] | None = None
 
 
 class StateDef(_Strict):

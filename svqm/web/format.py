@@ -19,6 +19,7 @@ EVIDENCE_TAGS = {
     "accepted": ("Accepted", "govuk-tag--green"),
     "more_information": ("More information needed", "govuk-tag--yellow"),
     "rejected": ("Rejected", "govuk-tag--red"),
+    "met_by_charter": ("Met by the published charter", "govuk-tag--green"),
 }
 ROLE_NAMES = {
     "applicant": "Applicant",
