@@ -29,6 +29,14 @@ class PledgeBase(SQLModel):
 class PledgeCreate(PledgeBase):
     model_config = SQLModelConfig(extra="forbid")
 
+    # On a group's application: the member organisation whose own pledge this is (one of the
+    # members the application covers); none, the applicant's (a group's pledges are shared).
+    organisation_id: StrictInt | None = Field(
+        default=None,
+        description="a group's application: the member organisation whose own pledge it is "
+        "(none: shared by every member)",
+    )
+
 
 class PledgeUpdate(SQLModel):
     """A change to a pledge: any of the fields it was made with."""

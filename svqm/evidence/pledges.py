@@ -118,7 +118,7 @@ def create_pledge(
         organisation_id=organisation_id,
         created_by_id=created_by_id,
         created_at=at,
-        **data.model_dump(),
+        **data.model_dump(exclude={"organisation_id"}),
     )
     session.add(pledge)
     session.flush()

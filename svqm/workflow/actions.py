@@ -33,6 +33,7 @@ from svqm.evidence.models import (
 )
 from svqm.evidence.storage import BlobStore
 from svqm.policy import Policy
+from svqm.workflow.effects import members_covered
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import Scheme, SchemeRegistry
 from svqm.workflow.service import SYSTEM, Actor, record_change
@@ -71,14 +72,15 @@ def add_pledge(
     registry: SchemeRegistry,
     now: datetime,
 ) -> Pledge:
-    """The applicant adds a pledge to its application."""
+    """The applicant adds a pledge to its application: its own, or on a group's application
+    either shared by every member or (`data.organisation_id`) one member's own."""
     scheme = registry.for_subject(session, app)
     _as_applicant(actor, app, scheme, "change pledges")
     assert app.id is not None
     return pledge_service.create_pledge(
         session,
         application_id=app.id,
-        organisation_id=app.organisation_id,
+        organisation_id=_pledge_owner(session, app, data.organisation_id),
         data=data,
         policy=scheme.policy,
         created_by_id=actor.id,
@@ -87,28 +89,74 @@ def add_pledge(
     )
 
 
+def _member_names(session: Session, members: Iterable[int]) -> str:
+    return ", ".join(f"{accounts.organisation_name(session, m)} ({m})" for m in members)
+
+
+def _pledge_owner(session: Session, app: Application, member: int | None) -> int:
+    """Whose pledge it is: the applicant's, or a member the group's application covers (else
+    InvalidInput naming the field and the members it may be)."""
+    if member is None or member == app.organisation_id:
+        return app.organisation_id
+    covered = members_covered(session, app.id or 0)
+    if member not in covered:
+        which = (
+            f"the members it covers are {_member_names(session, covered)}"
+            if covered
+            else "it is not a group's application covering members"
+        )
+        raise InvalidInput(
+            f"organisation_id: organisation {member} is not a member this application covers "
+            f"({which})",
+            field="organisation_id",
+        )
+    return member
+
+
 def _editable_hold(
     session: Session, pledge: Pledge, actor: Actor, registry: SchemeRegistry
 ) -> tuple[Application, ApplicationPledge, Scheme]:
     """The editable application of the actor's organisation that holds the pledge, and its hold.
 
-    Another organisation's pledge is not found; one no editable application holds is a conflict.
+    The pledge is the organisation's own, or a member's own made on the organisation's group
+    application covering it (the group's people change it there, not the member's). Another
+    organisation's pledge is not found; one no editable application holds is a conflict.
     """
     if actor.role != "applicant":
         raise PermissionDenied("only the organisation's applicants may change its pledges")
-    if actor.organisation_id != pledge.organisation_id or pledge.status != "active":
+    if pledge.status != "active" or pledge.id is None:
         raise NotFound(f"no pledge {pledge.id}")
-    assert pledge.id is not None
+    mine = actor.organisation_id == pledge.organisation_id
     held = [
         link for link in pledge_service.links_of(session, pledge.id) if link.disposition in HELD
     ]
-    for link in reversed(held):
-        app = session.get(Application, link.application_id)
-        if app is None:
-            continue
+    holders = [
+        (app, link)
+        for link in held
+        if (app := session.get(Application, link.application_id)) is not None
+    ]
+    ours = [
+        (app, link)
+        for app, link in holders
+        if app.organisation_id == actor.organisation_id
+        and (mine or pledge.organisation_id in members_covered(session, app.id or 0))
+    ]
+    if not mine and not ours:
+        raise NotFound(f"no pledge {pledge.id}")
+    for app, link in reversed(ours):
         scheme = registry.for_subject(session, app)
         if scheme.policy.workflows.application.state(app.state).editable:
             return app, link, scheme
+    for app, _ in holders if mine else []:
+        if (
+            app.organisation_id != actor.organisation_id
+            and (
+                registry.for_subject(session, app).policy.workflows.application.state(app.state)
+            ).editable
+        ):
+            raise PermissionDenied(
+                "this pledge is made on the group's application: the group's people change it there"
+            )
     raise Conflict(
         "this pledge can be changed only while an application holding it is still being "
         "prepared (it has been submitted); open a new application to revise or retire it"

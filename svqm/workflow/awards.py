@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from svqm.accounts.models import Organisation
@@ -124,13 +125,18 @@ def list_awards(
     if valid_at is not None:
         query = query.where(col(Award.issued_at) <= valid_at, col(Award.expires_at) > valid_at)
     if theme:
-        # A pledge the awarded application holds, whose revision in that application has the theme.
+        # A pledge the awarded application holds, whose revision in that application (for a
+        # member's record of a group's application: in the group's) has the theme.
+        made_in = func.coalesce(
+            col(Application.group_application_id), col(ApplicationPledge.application_id)
+        )
         holding = (
             select(ApplicationPledge.application_id)
+            .join(Application, col(Application.id) == col(ApplicationPledge.application_id))
             .join(
                 PledgeRevision,
                 (col(PledgeRevision.pledge_id) == col(ApplicationPledge.pledge_id))
-                & (col(PledgeRevision.application_id) == col(ApplicationPledge.application_id)),
+                & (col(PledgeRevision.application_id) == made_in),
             )
             .join(Pledge, col(Pledge.id) == col(ApplicationPledge.pledge_id))
             .where(

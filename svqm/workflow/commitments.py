@@ -19,7 +19,7 @@ from svqm.errors import NotFound
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence.models import PledgeRevision
 from svqm.workflow import awards as award_queries
-from svqm.workflow.models import Award
+from svqm.workflow.models import Application, Award
 from svqm.workflow.progress import accepted_figures
 from svqm.workflow.schemes import SchemeRegistry
 
@@ -93,6 +93,14 @@ def award_pledges(session: Session, awards: list[Award]) -> list[PublicPledge]:
     awarded = set(
         session.exec(select(Award.application_id).where(col(Award.organisation_id).in_(owners)))
     )
+    # A member's award of a group's application holds pledges made (and revised) there.
+    awarded |= {
+        gid
+        for gid in session.exec(
+            select(Application.group_application_id).where(col(Application.id).in_(awarded))
+        )
+        if gid is not None
+    }
     ids = [p.id for p in held if p.id is not None]
     revisions = _as_awarded(session, ids, awarded)
     progress = accepted_progress(session, ids)

@@ -15,6 +15,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from svqm.accounts.models import ConflictOfInterest, User
+from svqm.evidence.models import HELD, ApplicationPledge, Pledge
 from svqm.policy import Policy
 from svqm.workflow import invoices, schedule
 from svqm.workflow.deadlines import add_months
@@ -82,7 +83,9 @@ def issue_award(ctx: EffectContext) -> str:
 
 
 def _member_record(ctx: EffectContext, app: Application, member: int) -> Application:
-    """The member's own record of the group's application, in the same (awarded) state."""
+    """The member's own record of the group's application, in the same (awarded) state,
+    holding the pledges its award carries: the group's shared ones and the member's own (those
+    of other members stay theirs)."""
     record = Application(
         organisation_id=member,
         scheme=app.scheme,
@@ -96,6 +99,23 @@ def _member_record(ctx: EffectContext, app: Application, member: int) -> Applica
         state_changed_at=ctx.now,
     )
     ctx.session.add(record)
+    ctx.session.flush()
+    held = ctx.session.exec(
+        select(ApplicationPledge)
+        .join(Pledge, col(Pledge.id) == col(ApplicationPledge.pledge_id))
+        .where(
+            ApplicationPledge.application_id == app.id,
+            col(ApplicationPledge.disposition).in_(HELD),
+            col(Pledge.organisation_id).in_((app.organisation_id, member)),
+        )
+        .order_by(col(ApplicationPledge.pledge_id))
+    ).all()
+    ctx.session.add_all(
+        ApplicationPledge(
+            application_id=record.id or 0, pledge_id=link.pledge_id, disposition=link.disposition
+        )
+        for link in held
+    )
     ctx.session.flush()
     return record
 

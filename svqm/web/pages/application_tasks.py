@@ -43,11 +43,17 @@ STALE = (
     "version: check it and try again"
 )
 # The input of the pledge form that each field of a refused pledge is typed in.
-_PLEDGE_INPUTS = {"theme": "theme", "due_date": "due_date-day"}
+_PLEDGE_INPUTS = {
+    "theme": "theme",
+    "due_date": "due_date-day",
+    "organisation_id": "organisation_id",
+}
 
 
-def _view(case: Case, theme: str = "") -> TaskList:
-    return views.task_list(case.session, case.registry, case.app, case.actor, case.now, theme=theme)
+def _view(case: Case, theme: str = "", member: str = "") -> TaskList:
+    return views.task_list(
+        case.session, case.registry, case.app, case.actor, case.now, theme=theme, member=member
+    )
 
 
 def _page(
@@ -78,8 +84,10 @@ def _pledges(
     flash: dict[str, str] | None = None,
     pledge_form: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    pledge_form = pledge_form or dict.fromkeys((*PLEDGE_INPUTS, "day", "month", "year"), "")
-    view = _view(case, pledge_form["theme"])
+    pledge_form = pledge_form or dict.fromkeys(
+        (*PLEDGE_INPUTS, "day", "month", "year", "organisation_id"), ""
+    )
+    view = _view(case, pledge_form["theme"], pledge_form.get("organisation_id", ""))
     return _page(
         case,
         "pledges",
@@ -196,6 +204,11 @@ def add_pledge(case: ApplicationCase, form: FormDep) -> Response:
     """Add a pledge (theme, title, description, key value indicator, unit, baseline, target, due)."""
     typed = pledge_typed(form)
     values, errors = parse_pledge(typed)
+    # A group's application: whose pledge it is ("" every member's, or one member's own).
+    typed["organisation_id"] = member = field(form, "organisation_id", limit=20)
+    if member and not member.isdigit():
+        errors.append({"text": "Choose whose pledge it is", "href": "#organisation_id"})
+    values["organisation_id"] = int(member) if member.isdigit() else None
     status = 422
 
     def write() -> None:

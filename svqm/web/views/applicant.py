@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ from svqm.web.views.triggers import TriggerForm, step_title, trigger_forms
 from svqm.workflow import audits, deadlines, eligibility, messages, queries, schedule
 from svqm.workflow import awards as award_queries
 from svqm.workflow import service as workflow
+from svqm.workflow.effects import members_covered
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import Actor
@@ -213,6 +214,9 @@ class TaskList:
     audit: dict[str, str] | None = None
     # The eligibility questions' outcome (svqm.workflow.eligibility), or None if none are asked.
     eligibility_status: str | None = None
+    # A group's application: whose a new pledge is (every member's, or one member's own), as
+    # the options of a select; empty for an organisation's own application.
+    members: list[dict[str, Any]] = field(default_factory=list)
 
     def context(self) -> dict[str, Any]:
         """The template's variables (all but the title, which the page takes on its own)."""
@@ -232,8 +236,10 @@ def task_list(
     now: datetime,
     *,
     theme: str = "",
+    member: str = "",
 ) -> TaskList:
-    """Read the application's task list; `theme` is the theme chosen in a refused pledge form."""
+    """Read the application's task list; `theme` (and `member`, whose pledge) is what was
+    chosen in a refused pledge form."""
     assert app.id is not None
     scheme = registry.for_subject(session, app)
     policy = scheme.policy
@@ -263,7 +269,26 @@ def task_list(
             "start": audits.day_text(start) if start else "",
         }
     asked = policy.eligibility
+    covered = members_covered(session, app.id)
+    names = accounts.organisation_names(session, covered)
+
+    def whose(owner: int) -> str:
+        if not covered:
+            return ""
+        return f"{names[owner]}'s own" if owner in names else "Shared by every member"
+
     return TaskList(
+        members=[{"value": "", "text": "All members (shared)", "selected": not member}]
+        + [
+            {
+                "value": str(m),
+                "text": names.get(m, f"Organisation {m}"),
+                "selected": member == str(m),
+            }
+            for m in covered
+        ]
+        if covered
+        else [],
         eligibility_status=(
             eligibility.outcome(asked, eligibility.answers(session, app.id)).status
             if asked is not None
@@ -298,6 +323,7 @@ def task_list(
                 "due": day(p.due_date),
                 "held": DISPOSITIONS.get(link.disposition, link.disposition),
                 "retired": link.disposition == "retired",
+                "whose": whose(p.organisation_id),
             }
             for p, link in holds
         ],
