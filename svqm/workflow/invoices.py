@@ -4,8 +4,12 @@ a proforma; a withdrawal credits what was invoiced.
 
 The price is the policy's `fees.prices` for the level, by the application's turnover band (its
 eligibility answer) where the table is by band; a re-application is charged
-`fees.reapplication_percent` of it. VAT is `fees.vat_percent`. Invoice and credit note numbers
-come from one counter row, bumped in the writer's transaction, so two at once never share one.
+`fees.reapplication_percent` of it. A renewal (an application at the level of an award in force
+that it would supersede) is invoiced as one; where the policy invoices the award itself when its
+renewal opens (`issue_invoice` on the award's step), the renewal application takes that invoice
+over when it is submitted instead of being charged twice. VAT is `fees.vat_percent`. Invoice and
+credit note numbers come from one counter row, bumped in the writer's transaction, so two at once
+never share one.
 """
 
 from __future__ import annotations
@@ -119,10 +123,64 @@ def _band(session: Session, application_id: int | None) -> str:
     return row.turnover_band if row else ""
 
 
+def renews(session: Session, policy: Policy, app: Application) -> Award | None:
+    """The award the application renews: the organisation's newest of the scheme at the same
+    level, in a state a new award would supersede it from, not superseded yet."""
+    flow = policy.workflows.award
+    if not flow.supersede:
+        return None
+    renewable = flow.leaves(flow.supersede)
+    candidates = session.exec(
+        select(Award)
+        .where(
+            Award.organisation_id == app.organisation_id,
+            Award.scheme == app.scheme,
+            Award.level == app.level,
+            col(Award.state).in_(renewable),
+            col(Award.application_id) != app.id,
+        )
+        .order_by(col(Award.id).desc())
+    ).all()
+    superseded = set(
+        session.exec(
+            select(Award.supersedes_id).where(
+                col(Award.supersedes_id).in_([a.id for a in candidates])
+            )
+        )
+    )
+    return next((a for a in candidates if a.id not in superseded), None)
+
+
+def _open_invoice(session: Session, **where: int | None) -> Invoice | None:
+    """The subject's invoice not credited, if any (`application_id=` or `award_id=`)."""
+    statement = select(Invoice).where(Invoice.kind == INVOICE, col(Invoice.status) != CREDITED)
+    for name, value in where.items():
+        statement = statement.where(getattr(Invoice, name) == value)
+    return session.exec(statement.order_by(col(Invoice.id))).first()
+
+
 def issue_for(session: Session, policy: Policy, subject: Application | Award, now: datetime) -> str:
     """Invoice the subject's fee (its note for the audit comment): a submitted application's
-    (a re-application's share of it), or a renewal opened on an award."""
+    (a re-application's share of it; a renewal's, or the renewal invoice of its award), or a
+    renewal opened on an award."""
     fees = fees_of(policy)
+    if isinstance(subject, Application):
+        if _open_invoice(session, application_id=subject.id) is not None:
+            return "already invoiced"
+        renewed = renews(session, policy, subject)
+    else:
+        renewed = subject
+    if renewed is not None and (
+        taken := _open_invoice(session, award_id=renewed.id, application_id=None)
+    ):
+        if isinstance(subject, Award):
+            return f"renewal already invoiced ({taken.number})"
+        # The award's renewal invoice is this application's: one fee, not two.
+        taken.application_id = subject.id
+        taken.version += 1
+        session.add(taken)
+        session.flush()
+        return f"invoice {taken.number} (the renewal of the award) is this application's"
     app_id = subject.id if isinstance(subject, Application) else subject.application_id
     band = _band(session, app_id)
     net = price(policy, subject.level, band)
@@ -130,21 +188,11 @@ def issue_for(session: Session, policy: Policy, subject: Application | Award, no
     if net is None:
         return f"no fee in the price table for {level} at turnover '{band or 'unknown'}'"
     what = f"{policy.name}: {level} application and award"
-    if isinstance(subject, Award):
-        what = f"{policy.name}: {level} renewal"
-    elif subject.reapplies_id is not None:
+    if isinstance(subject, Application) and subject.reapplies_id is not None:
         net = net * fees.reapplication_percent // 100
         what = f"{policy.name}: {level} re-application ({fees.reapplication_percent}% of the fee)"
-    if isinstance(subject, Application):
-        already = session.exec(
-            select(Invoice.id).where(
-                Invoice.application_id == subject.id,
-                Invoice.kind == INVOICE,
-                col(Invoice.status) != CREDITED,
-            )
-        ).first()
-        if already is not None:
-            return "already invoiced"
+    elif renewed is not None:
+        what = f"{policy.name}: {level} renewal"
     if fees.extra.get(subject.level):
         what = f"{what} ({fees.extra[subject.level]})"
     number = next_number(session, fees.invoice_prefix)
@@ -152,7 +200,7 @@ def issue_for(session: Session, policy: Policy, subject: Application | Award, no
         number=number,
         organisation_id=subject.organisation_id,
         application_id=subject.id if isinstance(subject, Application) else None,
-        award_id=subject.id if isinstance(subject, Award) else None,
+        award_id=renewed.id if renewed is not None else None,
         scheme=policy.id,
         level=subject.level,
         turnover_band=band,

@@ -1,10 +1,13 @@
 """Fees and invoices (policies/svqm.yaml `fees`): submitting invoices the level's fee for the
 turnover band with VAT, a re-application 25% of it; numbers run in order; an admin marks one paid;
-the policy can make payment a guard before review; a withdrawal credits what was invoiced."""
+the policy can make payment a guard before review; a withdrawal credits what was invoiced; a
+renewal is invoiced as one, once (the award's renewal invoice, where the policy issues one when
+the renewal opens, is the renewal application's)."""
 
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 
 import pytest
 
@@ -12,7 +15,7 @@ from svqm.accounts.models import User
 from svqm.errors import Conflict, GuardRefused, PermissionDenied
 from svqm.workflow import invoices
 from svqm.workflow import service as workflow
-from svqm.workflow.models import Application
+from svqm.workflow.models import Application, Award
 from svqm.workflow.schemes import load_registry
 from tests.conftest import POLICIES
 from tests.factories import actor, add_pledges, make_org, make_user, open_app, store_at, upload_all
@@ -180,3 +183,79 @@ def test_the_policy_can_make_review_wait_for_payment(session, paying_registry, t
         session, app, "start_review", actor=actor(assessor), registry=paying_registry, now=now
     )
     assert session.get(Application, app.id).state == "under_review"
+
+
+def _held(session, registry, tmp_path, now, *, band="to_10m"):
+    """A Bronze application awarded, and its award in force (as `issue_award` leaves them)."""
+    app, applicant = _submitted(session, registry, tmp_path, now, band=band)
+    policy = registry.get("svqm").policy
+    app.state = "awarded"
+    award = Award(
+        organisation_id=app.organisation_id,
+        application_id=app.id,
+        scheme="svqm",
+        scheme_version=policy.version,
+        policy_digest=policy.digest,
+        level="bronze",
+        state="active",
+        certificate_number=f"T-{app.id}",
+        issued_at=now,
+        expires_at=now + timedelta(days=365),
+        state_changed_at=now,
+    )
+    session.add_all([app, award])
+    session.flush()
+    return award, applicant
+
+
+def _renew(session, registry, tmp_path, now, applicant):
+    again = open_app(session, registry, applicant, now=now)
+    assert again.reapplies_id is None
+    upload_all(session, registry, store_at(tmp_path), again, applicant, now=now)
+    workflow.fire(session, again, "submit", actor=actor(applicant), registry=registry, now=now)
+    return again
+
+
+def test_a_renewal_is_invoiced_as_a_renewal_at_the_full_fee(session, registry, tmp_path, now):
+    award, applicant = _held(session, registry, tmp_path, now)
+    renewal = _renew(session, registry, tmp_path, now, applicant)
+    (inv,) = invoices.of_application(session, renewal.id)
+    # Bronze at £1m to £10m (the renewal answers the first band): the whole fee, not a quarter.
+    assert inv.description == "Social Value Quality Mark: Bronze renewal"
+    assert (inv.amount_pence, inv.vat_pence) == (49500, 9900)
+    assert inv.award_id == award.id
+
+
+@pytest.fixture(scope="module")
+def renewal_registry(tmp_path_factory):
+    """The real policies, SVQM invoicing the award when its renewal opens."""
+    directory = tmp_path_factory.mktemp("renewal-fee")
+    shutil.copytree(POLICIES, directory, dirs_exist_ok=True)
+    path = directory / "svqm.yaml"
+    text = path.read_text(encoding="utf-8")
+    before = (
+        "{trigger: open_renewal, source: [active, upgrade_eligible, report_due], "
+        "dest: renewal_due, roles: [system],"
+    )
+    assert before in text
+    path.write_text(text.replace(before, before + " effects: [issue_invoice],"), encoding="utf-8")
+    return load_registry(directory)
+
+
+def test_opening_a_renewal_invoices_it_once(session, renewal_registry, tmp_path, now):
+    award, applicant = _held(session, renewal_registry, tmp_path, now, band="to_10m")
+    workflow.fire(
+        session, award, "open_renewal", actor=workflow.SYSTEM, registry=renewal_registry, now=now
+    )
+    (inv,) = [i for i in invoices.listing(session) if i.award_id == award.id]
+    # The band of the award's own application: Bronze at £1m to £10m, £695.00 and VAT.
+    assert (inv.application_id, inv.amount_pence, inv.vat_pence) == (None, 69500, 13900)
+    assert inv.description == "Social Value Quality Mark: Bronze renewal"
+    # The renewal application takes that invoice over when it is sent: one fee, not two.
+    renewal = _renew(session, renewal_registry, tmp_path, now, applicant)
+    assert [i.id for i in invoices.of_application(session, renewal.id)] == [inv.id]
+    assert [i.id for i in invoices.listing(session) if i.award_id == award.id] == [inv.id]
+    trail = workflow.history(session, renewal)
+    assert f"invoice {inv.number} (the renewal of the award) is this application's" in (
+        trail[-1].comment
+    )
