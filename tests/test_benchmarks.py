@@ -37,6 +37,18 @@ def sized() -> Iterator[Callable[..., ModuleType]]:
         importlib.reload(module)
 
 
+def test_b1_baseline_writes_what_fire_writes(sized: Callable[..., ModuleType]) -> None:
+    b1 = sized("b1_transitions", SVQM_B1_TRANSITIONS="200")
+    result = b1.run()  # raises unless both sides end with the same deadline and outbox rows
+    deadlines, still_open, outbox = result.detail["deadline_open_outbox_rows"]
+    # Every transition tells the holder; each reinstatement opens three deadlines again.
+    assert outbox == b1.WARMUP + 200
+    assert deadlines > 0
+    assert still_open == 0  # 300 steps over 100 awards: each ends suspended, its rows cancelled
+    assert result.ratio == pytest.approx(result.measured["seconds"] / result.baseline["seconds"])
+    assert result.baseline["CPU ms/unit"] > 0
+
+
 def test_b3_times_put_against_the_hash_of_the_same_file(
     sized: Callable[..., ModuleType],
 ) -> None:
