@@ -61,7 +61,8 @@ class SimulationResult:
     # Audits booked (a start date confirmed) and moved; consultation invitations and answers.
     audits: dict[str, int] = field(default_factory=dict)
     consultation: dict[str, int] = field(default_factory=dict)
-    # Invoices issued (on submission), paid and unpaid, and credit notes (withdrawals).
+    # Invoices issued (on submission), paid (late: after the due date) and unpaid, credit notes
+    # (withdrawals), those of re-applications, and steps that waited for payment.
     invoices: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     labels: dict[str, str] = field(default_factory=dict, repr=False)
@@ -259,7 +260,14 @@ def report_table(result: SimulationResult) -> Table:
     )
     table.add_row("  answered", _n(r.consultation.get("answered", 0)))
     table.add_row("[bold]invoices issued[/]", _n(r.invoices.get("issued", 0)))
-    for key in ("paid", "unpaid", "credit notes"):
+    for key in (
+        "paid",
+        "paid after the due date",
+        "unpaid",
+        "credit notes",
+        "for re-applications",
+        "steps that waited for payment",
+    ):
         table.add_row(f"  {key}", _n(r.invoices.get(key, 0)))
     table.add_row("emails delivered (counting mailer)", _n(r.emails_delivered))
     table.add_row("emails with nobody to send to", _n(r.emails_undeliverable))

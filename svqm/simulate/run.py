@@ -23,7 +23,7 @@ from svqm.db import UtcDateTime, session_scope
 from svqm.errors import SvqmError
 from svqm.notify.dispatch import dispatch
 from svqm.notify.sweep import SweepReport, sweep
-from svqm.simulate.audits import Auditing
+from svqm.simulate.payments import Paying
 from svqm.simulate.people import People
 from svqm.simulate.report import SimulationResult, labels_of, read_back
 from svqm.simulate.route import at_work
@@ -108,7 +108,7 @@ class Simulation:
             engine = open_database(root, self.database_url)
             try:
                 world = build_world(engine, root, organisations=self.organisations, rng=rng)
-                people = Auditing(
+                people = Paying(
                     self.registry, self.scheme, world.store, world.staff, rng, self._later
                 )
                 first = people.first_level.id
@@ -119,6 +119,7 @@ class Simulation:
                 swept, mailer = self._days(world, people, days, progress, on_day)
                 with session_scope(engine, write=False) as session:
                     stored = read_back(session, people.policy, verify=self.verify_audit)
+                stored["invoices"]["steps that waited for payment"] = people.waited
             finally:
                 engine.dispose()
         return SimulationResult(

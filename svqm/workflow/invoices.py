@@ -334,12 +334,20 @@ def listing(session: Session, *, status: str | None = None) -> list[Invoice]:
 
 
 def counts(session: Session) -> dict[str, int]:
-    """Invoices issued, paid and unpaid, and credit notes, everywhere (the simulation's report)."""
-    rows = session.exec(select(Invoice.kind, Invoice.status)).all()
-    issued = [s for k, s in rows if k == INVOICE]
+    """Invoices issued, paid (and paid after their due date) and unpaid, credit notes, and the
+    invoices of re-applications, everywhere (the simulation's report)."""
+    rows = session.exec(
+        select(Invoice, col(Application.reapplies_id)).outerjoin(
+            Application, col(Application.id) == col(Invoice.application_id)
+        )
+    ).all()
+    issued = [(i, again) for i, again in rows if i.kind == INVOICE]
+    late = [i for i, _ in issued if i.status == PAID and i.paid_at and i.paid_at > i.due_at]
     return {
         "issued": len(issued),
-        "paid": issued.count(PAID),
-        "unpaid": issued.count(UNPAID),
-        "credit notes": sum(1 for k, _ in rows if k == CREDIT_NOTE),
+        "paid": sum(1 for i, _ in issued if i.status == PAID),
+        "paid after the due date": len(late),
+        "unpaid": sum(1 for i, _ in issued if i.status == UNPAID),
+        "credit notes": sum(1 for i, _ in rows if i.kind == CREDIT_NOTE),
+        "for re-applications": sum(1 for _, again in issued if again is not None),
     }
