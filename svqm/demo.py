@@ -20,6 +20,7 @@ from svqm.evidence.storage import BlobStore
 from svqm.notify import messages as notify_messages
 from svqm.workflow import actions, audits, invoices, progress, screening
 from svqm.workflow import service as workflow
+from svqm.workflow.effects import members_covered
 from svqm.workflow.models import Application, Award
 from svqm.workflow.schemes import SchemeRegistry
 
@@ -116,6 +117,15 @@ _CARE_HOMES = (
     "Lighthouse Court",
     "Anchor View",
     "Marina Gardens",
+)
+# A care home's own pledge, made on the group's application beside the shared ones.
+ANCHOR_VIEW_PLEDGE = (
+    "health",
+    "Open Anchor View's garden to the village dementia cafe every month",
+    "cafe sessions hosted",
+    "sessions",
+    0.0,
+    "12",
 )
 
 
@@ -272,7 +282,10 @@ class _Journey:
             self.session, self.app, days, actor=self.as_applicant, registry=self.registry, now=now
         )
 
-    def pledges(self, rows: list[tuple[str, str, str, str, float, str]]) -> None:
+    def pledges(
+        self, rows: list[tuple[str, str, str, str, float, str]], member: int | None = None
+    ) -> None:
+        """Make these pledges (on a group's application, `member`'s own ones)."""
         for theme, title, indicator, unit, baseline, target in rows:
             actions.add_pledge(
                 self.session,
@@ -286,6 +299,7 @@ class _Journey:
                     target=target,
                     due_date=(self.now + timedelta(days=365)).date(),
                     description=f"{title}, measured as {indicator}.",
+                    organisation_id=member,
                 ),
                 actor=self.as_applicant,
                 registry=self.registry,
@@ -300,6 +314,7 @@ class _Journey:
             application_id=self.app.id,
             policy=scheme.policy,
             level=scheme.policy.level(self.app.level),
+            members=members_covered(self.session, self.app.id),
         ):
             body = f"{slot.title}\n\nDemonstration evidence for application {self.app.id}.\n"
             actions.upload_evidence(
@@ -484,6 +499,9 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
     j = _Journey(session, registry, store, app, care_user, now - timedelta(days=40))
     j.answer_eligibility()
     j.pledges(_PLEDGES["svqm"])
+    # The group's pledges are shared by the three homes; Anchor View adds one of its own, which
+    # only its award carries.
+    j.pledges([ANCHOR_VIEW_PLEDGE], member=homes["Anchor View"].id)
     j.upload_all()
     j.fire("submit", care_user)
     assigned = assessor if app.assessor_id == assessor.id else assessor2
@@ -560,7 +578,8 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         "             applicant@harbour.demo.svqm.test (Bronze held, Silver under review, with a",
         "               message thread with the assessor on it; acts",
         "               for the group's five care homes too: switch on 'Your organisations', see /group;",
-        "               three homes awarded Bronze on one group application; Harbour House's",
+        "               three homes awarded Bronze on one group application (Anchor View's",
+        "               award carries a pledge of its own beside the shared ones); Harbour House's",
         "               Silver is at the audit-booking step: dates proposed, for an admin to confirm)",
         "             manager@quaylodge.demo.svqm.test (one care home of the group only)",
         "             applicant@northgate.demo.svqm.test (Bronze draft)",

@@ -41,11 +41,48 @@ def test_db_upgrade_then_demo_once_then_audit_verify(env):
     first = run("demo", env=env)
     assert first.returncode == 0, first.stderr
     assert "demo data created" in first.stdout
+    _the_care_homes_pledges(env)
     again = run("demo", env=env)
     assert (again.returncode, again.stdout.strip()) == (0, "demo data already present")
     verified = run("audit", "verify", env=env)
     assert verified.returncode == 0, verified.stderr
     assert "audit trail intact" in verified.stdout
+
+
+def _the_care_homes_pledges(env):
+    """The demo's group application: Anchor View's award carries its own pledge beside the
+    shared ones; Lighthouse Court's, on the same application, the shared ones alone."""
+    from datetime import timedelta
+
+    from sqlalchemy import create_engine
+    from sqlmodel import Session, select
+
+    from svqm.accounts.models import Organisation
+    from svqm.clock import utc_now
+    from svqm.demo import ANCHOR_VIEW_PLEDGE
+    from svqm.workflow import commitments
+    from svqm.workflow.schemes import load_registry
+
+    engine = create_engine(env["SVQM_DATABASE_URL"])
+    registry = load_registry(REPO / "policies")
+    later = utc_now() + timedelta(days=1)
+    try:
+        with Session(engine) as s:
+            ids = {
+                o.name: o.id
+                for o in s.exec(select(Organisation)).all()
+                if o.name in ("Anchor View", "Lighthouse Court")
+            }
+            titles = {
+                name: {p.title for p in commitments.commitments(s, registry, oid, later).pledges}
+                for name, oid in ids.items()
+            }
+    finally:
+        engine.dispose()
+    own = ANCHOR_VIEW_PLEDGE[1]
+    assert own in titles["Anchor View"]
+    assert own not in titles["Lighthouse Court"]
+    assert titles["Anchor View"] - {own} == titles["Lighthouse Court"] != set()
 
 
 def test_user_add_reads_the_password_from_stdin_and_refuses_bad_input(env):

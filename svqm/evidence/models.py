@@ -129,11 +129,14 @@ class EvidenceItem(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     application_id: int = Field(foreign_key="application.id", index=True)
-    # The checklist slot: "<requirement>", "<requirement>:pledge-<id>" or "<requirement>:<standard>".
+    # The checklist slot: "<requirement>", "<requirement>:pledge-<id>", "<requirement>:<standard>"
+    # or (a group's application, a per-member item) "<requirement>:member-<organisation id>".
     slot: str = Field(max_length=160)
     requirement_id: str = Field(max_length=64)
     pledge_id: int | None = Field(default=None, foreign_key="pledge.id")
     standard_id: str | None = Field(default=None, max_length=64)
+    # A group's application: the member organisation the item is for (a `per_member` item).
+    member_organisation_id: int | None = Field(default=None, foreign_key="organisation.id")
     version: int = 1
     title: str = Field(default="", max_length=200)
     filename: str = Field(max_length=255)
@@ -157,6 +160,7 @@ class EvidencePublic(SQLModel):
     requirement_id: str
     pledge_id: int | None
     standard_id: str | None
+    member_organisation_id: int | None = None
     version: int
     title: str
     filename: str

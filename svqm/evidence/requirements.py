@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, select
 
+from svqm.accounts.service import organisation_names
 from svqm.evidence.charter import published_revision_for_application
 from svqm.evidence.models import EvidenceItem, Pledge
 from svqm.evidence.pledges import list_pledges
@@ -14,13 +16,19 @@ from svqm.policy import Level, Policy
 
 @dataclass
 class Slot:
-    """One line of the checklist: a requirement, for a pledge or a standard when it is per one."""
+    """One line of the checklist: a requirement, for a pledge or a standard when it is per one
+    (or, on a group's application, for a member organisation when it is per member)."""
 
     id: str
     requirement_id: str
     title: str
     pledge_id: int | None = None
     standard_id: str | None = None
+    # A `per_member` item of a group's application: the member it is for, and its name.
+    member_id: int | None = None
+    member_name: str = ""
+    # The requirement's own title (the slot's title adds the pledge, standard or member).
+    requirement_title: str = ""
     items: list[EvidenceItem] = field(default_factory=list)
     # What else meets the slot ("charter"), and the charter revision that does (None: none yet).
     met_by: str | None = None
@@ -54,8 +62,14 @@ class Slot:
 
 
 def slot_id(
-    requirement_id: str, *, pledge_id: int | None = None, standard_id: str | None = None
+    requirement_id: str,
+    *,
+    pledge_id: int | None = None,
+    standard_id: str | None = None,
+    member_id: int | None = None,
 ) -> str:
+    if member_id is not None:
+        return f"{requirement_id}:member-{member_id}"
     if pledge_id is not None:
         return f"{requirement_id}:pledge-{pledge_id}"
     if standard_id is not None:
@@ -63,13 +77,34 @@ def slot_id(
     return requirement_id
 
 
-def slots_for(policy: Policy, level: Level, pledges: list[Pledge]) -> list[Slot]:
-    """The slots a level asks for, given the application's pledges."""
+def member_names(session: Session, members: Sequence[int]) -> dict[int, str]:
+    """The members' names, in the order given."""
+    names = organisation_names(session, members)
+    return {m: names.get(m, f"Organisation {m}") for m in members}
+
+
+def slots_for(
+    policy: Policy, level: Level, pledges: list[Pledge], members: Mapping[int, str] | None = None
+) -> list[Slot]:
+    """The slots a level asks for, given the application's pledges and (a group's application)
+    the member organisations it covers, by id with their names."""
     slots: list[Slot] = []
     for rid in level.evidence:
         req = policy.requirement(rid)
         assert req is not None  # the policy cross-check guarantees it
-        if req.per == "application":
+        if req.per == "application" and req.per_member and members:
+            slots.extend(
+                Slot(
+                    slot_id(rid, member_id=mid),
+                    rid,
+                    f"{req.title}: {name}",
+                    member_id=mid,
+                    member_name=name,
+                    requirement_title=req.title,
+                )
+                for mid, name in members.items()
+            )
+        elif req.per == "application":
             slots.append(Slot(rid, rid, req.title, met_by=req.met_by))
         elif req.per == "pledge":
             for p in pledges:
@@ -92,9 +127,19 @@ def slots_for(policy: Policy, level: Level, pledges: list[Pledge]) -> list[Slot]
     return slots
 
 
-def checklist(session: Session, *, application_id: int, policy: Policy, level: Level) -> list[Slot]:
-    """Every slot with all uploaded versions attached, in policy order."""
-    slots = slots_for(policy, level, list_pledges(session, application_id))
+def checklist(
+    session: Session,
+    *,
+    application_id: int,
+    policy: Policy,
+    level: Level,
+    members: Sequence[int] = (),
+) -> list[Slot]:
+    """Every slot with all uploaded versions attached, in policy order; `members`, the
+    organisations a group's application covers (each gives a `per_member` item its own slot)."""
+    slots = slots_for(
+        policy, level, list_pledges(session, application_id), member_names(session, members)
+    )
     by_id = {s.id: s for s in slots}
     items = session.exec(
         select(EvidenceItem)
@@ -112,19 +157,40 @@ def checklist(session: Session, *, application_id: int, policy: Policy, level: L
     return slots
 
 
-def find_slot(slots: list[Slot], requirement: str, pledge_id: int | None) -> Slot | None:
-    """The slot an upload names: a slot id, a requirement plus its pledge, or just the pledge."""
+def find_slot(
+    slots: list[Slot], requirement: str, pledge_id: int | None, member_id: int | None = None
+) -> Slot | None:
+    """The slot an upload names: a slot id, a requirement plus its pledge or its member, or
+    just the pledge."""
     if not requirement and pledge_id is not None:
         return next((s for s in slots if s.pledge_id == pledge_id), None)
-    wanted = slot_id(requirement, pledge_id=pledge_id) if pledge_id is not None else requirement
+    wanted = requirement
+    if member_id is not None and not requirement.endswith(f":member-{member_id}"):
+        wanted = slot_id(requirement, member_id=member_id)
+    elif pledge_id is not None:
+        wanted = slot_id(requirement, pledge_id=pledge_id)
     return next((s for s in slots if s.id == wanted), None)
 
 
 def missing(slots: list[Slot]) -> list[str]:
-    """Unmet reasons for slots with no usable evidence: none uploaded, or the latest turned down."""
+    """Unmet reasons for slots with no usable evidence: none uploaded, or the latest turned down.
+
+    A `per_member` item missing for some members is one reason naming those members."""
     out = []
+    # requirement -> (where its reason goes in `out`, the members missing it, how many asked)
+    by_member: dict[str, tuple[int, list[str], int]] = {}
+    asked: dict[str, int] = {}
+    for s in slots:
+        if s.member_id is not None:
+            asked[s.requirement_id] = asked.get(s.requirement_id, 0) + 1
     for s in slots:
         if s.met_by_charter:
+            continue
+        if s.current is None and s.member_id is not None:
+            if s.requirement_id not in by_member:
+                out.append("")
+                by_member[s.requirement_id] = (len(out) - 1, [], asked[s.requirement_id])
+            by_member[s.requirement_id][1].append(s.member_name)
             continue
         if s.current is None:
             extra = " (or publish your organisation's charter)" if s.met_by == "charter" else ""
@@ -132,6 +198,12 @@ def missing(slots: list[Slot]) -> list[str]:
         elif not s.satisfied:
             why = "rejected" if s.status == "rejected" else "more information requested"
             out.append(f"evidence needs a new version: {s.title} ({why})")
+    titles = {s.requirement_id: s.requirement_title for s in slots if s.member_id is not None}
+    for rid, (at, names, total) in by_member.items():
+        out[at] = (
+            f"evidence missing for {len(names)} of {total} members: {titles[rid]} "
+            f"(each member uploads its own; missing for {', '.join(names)})"
+        )
     return out
 
 

@@ -5,7 +5,7 @@ These functions trust their caller (the workflow service) to have checked who ma
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -37,17 +37,33 @@ def resolve_slot(
     level: Level,
     requirement: str,
     pledge_id: int | None,
+    member_id: int | None = None,
+    members: Sequence[int] = (),
 ) -> requirements.Slot:
     """The checklist slot an upload is for, or InvalidInput naming the valid ones.
 
-    The slots alone, from the level and the pledges: the versions already uploaded are not
-    read (the next version number is taken when the upload is recorded).
+    The slots alone, from the level, the pledges and (a group's application) the members it
+    covers: the versions already uploaded are not read (the next version number is taken when
+    the upload is recorded). `member_id` must be one of `members`.
     """
-    slots = requirements.slots_for(policy, level, list_pledges(session, application_id))
-    slot = requirements.find_slot(slots, requirement, pledge_id)
+    names = requirements.member_names(session, members)
+    if member_id is not None and member_id not in names:
+        which = (
+            f"the members it covers are {', '.join(f'{n} ({m})' for m, n in names.items())}"
+            if names
+            else "it is not a group's application covering members"
+        )
+        raise InvalidInput(
+            f"organisation_id: organisation {member_id} is not a member this application "
+            f"covers ({which})",
+            field="organisation_id",
+        )
+    slots = requirements.slots_for(policy, level, list_pledges(session, application_id), names)
+    slot = requirements.find_slot(slots, requirement, pledge_id, member_id)
     if slot is None:
         valid = ", ".join(s.id for s in slots) or "none: add pledges first"
         what = f"'{requirement}'" + (f" for pledge {pledge_id}" if pledge_id is not None else "")
+        what += f" for member {member_id}" if member_id is not None else ""
         raise InvalidInput(
             f"{what} is not an evidence requirement of this application (valid: {valid})"
         )
@@ -84,6 +100,7 @@ def add_evidence(
                 "requirement_id": slot.requirement_id,
                 "pledge_id": slot.pledge_id,
                 "standard_id": slot.standard_id,
+                "member_organisation_id": slot.member_id,
                 "title": title.strip()[:200] or slot.title[:200],
                 "filename": clean_name,
                 "sha256": blob.sha256,

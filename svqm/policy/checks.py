@@ -56,6 +56,16 @@ def _check_catalogue(policy: Policy, problems: list[str]) -> None:
                 f"evidence_requirements[{i}].met_by: '{r.met_by}' meets one item for the whole "
                 f"application, but '{r.id}' asks for one per {r.per}"
             )
+        if r.per_member and r.per != "application":
+            problems.append(
+                f"evidence_requirements[{i}].per_member: one upload per member is asked of an "
+                f"item of the whole application, but '{r.id}' asks for one per {r.per}"
+            )
+        if r.per_member and r.met_by is not None:
+            problems.append(
+                f"evidence_requirements[{i}].per_member: each member uploads its own, so "
+                f"'{r.id}' cannot also be met by the applicant's {r.met_by}"
+            )
 
 
 def _check_levels(policy: Policy, problems: list[str]) -> None:

@@ -117,6 +117,9 @@ class EvidenceRequirement(_Strict):
     per: Literal["application", "pledge", "standard"] = "application"
     # "charter": the organisation's published charter meets it (an upload still may instead).
     met_by: Literal["charter"] | None = None
+    # A group's application covering several member organisations asks one upload of this
+    # item for each member (an organisation's own application: one, as without it).
+    per_member: bool = False
 
 
 class StateDef(_Strict):

@@ -24,6 +24,7 @@ from svqm.simulate.route import UNREACHABLE
 from svqm.simulate.world import Member
 from svqm.workflow import actions, judgement, screening
 from svqm.workflow import service as workflow
+from svqm.workflow.effects import members_covered
 from svqm.workflow.guards import GuardContext, asks_for, prerequisite_held
 from svqm.workflow.models import Application, Award
 from svqm.workflow.service import Actor
@@ -245,7 +246,11 @@ class People(Holders):
         if not pledge_service.list_pledges(session, app.id):
             self._pledge(session, app, level, actor, now)
         for slot in requirements.checklist(
-            session, application_id=app.id, policy=self.policy, level=level
+            session,
+            application_id=app.id,
+            policy=self.policy,
+            level=level,
+            members=members_covered(session, app.id),
         ):
             if slot.satisfied:
                 continue

@@ -190,6 +190,8 @@ class UploadForm:
     _upload: UploadFile
     # The applicant's note for the assessor (checked by the evidence service).
     note: str = ""
+    # A group's application: the member organisation a per-member item is for.
+    organisation_id: int | None = None
 
     def close(self) -> None:
         self._upload.file.close()
@@ -234,6 +236,13 @@ async def read_upload_form(request: Request) -> UploadForm:
     if pledge and whole_number(pledge) is None:
         upload.file.close()
         raise InvalidInput("pledge_id must be a whole number (a pledge's id)", field="pledge_id")
+    member = _text(form, "organisation_id")
+    if member and whole_number(member) is None:
+        upload.file.close()
+        raise InvalidInput(
+            "organisation_id must be a whole number (a member organisation's id)",
+            field="organisation_id",
+        )
     return UploadForm(
         file=upload.file,
         filename=upload.filename or "",
@@ -242,6 +251,7 @@ async def read_upload_form(request: Request) -> UploadForm:
         title=_text(form, "title")[:200],
         _upload=upload,
         note=_text(form, "note"),
+        organisation_id=int(member) if member else None,
     )
 
 

@@ -102,6 +102,8 @@ class RequirementPublic(BaseModel):
     title: str
     pledge_id: int | None
     standard: str | None
+    # A group's application: the member organisation a per-member item is for.
+    organisation_id: int | None = None
     satisfied: bool
     status: str
     evidence: list[int]

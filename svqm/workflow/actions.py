@@ -224,9 +224,11 @@ def upload_evidence(
     registry: SchemeRegistry,
     now: datetime,
     note: str = "",
+    member_id: int | None = None,
 ) -> EvidenceItem:
     """The applicant uploads evidence for a checklist slot, with an optional note for the
-    assessor; checks happen before any byte is read."""
+    assessor; on a group's application, `member_id` names the member a `per_member` item is
+    for. Checks happen before any byte is read."""
     scheme = registry.for_subject(session, app)
     _as_applicant(actor, app, scheme, "upload evidence")
     assert app.id is not None
@@ -238,6 +240,8 @@ def upload_evidence(
         level=level,
         requirement=requirement,
         pledge_id=pledge_id,
+        member_id=member_id,
+        members=members_covered(session, app.id),
     )
     return evidence_service.add_evidence(
         session,

@@ -19,6 +19,7 @@ from svqm.evidence import service as evidence_service
 from svqm.policy import Policy, parse_policy
 from svqm.workflow import deadlines, eligibility, invoices
 from svqm.workflow.deadlines import add_months
+from svqm.workflow.effects import members_covered
 from svqm.workflow.models import Application, AuditEvent, Award, PolicySnapshot, Subject
 
 _UK = ZoneInfo("Europe/London")
@@ -249,6 +250,7 @@ def _checklist(ctx: GuardContext) -> list[evidence_requirements.Slot]:
         application_id=_id(ctx),
         policy=ctx.policy,
         level=ctx.policy.level(ctx.subject.level),
+        members=members_covered(ctx.session, _id(ctx)),
     )
 
 

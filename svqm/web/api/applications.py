@@ -39,6 +39,7 @@ from svqm.web.schemas import (
 from svqm.web.views.scores import score_result_public
 from svqm.workflow import actions, judgement, queries
 from svqm.workflow import service as workflow
+from svqm.workflow.effects import members_covered
 from svqm.workflow.models import Application
 from svqm.workflow.schemes import SchemeRegistry
 
@@ -176,7 +177,11 @@ def read_requirements(
     app = _load(session, application_id, user, registry)
     policy = registry.for_subject(session, app).policy
     slots = evidence_requirements.checklist(
-        session, application_id=application_id, policy=policy, level=policy.level(app.level)
+        session,
+        application_id=application_id,
+        policy=policy,
+        level=policy.level(app.level),
+        members=members_covered(session, application_id),
     )
     return [
         RequirementPublic(
@@ -185,6 +190,7 @@ def read_requirements(
             title=s.title,
             pledge_id=s.pledge_id,
             standard=s.standard_id,
+            organisation_id=s.member_id,
             satisfied=s.satisfied,
             status=s.status,
             evidence=[i.id or 0 for i in s.items],
@@ -251,6 +257,7 @@ def list_evidence(
                             "file": {"type": "string", "format": "binary"},
                             "requirement": {"type": "string"},
                             "pledge_id": {"type": "integer"},
+                            "organisation_id": {"type": "integer"},
                             "title": {"type": "string"},
                             "note": {"type": "string", "maxLength": 1000},
                         },
@@ -270,7 +277,8 @@ async def upload_evidence(
     store: StoreDep,
 ) -> EvidenceCreated:
     """Upload a file (multipart: file, requirement or pledge_id, title, and an optional note for
-    the assessor of at most 1,000 characters), streamed to the store.
+    the assessor of at most 1,000 characters; on a group's application, organisation_id names
+    the member a per-member item is for), streamed to the store.
 
     The request's unit of work connects only once the body is in: the file streams in without
     the database's write lock held.
@@ -292,6 +300,7 @@ async def upload_evidence(
             registry=registry,
             now=now,
             note=form.note,
+            member_id=form.organisation_id,
         )
         return EvidenceCreated(
             id=item.id or 0,

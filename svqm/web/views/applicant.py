@@ -142,11 +142,21 @@ def checklist_slots(
     """The evidence checklist as the page shows it, with versions and the latest comment."""
     assert app.id is not None
     slots = evidence_requirements.checklist(
-        session, application_id=app.id, policy=policy, level=level
+        session,
+        application_id=app.id,
+        policy=policy,
+        level=level,
+        members=members_covered(session, app.id),
     )
     reviews = evidence_service.reviews_of(session, [i.id for s in slots for i in s.items if i.id])
+    # A per-member item of a group's application: done once every member's own is in.
+    each: dict[str, list[bool]] = {}
+    for slot in slots:
+        if slot.member_id is not None:
+            each.setdefault(slot.requirement_id, []).append(slot.satisfied)
     out = []
     for slot in slots:
+        members_done = each.get(slot.requirement_id) if slot.member_id is not None else None
         versions = {i.id: i.version for i in slot.items}
         said = [
             r
@@ -162,6 +172,13 @@ def checklist_slots(
                 "title": slot.title,
                 "description": requirement.description if requirement else "",
                 "satisfied": slot.satisfied,
+                "member": slot.member_name,
+                "each_member": (
+                    f"Each member uploads its own: {sum(members_done)} of {len(members_done)} "
+                    "members done"
+                    if members_done
+                    else ""
+                ),
                 "tag": evidence_tag(slot.status),
                 "comment": {
                     "text": latest.comment,

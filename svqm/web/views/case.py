@@ -24,6 +24,7 @@ from svqm.web.views.judgement import Judgement, judgement_of
 from svqm.web.views.triggers import TriggerForm, trigger_forms
 from svqm.workflow import deadlines, judgement, queries
 from svqm.workflow import service as workflow
+from svqm.workflow.effects import members_covered
 from svqm.workflow.models import Application, AuditEvent
 from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import Actor
@@ -88,7 +89,11 @@ def case_file(
     level = policy.level(app.level)
     flow = policy.workflows.application
     slots = evidence_requirements.checklist(
-        session, application_id=app.id, policy=policy, level=level
+        session,
+        application_id=app.id,
+        policy=policy,
+        level=level,
+        members=members_covered(session, app.id),
     )
     items = {i.id: i for s in slots for i in s.items if i.id is not None}
     reviews = evidence_service.reviews_of(session, list(items))

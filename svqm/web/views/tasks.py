@@ -52,7 +52,8 @@ def task_groups(view: TaskList) -> list[TaskGroup]:
             title=s["title"],
             href=f"{base}/evidence/{s['id']}",
             status=_slot_status(s),
-            hint=s["tag"]["text"] if s["versions"] and not s["satisfied"] else "",
+            hint=(s["tag"]["text"] if s["versions"] and not s["satisfied"] else "")
+            or s.get("each_member", ""),
         )
         for s in view.slots
     ] + [
