@@ -42,6 +42,36 @@ PRODUCTION_HASHER = accounts._hasher
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
 
+# Files that take a minute or more of one worker (from `pytest --durations`): pytest-xdist hands
+# each file to one worker whole (--dist loadfile), in collection order, so these go first, browser
+# files before them; a long file started last would leave the other workers idle at the end.
+LONG_FILES = (
+    "browser/test_journey.py",
+    "browser/test_demo_browser.py",
+    "notify/test_simulate_judgement.py",
+    "workflow/test_stateful.py",
+    "notify/test_simulate.py",
+    "notify/test_scheduler_process.py",
+    "test_cli.py",
+    "test_cli_keys.py",
+    "test_benchmarks.py",
+    "workflow/test_exports.py",
+)
+
+
+def _start_order(item: pytest.Item) -> int:
+    path = item.path.relative_to(REPO / "tests").as_posix()
+    if path in LONG_FILES:
+        return LONG_FILES.index(path)
+    return len(LONG_FILES) + (0 if path.startswith("browser/") else 1)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first (a stable sort: each file's own tests keep their order)."""
+    items.sort(key=_start_order)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _cheap_password_hashing() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
