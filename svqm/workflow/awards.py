@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from svqm.accounts.models import Organisation
 from svqm.errors import NotFound
 from svqm.evidence.models import HELD, ApplicationPledge, Pledge, PledgeRevision
+from svqm.policy import Policy
 from svqm.workflow.models import Application, Award
 from svqm.workflow.schemes import SchemeRegistry
 
@@ -36,6 +37,25 @@ def assessor_of(session: Session, award: Award) -> int | None:
 def successor_of(session: Session, award: Award) -> Award | None:
     """The award that superseded this one (a renewal or an upgrade), if any."""
     return session.exec(select(Award).where(Award.supersedes_id == award.id)).first()
+
+
+def renewed_by(session: Session, policy: Policy, app: Application) -> Award | None:
+    """The award of the same scheme and level that this open application would renew: one its
+    organisation holds in a state the policy's `supersede` trigger leaves (in force, or expired
+    and still restorable). None for a first application, a higher level, or once awarded."""
+    supersede = policy.workflows.award.supersede
+    if supersede is None or policy.workflows.application.state(app.state).terminal:
+        return None
+    return session.exec(
+        select(Award)
+        .where(
+            Award.organisation_id == app.organisation_id,
+            Award.scheme == app.scheme,
+            Award.level == app.level,
+            col(Award.state).in_(policy.workflows.award.leaves(supersede)),
+        )
+        .order_by(col(Award.issued_at).desc())
+    ).first()
 
 
 def organisation_awards(session: Session, organisation_id: int) -> list[Award]:

@@ -98,6 +98,11 @@ def test_after_a_year_both_are_offered_and_the_renewal_carries_the_pledges(
         gold_id = int(upgrade.headers["location"].split("/")[2].split("?")[0])
         with Session(engine) as s:
             assert {p.id for p in pledge_service.list_pledges(s, gold_id)} == held
+        # Each page says what it is: the same level is a renewal, the next one an application.
+        h1 = re.compile(r"<h1[^>]*>\s*([^<]*?)\s*</h1>")
+        assert "Silver" in h1.findall(client.get(f"/applications/{new_id}").text)[0]
+        assert h1.findall(client.get(f"/applications/{new_id}").text)[0].endswith(" renewal")
+        assert h1.findall(client.get(f"/applications/{gold_id}").text)[0].endswith(" application")
 
 
 def test_after_the_renewal_deadline_renewal_is_still_offered(engine, registry, tmp_path, issued):

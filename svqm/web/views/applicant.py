@@ -294,6 +294,11 @@ def task_list(
             return ""
         return f"{names[owner]}'s own" if owner in names else "Shared by every member"
 
+    kind = "application"
+    if app.reapplies_id is not None:
+        kind = "re-application"
+    elif award_queries.renewed_by(session, policy, app) is not None:
+        kind = "renewal"
     return TaskList(
         members=[{"value": "", "text": "All members (shared)", "selected": not member}]
         + [
@@ -312,8 +317,9 @@ def task_list(
             else None
         ),
         audit=audit,
-        title=f"{level.name} application",
+        title=f"{level.name} {kind}",
         app={
+            "kind": kind,
             "id": app.id,
             "version": app.version,
             "scheme": policy.name,
