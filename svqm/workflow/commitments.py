@@ -76,11 +76,14 @@ def _as_awarded(
     return latest
 
 
-def accepted_progress(session: Session, pledge_ids: Iterable[int]) -> dict[int, list[Progress]]:
-    """The figures reported for each pledge that an assessor accepted, oldest period first."""
+def accepted_progress(
+    session: Session, pledge_ids: Iterable[int], organisations: Iterable[int] | None = None
+) -> dict[int, list[Progress]]:
+    """The figures reported for each pledge that an assessor accepted, oldest period first
+    (`organisations`: on these organisations' awards only)."""
     return {
         pid: [Progress(period, actual) for period, actual in rows]
-        for pid, rows in accepted_figures(session, list(pledge_ids)).items()
+        for pid, rows in accepted_figures(session, list(pledge_ids), organisations).items()
     }
 
 
@@ -103,7 +106,8 @@ def award_pledges(session: Session, awards: list[Award]) -> list[PublicPledge]:
     }
     ids = [p.id for p in held if p.id is not None]
     revisions = _as_awarded(session, ids, awarded)
-    progress = accepted_progress(session, ids)
+    # A group's shared pledge is held by each member's award: each reads its own figures.
+    progress = accepted_progress(session, ids, owners)
     out = []
     for pid in ids:
         r = revisions.get(pid)

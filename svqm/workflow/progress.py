@@ -284,19 +284,27 @@ def figures_of(session: Session, report_ids: list[int]) -> dict[int, list[Pledge
     return out
 
 
-def accepted_figures(session: Session, pledge_ids: list[int]) -> dict[int, list[tuple[str, float]]]:
-    """Each pledge's accepted figures, one per period (the latest accepted), oldest period first."""
+def accepted_figures(
+    session: Session, pledge_ids: list[int], organisations: Iterable[int] | None = None
+) -> dict[int, list[tuple[str, float]]]:
+    """Each pledge's accepted figures, one per period (the latest accepted), oldest period first;
+    `organisations`: only those reported on these organisations' awards (the members of a group
+    share its pledges, each reporting its own figures)."""
     if not pledge_ids:
         return {}
-    rows = session.exec(
+    query = (
         select(PledgeProgress.pledge_id, AnnualReport.period, PledgeProgress.actual)
         .join(AnnualReport, col(AnnualReport.id) == col(PledgeProgress.report_id))
         .where(
             col(PledgeProgress.pledge_id).in_(pledge_ids),
             col(AnnualReport.published).is_(True),
         )
-        .order_by(col(AnnualReport.id))
     )
+    if organisations is not None:
+        query = query.join(Award, col(Award.id) == col(AnnualReport.award_id)).where(
+            col(Award.organisation_id).in_(list(organisations))
+        )
+    rows = session.exec(query.order_by(col(AnnualReport.id)))
     by_pledge: dict[int, dict[str, float]] = {}
     for pledge_id, period, actual in rows:
         by_pledge.setdefault(pledge_id, {})[period] = actual

@@ -197,3 +197,70 @@ def test_a_member_id_on_an_organisations_own_application_is_refused(
         assert mine.json()["organisation_id"] == org.id
     with Session(engine) as s:
         assert [p.title for p in s.exec(select(Pledge).order_by(col(Pledge.id)))] == ["y"]
+
+
+def test_members_sharing_a_pledge_each_read_their_own_accepted_figures(
+    engine, registry, tmp_path, now
+):
+    """A shared pledge is one row held by every member's award: the figures one member reported
+    (accepted) are on its page, not on the other members'."""
+    from svqm.workflow.models import AnnualReport
+    from svqm.workflow.progress import PledgeProgress
+
+    with Session(writer(engine), expire_on_commit=False) as s:
+        group = accounts.create_organisation(s, name="Harbour Care Group")
+        homes = [accounts.create_organisation(s, name=n, parent_id=group.id) for n in HOMES[:2]]
+        director = make_account(s, "applicant", group)
+        assessor = make_account(s, "assessor")
+        panel = make_account(s, "panel")
+        app = workflow.open_application(
+            s,
+            organisation_id=group.id,
+            scheme_id="svqm",
+            level="bronze",
+            actor=actor(director),
+            registry=registry,
+            now=now,
+            members=[h.id for h in homes],
+        )
+        add_pledges(s, registry, app, director, now=now)
+        upload_all(s, registry, store_at(tmp_path / "evidence"), app, director, now=now)
+        answer_eligibility(s, registry, app, director, now=now)
+        for trigger, who in (("submit", director), ("start_review", assessor)):
+            workflow.fire(s, app, trigger, actor=actor(who), registry=registry, now=now)
+        review_all(s, registry, app, assessor, now=now)
+        for trigger, who in (("recommend_award", assessor), ("confirm_award", panel)):
+            workflow.fire(s, app, trigger, actor=actor(who), registry=registry, now=now)
+        first = s.exec(select(Award).where(Award.organisation_id == homes[0].id)).one()
+        shared = commitments.award_pledges(s, [first])[0].id
+        report = AnnualReport(
+            award_id=first.id,
+            organisation_id=homes[0].id,
+            scheme=first.scheme,
+            level=first.level,
+            policy_digest=first.policy_digest,
+            deadline_kind="annual_report",
+            period="2026",
+            filename="",
+            sha256="",
+            size=0,
+            content_type="",
+            submitted_at=now,
+            state="accepted",
+            published=True,
+        )
+        s.add(report)
+        s.flush()
+        s.add(PledgeProgress(report_id=report.id, pledge_id=shared, actual=7))
+        s.commit()
+    later = now + timedelta(days=1)
+    with Session(engine) as s:
+        read = {
+            h.id: {
+                p.id: [(g.period, g.actual) for g in p.progress]
+                for p in commitments.commitments(s, registry, h.id, later).pledges
+            }
+            for h in homes
+        }
+    assert read[homes[0].id][shared] == [("2026", 7.0)]
+    assert read[homes[1].id][shared] == []
