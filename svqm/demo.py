@@ -552,6 +552,29 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         recorded_by_id=admin.id,
     )
 
+    # A caterer whose work includes fast food, a case-by-case industry: its Bronze draft waits
+    # for an admin to agree the conditions and decide its eligibility (on /admin).
+    caterer, caterer_user = _org(
+        session,
+        "Eastgate Catering Ltd",
+        "retail",
+        "applicant@eastgate.demo.svqm.test",
+        "Eve Eastgate",
+    )
+    assert caterer.id is not None
+    app = workflow.open_application(
+        session,
+        organisation_id=caterer.id,
+        scheme_id="svqm",
+        level="Bronze",
+        actor=workflow.Actor(caterer_user.id, caterer_user.role, caterer.id),
+        registry=registry,
+        now=now - timedelta(days=5),
+    )
+    j = _Journey(session, registry, store, app, caterer_user, now - timedelta(days=5))
+    j.answer_eligibility("retail", industries=("fast_food",))
+    j.pledges(_PLEDGES["svqm"][:3])
+
     # Each application sent was invoiced; those since awarded were paid by bank transfer a
     # fortnight after the invoice (the rest wait on /admin/invoices for the admin to record).
     for inv in invoices.listing(session, status=invoices.UNPAID):
@@ -585,6 +608,8 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         "             applicant@northgate.demo.svqm.test (Bronze draft)",
         "             applicant@westbrook.demo.svqm.test (Bronze recommended, awaiting the panel;",
         "               panel2 has a conflict with it, so panel decides it)",
+        "             applicant@eastgate.demo.svqm.test (Bronze draft; fast food is case by case,",
+        "               so its eligibility waits for an admin's decision on /admin)",
         *([charter] if charter else []),
         "  staff sign in with a code from an authenticator app; add each account's key:",
     ]

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Column, Text
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
+from svqm.accounts.models import Organisation
 from svqm.db import UtcDateTime
 from svqm.errors import Reason
 from svqm.policy import Eligibility, Policy
+from svqm.workflow.models import Application
+from svqm.workflow.schemes import SchemeRegistry
 
 APPROVED, REFUSED = "approved", "refused"
 # What an application's answers come to, for the guard, the pages and the API.
@@ -116,4 +119,48 @@ def unmet(session: Session, policy: Policy, application_id: int) -> list[str]:
     if result.status == REFUSED_BY_ADMIN and row is not None:
         why = f": {row.conditions}" if row.conditions else ""
         out.append(Reason(f"eligibility refused by the scheme{why}", field=field))
+    return out
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """An application whose case-by-case industry waits for an admin's decision."""
+
+    application_id: int
+    organisation: str
+    scheme: str
+    level: str
+    industries: tuple[str, ...]
+    answered_at: datetime
+
+
+def waiting(session: Session, registry: SchemeRegistry) -> list[Waiting]:
+    """Every application still open whose answers name a case-by-case industry no admin has
+    decided on, oldest answer first (the admin's queue of eligibility decisions)."""
+    rows = session.exec(
+        select(ApplicationEligibility, Application, Organisation.name)
+        .join(Application, col(Application.id) == col(ApplicationEligibility.application_id))
+        .join(Organisation, col(Organisation.id) == col(Application.organisation_id))
+        .where(ApplicationEligibility.decision == "", ApplicationEligibility.industries != "")
+        .order_by(col(ApplicationEligibility.answered_at), col(ApplicationEligibility.id))
+    ).all()
+    out: list[Waiting] = []
+    for row, app, organisation in rows:
+        policy = registry.for_subject(session, app).policy
+        flow = policy.workflows.application
+        if policy.eligibility is None or flow.state(app.state).terminal:
+            continue
+        found = outcome(policy.eligibility, row)
+        if found.status != AWAITING:
+            continue
+        out.append(
+            Waiting(
+                application_id=app.id or 0,
+                organisation=organisation,
+                scheme=policy.name,
+                level=policy.level(app.level).name,
+                industries=found.case_by_case,
+                answered_at=row.answered_at,
+            )
+        )
     return out

@@ -19,6 +19,7 @@ from svqm.web.deps import CSRF, AdminPage, SettingsDep
 from svqm.web.format import day
 from svqm.web.ui import render
 from svqm.web.views.dashboard import figures
+from svqm.workflow import eligibility
 from svqm.workflow.schemes import SchemeRegistry
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
@@ -32,8 +33,8 @@ CHUNK_BYTES = 64 * 1024
 
 @router.get("/admin")
 def overview(page: AdminPage, settings: SettingsDep, region: str = "") -> HTMLResponse:
-    """The dashboard: awards, applications, deadlines (of one region, if chosen) and workloads,
-    and undelivered email."""
+    """The dashboard: eligibility decisions waiting, awards, applications, deadlines (of one
+    region, if chosen) and workloads, and undelivered email."""
     chosen = region if region in settings.REGIONS else ""
     return render(
         page.request,
@@ -44,6 +45,7 @@ def overview(page: AdminPage, settings: SettingsDep, region: str = "") -> HTMLRe
         regions={r: r for r in settings.REGIONS},
         region=chosen,
         chase=reports_to_chase(page.session, page.registry, page.now, chosen or None),
+        eligibility_waiting=eligibility.waiting(page.session, page.registry),
         **figures(page.session, page.registry, page.now, chosen or None),
     )
 
