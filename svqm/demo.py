@@ -12,13 +12,15 @@ from svqm.accounts import service as accounts
 from svqm.accounts.models import Organisation, User
 from svqm.config import get_settings
 from svqm.demo_charter import seed_charter
+from svqm.evidence import charter as charter_reads
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import Decision, PledgeCreate, ReviewCreate, ScoreCreate
 from svqm.evidence.storage import BlobStore
 from svqm.notify import messages as notify_messages
-from svqm.workflow import actions, audits, invoices, progress, screening
+from svqm.policy.charter import load_charter_rules
+from svqm.workflow import actions, audits, invoices, org_charter, progress, screening
 from svqm.workflow import service as workflow
 from svqm.workflow.effects import members_covered
 from svqm.workflow.models import Application, Award
@@ -171,6 +173,97 @@ def _report_progress(
     )
 
 
+def _trust_charter(session: Session, org: Organisation, user: User, at: datetime) -> None:
+    """The trust's own social value charter, published: its place, people, vision and
+    principles, and three priorities each delivered by some of its pledges."""
+    rules = load_charter_rules(get_settings().CHARTER_FILE)
+    actor = workflow.Actor(user.id, user.role, org.id)
+    pledges = {p.title: p.id or 0 for p in charter_reads.organisation_pledges(session, org.id or 0)}
+
+    def ids(*titles: str) -> list[int]:
+        return [pledges[t] for t in titles if t in pledges]
+
+    entry = org_charter.EntryInput
+    charter = org_charter.save_charter(
+        session,
+        org.id or 0,
+        rules=rules,
+        actor=actor,
+        now=at,
+        expected_version=0,
+        pillars={
+            "place": org_charter.PillarInput(
+                entries=[
+                    entry("Cheshire and Merseyside Integrated Care Board", kind="icb"),
+                    entry("Riverside Borough Council", kind="local_authority"),
+                    entry("Riverside Mental Health Partnership NHS Trust", kind="nhs_provider"),
+                    entry("Northgate Facilities Ltd", kind="supplier"),
+                    entry("Riverside Council for Voluntary Service", kind="vcfse"),
+                ],
+                text="We meet our place partners quarterly through the borough's anchor network.",
+            ),
+            "people": org_charter.PillarInput(
+                entries=[
+                    entry("Rana Riverside", role="Executive sponsor (Director of Strategy)"),
+                    entry("Sam Okafor", role="Social value and environmental lead"),
+                    entry("Priya Shah", role="Social value champion, outpatients"),
+                ],
+                text="A social value group of staff, governors and patient representatives "
+                "meets monthly; every ward has a wellbeing champion.",
+            ),
+            "vision": org_charter.PillarInput(
+                statements={
+                    "vision": "Healthier, fairer lives for the people of Riverside, with the "
+                    "trust as a good neighbour, employer and buyer.",
+                    "mission": "Use what we spend, who we employ and the buildings we run to "
+                    "improve health and wellbeing beyond our wards.",
+                }
+            ),
+            "principles": org_charter.PillarInput(
+                items=[
+                    "Wellbeing and equity first",
+                    "Environmental sustainability in every decision",
+                    "Communities and staff have a say in what we do",
+                    "Transparency and accountability: we publish our progress",
+                ]
+            ),
+        },
+        priorities=[
+            org_charter.PriorityInput(
+                "Good local jobs",
+                "30 apprenticeships for local young people",
+                "More young people from the borough in work and training",
+                (at + timedelta(days=365)).date(),
+                ids("30 apprenticeships for local young people"),
+            ),
+            org_charter.PriorityInput(
+                "Healthier communities",
+                "500 free health checks and a community cafe",
+                "Earlier diagnosis and less isolation among older residents",
+                (at + timedelta(days=365)).date(),
+                ids(
+                    "Free health checks for 500 residents", "Community cafe in the outpatient wing"
+                ),
+            ),
+            org_charter.PriorityInput(
+                "A stronger voluntary sector",
+                "200 volunteers and partnerships with 12 local charities",
+                "Local charities reach more people with the trust's support",
+                None,
+                ids("200 volunteers giving 8,000 hours", "Partnerships with 12 local charities"),
+            ),
+        ],
+    )
+    org_charter.publish_charter(
+        session,
+        org.id or 0,
+        rules=rules,
+        actor=actor,
+        now=at,
+        expected_version=charter.version,
+    )
+
+
 def _staff(session: Session, email: str, role: str, name: str) -> User:
     user = accounts.add_user(session, email=email, role=role, password=DEMO_PASSWORD, name=name)
     auth.ensure_totp_secret(session, user)
@@ -316,6 +409,8 @@ class _Journey:
             level=scheme.policy.level(self.app.level),
             members=members_covered(self.session, self.app.id),
         ):
+            if slot.met_by_charter:
+                continue
             body = f"{slot.title}\n\nDemonstration evidence for application {self.app.id}.\n"
             actions.upload_evidence(
                 self.session,
@@ -403,6 +498,8 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         trust, trust_user, "svqm-health", "Health Bronze", now - timedelta(days=330), "nhs_trust"
     )
     j.pledges(_PLEDGES["svqm-health"])
+    # Its own social value charter, published: it meets two of the Health Bronze items.
+    _trust_charter(session, trust, trust_user, now - timedelta(days=330) + timedelta(hours=1))
     j.upload_all()
     # The self-service route: the award is issued on submission, with no assessor or panel.
     j.fire("submit_self_service", trust_user)

@@ -231,3 +231,47 @@ def store_at(root: object) -> BlobStore:
 
 def blob(text: str) -> io.BytesIO:
     return io.BytesIO(text.encode())
+
+
+def write_charter(
+    session: Session, org: Organisation, user: User, *, now: datetime, publish: bool = True
+) -> None:
+    """A full charter for the organisation (every pillar, one priority delivered by its first
+    pledges), published unless told not to."""
+    from svqm.config import Settings
+    from svqm.evidence import charter as charter_reads
+    from svqm.policy.charter import load_charter_rules
+    from svqm.workflow import org_charter as svc
+
+    rules = load_charter_rules(Settings().CHARTER_FILE)
+    pledges = [p.id or 0 for p in charter_reads.organisation_pledges(session, org.id or 0)][:2]
+    found = charter_reads.get_charter(session, org.id or 0)
+    charter = svc.save_charter(
+        session,
+        org.id or 0,
+        rules=rules,
+        actor=actor(user),
+        now=now,
+        expected_version=found.version if found else 0,
+        pillars={
+            "place": svc.PillarInput(entries=[svc.EntryInput("The ICB", kind="icb")]),
+            "people": svc.PillarInput(
+                entries=[svc.EntryInput("Ada Lead", role="Executive sponsor")],
+                text="Monthly staff network.",
+            ),
+            "vision": svc.PillarInput(statements={"vision": "Healthier lives", "mission": "Local"}),
+            "principles": svc.PillarInput(items=["Wellbeing and equity"]),
+        },
+        priorities=[
+            svc.PriorityInput("Local jobs", "50 local hires", "Fewer out of work", None, pledges)
+        ],
+    )
+    if publish:
+        svc.publish_charter(
+            session,
+            org.id or 0,
+            rules=rules,
+            actor=actor(user),
+            now=now,
+            expected_version=charter.version,
+        )

@@ -47,6 +47,26 @@ def test_db_upgrade_then_demo_once_then_audit_verify(env):
     verified = run("audit", "verify", env=env)
     assert verified.returncode == 0, verified.stderr
     assert "audit trail intact" in verified.stdout
+    _riverside_has_published_its_charter(env["SVQM_DATABASE_URL"])
+
+
+def _riverside_has_published_its_charter(url: str) -> None:
+    from sqlmodel import Session, select
+
+    from svqm.accounts.models import Organisation
+    from svqm.db import make_engine
+    from svqm.demo import MARKER
+    from svqm.evidence.charter import read_charter
+
+    engine = make_engine(url)
+    with Session(engine) as s:
+        trust = s.exec(select(Organisation).where(Organisation.name == MARKER)).one()
+        charter = read_charter(s, trust.id or 0, published=True)
+        assert charter is not None
+        assert charter.revision == 1
+        assert len(charter.priorities) == 3
+        assert all(p.pledge_ids for p in charter.priorities)
+    engine.dispose()
 
 
 def _the_care_homes_pledges(env):

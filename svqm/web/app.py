@@ -20,6 +20,7 @@ from svqm.credentials.issuers import build_issuers
 from svqm.db import make_engine, ping, session_scope
 from svqm.evidence.storage import BlobStore
 from svqm.notify import scheduler as notify_scheduler
+from svqm.policy.charter import load_charter_rules
 from svqm.web import handlers, openapi
 from svqm.web.api import (
     admin,
@@ -34,6 +35,7 @@ from svqm.web.api import (
     judgement,
     members,
     messages,
+    org_charter,
     organisations,
     pledges,
     reports,
@@ -68,6 +70,7 @@ from svqm.web.pages import (
     eligibility as eligibility_pages,
 )
 from svqm.web.pages import messages as message_pages
+from svqm.web.pages import org_charter as org_charter_pages
 from svqm.web.pages import (
     organisations as organisation_pages,
 )
@@ -82,6 +85,7 @@ log = logging.getLogger("svqm.web")
 ROUTERS: list[APIRouter] = [
     schemes.router,
     auth.router,
+    org_charter.router,
     organisations.router,
     applications.router,
     judgement.router,
@@ -99,6 +103,7 @@ ROUTERS: list[APIRouter] = [
     public.router,
     public_awards.router,
     charters.router,
+    org_charter_pages.router,
     organisation_pages.router,
     account.router,
     applying.router,
@@ -160,6 +165,7 @@ def create_app(
             settings.DATABASE_URL, busy_timeout_ms=settings.SQLITE_BUSY_TIMEOUT_MS
         )
         app.state.registry = registry or load_registry(settings.POLICIES_DIR)
+        app.state.charter_rules = load_charter_rules(settings.CHARTER_FILE)
         app.state.clock = clock or SystemClock()
         app.state.secret_key = secret_key(settings)
         app.state.issuers = build_issuers(

@@ -25,6 +25,7 @@ from svqm.credentials.issuers import Issuers
 from svqm.db import writer
 from svqm.errors import NotSignedIn, PermissionDenied
 from svqm.evidence.storage import BlobStore
+from svqm.policy.charter import CharterRules
 from svqm.web.security import ANON_COOKIE, SESSION_COOKIE, anon_csrf_token, cookie_name
 from svqm.workflow import queries
 from svqm.workflow.models import Application
@@ -54,6 +55,11 @@ async def get_settings_dep(request: Request) -> Settings:
 async def get_registry(request: Request) -> SchemeRegistry:
     registry: SchemeRegistry = request.app.state.registry
     return registry
+
+
+async def get_charter_rules(request: Request) -> CharterRules:
+    rules: CharterRules = request.app.state.charter_rules
+    return rules
 
 
 def client_address(request: Request) -> str:
@@ -131,6 +137,7 @@ def glance(request: Request) -> Iterator[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RegistryDep = Annotated[SchemeRegistry, Depends(get_registry)]
+CharterRulesDep = Annotated[CharterRules, Depends(get_charter_rules)]
 NowDep = Annotated[datetime, Depends(get_now)]
 StoreDep = Annotated[BlobStore, Depends(get_store)]
 IssuersDep = Annotated[Issuers, Depends(get_issuers)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt
 
 # Strict: a JSON true is not the id 1 (pydantic would otherwise read a boolean as a number).
 DbId = Annotated[StrictInt, Field(ge=1, le=2_147_483_647)]
@@ -595,3 +595,97 @@ class InvoicePaidRequest(_In):
     method: Literal["bank_transfer", "proforma"]
     reference: str = Field(default="", max_length=100)
     version: Version | None = None
+
+
+# --- an organisation's own charter --------------------------------------------------------------
+
+CharterVersion = Annotated[StrictInt, Field(ge=0, le=2_147_483_647)]
+
+
+def _iso_text(value: object) -> object:
+    # pydantic would read a number as a Unix time; the document says an ISO date string.
+    if not isinstance(value, str | date):
+        raise ValueError("a date is written YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
+PillarId = Annotated[str, Field(min_length=1, max_length=64)]
+_Line = Annotated[str, Field(max_length=500)]
+
+
+class CharterEntry(_In):
+    """A collaborator (`name` and `kind`, one of the pillar's kinds) or a lead (`name`, `role`)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(default="", max_length=64)
+    role: str = Field(default="", max_length=200)
+
+
+class CharterPillar(_In):
+    """One pillar's content; which parts it holds follows its `content` in the charter file:
+    collaborators and leads hold `entries` (and `text`), statements `statements`, a list `items`."""
+
+    entries: list[CharterEntry] = Field(default=[], max_length=50)
+    text: str = Field(default="", max_length=5000)
+    statements: dict[PillarId, Annotated[str, Field(max_length=5000)]] = Field(
+        default={}, max_length=20
+    )
+    items: list[_Line] = Field(default=[], max_length=30)
+
+
+class CharterPriorityBody(_In):
+    title: str = Field(min_length=1, max_length=200)
+    target: str = Field(min_length=1, max_length=500)
+    outcome: str = Field(default="", max_length=5000)
+    target_date: IsoDate | None = None
+    # Pledges of the organisation's register that deliver it.
+    pledge_ids: list[DbId] = Field(default=[], max_length=100)
+
+
+class CharterRequest(_In):
+    """A change to the working copy: the pillars given replace theirs (others are kept); the
+    priorities, when given, replace them all. `version` is the charter's as read (0: none yet)."""
+
+    version: CharterVersion
+    pillars: dict[PillarId, CharterPillar] | None = Field(default=None, max_length=12)
+    priorities: list[CharterPriorityBody] | None = Field(default=None, max_length=100)
+
+
+class CharterPublishRequest(_In):
+    version: CharterVersion
+
+
+class CharterPillarPublic(BaseModel):
+    id: str
+    name: str
+    content: str
+    entries: list[CharterEntry]
+    text: str
+    statements: dict[str, str]
+    items: list[str]
+
+
+class CharterPriorityPublic(BaseModel):
+    title: str
+    target: str
+    outcome: str
+    target_date: date | None
+    pledge_ids: list[int]
+
+
+class CharterPublic(BaseModel):
+    """The charter's working copy (its people's read) or its published revision (anyone's).
+    `published` is whether this revision is the published one; `published_revision` the latest
+    that is (null: never published); `version` is 0 before the charter is first written."""
+
+    organisation_id: int
+    name: str
+    version: int
+    revision: int
+    published: bool
+    published_revision: int | None
+    published_at: datetime | None
+    updated_at: datetime | None
+    pillars: list[CharterPillarPublic]
+    priorities: list[CharterPriorityPublic]

@@ -30,7 +30,15 @@ from svqm.workflow.invoices import Invoice
 from svqm.workflow.models import Award, ReportFile
 from svqm.workflow.reports import AnnualReport
 from svqm.workflow.service import Actor
-from tests.factories import add_pledges, make_org, make_user, open_app, store_at, upload_all
+from tests.factories import (
+    add_pledges,
+    make_org,
+    make_user,
+    open_app,
+    store_at,
+    upload_all,
+    write_charter,
+)
 from tests.web.pages_helpers import forget_last_code
 from tests.workflow.harness import award_in
 
@@ -94,6 +102,9 @@ class World:
                 upload_all(s, registry, store, app, self.users[owner], now=now)
             self.pledge_a = pledge_service.list_pledges(s, self.app_a.id)[0].id
             self.pledge_b = pledge_service.list_pledges(s, self.app_b.id)[0].id
+            # Each organisation's own charter, published (version 3).
+            write_charter(s, self.org_a, self.users["applicant"], now=now)
+            write_charter(s, self.org_b, self.users["applicant_b"], now=now)
             self.app_a.assessor_id = self.users["assessor"].id
             self.app_b.assessor_id = self.users["assessor_b"].id
             self.app_a.state = self.app_b.state = "submitted"

@@ -5,8 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from svqm.web.deps import CSRF, Id, NowDep, OptionalPageUser, RegistryDep, SessionDep
+from svqm.web.deps import (
+    CSRF,
+    CharterRulesDep,
+    Id,
+    NowDep,
+    OptionalPageUser,
+    RegistryDep,
+    SessionDep,
+)
 from svqm.web.ui import render
+from svqm.web.views.org_charter import published_charter
 from svqm.web.views.organisations import organisation_page
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
@@ -19,10 +28,13 @@ def organisation(
     auth: OptionalPageUser,
     session: SessionDep,
     registry: RegistryDep,
+    rules: CharterRulesDep,
     now: NowDep,
 ) -> HTMLResponse:
-    """The organisation, its awards in force and its pledges by theme with their progress."""
+    """The organisation, its awards in force, its published charter and its pledges by theme
+    with their progress."""
     view = organisation_page(session, registry, organisation_id, now)
+    charter = published_charter(session, registry, rules, organisation_id, now)
     return render(
         request,
         "public/organisation.html",
@@ -31,4 +43,5 @@ def organisation(
         organisation=view.organisation,
         awards=view.awards,
         themes=view.themes,
+        charter=charter,
     )

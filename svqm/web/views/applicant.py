@@ -179,6 +179,8 @@ def checklist_slots(
                     if members_done
                     else ""
                 ),
+                "met_by": slot.met_by or "",
+                "met_by_charter": slot.met_by_charter,
                 "tag": evidence_tag(slot.status),
                 "comment": {
                     "text": latest.comment,
