@@ -379,7 +379,9 @@ AssessorCase = Annotated[Case, Depends(case_of(_FOR["assessor"]))]
 PanelCase = Annotated[Case, Depends(case_of(_FOR["panel"]))]
 AdminCase = Annotated[Case, Depends(case_of(_FOR["admin"]))]
 # Moderating a double-marked application's scores: admins and panel members (the policy says which).
-ModeratorCase = Annotated[Case, Depends(case_of(page_for("admin", "panel")))]
+_MODERATORS = page_for("admin", "panel")
+ModeratorPage = Annotated[Page, Depends(_MODERATORS)]
+ModeratorCase = Annotated[Case, Depends(case_of(_MODERATORS))]
 ApplicantCase = Annotated[Case, Depends(case_of(_FOR["applicant"]))]
 
 # Every page router's dependency: the form token of any state-changing request (it reads the

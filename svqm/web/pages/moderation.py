@@ -1,5 +1,6 @@
-"""The moderator's page: a double-marked application's two sets of scores side by side, and the
-agreed score of each question the two assessors differ on too much, recorded with a note."""
+"""The moderator's pages: the list of double-marked applications waiting for moderation, and each
+one's two sets of scores side by side, with the agreed score of each question the two assessors
+differ on too much, recorded with a note."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from svqm.errors import InvalidInput, StaleVersion
 from svqm.evidence.models import ModerationCreate
-from svqm.web.deps import CSRF, Case, ModeratorCase
+from svqm.web.deps import CSRF, Case, ModeratorCase, ModeratorPage
 from svqm.web.forms import FormDep, attempt, field, version_of
 from svqm.web.ui import after_post, flash_of, render
 from svqm.web.views.case import case_file
-from svqm.workflow import actions
+from svqm.workflow import actions, judgement
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 MESSAGES = {"moderated": "The agreed score has been recorded."}
@@ -31,6 +32,19 @@ def _screen(case: Case, **shown: Any) -> HTMLResponse:
         barred=actions.moderator_barred(case.session, case.app, scheme, case.actor),
         **shown,
         **view.context(),
+    )
+
+
+@router.get("/moderate")
+def moderation_queue(page: ModeratorPage) -> HTMLResponse:
+    """The applications whose two assessors' scores differ beyond the threshold, waiting for
+    this person to moderate them."""
+    return render(
+        page.request,
+        "moderation/queue.html",
+        auth=page.auth,
+        title="Scores to moderate",
+        waiting=judgement.awaiting_moderation(page.session, page.registry, page.actor),
     )
 
 
