@@ -11,13 +11,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from svqm.accounts.models import User
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import Review
 from svqm.notify import digest, outbox
 from svqm.notify.recipients import Audience, due_text, page_of, path_of
 from svqm.policy import Policy
-from svqm.workflow import events, schedule
-from svqm.workflow.models import Award
+from svqm.workflow import events, schedule, votes
+from svqm.workflow.models import Award, DecisionVote
 from svqm.workflow.schedule import ScheduledDeadline
 
 _BY = {
@@ -91,6 +92,13 @@ def _award_paths(session: Session, notice: events.Notice, role: str) -> dict[str
     }
 
 
+def _members(session: Session, recorded: list[DecisionVote]) -> list[User]:
+    ids = [v.member_id for v in recorded]
+    if not ids:
+        return []
+    return list(session.exec(select(User).where(col(User.id).in_(ids))))
+
+
 def on_notice(session: Session, notice: events.Notice) -> None:
     """One outbox row for each role told of the event.
 
@@ -114,6 +122,12 @@ def on_notice(session: Session, notice: events.Notice) -> None:
         step, headline = "Audit dates proposed", f"{title}: audit start dates proposed"
     elif notice.what == "audit_confirmed":
         step, headline = "Audit date confirmed", f"{title}: audit start date confirmed"
+    elif notice.what == "vote_needed":
+        assert notice.transition is not None
+        t = notice.transition
+        agreeing = len([v for v in votes.recorded(session, subject) if v.trigger == t.trigger])
+        step = f"{t.title}: {agreeing} of {t.quorum} members agree"
+        headline = f"{title}: your decision is needed ({t.title.lower()})"
     else:
         assert notice.transition is not None
         step = notice.transition.title
@@ -135,8 +149,16 @@ def on_notice(session: Session, notice: events.Notice) -> None:
         # A report of an award no assessor assessed (self-service), or whose assessor has left:
         # the admins are told instead, not nobody.
         roles = [r for r in roles if r != "assessor"] + (["admin"] if "admin" not in roles else [])
+    # Asking for decisions: not the members who have recorded theirs.
+    decided = (
+        {u.email for u in _members(session, votes.recorded(session, subject))}
+        if notice.what == "vote_needed"
+        else set()
+    )
     for role in roles:
-        to = audience.addresses(notice.kind, subject, role)
+        to = [a for a in audience.addresses(notice.kind, subject, role) if a not in decided]
+        if not to and notice.what == "vote_needed":
+            continue
         mine = role == "assessor" and assigned
         context = {
             "subject": f"{title}: assigned to you for assessment" if mine else headline,

@@ -215,7 +215,26 @@ def fire(
     if t.quorum > 1 and actor.id is not None:
         agreeing = votes.record(session, subject, t, member_id=actor.id, comment=comment, now=now)
         if agreeing < t.quorum:
-            return _record_decision(session, subject, t, actor, comment, agreeing, now, visibility)
+            recorded = _record_decision(
+                session, subject, t, actor, comment, agreeing, now, visibility
+            )
+            # The members still to decide are told their decision is needed for the quorum.
+            events.publish(
+                session,
+                events.Notice(
+                    kind=kind,
+                    subject=subject,
+                    event=recorded,
+                    policy=scheme.policy,
+                    roles=tuple(r for r in t.roles if r != "system"),
+                    now=now,
+                    comment=comment.strip(),
+                    transition=t,
+                    what="vote_needed",
+                    internal=True,
+                ),
+            )
+            return recorded
     source = subject.state
     dest = flow.move(SubjectFlow(source), trigger)
     seq = _bump(session, subject, state=dest, now=now, state_changed=True) - 1
