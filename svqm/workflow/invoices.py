@@ -22,7 +22,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from svqm.db import UtcDateTime
 from svqm.errors import Conflict, InvalidInput, PermissionDenied, StaleVersion
 from svqm.policy import Fees, Policy
-from svqm.workflow import eligibility
+from svqm.workflow import awards, eligibility
 from svqm.workflow.models import Application, Award
 
 INVOICE, CREDIT_NOTE = "invoice", "credit_note"
@@ -123,34 +123,6 @@ def _band(session: Session, application_id: int | None) -> str:
     return row.turnover_band if row else ""
 
 
-def renews(session: Session, policy: Policy, app: Application) -> Award | None:
-    """The award the application renews: the organisation's newest of the scheme at the same
-    level, in a state a new award would supersede it from, not superseded yet."""
-    flow = policy.workflows.award
-    if not flow.supersede:
-        return None
-    renewable = flow.leaves(flow.supersede)
-    candidates = session.exec(
-        select(Award)
-        .where(
-            Award.organisation_id == app.organisation_id,
-            Award.scheme == app.scheme,
-            Award.level == app.level,
-            col(Award.state).in_(renewable),
-            col(Award.application_id) != app.id,
-        )
-        .order_by(col(Award.id).desc())
-    ).all()
-    superseded = set(
-        session.exec(
-            select(Award.supersedes_id).where(
-                col(Award.supersedes_id).in_([a.id for a in candidates])
-            )
-        )
-    )
-    return next((a for a in candidates if a.id not in superseded), None)
-
-
 def _open_invoice(session: Session, **where: int | None) -> Invoice | None:
     """The subject's invoice not credited, if any (`application_id=` or `award_id=`)."""
     statement = select(Invoice).where(Invoice.kind == INVOICE, col(Invoice.status) != CREDITED)
@@ -167,7 +139,7 @@ def issue_for(session: Session, policy: Policy, subject: Application | Award, no
     if isinstance(subject, Application):
         if _open_invoice(session, application_id=subject.id) is not None:
             return "already invoiced"
-        renewed = renews(session, policy, subject)
+        renewed = awards.renewed_by(session, policy, subject)
     else:
         renewed = subject
     if renewed is not None and (
