@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from datetime import date, datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from svqm.clock import utc_now
@@ -148,19 +149,24 @@ def links_of(session: Session, pledge_id: int) -> list[ApplicationPledge]:
     )
 
 
+# Built once: uploads, the checklist and the guards each read an application's pledges, and
+# building the statement (and its cache key) anew cost more than running it.
+_APPLICATION_PLEDGES = (
+    select(Pledge, ApplicationPledge)
+    .join(ApplicationPledge, col(ApplicationPledge.pledge_id) == col(Pledge.id))
+    .where(
+        col(ApplicationPledge.application_id) == bindparam("application_id"),
+        ApplicationPledge.disposition != "withdrawn",
+    )
+    .order_by(col(Pledge.id))
+)
+
+
 def application_pledges(
     session: Session, application_id: int
 ) -> list[tuple[Pledge, ApplicationPledge]]:
     """Every pledge the application holds or retired, with its hold, oldest pledge first."""
-    rows = session.exec(
-        select(Pledge, ApplicationPledge)
-        .join(ApplicationPledge, col(ApplicationPledge.pledge_id) == col(Pledge.id))
-        .where(
-            ApplicationPledge.application_id == application_id,
-            ApplicationPledge.disposition != "withdrawn",
-        )
-        .order_by(col(Pledge.id))
-    )
+    rows = session.exec(_APPLICATION_PLEDGES, params={"application_id": application_id})
     return [(p, link) for p, link in rows]
 
 

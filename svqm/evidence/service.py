@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -141,6 +141,13 @@ def check_note(note: str) -> str:
 _VERSION_TRIES = 5
 
 
+# Built once: every upload reads its slot's latest version.
+_LATEST_VERSION = select(func.max(EvidenceItem.version)).where(
+    col(EvidenceItem.application_id) == bindparam("application_id"),
+    col(EvidenceItem.slot) == bindparam("slot"),
+)
+
+
 def _record_version(session: Session, fields: dict[str, Any]) -> EvidenceItem:
     """Insert the item as its slot's next version; a concurrent upload that took the same number
     makes this one the version after it (both are kept), never an unhandled IntegrityError.
@@ -149,12 +156,8 @@ def _record_version(session: Session, fields: dict[str, Any]) -> EvidenceItem:
     fails on the unique (application, slot, version); the retry's read sees the winner's row.
     """
     for _ in range(_VERSION_TRIES):
-        latest = session.exec(
-            select(func.max(EvidenceItem.version)).where(
-                EvidenceItem.application_id == fields["application_id"],
-                EvidenceItem.slot == fields["slot"],
-            )
-        ).one()
+        which = {"application_id": fields["application_id"], "slot": fields["slot"]}
+        latest = session.exec(_LATEST_VERSION, params=which).one()
         item = EvidenceItem(**fields, version=(latest or 0) + 1)
         try:
             with session.begin_nested():

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, bindparam, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, func, select
 
-from svqm.db import rows_changed, table_of
+from svqm.db import UtcDateTime, rows_changed, table_of
 from svqm.errors import InvalidInput, NotFound
 from svqm.notify.models import DEAD, PENDING, SENDING, SENT, DeliveryAttempt, OutboxMessage
 from svqm.notify.render import TITLES
@@ -153,22 +153,26 @@ def _record(
     )
 
 
+# Built once: the dispatcher marks every message it sends, one statement each.
+_MARK_SENT = (
+    update(OutboxMessage)
+    .where(col(OutboxMessage.id) == bindparam("m_id"), col(OutboxMessage.status) != SENT)
+    .values(
+        status=SENT,
+        sent_at=bindparam("m_now", type_=UtcDateTime()),
+        lease_until=None,
+        last_error="",
+        attempts=OutboxMessage.attempts + 1,
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
 def mark_sent(
     session: Session, row: OutboxMessage, token: str, *, now: datetime, worker: str
 ) -> None:
     """The relay accepted it. Recorded even if our lease lapsed meanwhile: it *was* sent."""
-    session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id) == row.id, col(OutboxMessage.status) != SENT)
-        .values(
-            status=SENT,
-            sent_at=now,
-            lease_until=None,
-            last_error="",
-            attempts=OutboxMessage.attempts + 1,
-        )
-        .execution_options(synchronize_session=False)
-    )
+    session.execute(_MARK_SENT, {"m_id": row.id, "m_now": now})
     row.attempts += 1
     _record(session, row, now, "sent", f"claim {token[:8]}", worker)
 

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -47,6 +48,24 @@ def _due_text(when: datetime) -> str:
     return f"{local:%A} {local.day} {local:%B %Y}"
 
 
+# Built once (a sweep batch and every notice build an audience): expanding IN lists.
+_NAMES = select(Organisation.id, Organisation.name).where(
+    col(Organisation.id).in_(bindparam("ids", expanding=True))
+)
+_MEMBERS = (
+    sa_select(
+        col(Membership.organisation_id),
+        col(User.email),
+        col(User.role),
+        col(User.active),
+        col(User.name),
+    )
+    .join(User, col(User.id) == Membership.user_id)
+    .where(col(Membership.organisation_id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(User.id))
+)
+
+
 class Audience:
     """Addresses and links for one sweep batch, looked up once for all its subjects.
 
@@ -63,9 +82,7 @@ class Audience:
         assessor_ids = {_assessor(k, s) for k, s in subjects} - {None}
         self.organisations: dict[int, str] = {
             oid: name
-            for oid, name in session.exec(
-                select(Organisation.id, Organisation.name).where(col(Organisation.id).in_(org_ids))
-            )
+            for oid, name in session.exec(_NAMES, params={"ids": list(org_ids)})
             if oid is not None
         }
         self.members: dict[int, list[str]] = {}
@@ -73,18 +90,7 @@ class Audience:
         # Role and standing are checked here, not in SQL: given `role = 'applicant'`, SQLite
         # reads every applicant through the role index instead of these organisations' users.
         # Everyone acting for the organisation (memberships), not only those it is home to.
-        members = session.execute(
-            sa_select(
-                col(Membership.organisation_id),
-                col(User.email),
-                col(User.role),
-                col(User.active),
-                col(User.name),
-            )
-            .join(User, col(User.id) == Membership.user_id)
-            .where(col(Membership.organisation_id).in_(org_ids))
-            .order_by(col(User.id))
-        )
+        members = session.execute(_MEMBERS, {"ids": list(org_ids)})
         for org_id, email, role, active, name in members:
             if active and role == "applicant" and org_id is not None:
                 self.members.setdefault(org_id, []).append(email)

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import DDL, event, func
+from sqlalchemy import DDL, bindparam, event, func
 from sqlmodel import Session, col, select
 
 from svqm.db import table_of
@@ -68,6 +68,14 @@ def hash_event(e: AuditEvent) -> str:
     return hashlib.sha256(_canonical(e)).hexdigest()
 
 
+# Built once: every step of every subject reads its predecessor's hash.
+_PREVIOUS_HASH = select(AuditEvent.hash).where(
+    col(AuditEvent.subject_kind) == bindparam("kind"),
+    col(AuditEvent.subject_id) == bindparam("id"),
+    col(AuditEvent.seq) == bindparam("seq"),
+)
+
+
 def append_event(
     session: Session,
     *,
@@ -87,13 +95,8 @@ def append_event(
 
     Callers hold the subject's row lock (its version was just bumped), so the chain cannot fork.
     """
-    prev = session.exec(
-        select(AuditEvent.hash).where(
-            AuditEvent.subject_kind == subject_kind,
-            AuditEvent.subject_id == subject_id,
-            AuditEvent.seq == seq - 1,
-        )
-    ).first()
+    params = {"kind": subject_kind, "id": subject_id, "seq": seq - 1}
+    prev = session.exec(_PREVIOUS_HASH, params=params).first()
     e = AuditEvent(
         subject_kind=subject_kind,
         subject_id=subject_id,
