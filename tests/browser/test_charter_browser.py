@@ -91,3 +91,21 @@ def test_a_signatory_withdraws_from_its_award_page(
     expect(
         page.get_by_role("link", name="Northshore Integrated Care Board", exact=True)
     ).to_have_count(0)
+
+
+def test_the_partnerships_logo_shows_all_of_its_name(live_server, new_page):
+    """Each line of the logo's text lies inside the logo as Chromium lays it out (its second line
+    ran past the right edge once)."""
+    page = new_page()
+    response = page.goto(f"{live_server}/issuers/northshore-partnership/logo")
+    assert response is not None
+    assert response.ok
+    box = page.evaluate("() => document.documentElement.viewBox.baseVal.width")
+    lines = page.evaluate(
+        "() => [...document.querySelectorAll('text')].map(t => {"
+        " const b = t.getBBox(); return [t.textContent, b.x, b.x + b.width]; })"
+    )
+    assert [text for text, _, _ in lines] == ["Northshore", "Health and Care Partnership"]
+    for text, left, right in lines:
+        assert left >= 0, (text, left)
+        assert right <= box, (text, right, box)

@@ -628,7 +628,7 @@ def test_journey_from_sign_up_to_award(
     renewal.get_by_role("button", name="Start renewal").click()
     expect(applicant).to_have_url(re.compile(r"/applications/\d+\?done=opened"))
     assert int(re.search(r"/applications/(\d+)", applicant.url).group(1)) != application_id
-    expect(applicant.get_by_role("heading", level=1)).to_have_text(f"{LEVEL} application")
+    expect(applicant.get_by_role("heading", level=1)).to_have_text(f"{LEVEL} renewal application")
     journey.check(applicant, "31-renewal-application")
     applicant.get_by_role("link", name="Pledges", exact=True).click()
     carried = applicant.get_by_role("table").filter(has_text=PLEDGES[0][1])

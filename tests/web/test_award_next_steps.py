@@ -101,7 +101,9 @@ def test_after_a_year_both_are_offered_and_the_renewal_carries_the_pledges(
         # Each page says what it is: the same level is a renewal, the next one an application.
         h1 = re.compile(r"<h1[^>]*>\s*([^<]*?)\s*</h1>")
         assert "Silver" in h1.findall(client.get(f"/applications/{new_id}").text)[0]
-        assert h1.findall(client.get(f"/applications/{new_id}").text)[0].endswith(" renewal")
+        assert h1.findall(client.get(f"/applications/{new_id}").text)[0].endswith(
+            " renewal application"
+        )
         assert h1.findall(client.get(f"/applications/{gold_id}").text)[0].endswith(" application")
 
 

@@ -300,7 +300,7 @@ def task_list(
     if app.reapplies_id is not None:
         kind = "re-application"
     elif award_queries.renewed_by(session, policy, app) is not None:
-        kind = "renewal"
+        kind = "renewal application"
     return TaskList(
         members=[{"value": "", "text": "All members (shared)", "selected": not member}]
         + [
