@@ -48,6 +48,7 @@ CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 LONG_FILES = (
     "browser/test_journey.py",
     "browser/test_demo_browser.py",
+    "browser/test_silver_journey.py",
     "notify/test_simulate_judgement.py",
     "workflow/test_stateful.py",
     "notify/test_simulate.py",
