@@ -11,8 +11,8 @@ from svqm.workflow.schemes import SchemeRegistry, load_registry
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 
 
-def _switch_on(text: str) -> str:
-    for trigger in ("uphold_appeal", "dismiss_appeal"):
+def _switch_on(text: str, *, quorum: bool) -> str:
+    for trigger in ("uphold_appeal", "dismiss_appeal") if quorum else ():
         before = f"{{trigger: {trigger}, source: appealed,"
         assert before in text
         text = text.replace(before, f"{{trigger: {trigger}, quorum: 2, source: appealed,")
@@ -21,14 +21,15 @@ def _switch_on(text: str) -> str:
     return text.replace(silver, silver + "    assessors: 2\n")
 
 
-def judgement_policies(directory: Path) -> Path:
-    """A copy of the real policies in `directory`, SVQM's with both settings on."""
+def judgement_policies(directory: Path, *, quorum: bool = True) -> Path:
+    """A copy of the real policies in `directory`, SVQM's with both settings on (only double
+    marking with `quorum=False`: appeals as the policy has them)."""
     directory.mkdir(parents=True, exist_ok=True)
     for path in POLICIES.glob("*.yaml"):
         shutil.copyfile(path, directory / path.name)
     shutil.copytree(POLICIES / "logos", directory / "logos", dirs_exist_ok=True)
     svqm = directory / "svqm.yaml"
-    svqm.write_text(_switch_on(svqm.read_text(encoding="utf-8")), encoding="utf-8")
+    svqm.write_text(_switch_on(svqm.read_text(encoding="utf-8"), quorum=quorum), encoding="utf-8")
     return directory
 
 

@@ -29,6 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -191,6 +192,20 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         _SERVER_LOGS.pop(base_url, None)
         _stop(process)
+
+
+@contextmanager
+def serving_policies(policies: Path) -> Iterator[Path]:
+    """While open, the live servers started here read their policies from `policies`: a test
+    module overrides `live_server` with a fixture that opens this first."""
+    original = _server_env
+
+    def env(tmp: Path) -> dict[str, str]:
+        return {**original(tmp), "SVQM_POLICIES_DIR": str(policies)}
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys.modules[__name__], "_server_env", env)
+        yield policies
 
 
 @pytest.fixture(scope="module")

@@ -35,13 +35,7 @@ SHOTS = conftest.REPO / "var" / "screenshots" / "i18-moderation"
 @pytest.fixture(scope="module")
 def _judgement_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     policies = judgement_policies(tmp_path_factory.mktemp("judgement-policies"))
-    original = conftest._server_env
-
-    def env(tmp: Path) -> dict[str, str]:
-        return {**original(tmp), "SVQM_POLICIES_DIR": str(policies)}
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(conftest, "_server_env", env)
+    with conftest.serving_policies(policies):
         yield policies
 
 

@@ -41,7 +41,7 @@ from svqm.workflow.schemes import load_registry
 from tests import factories
 from tests.browser import conftest
 from tests.browser.test_journey import Journey, second_factor, sign_in, task_status
-from tests.judgement_policies import POLICIES
+from tests.judgement_policies import judgement_policies
 from tests.web.pages_helpers import PASSWORD, make_account
 
 ORGANISATION = "Quayside Care Partnership"
@@ -52,32 +52,11 @@ APPEAL = "The forecast on page 3 takes each pledge's measure in turn."
 DISMISSAL = "The forecast names the measures but gives no figures for them."
 
 
-def _double_marked(directory: Path) -> Path:
-    """The real policies, Silver double-marked (`assessors: 2`); appeals as the policy has them."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for path in POLICIES.glob("*.yaml"):
-        text = path.read_text(encoding="utf-8")
-        if path.name == "svqm.yaml":
-            silver = "  - id: silver\n    name: Silver\n"
-            assert silver in text
-            text = text.replace(silver, silver + "    assessors: 2\n")
-        (directory / path.name).write_text(text, encoding="utf-8")
-    (directory / "logos").mkdir(exist_ok=True)
-    for logo in (POLICIES / "logos").iterdir():
-        (directory / "logos" / logo.name).write_bytes(logo.read_bytes())
-    return directory
-
-
 @pytest.fixture(scope="module")
 def _policies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    policies = _double_marked(tmp_path_factory.mktemp("silver-policies"))
-    original = conftest._server_env
-
-    def env(tmp: Path) -> dict[str, str]:
-        return {**original(tmp), "SVQM_POLICIES_DIR": str(policies)}
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(conftest, "_server_env", env)
+    """The real policies, Silver double-marked (`assessors: 2`); appeals as the policy has them."""
+    policies = judgement_policies(tmp_path_factory.mktemp("silver-policies"), quorum=False)
+    with conftest.serving_policies(policies):
         yield policies
 
 
