@@ -3,7 +3,8 @@ naming any too soon), the assessor confirms one, moves it, and the assessor's ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -14,7 +15,10 @@ from svqm.accounts.models import Organisation, User
 from svqm.clock import FixedClock
 from svqm.db import session_scope
 from svqm.notify.models import OutboxMessage
-from svqm.workflow.models import AuditEvent
+from svqm.web.views import applicant as applicant_views
+from svqm.web.views.tasks import task_groups
+from svqm.workflow.models import Application, AuditEvent
+from svqm.workflow.service import Actor
 from tests.web.award_world import app_client, bearer, page_sign_in
 from tests.web.pages_helpers import csrf_of, error_summary, make_account
 from tests.workflow.harness import application_in
@@ -216,3 +220,55 @@ def _version(engine, app_id: int) -> int:
 
     with session_scope(engine) as s:
         return s.get(Application, app_id).version
+
+
+def _groups(html: str) -> list[tuple[str, list[str]]]:
+    """Each task-list heading with the ids of its tasks, in page order."""
+    found = re.findall(
+        r'<h2 class="govuk-heading-m">(.*?)</h2>\s*<ul class="govuk-task-list">(.*?)</ul>',
+        html,
+        re.S,
+    )
+    return [(h, re.findall(r'<li [^>]*id="task-([\w-]+)"', body)) for h, body in found]
+
+
+def _hint(html: str, task: str) -> str:
+    found = re.search(rf'id="task-{task}-hint" class="govuk-task-list__hint">(.*?)</div>', html)
+    return found.group(1) if found else ""
+
+
+def test_the_draft_task_list_puts_the_audit_after_sending_and_names_what_holds_sending_up(
+    client, world
+):
+    page_sign_in(client, world.applicant)
+    page = client.get(f"/applications/{world.app_id}")
+    groups = _groups(page.text)
+    headings = [h for h, _ in groups]
+    assert headings.index("Declaration and sending") < headings.index(
+        "After you send your application"
+    )
+    assert dict(groups)["After you send your application"] == ["audit-dates"]
+    assert "after you send your application" in _hint(page.text, "audit-dates")
+    # Sending waits for the pledges and the evidence, and says so by name: not for the audit.
+    hint = _hint(page.text, "check")
+    assert hint.startswith("Finish "), hint
+    assert "pledges" in hint
+    assert "evidence item" in hint
+    assert "above" not in hint
+    assert "audit" not in hint.lower()
+
+
+def test_an_audit_booked_only_after_sending_cannot_start_on_the_draft(world, engine, registry):
+    with session_scope(engine) as s:
+        app = s.get(Application, world.app_id)
+        applicant = s.get(User, world.applicant.id)
+        view = applicant_views.task_list(s, registry, app, Actor.of(applicant), NOW)
+    closed = replace(view, audit={**view.audit, "open": ""})
+    audit = next(t for g in task_groups(closed) for t in g.tasks if t.id == "audit-dates")
+    assert (audit.status, audit.href, audit.hint) == (
+        "Cannot start yet",
+        None,
+        "After you send your application",
+    )
+    check = next(t for g in task_groups(closed) for t in g.tasks if t.id == "check")
+    assert "audit" not in check.hint.lower()

@@ -286,6 +286,9 @@ def task_list(
         audit = {
             "status": "confirmed" if start else (booked.status if booked else "none"),
             "start": audits.day_text(start) if start else "",
+            # Whether dates may be proposed in the application's state (the policy's states).
+            "open": "yes" if app.state in audits.rule_for(policy, app).states else "",
+            "unsent": "yes" if app.state == flow.initial else "",
         }
     asked = policy.eligibility
     covered = members_covered(session, app.id)

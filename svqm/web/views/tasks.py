@@ -12,6 +12,7 @@ NOT_STARTED, IN_PROGRESS, COMPLETED, CANNOT_START = (
     "Completed",
     "Cannot start yet",
 )
+AFTER_SENDING = "After you send your application"
 # How each status shows (GOV.UK task list): plain text for the settled ones, tags for the rest.
 STATUS_CLASSES = {NOT_STARTED: "govuk-tag--blue", IN_PROGRESS: "govuk-tag--light-blue"}
 
@@ -61,11 +62,12 @@ def task_groups(view: TaskList) -> list[TaskGroup]:
         for n, t in enumerate(view.waiting, 1)
     ]
     eligible = _eligibility_task(base, view.eligibility_status)
-    ready = (
-        all(t.status == COMPLETED for t in evidence)
-        and pledges == COMPLETED
-        and (eligible is None or eligible.status == COMPLETED)
-    )
+    blocking = [
+        *([eligible] if eligible is not None else []),
+        Task("pledges", "Pledges", None, pledges),
+        *evidence,
+    ]
+    ready = all(t.status == COMPLETED for t in blocking)
     primary = view.primary
     if primary is None:
         done = COMPLETED if not view.app["open"] else CANNOT_START
@@ -76,7 +78,7 @@ def task_groups(view: TaskList) -> list[TaskGroup]:
             title=f"Check your answers and {primary.title[:1].lower()}{primary.title[1:]}",
             href=f"{base}/check" if ready else None,
             status=NOT_STARTED if ready else CANNOT_START,
-            hint="" if ready else "Finish the tasks above first",
+            hint="" if ready else _still_to_do([t for t in blocking if t.status != COMPLETED]),
         )
     groups = [
         TaskGroup(
@@ -89,9 +91,26 @@ def task_groups(view: TaskList) -> list[TaskGroup]:
         ),
         TaskGroup("Evidence", evidence),
     ]
+    groups.append(TaskGroup("Declaration and sending", [submit]))
+    # The audit is booked once the application is paid for (payment comes with sending it), so
+    # its task comes after sending and never holds sending up.
     if view.audit is not None:
-        groups.append(TaskGroup("Audit", [_audit_task(base, view.audit)]))
-    return [*groups, TaskGroup("Declaration and sending", [submit])]
+        unsent = bool(view.audit.get("unsent"))
+        heading = "After you send your application" if unsent else "Audit"
+        groups.append(TaskGroup(heading, [_audit_task(base, view.audit)]))
+    return groups
+
+
+def _still_to_do(tasks: list[Task]) -> str:
+    """What holds sending up, by name: 'Finish eligibility, pledges and 2 evidence items first'."""
+    named = [t.title[:1].lower() + t.title[1:] for t in tasks if t.id in ("eligibility", "pledges")]
+    items = len(tasks) - len(named)
+    if items == 1 and not named:
+        named.append(f"the evidence item {tasks[-1].title}")
+    elif items:
+        named.append(f"{items} evidence item{'s' if items > 1 else ''}")
+    words = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+    return f"Finish {words} first"
 
 
 # Each eligibility outcome as a task's status and hint.
@@ -114,8 +133,14 @@ def _eligibility_task(base: str, outcome: str | None) -> Task | None:
 
 
 def _audit_task(base: str, audit: dict[str, str]) -> Task:
-    """Proposing the audit's start dates: done once the scheme confirms one."""
+    """Proposing the audit's start dates: done once the scheme confirms one; it can be done
+    before the application is sent only where the policy books audits in its first state."""
     href = f"{base}/audit-dates"
+    if audit["status"] == "none" and audit.get("unsent"):
+        if not audit.get("open"):
+            return Task("audit-dates", "Audit start date", None, CANNOT_START, AFTER_SENDING)
+        hint = "Propose three start dates, now or after you send your application"
+        return Task("audit-dates", "Audit start date", href, NOT_STARTED, hint)
     if audit["status"] == "confirmed":
         return Task("audit-dates", "Audit start date", href, COMPLETED, f"Starts {audit['start']}")
     if audit["status"] == "proposed":
