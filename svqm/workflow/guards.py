@@ -48,16 +48,19 @@ class Guard:
     # What the person firing the trigger gives to meet it ("comment"), if anything: screens ask
     # for it with the step instead of listing it as unmet beforehand.
     asks: str | None = None
+    # Whether what it refuses is the person, not the subject's readiness (fresh eyes on an
+    # appeal): whoever it refuses on every step open to them is told so instead of offered them.
+    bars: bool = False
 
 
 GUARDS: dict[str, Guard] = {}
 
 
 def guard(
-    name: str, argument: str | None = None, asks: str | None = None
+    name: str, argument: str | None = None, asks: str | None = None, *, bars: bool = False
 ) -> Callable[[Callable[[GuardContext], list[str]]], Callable[[GuardContext], list[str]]]:
     def register(fn: Callable[[GuardContext], list[str]]) -> Callable[[GuardContext], list[str]]:
-        GUARDS[name] = Guard(fn, argument, asks)
+        GUARDS[name] = Guard(fn, argument, asks, bars)
         return fn
 
     return register
@@ -70,6 +73,11 @@ def _asks(ref: str) -> str | None:
 def checked_before(refs: list[str]) -> list[str]:
     """The guards that must hold before the step is taken (not those met by what is given then)."""
     return [ref for ref in refs if _asks(ref) is None]
+
+
+def barring(refs: list[str]) -> list[str]:
+    """The guards among `refs` that bar a person rather than wait on the subject."""
+    return [ref for ref in refs if GUARDS[ref.partition(":")[0]].bars]
 
 
 def asks_for(refs: list[str], what: str) -> bool:
@@ -106,7 +114,7 @@ def has_comment(ctx: GuardContext) -> list[str]:
     return [Reason("a comment explaining this step is required", field="comment")]
 
 
-@guard("independent_of_decision")
+@guard("independent_of_decision", bars=True)
 def independent_of_decision(ctx: GuardContext) -> list[str]:
     """The person deciding took no earlier step on the subject (an appeal by fresh eyes)."""
     if ctx.actor_id is None:

@@ -334,12 +334,54 @@ def _fire_system(
     fire(session, subject, trigger, actor=SYSTEM, registry=registry, now=now, comment=comment)
 
 
-def barred(session: Session, subject: Subject, *, actor: Actor) -> list[str]:
+def barred(
+    session: Session,
+    subject: Subject,
+    *,
+    actor: Actor,
+    registry: SchemeRegistry | None = None,
+    now: datetime | None = None,
+) -> list[str]:
     """Why this person may take no step on the subject at all, in plain words (empty: nothing
     bars them): four eyes and conflicts of interest, the rules `fire` enforces for staff, told
-    before any step is offered."""
+    before any step is offered; with `registry` and `now`, also a guard that bars the person on
+    every step open to them now (one who took part in the decision appealed)."""
     if actor.role not in ("assessor", "panel"):
         return []
+    reasons = _barred_by_role(session, subject, actor)
+    if not reasons and registry is not None and now is not None:
+        reasons = _barred_by_guards(session, subject, actor, registry, now)
+    return reasons
+
+
+def _barred_by_guards(
+    session: Session, subject: Subject, actor: Actor, registry: SchemeRegistry, now: datetime
+) -> list[str]:
+    """The reasons of the guards that bar a person, where they refuse every step open to the
+    person's role from the present state (none open, or one they do not refuse: nothing)."""
+    kind = kind_of(subject)
+    scheme = registry.for_subject(session, subject)
+    flow = scheme.flows[kind]
+    context = _context(session, scheme, subject, actor, now, "")
+    found: list[str] = []
+    for trigger in flow.triggers_from(subject.state):
+        t = flow.transition(trigger, subject.state)
+        assert t is not None
+        if not _on_route(scheme, subject, t):
+            continue
+        try:
+            _authorise(actor, subject, t, kind)
+        except (PermissionDenied, NotFound):
+            continue
+        why = guard_registry.evaluate(context, guard_registry.barring(t.guards))
+        if not why:
+            return []
+        found += [w for w in why if w not in found]
+    return found
+
+
+def _barred_by_role(session: Session, subject: Subject, actor: Actor) -> list[str]:
+    """Four eyes and conflicts of interest, for a member of staff."""
     reasons = []
     if actor.role == "panel":
         assessor_id = subject.assessor_id if isinstance(subject, Application) else None

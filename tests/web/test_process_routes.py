@@ -222,3 +222,46 @@ def _second_panel(engine) -> tuple[str, str]:
         secret = auth.ensure_totp_secret(s, user)
         s.commit()
         return user.email, secret
+
+
+def test_a_member_barred_from_an_appeal_is_told_why_and_offered_no_decision(client, engine):
+    from tests.web.pages_helpers import csrf_of, sign_in
+
+    applicant, _ = signup(client, "Appellant Pages Ltd")
+    app_id = bronze_ready(client, applicant)["id"]
+    assessor = token(client, *staff(engine, "assessor"))
+    email, secret = staff(engine, "panel")
+    decider = token(client, email, secret)
+    assert _fire(client, app_id, "submit", applicant).status_code == 200
+    assert _fire(client, app_id, "start_review", assessor).status_code == 200
+    assert _fire(client, app_id, "recommend_refusal", assessor, REFUSED).status_code == 200
+    assert _fire(client, app_id, "confirm_refusal", decider).json()["state"] == "not_awarded"
+    assert _fire(client, app_id, "appeal", applicant, "We disagree.").status_code == 200
+
+    sign_in(client, email, totp_secret=secret)
+    page = client.get(f"/panel/{app_id}")
+    assert page.status_code == 200
+    assert 'id="barred"' in page.text
+    assert "you took part in the decision under appeal" in page.text
+    assert f'action="/panel/{app_id}/events/uphold_appeal"' not in page.text
+    assert f'action="/panel/{app_id}/events/dismiss_appeal"' not in page.text
+    assert "Not ready yet" not in page.text
+    # The server refuses the step all the same, however the form is sent.
+    version = client.get(f"/api/v1/applications/{app_id}", headers=decider).json()["version"]
+    sent = client.post(
+        f"/panel/{app_id}/events/dismiss_appeal",
+        data={"csrf_token": csrf_of(page.text), "version": str(version), "comment": "No."},
+    )
+    assert sent.status_code == 422
+    assert "took part in the decision under appeal" in sent.text
+    after = client.get(f"/api/v1/applications/{app_id}", headers=decider).json()
+    assert after["state"] == "appealed"
+
+    # A member who took no part is offered both decisions.
+    client.cookies.clear()
+    fresh_email, fresh_secret = _second_panel(engine)
+    sign_in(client, fresh_email, totp_secret=fresh_secret)
+    theirs = client.get(f"/panel/{app_id}")
+    assert 'id="barred"' not in theirs.text
+    assert f'action="/panel/{app_id}/events/uphold_appeal"' in theirs.text
+    assert f'action="/panel/{app_id}/events/dismiss_appeal"' in theirs.text

@@ -49,7 +49,7 @@ def _screen(case: Case, **shown: Any) -> HTMLResponse:
     Who may not decide (four eyes, conflicts) is said before any button; a barred member gets
     the reasons and no buttons."""
     view = case_file(case.session, case.registry, case.app, case.actor, case.now)
-    side = panel_view(case.session, view, case.actor)
+    side = panel_view(case.session, view, case.actor, case.registry, case.now)
     title = f"Decide on the application from {view.organisation}"
     return render(
         case.request,
@@ -82,7 +82,7 @@ def decide(case: PanelCase, trigger: str, form: FormDep) -> Response:
         view = case_file(case.session, case.registry, case.app, case.actor, case.now)
         step = to_confirm(view, trigger, field(form, "comment"))
         if step is not None:
-            side = panel_view(case.session, view, case.actor)
+            side = panel_view(case.session, view, case.actor, case.registry, case.now)
             if not side.barred:
                 return render(
                     case.request,

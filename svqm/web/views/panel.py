@@ -13,6 +13,7 @@ from svqm.web.views.case import CaseFile
 from svqm.web.views.triggers import step_title
 from svqm.workflow import service as workflow
 from svqm.workflow.guards import asks_for
+from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import Actor
 
 
@@ -89,9 +90,12 @@ def notes_of(view: CaseFile) -> list[Note]:
     return notes
 
 
-def panel_view(session: Session, view: CaseFile, actor: Actor) -> PanelView:
+def panel_view(
+    session: Session, view: CaseFile, actor: Actor, registry: SchemeRegistry, now: datetime
+) -> PanelView:
+    """What the panel's decision screen shows beside the case file."""
     return PanelView(
-        barred=workflow.barred(session, view.app, actor=actor),
+        barred=workflow.barred(session, view.app, actor=actor, registry=registry, now=now),
         recommendation=recommendation_of(view),
         notes=notes_of(view),
     )
