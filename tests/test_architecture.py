@@ -104,3 +104,19 @@ def test_the_web_layer_runs_no_queries_of_its_own():
                 if named == "session" and node.func.attr in ("exec", "execute", "get", "scalars"):
                     found.append(f"{path.name}:{node.lineno}: session.{node.func.attr}")
     assert found == []
+
+
+def test_only_the_pdf_module_renders_pdfs():
+    """Certificates and invoices share svqm.web.pdf's one render at a time (SECURITY K4)."""
+    found = [
+        f"{path.relative_to(SVQM)}:{node.lineno}"
+        for path in SVQM.rglob("*.py")
+        if path != SVQM / "web" / "pdf.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        and any(
+            (getattr(node, "module", None) or a.name).split(".")[0] == "weasyprint"
+            for a in node.names
+        )
+    ]
+    assert found == []

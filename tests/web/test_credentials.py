@@ -10,6 +10,7 @@ import json
 import re
 import zlib
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -307,3 +308,37 @@ def test_a_renewed_award_is_superseded_and_links_to_its_successor(
     # Its credential still verifies (it was genuine), and the record says what replaced it.
     assert _verdict(_paste(client, _credential(client, first))) == "superseded"
     assert [a["id"] for a in client.get("/api/v1/awards").json()] == [second_id]
+
+
+def test_the_certificate_pdf_is_rendered_by_the_one_pdf_module(client, issued, monkeypatch):
+    from svqm.web import pdf as pdf_module
+
+    rendered: list[str] = []
+
+    class _Document:
+        def __init__(self, string, url_fetcher):
+            rendered.append(string)
+            self.fetcher = url_fetcher
+
+        def write_pdf(self, pdf_tags):
+            assert pdf_tags is True
+            # Holding the lock every PDF shares: an invoice cannot render beside it.
+            assert pdf_module._ONE_RENDER_AT_A_TIME.locked()
+            return b"%PDF-from-svqm.web.pdf"
+
+    class _Fetcher:
+        def __init__(self, allowed_protocols, fail_on_errors):
+            assert allowed_protocols == ["data"]
+
+    monkeypatch.setattr(
+        pdf_module,
+        "_renderer",
+        lambda: SimpleNamespace(HTML=_Document, URLFetcher=_Fetcher),
+    )
+    pdf_of.cache_clear()
+    response = client.get(f"/awards/{issued.award_id}/certificate.pdf")
+    pdf_of.cache_clear()
+    assert response.status_code == 200
+    assert response.content == b"%PDF-from-svqm.web.pdf"
+    assert len(rendered) == 1
+    assert "Harbour Care Trust" in rendered[0]

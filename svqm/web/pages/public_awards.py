@@ -7,9 +7,8 @@ award's record for what a credential cannot say by itself: that a renewal supers
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -30,6 +29,7 @@ from svqm.web.deps import (
     finish_reading,
 )
 from svqm.web.forms import FormDep, field
+from svqm.web.pdf import render_pdf
 from svqm.web.qr import qr_data_uri
 from svqm.web.ui import render, templates
 from svqm.web.views.awards import checked_award
@@ -149,31 +149,13 @@ def certificate(
     return render(request, "public/certificate.html", auth=auth, title="Certificate", **context)
 
 
-@cache
-def _pdf_renderer() -> Any:
-    # Imported on first use: WeasyPrint loads pango and its fonts, which most requests never need.
-    import weasyprint
-
-    return weasyprint
-
-
 # A certificate PDF costs about a second of CPU and anyone may ask for one (SECURITY K4): each is
 # rendered once (cached by its HTML, which holds every fact it shows, so a change of status makes
-# a new one) and one render runs at a time, so a flood of PDF requests cannot take every core.
-_ONE_RENDER_AT_A_TIME = threading.Lock()
-
-
+# a new one), through svqm.web.pdf like the invoices, so one render runs at a time for both.
 @lru_cache(maxsize=128)
 def pdf_of(html: str) -> bytes:
     """The certificate's HTML as a PDF."""
-    weasyprint = _pdf_renderer()
-    # The embedded QR code (a data: URL) is all it may load: no files, nothing over the network.
-    fetcher = weasyprint.URLFetcher(allowed_protocols=["data"], fail_on_errors=True)
-    with _ONE_RENDER_AT_A_TIME:
-        # Tagged (a structure tree, marked content, the document's language and title), so a
-        # screen reader reads the certificate in order, headings as headings.
-        pdf: bytes = weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf(pdf_tags=True)
-    return pdf
+    return render_pdf(html)
 
 
 @router.get("/awards/{award_id}/certificate.pdf")
