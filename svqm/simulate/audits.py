@@ -2,8 +2,9 @@
 
 An applicant preparing an audited application proposes the earliest start dates the policy
 allows, a week apart; an admin confirms one, and now and then moves it to another (a
-rescheduling, audited). The assessor of a consulted level invites stakeholders at the review;
-most answer once the form opens (their links are kept here: the database holds only hashes).
+rescheduling, audited). The assessor of a consulted level invites stakeholders at the review,
+unless the consultation has closed by then (counted on its own, not as a refusal); most answer
+once the form opens (their links are kept here: the database holds only hashes).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class Auditing(People):
         self._chance = random.Random()
         self._chance.setstate(self.rng.getstate())
         self._member: Member | None = None  # whose turn it is (an invitee's answer is on it)
+        # Consultations that had closed by the time the assessor reached the review (a review
+        # waiting on a late payment, say): nobody is invited to a closed form.
+        self.closed_before_review = 0
 
     def _turn(self, session: Session, m: Member, app_id: int, arg: str, now: datetime) -> None:
         self._member = m
@@ -90,6 +94,10 @@ class Auditing(People):
             return
         assert app.id is not None
         if consultation.invitations(session, app.id):
+            return
+        span = consultation.window(self.policy, app)
+        if span is not None and span[1] <= now:
+            self.closed_before_review += 1
             return
         people = [
             consultation.Invitee(

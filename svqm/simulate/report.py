@@ -58,7 +58,8 @@ class SimulationResult:
     # Re-applications after a refusal, double marking and moderation, and the decisions of steps
     # that need several members (an appeal decided by two independent panel members).
     judgement: dict[str, int] = field(default_factory=dict)
-    # Audits booked (a start date confirmed) and moved; consultation invitations and answers.
+    # Audits booked (a start date confirmed) and moved; consultation invitations and answers, and
+    # consultations closed before the assessor's review (nobody invited).
     audits: dict[str, int] = field(default_factory=dict)
     consultation: dict[str, int] = field(default_factory=dict)
     # Invoices issued (on submission), paid (late: after the due date) and unpaid, credit notes
@@ -259,6 +260,10 @@ def report_table(result: SimulationResult) -> Table:
         "[bold]stakeholders invited to consultations[/]", _n(r.consultation.get("invited", 0))
     )
     table.add_row("  answered", _n(r.consultation.get("answered", 0)))
+    table.add_row(
+        "  closed before the review (nobody invited)",
+        _n(r.consultation.get("closed before the review", 0)),
+    )
     table.add_row("[bold]invoices issued[/]", _n(r.invoices.get("issued", 0)))
     for key in (
         "paid",

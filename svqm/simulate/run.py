@@ -120,6 +120,7 @@ class Simulation:
                 with session_scope(engine, write=False) as session:
                     stored = read_back(session, people.policy, verify=self.verify_audit)
                 stored["invoices"]["steps that waited for payment"] = people.waited
+                stored["consultation"]["closed before the review"] = people.closed_before_review
             finally:
                 engine.dispose()
         return SimulationResult(

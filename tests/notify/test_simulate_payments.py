@@ -15,6 +15,7 @@ from svqm.db import make_engine
 from svqm.simulate.report import report_table
 from svqm.simulate.run import Simulation
 from svqm.workflow import invoices
+from svqm.workflow.consultation import ConsultationInvite
 from svqm.workflow.models import AuditEvent
 from svqm.workflow.schemes import load_registry
 from tests.conftest import POLICIES
@@ -70,5 +71,23 @@ def test_the_table_shows_payments_rescheduling_and_reapplications(run):
         ("steps that waited for payment", result.invoices["steps that waited for payment"]),
         ("rescheduled", result.audits["rescheduled"]),
         ("re-applications after a refusal", result.judgement["re-applications after a refusal"]),
+        (
+            "closed before the review (nobody invited)",
+            result.consultation["closed before the review"],
+        ),
     ):
         assert re.search(rf"{re.escape(label)}\W+{n:,}\b", text), f"no '{label}: {n}' in\n{text}"
+
+
+def test_the_assessor_invites_nobody_to_a_closed_consultation_and_the_report_counts_it(run):
+    result, workdir = run
+    # Reviews that waited for a late payment began after their consultation had closed: the
+    # assessor invited nobody to them, and the report says how many, apart from any refusal.
+    assert result.consultation["closed before the review"] > 0
+    assert not any(k.startswith("consultation") for k in result.refused), result.refused
+    engine = make_engine(f"sqlite:///{workdir / 'simulation.db'}")
+    with Session(engine) as s:
+        made = s.exec(select(ConsultationInvite)).all()
+        assert made
+        assert all(row.created_at < row.closes_at for row in made)
+    engine.dispose()
