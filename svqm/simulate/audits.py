@@ -95,8 +95,8 @@ class Auditing(People):
         assert app.id is not None
         if consultation.invitations(session, app.id):
             return
-        span = consultation.window(self.policy, app)
-        if span is not None and span[1] <= now:
+        opened = consultation.window(self.policy, app)
+        if opened is not None and opened[1] <= now:
             self.closed_before_review += 1
             return
         people = [
