@@ -1,23 +1,27 @@
 """B5: the deadline sweep against raw `sqlite3` doing the same reads and writes, at two table sizes.
 
-Seeded with bulk inserts into a migrated SQLite file: one organisation, applicant, awarded
-application and active Silver award per four deadline rows, each award with the svqm policy's
-four award deadlines that run while it is active (annual report, renewal, expiry, upgrade
-eligibility). 200,000 open rows, of which 2,000 (1%) are reminders due: their first reminder's
-moment has passed and their due moment has not, so the sweep sends a reminder and moves them on
-(no `on_due` action fires). The other rows wake after `now`.
+Seeded with bulk inserts into a migrated SQLite file: one organisation, applicant (a member of
+it, as sign-up makes them), awarded application and active Silver award per four deadline rows,
+each award with the svqm policy's four award deadlines that run while it is active (annual
+report, renewal, expiry, upgrade eligibility). 200,000 open rows, of which 2,000 (1%) are
+reminders due: their first reminder's moment has passed and their due moment has not, so the
+sweep sends a reminder to the organisation's applicant and moves them on (no `on_due` action
+fires). The other rows wake after `now`.
 
 Measured: `svqm.notify.sweep.sweep(engine, registry, now=...)`, the whole sweep (batches of 500,
-each a transaction: the rows, their subjects and recipients, the outbox rows, the progress).
+each a transaction: the rows, their subjects and recipients, the outbox rows, the progress; then
+the digest and consultation reads it ends with).
 
-Baseline (the limit): the same reads and writes in raw `sqlite3` (same file, same pragmas), in
-the same batches of 500, each one transaction: select the due rows (the sweep's query, through
-the same index), read their awards, organisations and members (`IN` lists), update each
-deadline's progress (`executemany`, the sweep's conditional update), insert each outbox row
-(`INSERT OR IGNORE`, `executemany`), commit. The values written are exactly those the sweep
-wrote in a run before (read back from the tables, not timed), so both write the same bytes; the
-baseline works nothing out (who to tell, the email's content), which is the sweep's own work.
-For information, also the bare read of the due rows alone.
+Baseline (the limit): the SQL that sweep sent, replayed with raw `sqlite3` (same file, same
+pragmas): recorded from SQLAlchemy's driver side (`before_cursor_execute` and `commit`) during
+an untimed sweep, so it is the sweep's own statements letter for letter (select the due rows
+through the same index, read their awards, organisations and members with `IN` lists, update
+each deadline's progress and insert each outbox row with `executemany`, commit; then the digest
+and consultation reads), with the very values the sweep bound, in the same transactions, each
+read fetched to its last row. It works nothing out (who to tell, the email's content, the next
+wake), which is the sweep's own work. Both must leave the same outbox rows and progress as the
+recorded sweep, every reminder addressed to someone. For information, also the bare read of the
+due rows alone.
 
 Between repeats the due rows are put back (reminded = '', their old wake_at) and the outbox
 emptied, so each repeat does the same work; sweep and baseline alternate, best of REPEATS each;
@@ -37,12 +41,12 @@ from datetime import timedelta
 from typing import Any
 from unittest import mock
 
-from sqlalchemy import bindparam, insert, text, update
+from sqlalchemy import bindparam, event, insert, text, update
 from sqlalchemy.engine import Engine
 
 from benchmarks.fixtures import NOW, migrated_sqlite, registry, temp_dir
 from benchmarks.report import Check, Result, cpu_seconds
-from svqm.accounts.models import Organisation, User
+from svqm.accounts.models import Membership, Organisation, User
 from svqm.db import UtcDateTime, session_scope
 from svqm.notify import sweep as sweep_module
 from svqm.notify.models import OutboxMessage
@@ -104,6 +108,16 @@ def _seed(engine: Engine, reg: SchemeRegistry, total: int) -> list[dict[str, Any
                 "active": True,
                 "created_at": issued,
             }
+            for i in ids
+        ],
+    )
+    # Each applicant acts for its organisation (a membership), as sign-up makes them: the
+    # reminders go to them (without it every reminder would be dead, addressed to nobody).
+    _bulk(
+        engine,
+        Membership.__table__,  # type: ignore[attr-defined]
+        [
+            {"id": i, "user_id": i, "organisation_id": i, "role": "lead", "created_at": issued}
             for i in ids
         ],
     )
@@ -212,104 +226,87 @@ def _best(
     return out
 
 
-_RAW_DUE = (
-    "SELECT id, subject_kind, subject_id, organisation_id, kind, due_at, reminded FROM deadline"
-    " WHERE status = 'open' AND wake_at <= ? ORDER BY wake_at, id LIMIT ?"
-)
-_RAW_AWARDS = (
-    "SELECT id, organisation_id, level, state, policy_digest, certificate_number FROM award"
-    " WHERE id IN ({})"
-)
-_RAW_ORGS = "SELECT id, name FROM organisation WHERE id IN ({})"
-_RAW_MEMBERS = (
-    "SELECT organisation_id, email, role, active FROM user_account WHERE organisation_id IN ({})"
-    " ORDER BY id"
-)
-_RAW_ADVANCE = (
-    "UPDATE deadline SET reminded = ?, wake_at = ? WHERE id = ? AND status = 'open'"
-    " AND reminded = ?"
-)
 _OUTBOX_COLUMNS = (
-    "key",
     "template",
     "context",
-    "to_addrs",
     "organisation_id",
     "deadline_id",
-    "status",
     "attempts",
     "next_attempt_at",
     "claim_token",
     "last_error",
     "created_at",
 )
-_RAW_OUTBOX = (
-    f"INSERT OR IGNORE INTO outbox ({', '.join(_OUTBOX_COLUMNS)})"
-    f" VALUES ({', '.join('?' for _ in _OUTBOX_COLUMNS)})"
-)
+_COMMIT = "COMMIT"
+# The sweep's statement that selects a batch's due rows (what the replay counts as handled).
+_DUE_SELECT = "SELECT deadline.id, deadline.subject_kind"
 
 
 class _Raw:
-    """The sweep's reads and writes in raw sqlite3, with the values the sweep itself wrote."""
+    """The SQL a sweep sent, replayed with raw sqlite3: the same statements with the same
+    parameters, in the same transactions, every read fetched to the last row.
 
-    def __init__(self, path: str, now_raw: str, written: dict[int, tuple[Any, ...]]) -> None:
-        self.path, self.now_raw = path, now_raw
-        # deadline id -> (new reminded, new wake_at, outbox rows' values), as the sweep wrote.
-        self.written = written
+    Recorded from the driver's side of SQLAlchemy (`before_cursor_execute`, and `commit`)
+    during a sweep: so the statements are the sweep's own, letter for letter (its `IN` lists,
+    `ON CONFLICT DO NOTHING`, the membership join, the digest and consultation reads), and the
+    values bound are those the sweep worked out (who to tell, the email's JSON, the next wake).
+    """
+
+    def __init__(self, engine: Engine, path: str) -> None:
+        self.engine, self.path = engine, path
+        self.ops: list[tuple[str, Any, bool]] = []
+        self._conn: sqlite3.Connection | None = None
+
+    def record(self, work: Callable[[], Any]) -> Any:
+        def executed(
+            _conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool
+        ) -> None:
+            self.ops.append((statement, list(params) if many else tuple(params), many))
+
+        def committed(_conn: Any) -> None:
+            self.ops.append((_COMMIT, (), False))
+
+        self.ops = []
+        event.listen(self.engine, "before_cursor_execute", executed)
+        event.listen(self.engine, "commit", committed)
+        try:
+            return work()
+        finally:
+            event.remove(self.engine, "before_cursor_execute", executed)
+            event.remove(self.engine, "commit", committed)
+
+    def statements(self) -> list[str]:
+        return [op[0] for op in self.ops]
 
     def run(self) -> int:
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        try:
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            total = 0
-            while True:
-                conn.execute("BEGIN IMMEDIATE")
-                rows = conn.execute(_RAW_DUE, (self.now_raw, BATCH)).fetchall()
-                total += len(rows)
-                if rows:
-                    awards = [r[2] for r in rows]
-                    marks = ", ".join("?" for _ in awards)
-                    conn.execute(_RAW_AWARDS.format(marks), awards).fetchall()
-                    orgs = sorted({r[3] for r in rows})
-                    org_marks = ", ".join("?" for _ in orgs)
-                    conn.execute(_RAW_ORGS.format(org_marks), orgs).fetchall()
-                    conn.execute(_RAW_MEMBERS.format(org_marks), orgs).fetchall()
-                    advances, messages = [], []
-                    for r in rows:
-                        reminded, wake, outbox_rows = self.written[r[0]]
-                        advances.append((reminded, wake, r[0], r[6]))
-                        messages.extend(outbox_rows)
-                    conn.executemany(_RAW_ADVANCE, advances)
-                    conn.executemany(_RAW_OUTBOX, messages)
-                conn.execute("COMMIT")
-                if len(rows) < BATCH:
-                    return total
-        finally:
-            conn.close()
+        """Replay every statement; returns how many due rows its batch selects returned."""
+        conn = self._connect()
+        total = 0
+        for statement, params, many in self.ops:
+            if statement == _COMMIT:
+                conn.execute(_COMMIT)
+            elif many:
+                conn.executemany(statement, params)
+            else:
+                rows = conn.execute(statement, params).fetchall()
+                if statement.startswith(_DUE_SELECT):
+                    total += len(rows)
+        return total
 
+    def _connect(self) -> sqlite3.Connection:
+        # One connection for every run, as the sweep's engine keeps one in its pool; the pragmas
+        # of svqm.db.make_engine (WAL is the file's own).
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA busy_timeout=10000")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        return self._conn
 
-def _written(path: str, due: list[dict[str, Any]]) -> dict[int, tuple[Any, ...]]:
-    """What a sweep wrote for each due row: its progress and its outbox rows, as stored."""
-    conn = sqlite3.connect(path)
-    try:
-        ids = [d["b_id"] for d in due]
-        out: dict[int, tuple[Any, ...]] = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            marks = ", ".join("?" for _ in part)
-            for did, reminded, wake in conn.execute(
-                f"SELECT id, reminded, wake_at FROM deadline WHERE id IN ({marks})", part
-            ):
-                out[did] = (reminded, wake, [])
-            for row in conn.execute(
-                f"SELECT {', '.join(_OUTBOX_COLUMNS)} FROM outbox WHERE deadline_id IN ({marks})",
-                part,
-            ):
-                out[row[5]][2].append(row)
-        return out
-    finally:
-        conn.close()
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def _measure(
@@ -329,17 +326,26 @@ def _measure(
     runs.update(bare=[], bare_cpu=[])
     reset()
     found = bare()
-    # A first sweep, untimed: it warms the caches and leaves what the raw baseline will write.
-    report = swept()
-    messages_written = _count_outbox(engine)
-    raw = _Raw(path, _now_raw(engine), _written(path, due))
-    handled = raw_messages = 0
-    for _ in range(REPEATS):
-        report = _best(swept, reset, runs, "sweep")
-        handled = _best(raw.run, reset, runs, "raw")
-        raw_messages = _count_outbox(engine)
-        if _best(bare, reset, runs, "bare") != DUE:
-            raise RuntimeError("B5's bare read did not find the due rows")
+    # A first sweep, untimed, warms the caches; the second, untimed too, is recorded for the
+    # raw replay, and what it left is what every later sweep and replay must leave.
+    swept()
+    reset()
+    raw = _Raw(engine, path)
+    report = raw.record(swept)
+    expected = _left(engine, due)
+    try:
+        handled = 0
+        for _ in range(REPEATS):
+            report = _best(swept, reset, runs, "sweep")
+            if _left(engine, due) != expected:
+                raise RuntimeError("B5's sweep left other rows than the recorded sweep")
+            handled = _best(raw.run, reset, runs, "raw")
+            if _left(engine, due) != expected:
+                raise RuntimeError("B5's raw replay left other rows than the sweep")
+            if _best(bare, reset, runs, "bare") != DUE:
+                raise RuntimeError("B5's bare read did not find the due rows")
+    finally:
+        raw.close()
     own_cpu = _own_work(swept, reset)
     with engine.connect() as conn:
         plan = conn.execute(
@@ -348,18 +354,22 @@ def _measure(
             ),
             {"now": NOW},
         ).fetchall()
+    messages, progress = expected
+    progressed = sum(1 for row in progress if row[1] and row[3] == "open")
+    told = sum(1 for m in messages if m[1] == "pending" and m[2])
     if (
         found != DUE
         or sum(report.reminders.values()) != DUE
-        or messages_written != DUE
+        or len(messages) != DUE
+        or told != DUE
+        or progressed != DUE
         or handled != DUE
-        or raw_messages != DUE
     ):
         raise RuntimeError(
             f"B5 did not do the work it claims: bare query found {found}, the sweep sent "
-            f"{sum(report.reminders.values())} reminders and left {messages_written} outbox "
-            f"rows, raw sqlite3 handled {handled} rows and left {raw_messages} "
-            f"(expected {DUE} each); refused: {report.failed[:3]}"
+            f"{sum(report.reminders.values())} reminders and left {len(messages)} outbox rows "
+            f"({told} to someone) and {progressed} deadlines moved on; raw sqlite3 handled "
+            f"{handled} rows (expected {DUE} each); refused: {report.failed[:3]}"
         )
     best = {k: min(v) for k, v in runs.items()}
     return {
@@ -371,9 +381,10 @@ def _measure(
 
 
 def _own_work(swept: Callable[[], Any], reset: Callable[[], None]) -> float:
-    """CPU seconds of the sweep's own work in one more (untimed) sweep: working out each
-    reminder's progress and its email (recipients, frozen context, JSON, key), which sends no
-    SQL and which the raw baseline, given the values, never does. The least of `REPEATS` runs.
+    """CPU seconds of the sweep's own work in one more (untimed) sweep: `_remind` for each due
+    row (which reminder is due, the next wake, the progress text, and the email: recipients,
+    frozen context, JSON, key), which sends no SQL and which the raw baseline, given the values,
+    never does. The least of `REPEATS` runs.
     """
     spent: list[float] = []
 
@@ -390,25 +401,38 @@ def _own_work(swept: Callable[[], Any], reset: Callable[[], None]) -> float:
     for _ in range(REPEATS):
         reset()
         spent.append(0.0)
-        with (
-            mock.patch.object(sweep_module._Batch, "tell", timed(sweep_module._Batch.tell)),
-            mock.patch.object(sweep_module._Batch, "advance", timed(sweep_module._Batch.advance)),
-        ):
+        with mock.patch.object(sweep_module, "_remind", timed(sweep_module._remind)):
             swept()
     return min(spent)
 
 
-def _count_outbox(engine: Engine) -> int:
+def _left(
+    engine: Engine, due: list[dict[str, Any]]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """What a sweep left: every outbox row's values but its id (by key), and the due rows'
+    progress (reminded, wake_at, status)."""
+    columns = ", ".join(f'"{c}"' for c in _OUTBOX_COLUMNS)
+    ids = [d["b_id"] for d in due]
     with engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM outbox")).scalar_one())
-
-
-def _now_raw(engine: Engine) -> Any:
-    """`now` as the database stores it (the sweep's own bind processing), for raw sqlite3."""
-    with engine.connect() as conn:
-        return conn.execute(
-            text("SELECT :now").bindparams(bindparam("now", type_=UtcDateTime())), {"now": NOW}
-        ).scalar_one()
+        messages = [
+            tuple(row)
+            for row in conn.exec_driver_sql(
+                f'SELECT "key", status, to_addrs, {columns} FROM outbox ORDER BY "key"'
+            )
+        ]
+        progress: list[tuple[Any, ...]] = []
+        for i in range(0, len(ids), BATCH):
+            part = ids[i : i + BATCH]
+            marks = ", ".join("?" for _ in part)
+            progress.extend(
+                tuple(row)
+                for row in conn.exec_driver_sql(
+                    f"SELECT id, reminded, wake_at, status FROM deadline WHERE id IN ({marks})"
+                    " ORDER BY id",
+                    tuple(part),
+                )
+            )
+    return messages, progress
 
 
 def run() -> Result:

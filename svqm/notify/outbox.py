@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, func, select
 
-from svqm.db import UtcDateTime, rows_changed, table_of
+from svqm.db import ManyRows, UtcDateTime, rows_changed, table_of
 from svqm.errors import InvalidInput, NotFound
 from svqm.notify.models import DEAD, PENDING, SENDING, SENT, DeliveryAttempt, OutboxMessage
 from svqm.notify.render import TITLES
@@ -66,14 +66,27 @@ def _insert(session: Session) -> Any:
     return insert(table).on_conflict_do_nothing(index_elements=["key"])
 
 
+# The same statement, built once for each dialect, with its rows bound at the driver's cost.
+_INSERT_MANY = {
+    "postgresql": ManyRows(
+        pg_insert(table_of(OutboxMessage)).on_conflict_do_nothing(index_elements=["key"])
+    ),
+    "sqlite": ManyRows(
+        sqlite_insert(table_of(OutboxMessage)).on_conflict_do_nothing(index_elements=["key"])
+    ),
+}
+
+
 def enqueue_many(session: Session, messages: list[dict[str, Any]]) -> None:
-    """Insert messages, skipping any whose key exists.
+    """Insert messages (`message()`'s values), skipping any whose key exists.
 
     One statement executed for many rows: compiled once, not once per batch as a multi-row VALUES
-    list of a new length would be.
+    list of a new length would be, and each row bound without SQLAlchemy's per-row work.
     """
     if messages:
-        session.execute(_insert(session), messages)
+        session.flush()  # what session.execute would have flushed first
+        conn = session.connection()
+        _INSERT_MANY[conn.dialect.name].execute(conn, messages)
 
 
 def enqueue(session: Session, **fields: Any) -> bool:

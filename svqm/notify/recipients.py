@@ -80,9 +80,13 @@ class Audience:
         subjects = list(subjects)
         org_ids = {s.organisation_id for _, s in subjects}
         assessor_ids = {_assessor(k, s) for k, s in subjects} - {None}
+        # Plain rows straight from the connection (no ORM result machinery); pending changes
+        # first, as the ORM's autoflush would.
+        session.flush()
+        conn = session.connection()
         self.organisations: dict[int, str] = {
             oid: name
-            for oid, name in session.exec(_NAMES, params={"ids": list(org_ids)})
+            for oid, name in conn.execute(_NAMES, {"ids": list(org_ids)})
             if oid is not None
         }
         self.members: dict[int, list[str]] = {}
@@ -90,7 +94,7 @@ class Audience:
         # Role and standing are checked here, not in SQL: given `role = 'applicant'`, SQLite
         # reads every applicant through the role index instead of these organisations' users.
         # Everyone acting for the organisation (memberships), not only those it is home to.
-        members = session.execute(_MEMBERS, {"ids": list(org_ids)})
+        members = conn.execute(_MEMBERS, {"ids": list(org_ids)})
         for org_id, email, role, active, name in members:
             if active and role == "applicant" and org_id is not None:
                 self.members.setdefault(org_id, []).append(email)

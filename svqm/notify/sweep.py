@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Integer, bindparam, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from svqm.db import session_scope, table_of
+from svqm.db import ManyRows, UtcDateTime, session_scope, table_of
 from svqm.errors import SvqmError
 from svqm.notify import consultation, outbox
 from svqm.notify import digest as digests
@@ -84,38 +84,30 @@ def sweep_batch(
     session: Session, registry: SchemeRegistry, *, now: datetime, base_url: str, limit: int
 ) -> SweepReport:
     """One batch in the caller's transaction."""
-    t = table_of(ScheduledDeadline)
+    session.flush()  # what session.execute would flush first; the reads below go to the connection
+    conn = session.connection()
     # Plain columns, not ORM objects: most rows only send a reminder and move on.
-    rows = [
-        _Due(*r)
-        for r in session.execute(
-            sa_select(
-                t.c.id,
-                t.c.subject_kind,
-                t.c.subject_id,
-                t.c.organisation_id,
-                t.c.kind,
-                t.c.due_at,
-                t.c.reminded,
-            )
-            .where(t.c.status == schedule.OPEN, t.c.wake_at <= now)
-            .order_by(t.c.wake_at, t.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    ]
+    rows = [_Due(*r) for r in conn.execute(_DUE_ROWS, {"now": now, "limit": limit})]
     report = SweepReport(rows=len(rows))
     if not rows:
         return report
     subjects = _Subjects(session, rows)
     batch = _Batch(session, now, Audience(session, base_url, subjects.plain_items()), report)
+    # Most rows share a policy version and a kind of deadline: looked up once a batch.
+    deadlines: dict[tuple[str, str], tuple[Policy, Deadline | None]] = {}
     for row in rows:
         subject = subjects.get(row.subject_kind, row.subject_id)
         if subject is None:
             _close(session, row, "cancelled", now, "the subject no longer exists")
             continue
-        policy = registry.by_digest(session, subject.policy_digest).policy
-        d = policy.deadline(row.kind)
+        found = deadlines.get((subject.policy_digest, row.kind))
+        if found is None:
+            policy = registry.by_digest(session, subject.policy_digest).policy
+            found = deadlines[(subject.policy_digest, row.kind)] = (
+                policy,
+                policy.deadline(row.kind),
+            )
+        policy, d = found
         if d is None or subject.state not in d.while_in:
             _close(session, row, "cancelled", now, "no longer applies")
             continue
@@ -125,6 +117,35 @@ def sweep_batch(
             _pass(batch, row, d, policy, subject, subjects, registry)
     batch.flush()
     return report
+
+
+_T = table_of(ScheduledDeadline)
+# Built once: the batch's due rows, through the (status, wake_at) index.
+_DUE_ROWS = (
+    sa_select(
+        _T.c.id,
+        _T.c.subject_kind,
+        _T.c.subject_id,
+        _T.c.organisation_id,
+        _T.c.kind,
+        _T.c.due_at,
+        _T.c.reminded,
+    )
+    .where(_T.c.status == schedule.OPEN, _T.c.wake_at <= bindparam("now", type_=UtcDateTime()))
+    .order_by(_T.c.wake_at, _T.c.id)
+    .limit(bindparam("limit", type_=Integer()))
+    .with_for_update(skip_locked=True)
+)
+# The reminders' progress, for many rows at once (only while nobody else moved them on).
+_ADVANCE = ManyRows(
+    update(_T)
+    .where(
+        _T.c.id == bindparam("b_id"),
+        _T.c.status == schedule.OPEN,
+        _T.c.reminded == bindparam("b_old"),
+    )
+    .values(reminded=bindparam("b_new"), wake_at=bindparam("b_wake"))
+)
 
 
 class _Due(NamedTuple):
@@ -165,6 +186,19 @@ _OWN = {
     "report": ("assessor_id", "award_id", "period"),
 }
 
+# Built once: each kind's plain columns for a batch's subjects (an expanding IN list).
+_SUBJECT_ROWS = {
+    kind: sa_select(
+        col(model.id),
+        col(model.organisation_id),
+        col(model.level),
+        col(model.state),
+        col(model.policy_digest),
+        *(getattr(model, name) for name in _OWN[kind]),
+    ).where(col(model.id).in_(bindparam("ids", expanding=True)))
+    for kind, model in _MODELS.items()
+}
+
 
 class _Subjects:
     """The batch's subjects: plain copies, read in two queries, until the workflow acts.
@@ -177,22 +211,13 @@ class _Subjects:
     def __init__(self, session: Session, rows: list[_Due]) -> None:
         self.session, self.live = session, False
         self.plain: dict[tuple[str, int], _Plain] = {}
-        for kind, model in _MODELS.items():
-            ids = {r.subject_id for r in rows if r.subject_kind == kind}
+        conn = session.connection()
+        for kind, statement in _SUBJECT_ROWS.items():
+            ids = list({r.subject_id: None for r in rows if r.subject_kind == kind})
             if not ids:
                 continue
             own = _OWN[kind]
-            found = session.execute(
-                sa_select(
-                    col(model.id),
-                    col(model.organisation_id),
-                    col(model.level),
-                    col(model.state),
-                    col(model.policy_digest),
-                    *(getattr(model, name) for name in own),
-                ).where(col(model.id).in_(ids))
-            )
-            for sid, org, level, state, digest, *values in found:
+            for sid, org, level, state, digest, *values in conn.execute(statement, {"ids": ids}):
                 self.plain[(kind, sid)] = _Plain(
                     sid, org, level, state, digest, **dict(zip(own, values, strict=True))
                 )
@@ -272,17 +297,7 @@ class _Batch:
 
     def flush(self) -> None:
         if self.advances:
-            table = table_of(ScheduledDeadline)
-            self.session.execute(
-                update(table)
-                .where(
-                    table.c.id == bindparam("b_id"),
-                    table.c.status == schedule.OPEN,
-                    table.c.reminded == bindparam("b_old"),
-                )
-                .values(reminded=bindparam("b_new"), wake_at=bindparam("b_wake")),
-                self.advances,
-            )
+            _ADVANCE.execute(self.session.connection(), self.advances)
         outbox.enqueue_many(self.session, self.messages)
         self.advances, self.messages = [], []
 
