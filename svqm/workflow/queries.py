@@ -26,7 +26,7 @@ from svqm.evidence.models import EvidenceItem
 from svqm.workflow import messages
 from svqm.workflow.models import Application, PolicySnapshot
 from svqm.workflow.schedule import OPEN, ScheduledDeadline, open_due
-from svqm.workflow.schemes import SchemeRegistry
+from svqm.workflow.schemes import DIGESTS_KEY, SchemeRegistry
 from svqm.workflow.service import Actor
 
 Sort = Literal["changed", "due", "organisation"]
@@ -224,6 +224,27 @@ def _filtered(query: _Query, given: tuple[str, ...]) -> _Query:
     return query
 
 
+_DIGESTS = sa_select(PolicySnapshot.__table__.c.digest)  # type: ignore[attr-defined]
+
+
+def recorded_digests(session: Session) -> tuple[str, ...]:
+    """The digest of every policy version recorded, read once per transaction.
+
+    A list page asks for its lines, their count and their schemes with the same filters, each
+    needing these. Snapshots are only ever added, and `SchemeRegistry.record_snapshot` forgets
+    the answer, so the transaction's first one holds until it ends (the next asks again).
+    """
+    session.flush()
+    connection = session.connection()
+    transaction = session.get_transaction()
+    kept = session.info.get(DIGESTS_KEY)
+    if kept is not None and kept[0] is transaction:
+        return kept[1]  # type: ignore[no-any-return]
+    found = tuple(connection.execute(_DIGESTS).scalars())
+    session.info[DIGESTS_KEY] = (transaction, found)
+    return found
+
+
 def offered_states(session: Session, registry: SchemeRegistry, role: str) -> list[tuple[str, str]]:
     """(policy digest, state) wherever a version of a scheme offers `role` a step.
 
@@ -231,7 +252,7 @@ def offered_states(session: Session, registry: SchemeRegistry, role: str) -> lis
     (a snapshot each) is asked, not only the current files.
     """
     pairs = []
-    for digest in session.exec(select(PolicySnapshot.digest)):
+    for digest in recorded_digests(session):
         flow = registry.by_digest(session, digest).flows["application"]
         pairs += [(digest, s.name) for s in flow.workflow.states if flow.offered(s.name, role)]
     return pairs
@@ -241,7 +262,7 @@ def finished_states(session: Session, registry: SchemeRegistry) -> list[tuple[st
     """(policy digest, state) of every state where an application's workflow ends (`terminal`),
     in every version recorded."""
     pairs = []
-    for digest in session.exec(select(PolicySnapshot.digest)):
+    for digest in recorded_digests(session):
         flow = registry.by_digest(session, digest).flows["application"]
         pairs += [(digest, s.name) for s in flow.workflow.states if s.terminal]
     return pairs

@@ -41,6 +41,10 @@ class Scheme:
         return self.policy.id
 
 
+# Where a unit of work keeps the recorded policy digests it has read (workflow.queries).
+DIGESTS_KEY = "svqm.policy_digests"
+
+
 class SchemeRegistry:
     """The current schemes, plus older versions that running subjects still follow."""
 
@@ -72,6 +76,8 @@ class SchemeRegistry:
                 )
             )
             session.flush()
+            # A list's filters read the recorded versions once per unit of work (queries).
+            session.info.pop(DIGESTS_KEY, None)
 
     def for_subject(self, session: Session, subject: Subject) -> Scheme:
         """The scheme version the subject started under, even if the file has changed since."""

@@ -6,11 +6,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event, insert
 from sqlmodel import Session
 
 from svqm.errors import NotFound
 from svqm.workflow import queries, schedule
-from svqm.workflow.models import Application
+from svqm.workflow.models import Application, PolicySnapshot
 from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import Actor
 from tests.factories import actor, make_org, make_user
@@ -158,3 +159,49 @@ def test_queue_lines_and_open_deadlines_agree_with_the_schedule(
             assert (line.deadline_kind, line.deadline_due) == soonest
     for app_id in ids:
         assert queries.open_deadlines(session, app_id) == expected[app_id]
+
+
+def test_recorded_digests_are_read_once_a_transaction_and_never_go_stale(
+    engine: Any, registry: SchemeRegistry, now: datetime
+) -> None:
+    """A list reads the recorded policy versions once per transaction (its lines, count and
+    schemes share them), yet sees a version recorded in that transaction or before the next."""
+    scheme = registry.get("svqm")
+    sent: list[str] = []
+
+    def listen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.split() == ["SELECT", "policysnapshot.digest", "FROM", "policysnapshot"]:
+            sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        with Session(engine) as session:
+            assert queries.recorded_digests(session) == ()
+            assert queries.finished_states(session, registry) == []
+            assert len(sent) == 1  # the second call kept the first answer
+            registry.record_snapshot(session, scheme)  # in this transaction: forgotten
+            digests = queries.recorded_digests(session)
+            assert digests == (scheme.policy.digest,)
+            session.commit()
+            assert queries.recorded_digests(session) == digests  # a new transaction asks again
+            assert len(sent) == 3
+            with Session(engine) as other:  # another unit of work records a version meanwhile
+                other.execute(
+                    insert(PolicySnapshot).values(
+                        digest="f" * 64,
+                        scheme=scheme.id,
+                        version="old",
+                        source_text="x",
+                        created_at=now,
+                    )
+                )
+                other.commit()
+            assert queries.recorded_digests(session) == digests  # kept no further than...
+            assert len(sent) == 3
+            session.commit()
+            # ...the transaction's end: the next one asks again and sees both.
+            assert sorted(queries.recorded_digests(session)) == sorted(
+                [scheme.policy.digest, "f" * 64]
+            )
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
