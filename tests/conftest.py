@@ -49,6 +49,13 @@ LONG_FILES = (
     "browser/test_journey.py",
     "browser/test_demo_browser.py",
     "browser/test_silver_journey.py",
+    # The demo's crawl at 320 px, split by person (tests/browser/demo_crawl.py): about a minute
+    # each under load, sharing one demo server a worker.
+    "browser/test_demo_crawl_care_group.py",
+    "browser/test_demo_crawl_panel.py",
+    "browser/test_demo_crawl_applicants.py",
+    "browser/test_demo_crawl_public_and_admin.py",
+    "browser/test_demo_crawl_assessors.py",
     "notify/test_simulate_judgement.py",
     "workflow/test_stateful.py",
     "notify/test_simulate.py",

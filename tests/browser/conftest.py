@@ -7,6 +7,9 @@ Fixtures:
 - `chromium_path` (session): the browser's path; skipped when missing, a failure when CI is set.
 - `live_server` (module): base URL of `svqm serve` on a fresh migrated SQLite database in a temp dir.
 - `live_server_env` (module): the environment `live_server` runs with, for `svqm` commands on its database.
+- `demo_keys` (module): seeds `svqm demo` on `live_server`'s database; each staff account's TOTP key.
+- `demo_server` (session): a `DemoServer`, `svqm serve` on a database seeded by `svqm demo`, shared by
+  the demo's files that only read it (its `code(email)` gives a TOTP code the server has not had).
 - `browser` (session) and `page` (per test, in a fresh context; requests off this machine are aborted).
 - `new_page`: `open(**context_options) -> Page`, a page in another fresh context set up like `page`'s
   (one per person in a test with several people); the options go to `browser.new_context`.
@@ -30,10 +33,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pyotp
 import pytest
 from playwright.sync_api import (
     Browser,
@@ -116,6 +121,11 @@ def _server_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+# `serving_policies` replaces `_server_env` while a module's server starts; the session's demo
+# server always reads the real policies.
+_plain_server_env = _server_env
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
@@ -137,14 +147,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`svqm serve` on a migrated SQLite database of its own; yields "http://127.0.0.1:PORT".
-
-    One server per test module (starting one costs about a second): tests in a module share its data.
-    """
-    tmp = tmp_path_factory.mktemp("live_server")
-    env = _server_env(tmp)
+@contextmanager
+def _serving(tmp: Path, env: dict[str, str]) -> Iterator[str]:
+    """Migrate the database in `env` and run `svqm serve` on it until closed; yields its base URL."""
     migrate = subprocess.run(
         [str(SVQM), "db", "upgrade"],
         cwd=tmp,
@@ -194,6 +199,17 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _stop(process)
 
 
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`svqm serve` on a migrated SQLite database of its own; yields "http://127.0.0.1:PORT".
+
+    One server per test module (starting one costs about a second): tests in a module share its data.
+    """
+    tmp = tmp_path_factory.mktemp("live_server")
+    with _serving(tmp, _server_env(tmp)) as base_url:
+        yield base_url
+
+
 @contextmanager
 def serving_policies(policies: Path) -> Iterator[Path]:
     """While open, the live servers started here read their policies from `policies`: a test
@@ -214,14 +230,12 @@ def live_server_env(live_server: str) -> dict[str, str]:
     return _server_env(_SERVER_LOGS[live_server].parent)
 
 
-@pytest.fixture(scope="module")
-def demo_keys(live_server_env: dict[str, str]) -> dict[str, str]:
-    """Seed `svqm demo` on the live server's database (once per module): each staff account's
-    authenticator key, by email."""
+def _seed_demo(env: dict[str, str]) -> dict[str, str]:
+    """Seed `svqm demo` on the database in `env`: each staff account's authenticator key, by email."""
     result = subprocess.run(
         [str(SVQM), "demo"],
         # Wide enough that each account and its key are printed on one line.
-        env={**live_server_env, "COLUMNS": "500"},
+        env={**env, "COLUMNS": "500"},
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -230,6 +244,64 @@ def demo_keys(live_server_env: dict[str, str]) -> dict[str, str]:
     )
     assert result.returncode == 0, f"svqm demo failed:\n{result.stdout}{result.stderr}"
     return dict(re.findall(r"(\S+@\S+)\s+key\s+([A-Z2-7]+)", result.stdout))
+
+
+@pytest.fixture(scope="module")
+def demo_keys(live_server_env: dict[str, str]) -> dict[str, str]:
+    """Seed `svqm demo` on the live server's database (once per module): each staff account's
+    authenticator key, by email."""
+    return _seed_demo(live_server_env)
+
+
+class DemoServer:
+    """`svqm serve` on a database seeded by `svqm demo`, shared by the demo's test files that
+    leave its data as they found it (they only read and sign in; see `demo_server`).
+
+    `url` is its base URL, `env` its environment, `keys` each staff account's authenticator key;
+    `checked` is the set of page kinds axe-core has checked on it (a crawl checks the first page
+    of each kind this server shows, as one crawl over every person did).
+    """
+
+    def __init__(self, url: str, env: dict[str, str], keys: dict[str, str]) -> None:
+        self.url = url
+        self.env = env
+        self.keys = keys
+        self.checked: set[str] = set()
+        self._last_step: dict[str, int] = {}
+
+    def code(self, email: str) -> str:
+        """A TOTP code for `email` that this server has not had yet.
+
+        The server takes each code once, and a code only for a later step than the last one it
+        took (ASVS 6.5.1), allowing one step of clock drift either side. Files sharing this
+        server sign the same people in, at times a few seconds apart: this gives the current
+        step's code, or the next step's when the current one was used. Only when both were used
+        (a third sign-in within one 30-second step) does it wait for the clock's next step, as
+        a person would.
+        """
+        totp = pyotp.TOTP(self.keys[email])
+        while True:
+            now = time.time()
+            current = totp.timecode(datetime.fromtimestamp(now, tz=UTC))
+            step = max(current, self._last_step.get(email, current - 1) + 1)
+            if step <= current + 1:
+                break
+            time.sleep(totp.interval - now % totp.interval + 0.05)
+        self._last_step[email] = step
+        return totp.generate_otp(step)
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    """One demo server for the session (under pytest-xdist: one per worker that runs a demo
+    file), shared by the demo's read-only browser files (test_demo_browser.py and the crawls,
+    test_demo_crawl_*.py): the crawl is split by person into files so that the workers share it,
+    without a server and a seeded demo for each file. A file that changes the demo's data (the
+    charter's withdrawal) seeds its own with `live_server` and `demo_keys`."""
+    tmp = tmp_path_factory.mktemp("demo_server")
+    env = _plain_server_env(tmp)
+    with _serving(tmp, env) as base_url:
+        yield DemoServer(base_url, env, _seed_demo(env))
 
 
 # --- browser ------------------------------------------------------------------------------------
@@ -402,7 +474,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.sections.append(("browser", f"screenshot of the page at failure: {path}"))
         except Exception as exc:  # the page may be gone; the test's own failure matters more
             report.sections.append(("browser", f"no failure screenshot: {exc}"))
-    log = _SERVER_LOGS.get(funcargs.get("live_server", ""))
+    demo = funcargs.get("demo_server")
+    base = demo.url if isinstance(demo, DemoServer) else funcargs.get("live_server", "")
+    log = _SERVER_LOGS.get(base)
     if log is not None and log.is_file():
         tail = log.read_text(errors="replace").splitlines()[-60:]
         report.sections.append(("live server log (last 60 lines)", "\n".join(tail)))

@@ -15,19 +15,28 @@ from elsewhere.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
-import pyotp
+import pytest
 from playwright.sync_api import ConsoleMessage, Page, Response, expect
 
-ADMIN = "admin@demo.svqm.test"
-DEMO_PASSWORD = "demo-password-2026"
+from tests.browser.conftest import DemoServer
+from tests.browser.demo_crawl import ADMIN, DEMO_PASSWORD, GROUPS, PEOPLE, fits_320, sign_in
+
+HERE = Path(__file__).resolve().parent
 CHARTS = [
     "Awards in force by level and scheme",
     "Applications by status",
     "Open deadlines by when they fall due",
     "Open applications per assessor",
 ]
+
+
+@pytest.fixture(scope="module")
+def live_server(demo_server: DemoServer) -> str:
+    """The session's demo server, shared with the crawls (these tests leave its data as it was)."""
+    return demo_server.url
 
 
 def _watch(page: Page, problems: list[str]) -> None:
@@ -45,7 +54,7 @@ def _watch(page: Page, problems: list[str]) -> None:
     page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
 
 
-def test_dashboard_charts_are_accessible(live_server, demo_keys, new_page, screenshot, axe):
+def test_dashboard_charts_are_accessible(live_server, demo_server, new_page, screenshot, axe):
     problems: list[str] = []
     # bypass_csp only lets `axe` inject its inline script; the second page below has the real CSP.
     page = new_page(bypass_csp=True)
@@ -55,7 +64,7 @@ def test_dashboard_charts_are_accessible(live_server, demo_keys, new_page, scree
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(re.compile(r"/login/second-factor"))
-    page.get_by_label("Security code").fill(pyotp.TOTP(demo_keys[ADMIN]).now())
+    page.get_by_label("Security code").fill(demo_server.code(ADMIN))
     page.get_by_role("button", name="Continue").click()
     expect(page).to_have_url(re.compile(r"/admin$"))
 
@@ -94,7 +103,7 @@ def test_dashboard_charts_are_accessible(live_server, demo_keys, new_page, scree
     assert not problems, problems
 
 
-def test_every_demo_award_can_be_checked(live_server, demo_keys, new_page, screenshot, axe):
+def test_every_demo_award_can_be_checked(live_server, demo_server, new_page, screenshot, axe):
     # bypass_csp only lets `axe` inject its script; the strict page below has the real CSP.
     page = new_page(bypass_csp=True)
     page.goto(f"{live_server}/awards")
@@ -149,7 +158,7 @@ def test_every_demo_award_can_be_checked(live_server, demo_keys, new_page, scree
 
 
 def test_the_care_groups_bid_director_switches_between_its_homes(
-    live_server, demo_keys, new_page, screenshot, axe
+    live_server, demo_server, new_page, screenshot, axe
 ):
     page = new_page(bypass_csp=True)
     page.goto(f"{live_server}/login")
@@ -184,7 +193,7 @@ def test_the_care_groups_bid_director_switches_between_its_homes(
 
 
 def test_an_organisations_public_page_shows_its_pledges_and_chart(
-    live_server, demo_keys, new_page, screenshot, axe
+    live_server, demo_server, new_page, screenshot, axe
 ):
     page = new_page(bypass_csp=True)
     page.goto(f"{live_server}/awards")
@@ -217,7 +226,7 @@ def test_an_organisations_public_page_shows_its_pledges_and_chart(
 
 
 def test_the_holder_reads_its_progress_and_the_figures_form(
-    live_server, demo_keys, new_page, screenshot, axe
+    live_server, demo_server, new_page, screenshot, axe
 ):
     page = new_page(bypass_csp=True)
     page.goto(f"{live_server}/login")
@@ -243,7 +252,7 @@ def test_the_holder_reads_its_progress_and_the_figures_form(
     screenshot(page, "award-320")
 
 
-def test_the_staff_queues_fit_a_narrow_screen(live_server, demo_keys, new_page, screenshot, axe):
+def test_the_staff_queues_fit_a_narrow_screen(live_server, demo_server, new_page, screenshot, axe):
     """The assessor's queue and the panel's decisions, with their search, filters and tags: no
     axe-core violation, and at 320 px no page wider than the screen."""
     for email, path, heading in [
@@ -256,7 +265,7 @@ def test_the_staff_queues_fit_a_narrow_screen(live_server, demo_keys, new_page, 
         page.get_by_label("Password").fill(DEMO_PASSWORD)
         page.get_by_role("button", name="Sign in", exact=True).click()
         expect(page).to_have_url(re.compile(r"/login/second-factor"))
-        page.get_by_label("Security code").fill(pyotp.TOTP(demo_keys[email]).now())
+        page.get_by_label("Security code").fill(demo_server.code(email))
         page.get_by_role("button", name="Continue").click()
         page.goto(f"{live_server}{path}")
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)
@@ -272,7 +281,7 @@ def test_the_staff_queues_fit_a_narrow_screen(live_server, demo_keys, new_page, 
 
 
 def test_admin_people_pages_and_a_workflow_diagram_fit_a_narrow_screen(
-    live_server, demo_keys, new_page, screenshot, axe
+    live_server, demo_server, new_page, screenshot, axe
 ):
     """The admin's users and conflicts pages, one user's page, and a scheme's page with its
     workflow diagrams: no axe-core violation, and at 320 px none wider than the screen (the
@@ -283,7 +292,7 @@ def test_admin_people_pages_and_a_workflow_diagram_fit_a_narrow_screen(
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(re.compile(r"/login/second-factor"))
-    page.get_by_label("Security code").fill(pyotp.TOTP(demo_keys[ADMIN]).now())
+    page.get_by_label("Security code").fill(demo_server.code(ADMIN))
     page.get_by_role("button", name="Continue").click()
     expect(page).to_have_url(re.compile(r"/admin$"))
     page.goto(f"{live_server}/admin/users")
@@ -306,49 +315,7 @@ def test_admin_people_pages_and_a_workflow_diagram_fit_a_narrow_screen(
         screenshot(page, f"{path.strip('/').replace('/', '-')}-320")
 
 
-# --- every page at 320 px, and the panel ---------------------------------------------------------
-
-# Who the demo lets in, and where each lands: the public, applicants (the care group's bid
-# director reaches /group), assessors, the panel (one of them with a conflict) and the admin.
-PEOPLE = [
-    "",
-    "applicant@harbour.demo.svqm.test",
-    "applicant@riverside.demo.svqm.test",
-    "applicant@northgate.demo.svqm.test",
-    "applicant@westbrook.demo.svqm.test",
-    "manager@quaylodge.demo.svqm.test",
-    "assessor@demo.svqm.test",
-    "assessor2@demo.svqm.test",
-    "panel@demo.svqm.test",
-    "panel2@demo.svqm.test",
-    ADMIN,
-]
-# Links the crawl does not follow: files (a message's attachment too), feeds and the API (not pages).
-NOT_PAGES = re.compile(
-    r"(\.(csv|pdf|ics|json|svg|png)$|/credential$|/download$|/file$|/files/\d+$|/preview$|^/api/|^/static/)"
-)
-WIDE_ELEMENTS = """() => [...document.querySelectorAll('body *')]
-    .filter(e => e.getBoundingClientRect().right > 321 && !e.closest('.app-table-scroll'))
-    .slice(0, 5).map(e => e.tagName + '.' + e.className + ':' + Math.round(
-        e.getBoundingClientRect().right))"""
-
-
-def _sign_in(page: Page, base: str, email: str, keys: dict[str, str]) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    if email in keys:
-        expect(page).to_have_url(re.compile(r"/login/second-factor"))
-        page.get_by_label("Security code").fill(pyotp.TOTP(keys[email]).now())
-        page.get_by_role("button", name="Continue").click()
-    expect(page).not_to_have_url(re.compile(r"/login"))
-
-
-def _fits_320(page: Page) -> None:
-    """At 320 px the document is no wider than the screen (tables scroll in their own region)."""
-    width = page.evaluate("() => document.documentElement.scrollWidth")
-    assert width <= 320, (page.url, width, page.evaluate(WIDE_ELEMENTS))
+# --- the panel, and the crawl's people -----------------------------------------------------------
 
 
 def _both_widths(page: Page, screenshot, axe, step: str) -> None:
@@ -357,72 +324,31 @@ def _both_widths(page: Page, screenshot, axe, step: str) -> None:
     screenshot(page, f"{step}-1280")
     assert not (violations := axe(page)), (step, violations)
     page.set_viewport_size({"width": 320, "height": 800})
-    _fits_320(page)
+    fits_320(page)
     screenshot(page, f"{step}-320")
     assert not (violations := axe(page)), (step, violations)
     page.set_viewport_size({"width": 1280, "height": 800})
 
 
-def _pattern(path: str) -> str:
-    """A page's kind: its path with numbers as N and its query's names ('/assess/N?finished')."""
-    base, _, query = path.partition("?")
-    names = sorted({part.split("=")[0] for part in query.split("&") if part})
-    return re.sub(r"\d+", "N", base) + ("?" + "&".join(names) if names else "")
-
-
-def test_no_page_the_demo_reaches_is_wider_than_a_320px_screen(
-    live_server, demo_keys, new_page, axe
-):
-    """Each person of the demo follows every link from where they land, at 320 px (two pages of
-    each kind): no document is wider than the screen; axe-core on the first page of each kind."""
-    checked: set[str] = set()
-    visited = 0
-    for email in PEOPLE:
-        page = new_page(bypass_csp=True, viewport={"width": 320, "height": 800})
-        if email:
-            _sign_in(page, live_server, email, demo_keys)
-        start = urlsplit(page.url).path if email else "/"
-        seen: dict[str, int] = {}
-        done: set[str] = set()
-        todo = [start]
-        while todo:
-            path = todo.pop(0)
-            kind = _pattern(path)
-            if path in done or seen.get(kind, 0) >= 2:
-                continue
-            done.add(path)
-            seen[kind] = seen.get(kind, 0) + 1
-            response = page.goto(f"{live_server}{path}")
-            assert response is not None, (email, path)
-            assert response.ok, (email, path, response.status)
-            if "text/html" not in response.headers.get("content-type", ""):
-                continue
-            visited += 1
-            _fits_320(page)
-            if kind not in checked:
-                checked.add(kind)
-                assert not (violations := axe(page)), (email, path, violations)
-            for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
-                url = urlsplit(href)
-                if url.netloc != urlsplit(live_server).netloc or NOT_PAGES.search(url.path):
-                    continue
-                found = url.path + (f"?{url.query}" if url.query else "")
-                if found not in done:
-                    todo.append(found)
-    # Every audience's pages were reached (the numbers keep the crawl honest, not exact).
-    for kind in ("/dashboard", "/group", "/assess/N", "/panel/N", "/admin", "/awards/N/verify"):
-        assert kind in checked, (kind, sorted(checked))
-    assert visited > 100, visited
+def test_every_person_of_the_demo_is_crawled_by_one_file():
+    """Each person of the demo is crawled at 320 px (tests/browser/demo_crawl.py) by exactly one
+    test_demo_crawl_<group>.py, and each group has its file."""
+    crawled = [email for people in GROUPS.values() for email in people]
+    assert sorted(crawled) == sorted(PEOPLE), crawled
+    files = {
+        path.stem.removeprefix("test_demo_crawl_") for path in HERE.glob("test_demo_crawl_*.py")
+    }
+    assert files == set(GROUPS), files
 
 
 def test_the_panel_case_for_a_conflicted_and_a_free_member(
-    live_server, demo_keys, new_page, screenshot, axe
+    live_server, demo_server, new_page, screenshot, axe
 ):
     """Westbrook's Bronze, recommended and awaiting the panel: Pat Panel (a conflict on record)
     reads why they cannot decide and gets no buttons; Priya Panel sees the recommendation, the
     scores and the assessor's notes side by side, and overturning asks on a page of its own."""
     conflicted = new_page(bypass_csp=True)
-    _sign_in(conflicted, live_server, "panel2@demo.svqm.test", demo_keys)
+    sign_in(conflicted, demo_server, "panel2@demo.svqm.test")
     expect(conflicted).to_have_url(re.compile(r"/panel$"))
     case = conflicted.get_by_role("link", name=re.compile("^Westbrook Housing Association"))
     expect(case).to_have_count(1)
@@ -442,7 +368,7 @@ def test_the_panel_case_for_a_conflicted_and_a_free_member(
     _both_widths(conflicted, screenshot, axe, "02-panel-case-conflicted")
 
     free = new_page(bypass_csp=True)
-    _sign_in(free, live_server, "panel@demo.svqm.test", demo_keys)
+    sign_in(free, demo_server, "panel@demo.svqm.test")
     free.goto(f"{live_server}{case_path}")
     expect(free.locator("#barred")).to_have_count(0)
     side = free.locator("#side-by-side")
