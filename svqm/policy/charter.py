@@ -32,7 +32,10 @@ class Named(_Strict):
 
 class Pillar(_Strict):
     id: Slug
+    # `name` speaks to the organisation's own people ("Your place"); `public_name` is what the
+    # public pages call it, in the third person ("Its place").
     name: str = Field(min_length=1, max_length=200)
+    public_name: str = Field(min_length=1, max_length=200)
     hint: str = ""
     content: Content
     # collaborators: the kinds a collaborator may be of (at least one).
@@ -41,6 +44,8 @@ class Pillar(_Strict):
     fields: list[Named] = []
     # leads: what the text beside the named people is about; collaborators: optional.
     text_label: str = ""
+    # The text_label as the public pages say it (required with a text_label).
+    public_text_label: str = ""
     # list: what one item is called ("a principle").
     item_label: str = ""
 
@@ -58,6 +63,10 @@ class Pillar(_Strict):
             raise ValueError(f"fields: only a statements pillar has them (this is {self.content})")
         if self.content == "leads" and not self.text_label:
             raise ValueError("a leads pillar says what its text is about (text_label)")
+        if self.text_label and not self.public_text_label:
+            raise ValueError(
+                "public_text_label: a pillar with a text_label says it for the public pages too"
+            )
         for label, items in (("kinds", self.kinds), ("fields", self.fields)):
             ids = [i.id for i in items]
             if len(set(ids)) != len(ids):

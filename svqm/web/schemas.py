@@ -659,6 +659,8 @@ class CharterPublishRequest(_In):
 class CharterPillarPublic(BaseModel):
     id: str
     name: str
+    # What the public pages call the pillar (third person, where `name` says "your").
+    public_name: str
     content: str
     entries: list[CharterEntry]
     text: str

@@ -109,3 +109,47 @@ def test_the_partnerships_logo_shows_all_of_its_name(live_server, new_page):
     for text, left, right in lines:
         assert left >= 0, (text, left)
         assert right <= box, (text, right, box)
+
+
+def _lines(page, selector: str) -> int:
+    """How many lines the browser lays the element's text out on."""
+    return page.evaluate(
+        "(s) => { const r = document.createRange();"
+        " r.selectNodeContents(document.querySelector(s));"
+        " return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size; }",
+        selector,
+    )
+
+
+def test_an_organisations_charter_keeps_its_line_breaks_and_speaks_of_it(
+    live_server, demo_keys, new_page, screenshot, axe
+):
+    page = new_page(bypass_csp=True)
+    page.goto(f"{live_server}/login")
+    page.get_by_label("Email address").fill("applicant@riverside.demo.svqm.test")
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.goto(f"{live_server}/charter/pillars/vision")
+    page.get_by_label("Vision", exact=True).fill("Healthier lives.\nFairer chances.")
+    page.get_by_role("button", name="Save").click()
+    expect(page).to_have_url(re.compile(r"/charter(\?.*)?$"))
+    vision = "#pillars-vision .app-multiline"
+    assert page.evaluate(
+        "(s) => getComputedStyle(document.querySelector(s)).whiteSpace", vision
+    ) == ("pre-line")
+    assert _lines(page, vision) == 2
+    page.get_by_role("button", name="Publish charter").click()
+
+    page.get_by_role("link", name="See your published charter").click()
+    expect(page.get_by_role("heading", level=2, name="Its vision and mission")).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile("^Your "))).to_have_count(0)
+    shown = "#charter-vision + .govuk-summary-list dd"
+    expect(page.locator(shown).first).to_have_text("Healthier lives.\nFairer chances.")
+    assert _lines(page, shown) == 2
+    screenshot(page, "org-charter-1280")
+    assert not (violations := axe(page)), violations
+    page.set_viewport_size({"width": 320, "height": 800})
+    page.reload()
+    _fits(page)
+    assert _lines(page, shown) == 2
+    screenshot(page, "org-charter-320")

@@ -239,3 +239,57 @@ def test_the_published_charter_meets_two_items_and_shows_on_the_award_holders_pa
     assert case.status_code == 200
     assert f'href="/organisations/{world["org"]}/charter"' in case.text
     assert "Met by the published charter" in case.text
+
+
+def _publish(client) -> None:
+    overview = client.get("/charter")
+    version = re.search(r'name="version" value="(\d+)"', overview.text).group(1)
+    published = client.post(
+        "/charter/publish",
+        data={"csrf_token": csrf_of(overview.text), "version": version},
+        follow_redirects=False,
+    )
+    assert published.status_code == 303, published.text[:500]
+
+
+def test_the_public_charter_speaks_of_the_organisation_and_keeps_line_breaks(client, world):
+    page_sign_in(client, world["applicant"])
+    _write_all(client, world["pledges"])
+    vision = {
+        "statements-vision": "Healthier lives.\nFairer chances.",
+        "statements-mission": "Act locally",
+    }
+    assert _post(client, "/charter/pillars/vision", vision).status_code == 303
+    people = {
+        "entries-0-name": "Ada Lead",
+        "entries-0-role": "Sponsor",
+        "text": "Monthly forums.\nA yearly survey.",
+    }
+    assert _post(client, "/charter/pillars/people", people).status_code == 303
+    _publish(client)
+
+    own = client.get("/charter").text
+    assert "Your place" in own
+    assert re.search(r'class="[^"]*app-multiline[^"]*">Healthier lives\.\nFairer chances\.<', own)
+
+    public = client.get(f"/organisations/{world['org']}/charter").text
+    headings = re.findall(r'<h2 class="govuk-heading-m" id="charter-\w+">(.*?)</h2>', public)
+    assert headings == [
+        "Its place",
+        "Its people",
+        "Its vision and mission",
+        "Its principles for social value",
+        "Priorities",
+    ]
+    for own_words in ("Your place", "Your people", "Your vision", "Your principles"):
+        assert own_words not in public
+    assert "How it engages staff, patients and communities" in public
+    assert "How you engage" not in public
+    assert re.search(
+        r'<dd class="[^"]*app-multiline[^"]*">Healthier lives\.\nFairer chances\.</dd>', public
+    )
+    assert re.search(
+        r'<p class="[^"]*app-multiline[^"]*">Monthly forums\.\nA yearly survey\.', public
+    )
+    api = client.get(f"/api/v1/organisations/{world['org']}/charter/published").json()
+    assert [p["public_name"] for p in api["pillars"]][:2] == ["Its place", "Its people"]

@@ -329,20 +329,34 @@ def test_met_by_is_checked_in_the_policy():
     [
         ("name: C\npillars: []\n", "c.yaml: pillars: "),
         (
-            "name: C\npillars:\n  - {id: a, name: A, content: collaborators}\n",
+            "name: C\npillars:\n  - {id: a, name: A, public_name: A, content: collaborators}\n",
             "c.yaml: pillars[0]: a collaborators pillar lists the kinds",
         ),
         (
-            "name: C\npillars:\n  - {id: a, name: A, content: poems}\n",
+            "name: C\npillars:\n  - {id: a, name: A, public_name: A, content: poems}\n",
             "c.yaml: pillars[0].content: ",
         ),
         (
-            "name: C\npillars:\n  - {id: a, name: A, content: list}\n  - {id: a, name: B, content: list}\n",
+            "name: C\npillars:\n  - {id: a, name: A, public_name: A, content: list}\n"
+            "  - {id: a, name: B, public_name: B, content: list}\n",
             "c.yaml: (top level): pillars: a pillar id is listed twice",
         ),
         (
-            "name: C\npillars:\n  - {id: a, name: A, content: list, colour: red}\n",
+            "name: C\npillars:\n  - {id: a, name: A, public_name: A, content: list, colour: red}\n",
             "c.yaml: pillars[0].colour: ",
+        ),
+        (
+            "name: C\npillars:\n  - {id: a, name: Your A, content: list}\n",
+            "c.yaml: pillars[0].public_name: Field required",
+        ),
+        (
+            "name: C\npillars:\n  - {id: a, name: Your A, public_name: '', content: list}\n",
+            "c.yaml: pillars[0].public_name: String should have at least 1 character",
+        ),
+        (
+            "name: C\npillars:\n  - {id: a, name: A, public_name: A, content: leads,"
+            " text_label: How you engage}\n",
+            "c.yaml: pillars[0]: public_text_label: a pillar with a text_label says it for the public",
         ),
     ],
 )
@@ -350,3 +364,10 @@ def test_the_charter_file_names_file_field_and_reason(text, where):
     with pytest.raises(PolicyError) as bad:
         parse_charter_rules(text, source="c.yaml")
     assert where in str(bad.value)
+
+
+def test_the_charter_files_public_names_speak_of_the_organisation():
+    for pillar in RULES.pillars:
+        assert pillar.public_name
+        assert not pillar.public_name.lower().startswith("your"), pillar.public_name
+        assert " you" not in f" {pillar.public_text_label.lower()}", pillar.public_text_label

@@ -47,6 +47,7 @@ def as_public(
             CharterPillarPublic(
                 id=p.id,
                 name=p.name,
+                public_name=p.public_name,
                 content=p.content,
                 entries=[CharterEntry(**e) for e in c.get("entries", [])],
                 text=c.get("text", ""),
@@ -128,10 +129,12 @@ def shown(
             {
                 "id": p.id,
                 "name": p.name,
+                "public_name": p.public_name,
                 "hint": p.hint,
                 "content": p.content,
                 "rows": rows,
                 "text_label": p.text_label,
+                "public_text_label": p.public_text_label,
                 "text": c.get("text", ""),
                 "items": list(c.get("items", [])),
                 "empty": not (rows or c.get("items") or c.get("text")),
