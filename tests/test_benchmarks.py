@@ -97,19 +97,62 @@ def test_results_carry_the_load_and_the_floor(tmp_path: Path) -> None:
     assert report.cpu_seconds() > 0
 
 
-def test_b4_serves_each_page_beside_its_floor(sized: Callable[..., ModuleType]) -> None:
+def test_b4_serves_each_page_beside_its_floors(sized: Callable[..., ModuleType]) -> None:
     b4 = sized("b4_web", SVQM_B4_SECONDS="1", SVQM_B4_ROWS="400")
-    result = b4.run()  # raises unless every page and floor answered 200 first
+    # Raises unless every page and floor answered 200 first, and each floor (bare and guarded)
+    # answered its page's body byte for byte (the nonce, and a visitor's form token, masked).
+    result = b4.run()
     sizes = result.detail["bytes"]
-    assert set(result.detail["ratios"]) == {"queue", "case", "api", "task list", "organisation"}
-    for name in result.detail["ratios"]:
-        # The floor renders the same template (or JSON body) as the page: the sizes agree.
-        assert abs(sizes[name] - sizes[f"{name} floor"]) < 0.05 * sizes[name] + 40
+    names = {"queue", "case", "api", "task list", "organisation"}
+    assert set(result.detail["ratios"]) == names
+    assert set(result.detail["guarded_ratios (page / guarded floor)"]) == names
+    for name in names:
+        # Masking replaces values of one length: the same page, the same number of bytes.
+        assert sizes[name] == sizes[f"{name} floor"] == sizes[f"{name} guarded floor"]
         assert result.baseline[f"{name} floor req/s"] > 0
+        assert result.baseline[f"{name} guarded floor req/s"] > 0
         assert result.measured[f"{name} CPU ms/req"] > 0
     assert result.ratio == pytest.approx(min(result.detail["ratios"].values()), abs=1e-3)
-    # The public page has its charts (one a pledge), on the page and its floor alike.
+    # The public page has its charts (one a pledge), on the page and its floors alike.
     assert sizes["organisation"] > 20_000
+    # What a missed target prints: where the page's time goes, against its guarded floor.
+    assert "page / guarded floor" in result.floor
+
+
+def test_b4_refuses_a_floor_that_is_not_its_page() -> None:
+    from benchmarks import b4_web
+
+    page = (
+        b'<script nonce="abc">x</script><input type="hidden" name="csrf_token" value="t1">'
+        b"<td>Org 1</td>"
+    )
+    other_nonce = page.replace(b'nonce="abc"', b'nonce="xyz"')
+    b4_web.same_page(page, other_nonce, public=False, what="floor")  # the nonce must differ
+    other_token = other_nonce.replace(b'value="t1"', b'value="t2"')
+    b4_web.same_page(page, other_token, public=True, what="floor")  # a new visitor's token
+    with pytest.raises(RuntimeError, match="does not answer its page's bytes"):
+        b4_web.same_page(page, other_token, public=False, what="floor")  # a session's is fixed
+    with pytest.raises(RuntimeError, match="first difference at byte"):
+        b4_web.same_page(page, page.replace(b"Org 1", b"Org 2"), public=True, what="floor")
+    with pytest.raises(RuntimeError):
+        b4_web.same_page(page, page[:-5], public=True, what="floor")  # renders less
+
+
+def test_b4_reports_a_p50_of_zero_without_dividing_by_it() -> None:
+    from benchmarks import b4_web
+
+    assert b4_web.spread(2.0, 5.0) == 2.5
+    assert b4_web.spread(0.0, 3.0) == float("inf")
+    assert b4_web.spread(0.0, 0.0) == 1.0
+    run = {"requests_per_s": 100.0, "cpu_ms_per_request": 1.0, "errors": 0.0}
+    figures = {"healthz": {**run, "p50_ms": 1.0, "p99_ms": 2.0}}
+    for name in b4_web.PAGES:
+        for kind in ("", " floor", " guarded floor"):
+            figures[name + kind] = {**run, "p50_ms": 0.0, "p99_ms": 1.0}
+    result = b4_web._result(figures, {})
+    spreads = [c for c in result.checks if c.name.endswith("p99/p50")]
+    assert len(spreads) == len(b4_web.PAGES)
+    assert all(c.value == float("inf") and not c.passed for c in spreads)
 
 
 def test_b6_counts_cpu_and_statements_per_event(sized: Callable[..., ModuleType]) -> None:
