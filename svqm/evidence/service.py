@@ -300,12 +300,22 @@ def set_score(
     return row, change
 
 
+def current_scores(session: Session, application_id: int) -> list[Score]:
+    """Every current score of an application, in one read: a page that shows its scores, their
+    notes and the result works all three out of these rows (`result_of`, `lines_of`)."""
+    return list(session.exec(select(Score).where(Score.application_id == application_id)).all())
+
+
+def result_of(policy: Policy, level: Level, rows: Iterable[Score]) -> scoring.ScoreResult:
+    """The result of these scores against the level's standards."""
+    return scoring.evaluate(policy, level, {(r.standard, r.question): r.score for r in rows})
+
+
 def score_result(
     session: Session, *, application_id: int, policy: Policy, level: Level
 ) -> scoring.ScoreResult:
     """The application's result against its level's standards."""
-    rows = session.exec(select(Score).where(Score.application_id == application_id))
-    return scoring.evaluate(policy, level, {(r.standard, r.question): r.score for r in rows})
+    return result_of(policy, level, current_scores(session, application_id))
 
 
 @dataclass(frozen=True)
@@ -317,10 +327,9 @@ class ScoreLine:
     visibility: str
 
 
-def score_lines(session: Session, application_id: int, *, staff: bool) -> dict[str, ScoreLine]:
-    """Every current score of an application keyed 'standard/question'; for the applicant
-    (`staff` false) an internal note reads as no note."""
-    rows = session.exec(select(Score).where(Score.application_id == application_id)).all()
+def lines_of(rows: Iterable[Score], *, staff: bool) -> dict[str, ScoreLine]:
+    """These scores keyed 'standard/question'; for the applicant (`staff` false) an internal note
+    reads as no note."""
     return {
         f"{r.standard}/{r.question}": ScoreLine(
             r.score, r.note if staff or r.visibility != "internal" else "", r.visibility
@@ -329,7 +338,12 @@ def score_lines(session: Session, application_id: int, *, staff: bool) -> dict[s
     }
 
 
+def score_lines(session: Session, application_id: int, *, staff: bool) -> dict[str, ScoreLine]:
+    """Every current score of an application keyed 'standard/question'; for the applicant
+    (`staff` false) an internal note reads as no note."""
+    return lines_of(current_scores(session, application_id), staff=staff)
+
+
 def scores_of(session: Session, application_id: int) -> dict[str, int]:
     """The current score of every question of an application, keyed 'standard/question'."""
-    rows = session.exec(select(Score).where(Score.application_id == application_id))
-    return {f"{r.standard}/{r.question}": r.score for r in rows}
+    return {f"{r.standard}/{r.question}": r.score for r in current_scores(session, application_id)}

@@ -100,8 +100,10 @@ def case_file(
     state = judgement.marking_of(session, policy, app)
     events = judgement.visible_events(workflow.history(session, app), state, actor.id)
     actors = {e.actor_id for e in events} | {r.reviewer_id for r in reviews} | {app.assessor_id}
-    scores = evidence_service.scores_of(session, app.id)
-    lines = evidence_service.score_lines(session, app.id, staff=True)
+    # The scores, their notes and the result, from one read of the score rows.
+    rows = evidence_service.current_scores(session, app.id)
+    scores = {f"{r.standard}/{r.question}": r.score for r in rows}
+    lines = evidence_service.lines_of(rows, staff=True)
     if state is not None and actor.id in (state.first_id, state.second_id):
         # A double-marking assessor scores on their own scores, not the agreed ones.
         scores = state.own(actor.id)
@@ -127,9 +129,7 @@ def case_file(
         state_titles={s.name: s.title for s in flow.states},
         names=accounts.display_names(session, actors),
         standards=[policy.standard(sid) for sid in level.standards],
-        result=evidence_service.score_result(
-            session, application_id=app.id, policy=policy, level=level
-        ),
+        result=evidence_service.result_of(policy, level, rows),
         scores=scores,
         lines=lines,
         deadline=next_deadline(session, policy, app),

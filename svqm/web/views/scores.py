@@ -52,9 +52,8 @@ def score_result_public(
     """The result against the level's standards, explained, for this reader."""
     assert app.id is not None
     policy = registry.for_subject(session, app).policy
-    result = evidence_service.score_result(
-        session, application_id=app.id, policy=policy, level=policy.level(app.level)
-    )
+    rows = evidence_service.current_scores(session, app.id)  # one read for the result and notes
+    result = evidence_service.result_of(policy, policy.level(app.level), rows)
     state = judgement.marking_of(session, policy, app) if staff else None
     return ScoreResultPublic(
         passed=result.passed,
@@ -70,9 +69,7 @@ def score_result_public(
                 note=line.note,
                 visibility=line.visibility,
             )
-            for key, line in sorted(
-                evidence_service.score_lines(session, app.id, staff=staff).items()
-            )
+            for key, line in sorted(evidence_service.lines_of(rows, staff=staff).items())
             if line.note
         ],
         marking=marking_public(state, actor.id) if state is not None else None,
