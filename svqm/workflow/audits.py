@@ -3,7 +3,9 @@
 Which levels are audited, how many dates, how far ahead (in working days, the scheme's bank
 holidays skipped) and in which states is the policy's `audit`. The confirmed date is the
 application's `audit_starts_at`, the anchor of its `audit_start` deadlines (the evidence is due
-then); confirming, and moving a confirmed date, are audit events of the application.
+then); confirming, and moving a confirmed date, are audit events of the application. A
+demonstration may bring a confirmed start forward to today (`bring_forward`, `svqm demo
+--audit-starts-today`), recorded as a rescheduling.
 """
 
 from __future__ import annotations
@@ -289,7 +291,56 @@ def confirm(
     if comment.strip():
         text = f"{text}\n{comment.strip()}"
     event = record_change(session, app, what, actor=actor, registry=registry, now=now, comment=text)
-    # The deadlines counted from the start are opened again on the new date.
+    _follow_start(session, policy, app, now)
+    _tell(session, policy, app, event, rule.notify_confirmed, "audit_confirmed", now, text)
+    return event
+
+
+def bring_forward(
+    session: Session,
+    app: Application,
+    *,
+    actor: Actor,
+    registry: SchemeRegistry,
+    now: datetime,
+    comment: str = "",
+) -> AuditEvent:
+    """Move the confirmed audit start to today (the scheme's day, from its first moment), as if
+    the weeks of lead time had passed: what a demonstration needs to reach the consultation.
+
+    Recorded like any rescheduling (`reschedule_audit`, old and new date in the event); the
+    deadlines counted from the start and the consultation's unanswered invitations move with
+    it. Only an admin or the system may do it; raises Conflict when no audit start is confirmed
+    or it has started already.
+    """
+    if actor.role not in ("admin", "system"):
+        raise PermissionDenied(f"a {actor.role} may not bring an audit forward")
+    policy = registry.for_subject(session, app).policy
+    rule = rule_for(policy, app)
+    before = start_day(policy, app)
+    if before is None:
+        raise Conflict(f"application {app.id} has no confirmed audit start date")
+    today = now.astimezone(arithmetic.zone(policy.settings.time_zone)).date()
+    if before <= today:
+        raise Conflict(f"the audit of application {app.id} started on {day_text(before)}")
+    assert app.id is not None
+    app.audit_starts_at = start_moment(policy, today)
+    session.add(app)
+    text = f"Audit moved from {day_text(before)} to {day_text(today)}"
+    if comment.strip():
+        text = f"{text}\n{comment.strip()}"
+    event = record_change(
+        session, app, RESCHEDULE, actor=actor, registry=registry, now=now, comment=text
+    )
+    _follow_start(session, policy, app, now)
+    _tell(session, policy, app, event, rule.notify_confirmed, "audit_confirmed", now, text)
+    return event
+
+
+def _follow_start(session: Session, policy: Policy, app: Application, now: datetime) -> None:
+    """The deadlines counted from the start are opened again on the new date; the
+    consultation's unanswered invitations follow it."""
+    assert app.id is not None
     moved = [
         r.id
         for r in schedule.open_rows(session, "application", app.id)
@@ -299,8 +350,6 @@ def confirm(
         schedule.close_ids(session, moved, "cancelled", now, "the audit start date moved")
     schedule.sync(session, policy, app, now)
     consultation.follow_start(session, policy, app)
-    _tell(session, policy, app, event, rule.notify_confirmed, "audit_confirmed", now, text)
-    return event
 
 
 def _anchored_on_start(policy: Policy, kind: str) -> bool:

@@ -179,3 +179,70 @@ def test_a_level_without_audits_books_none(session, registry):
         audits.propose(
             session, app, DAYS, actor=cast.actor("applicant"), registry=registry, now=BEFORE_EASTER
         )
+
+
+def test_bringing_a_confirmed_audit_forward_is_a_rescheduling_and_the_deadline_follows(
+    session, registry, booking
+):
+    """`svqm demo --audit-starts-today`: the confirmed start moves to today, audited as a
+    rescheduling; the evidence deadline and an unanswered invitation's window move with it."""
+    from svqm.workflow import consultation
+    from svqm.workflow.service import SYSTEM
+
+    cast, app = booking
+    policy = _policy(registry)
+    with pytest.raises(Conflict, match="no confirmed audit start date"):
+        audits.bring_forward(session, app, actor=SYSTEM, registry=registry, now=BEFORE_EASTER)
+    audits.propose(
+        session, app, DAYS, actor=cast.actor("applicant"), registry=registry, now=BEFORE_EASTER
+    )
+    with pytest.raises(Conflict, match="no confirmed audit start date"):
+        audits.bring_forward(session, app, actor=SYSTEM, registry=registry, now=BEFORE_EASTER)
+    audits.confirm(
+        session, app, DAYS[0], actor=cast.actor("admin"), registry=registry, now=BEFORE_EASTER
+    )
+    ((invite, token),) = consultation.invite(
+        session,
+        policy,
+        app,
+        [consultation.Invitee(name="Sam Supplier", email="sam@supplier.example")],
+        actor_role="admin",
+        actor_id=cast.admin.id,
+        now=BEFORE_EASTER,
+    )
+    assert invite.opens_at > BEFORE_EASTER  # not open before the audit starts
+    with pytest.raises(PermissionDenied):
+        audits.bring_forward(
+            session, app, actor=cast.actor("assessor"), registry=registry, now=BEFORE_EASTER
+        )
+    later = BEFORE_EASTER + timedelta(days=3)  # Thursday 19 February 2026, 09:00
+    audits.bring_forward(
+        session, app, actor=SYSTEM, registry=registry, now=later, comment="For the demo."
+    )
+    today = datetime(2026, 2, 19, 0, 0, tzinfo=UTC)  # midnight UK time (GMT)
+    assert app.audit_starts_at == today
+    assert audits.start_day(policy, app) == date(2026, 2, 19)
+    (moved,) = session.exec(
+        select(AuditEvent).where(
+            AuditEvent.subject_id == app.id, AuditEvent.trigger == audits.RESCHEDULE
+        )
+    ).all()
+    assert "from Monday 20 April 2026 to Thursday 19 February 2026" in moved.comment
+    assert "For the demo." in moved.comment
+    assert (moved.actor_role, moved.actor_id) == ("system", None)
+    evidence = [
+        r for r in schedule.open_rows(session, "application", app.id) if r.kind == "audit_evidence"
+    ]
+    assert [r.due_at for r in evidence] == [today]
+    cancelled = [
+        r.due_at
+        for r in schedule.for_subject(session, "application", app.id)
+        if r.kind == "audit_evidence" and r.status == "cancelled"
+    ]
+    assert cancelled == [datetime(2026, 4, 19, 23, 0, tzinfo=UTC)]
+    session.refresh(invite)
+    assert invite.opens_at == today <= later  # the form opens now
+    assert consultation.follow(session, token, later).problem == ""
+    # Started already: nothing to bring forward.
+    with pytest.raises(Conflict, match="started on Thursday 19 February 2026"):
+        audits.bring_forward(session, app, actor=SYSTEM, registry=registry, now=later)
