@@ -12,6 +12,7 @@ from svqm.accounts import service as accounts
 from svqm.accounts.models import Organisation, User
 from svqm.config import get_settings
 from svqm.demo_charter import seed_charter
+from svqm.errors import Conflict, NotFound
 from svqm.evidence import charter as charter_reads
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
@@ -27,7 +28,11 @@ from svqm.workflow.models import Application, Award
 from svqm.workflow.schemes import SchemeRegistry
 
 MARKER = "Riverside Community Health NHS Trust"
+# The organisation a person trying the demo takes through Silver themselves.
+KESTREL = "Kestrel Leisure Trust"
+KESTREL_APPLICANT = "applicant@kestrel.demo.svqm.test"
 DEMO_PASSWORD = "demo-password-2026"
+DEMO_ADMIN = "admin@demo.svqm.test"
 
 # (theme, title, key value indicator, unit, baseline, target)
 _PLEDGES: dict[str, list[tuple[str, str, str, str, float, str]]] = {
@@ -111,6 +116,23 @@ _PLEDGES: dict[str, list[tuple[str, str, str, str, float, str]]] = {
         ),
     ],
 }
+
+# Kestrel Leisure Trust's Bronze pledges, one a theme: Silver measures them.
+_KESTREL_PLEDGES: list[tuple[str, str, str, str, float, str]] = [
+    ("employment", "Hire 8 local people into lifeguard roles", "people hired", "people", 0, "8"),
+    ("skills", "Train 60 young swimming teachers", "teachers qualified", "people", 12, "60"),
+    ("health", "Free swims for 2,000 children", "free swims", "swims", 300, "2000"),
+    (
+        "inclusion",
+        "Women-only and disability swim sessions every week",
+        "weekly inclusive sessions",
+        "sessions",
+        1,
+        "4",
+    ),
+    ("local_economy", "Buy 40% of the cafe's food locally", "share of food local", "%", 15, "40"),
+    ("environment", "Cut pool heating gas use by 25%", "gas used", "MWh", 900, "675"),
+]
 
 
 _CARE_HOMES = (
@@ -456,6 +478,43 @@ class _Journey:
                 )
 
 
+def is_demo(session: Session) -> bool:
+    """Whether this database is a demo's: `seed_demo` made its marker organisation and its admin
+    (an address under the reserved .test domain, which no real account has)."""
+    marked = session.exec(select(Organisation.id).where(Organisation.name == MARKER)).first()
+    return marked is not None and accounts.get_user_by_email(session, DEMO_ADMIN) is not None
+
+
+def audit_starts_today(
+    session: Session, application_id: int, *, registry: SchemeRegistry, now: datetime
+) -> str:
+    """Bring the confirmed audit of a demo application forward to today, so that a person
+    trying the demo reaches the stakeholder consultation without waiting the lead time.
+
+    Refuses (SvqmError, one line) on a database `seed_demo` did not make, an unknown
+    application, or one with no confirmed audit start."""
+    if not is_demo(session):
+        raise Conflict(
+            "this is not a demo database (`svqm demo` did not seed it): "
+            "audits are brought forward only in a demo"
+        )
+    app = session.get(Application, application_id)
+    if app is None:
+        raise NotFound(f"no application {application_id}")
+    audits.bring_forward(
+        session,
+        app,
+        actor=workflow.SYSTEM,
+        registry=registry,
+        now=now,
+        comment="Brought forward to today for the demonstration (svqm demo --audit-starts-today).",
+    )
+    policy = registry.for_subject(session, app).policy
+    day = audits.start_day(policy, app)
+    assert day is not None
+    return f"application {application_id}: the audit now starts today, {audits.day_text(day)}"
+
+
 def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> str:
     """Create the demo organisations, staff and applications, once."""
     if session.exec(select(Organisation).where(Organisation.name == MARKER)).first():
@@ -467,7 +526,7 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         max_unpacked_bytes=settings.MAX_UNPACKED_BYTES,
         max_entries=settings.MAX_ARCHIVE_ENTRIES,
     )
-    admin = _staff(session, "admin@demo.svqm.test", "admin", "Alex Admin")
+    admin = _staff(session, DEMO_ADMIN, "admin", "Alex Admin")
     assessor = _staff(session, "assessor@demo.svqm.test", "assessor", "Asha Assessor")
     assessor2 = _staff(session, "assessor2@demo.svqm.test", "assessor", "Ben Assessor")
     panel = _staff(session, "panel@demo.svqm.test", "panel", "Priya Panel")
@@ -672,6 +731,31 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
     j.answer_eligibility("retail", industries=("fast_food",))
     j.pledges(_PLEDGES["svqm"][:3])
 
+    # A health and care partnership's own charter, signed by its NHS bodies, councils and
+    # voluntary sector (svqm/demo_charter.py).
+    charter = seed_charter(session, registry=registry, now=now, password=DEMO_PASSWORD)
+
+    # A leisure trust that has held Bronze for four months and has no Silver open: the one to
+    # take through Silver yourself (README.md, "Try the Silver journey").
+    leisure, leisure_user = _org(
+        session,
+        KESTREL,
+        "leisure",
+        KESTREL_APPLICANT,
+        "Kit Kestrel",
+    )
+    leisure.region = "Greater Manchester"
+    session.add(leisure)
+    j = journey(leisure, leisure_user, "svqm", "Bronze", now - timedelta(days=120), "retail")
+    j.pledges(_KESTREL_PLEDGES)
+    j.upload_all()
+    j.fire("submit", leisure_user)
+    assigned = assessor if j.app.assessor_id == assessor.id else assessor2
+    j.fire("start_review", assigned)
+    j.review_all(assigned)
+    j.fire("recommend_award", assigned)
+    j.fire("confirm_award", panel2, "Six themes with measures a leisure trust can report on.")
+
     # Each application sent was invoiced; those since awarded were paid by bank transfer a
     # fortnight after the invoice (the rest wait on /admin/invoices for the admin to record).
     for inv in invoices.listing(session, status=invoices.UNPAID):
@@ -686,10 +770,6 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
                 reference=f"BACS {inv.number}",
                 now=inv.issued_at + timedelta(days=14),
             )
-
-    # A health and care partnership's own charter, signed by its NHS bodies, councils and
-    # voluntary sector (svqm/demo_charter.py).
-    charter = seed_charter(session, registry=registry, now=now, password=DEMO_PASSWORD)
 
     staff = [admin, assessor, assessor2, panel, panel2]
     lines = [
@@ -707,6 +787,8 @@ def seed_demo(session: Session, *, registry: SchemeRegistry, now: datetime) -> s
         "               panel2 has a conflict with it, so panel decides it)",
         "             applicant@eastgate.demo.svqm.test (Bronze draft; fast food is case by case,",
         "               so its eligibility waits for an admin's decision on /admin)",
+        f"             {KESTREL_APPLICANT} (Bronze held, no Silver open: start Silver",
+        "               yourself; README.md's 'Try the Silver journey' walks it step by step)",
         *([charter] if charter else []),
         "  staff sign in with a code from an authenticator app; add each account's key:",
     ]

@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -288,3 +289,63 @@ def test_a_smtp_timeout_as_long_as_the_lease_is_refused_by_name(env):
         result.stderr
     )
     assert "Traceback" not in result.stderr
+
+
+def test_demo_audit_starts_today_refuses_what_it_cannot_move_and_moves_a_confirmed_audit(env):
+    """`svqm demo --audit-starts-today ID`: one line and exit 1 on a database the demo did not
+    seed, an unknown application and one with no confirmed audit; else the audit starts today."""
+    from sqlmodel import Session, select
+
+    from svqm.accounts import service as accounts
+    from svqm.db import make_engine
+    from svqm.demo import DEMO_ADMIN
+    from svqm.workflow import audits
+    from svqm.workflow.models import Application
+    from svqm.workflow.schemes import load_registry
+    from svqm.workflow.service import Actor
+
+    assert run("db", "upgrade", env=env).returncode == 0
+    plain = run("demo", "--audit-starts-today", "1", env=env)
+    assert plain.returncode == 1
+    assert plain.stderr.strip().splitlines() == [
+        "error: this is not a demo database (`svqm demo` did not seed it): audits are brought "
+        "forward only in a demo"
+    ]
+    assert run("demo", env=env).returncode == 0
+    unknown = run("demo", "--audit-starts-today", "99999", env=env)
+    assert (unknown.returncode, unknown.stderr.strip()) == (1, "error: no application 99999")
+
+    engine = make_engine(env["SVQM_DATABASE_URL"])
+    with Session(engine) as s:
+        # Harbour House's Silver: dates proposed, none confirmed.
+        proposal = next(
+            p for p in s.exec(select(audits.AuditProposal)) if p.status == audits.PROPOSED
+        )
+        app_id = proposal.application_id
+    unconfirmed = run("demo", "--audit-starts-today", str(app_id), env=env)
+    assert unconfirmed.returncode == 1
+    assert unconfirmed.stderr.strip() == (
+        f"error: application {app_id} has no confirmed audit start date"
+    )
+    with Session(engine) as s:
+        app = s.get(Application, app_id)
+        admin = accounts.get_user_by_email(s, DEMO_ADMIN)
+        assert app is not None
+        assert admin is not None
+        audits.confirm(
+            s,
+            app,
+            proposal.days[0],
+            actor=Actor.of(admin),
+            registry=load_registry(REPO / "policies"),
+            now=datetime.now(UTC),
+        )
+        s.commit()
+    moved = run("demo", "--audit-starts-today", str(app_id), env=env)
+    assert moved.returncode == 0, moved.stderr
+    assert f"application {app_id}: the audit now starts today" in moved.stdout
+    again = run("demo", "--audit-starts-today", str(app_id), env=env)
+    assert again.returncode == 1
+    assert "started on" in again.stderr
+    assert run("audit", "verify", env=env).returncode == 0
+    engine.dispose()

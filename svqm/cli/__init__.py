@@ -438,12 +438,27 @@ def evidence_gc(
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    audit_starts_today: Annotated[
+        int | None,
+        typer.Option(
+            "--audit-starts-today",
+            metavar="APPLICATION_ID",
+            help="Instead of seeding: bring the confirmed audit of this demo application "
+            "forward to today, so its stakeholder consultation opens now.",
+        ),
+    ] = None,
+) -> None:
     """Seed demonstration data once (nothing happens if it is already there)."""
-    from svqm.demo import seed_demo
+    from svqm import demo as demo_data
 
     with _database() as engine, session_scope(engine) as session:
-        report = seed_demo(session, registry=_registry(), now=clock.utc_now())
+        if audit_starts_today is not None:
+            report = demo_data.audit_starts_today(
+                session, audit_starts_today, registry=_registry(), now=clock.utc_now()
+            )
+        else:
+            report = demo_data.seed_demo(session, registry=_registry(), now=clock.utc_now())
     out.print(report, markup=False)
 
 

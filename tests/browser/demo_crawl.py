@@ -26,6 +26,7 @@ PEOPLE = [
     "applicant@riverside.demo.svqm.test",
     "applicant@northgate.demo.svqm.test",
     "applicant@westbrook.demo.svqm.test",
+    "applicant@kestrel.demo.svqm.test",
     "manager@quaylodge.demo.svqm.test",
     "assessor@demo.svqm.test",
     "assessor2@demo.svqm.test",
@@ -34,12 +35,17 @@ PEOPLE = [
     ADMIN,
 ]
 # Who each test_demo_crawl_<name>.py crawls: about a minute of one worker each on a quiet machine
-# (pages and axe-core checks, from the eleven people's crawl timed one by one). Every person is in
-# one group (test_demo_browser.py checks it).
+# (pages and axe-core checks, from the eleven people's crawl timed one by one; Kestrel, added
+# since, has one award and nothing open). Every person is in one group (test_demo_browser.py
+# checks it).
 GROUPS = {
     "public_and_admin": ["", ADMIN],
     "care_group": ["applicant@harbour.demo.svqm.test", "manager@quaylodge.demo.svqm.test"],
-    "applicants": ["applicant@riverside.demo.svqm.test", "applicant@northgate.demo.svqm.test"],
+    "applicants": [
+        "applicant@riverside.demo.svqm.test",
+        "applicant@northgate.demo.svqm.test",
+        "applicant@kestrel.demo.svqm.test",
+    ],
     "panel": [
         "applicant@westbrook.demo.svqm.test",
         "panel@demo.svqm.test",
