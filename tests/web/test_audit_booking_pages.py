@@ -272,3 +272,21 @@ def test_an_audit_booked_only_after_sending_cannot_start_on_the_draft(world, eng
     )
     check = next(t for g in task_groups(closed) for t in g.tasks if t.id == "check")
     assert "audit" not in check.hint.lower()
+
+
+def test_the_audit_task_asks_for_the_policys_number_of_dates(world, engine, registry):
+    """The hint follows the policy's `audit.proposals`, not a fixed three."""
+    with session_scope(engine) as s:
+        app = s.get(Application, world.app_id)
+        applicant = s.get(User, world.applicant.id)
+        view = applicant_views.task_list(s, registry, app, Actor.of(applicant), NOW)
+    assert view.audit["proposals"] == "3"
+
+    def hint(proposals: str) -> str:
+        shown = replace(view, audit={**view.audit, "proposals": proposals})
+        return next(t for g in task_groups(shown) for t in g.tasks if t.id == "audit-dates").hint
+
+    assert hint("3") == "Propose three start dates, now or after you send your application"
+    assert hint("2") == "Propose two start dates, now or after you send your application"
+    assert hint("1") == "Propose one start date, now or after you send your application"
+    assert hint("12").startswith("Propose 12 start dates")

@@ -289,6 +289,8 @@ def task_list(
             # Whether dates may be proposed in the application's state (the policy's states).
             "open": "yes" if app.state in audits.rule_for(policy, app).states else "",
             "unsent": "yes" if app.state == flow.initial else "",
+            # How many start dates the policy asks for (the task's hint says it).
+            "proposals": str(audits.rule_for(policy, app).proposals),
         }
     asked = policy.eligibility
     covered = members_covered(session, app.id)

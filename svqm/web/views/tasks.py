@@ -132,18 +132,28 @@ def _eligibility_task(base: str, outcome: str | None) -> Task | None:
     return Task("eligibility", "Eligibility", f"{base}/eligibility", status, hint)
 
 
+_COUNTS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def _dates(n: int) -> str:
+    """'three start dates': the policy's number of proposals, in words up to ten."""
+    words = _COUNTS[n] if 0 <= n < len(_COUNTS) else str(n)
+    return f"{words} start date{'' if n == 1 else 's'}"
+
+
 def _audit_task(base: str, audit: dict[str, str]) -> Task:
     """Proposing the audit's start dates: done once the scheme confirms one; it can be done
     before the application is sent only where the policy books audits in its first state."""
     href = f"{base}/audit-dates"
+    propose = f"Propose {_dates(int(audit.get('proposals') or 0))}"
     if audit["status"] == "none" and audit.get("unsent"):
         if not audit.get("open"):
             return Task("audit-dates", "Audit start date", None, CANNOT_START, AFTER_SENDING)
-        hint = "Propose three start dates, now or after you send your application"
+        hint = f"{propose}, now or after you send your application"
         return Task("audit-dates", "Audit start date", href, NOT_STARTED, hint)
     if audit["status"] == "confirmed":
         return Task("audit-dates", "Audit start date", href, COMPLETED, f"Starts {audit['start']}")
     if audit["status"] == "proposed":
         hint = "Dates proposed: waiting for the scheme to confirm one"
         return Task("audit-dates", "Audit start date", href, IN_PROGRESS, hint)
-    return Task("audit-dates", "Audit start date", href, NOT_STARTED, "Propose three start dates")
+    return Task("audit-dates", "Audit start date", href, NOT_STARTED, propose)
