@@ -1,5 +1,6 @@
-"""The real SVQM policies with the opt-in settings of issue 18 turned on: appeals decided by two
-independent panel members (`quorum: 2`) and Silver double-marked (`assessors: 2`)."""
+"""The real SVQM policies with appeals decided by two independent panel members (`quorum: 2`, an
+opt-in setting of issue 18 the real policy leaves off). Double marking needs no copy: the real
+policy has Silver, Gold and Platinum double-marked (`assessors: 2`)."""
 
 from __future__ import annotations
 
@@ -11,25 +12,22 @@ from svqm.workflow.schemes import SchemeRegistry, load_registry
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 
 
-def _switch_on(text: str, *, quorum: bool) -> str:
-    for trigger in ("uphold_appeal", "dismiss_appeal") if quorum else ():
+def _quorum(text: str) -> str:
+    for trigger in ("uphold_appeal", "dismiss_appeal"):
         before = f"{{trigger: {trigger}, source: appealed,"
         assert before in text
         text = text.replace(before, f"{{trigger: {trigger}, quorum: 2, source: appealed,")
-    silver = "  - id: silver\n    name: Silver\n"
-    assert silver in text
-    return text.replace(silver, silver + "    assessors: 2\n")
+    return text
 
 
-def judgement_policies(directory: Path, *, quorum: bool = True) -> Path:
-    """A copy of the real policies in `directory`, SVQM's with both settings on (only double
-    marking with `quorum=False`: appeals as the policy has them)."""
+def judgement_policies(directory: Path) -> Path:
+    """A copy of the real policies in `directory`, SVQM's appeals needing two panel members."""
     directory.mkdir(parents=True, exist_ok=True)
     for path in POLICIES.glob("*.yaml"):
         shutil.copyfile(path, directory / path.name)
     shutil.copytree(POLICIES / "logos", directory / "logos", dirs_exist_ok=True)
     svqm = directory / "svqm.yaml"
-    svqm.write_text(_switch_on(svqm.read_text(encoding="utf-8"), quorum=quorum), encoding="utf-8")
+    svqm.write_text(_quorum(svqm.read_text(encoding="utf-8")), encoding="utf-8")
     return directory
 
 

@@ -8,8 +8,8 @@ audit start dates (a date too soon is refused first: 40 working days, bank holid
 and the admin confirms one. Then the audit starts (the test moves the confirmed start to
 yesterday, as eight weeks passing would): the first assessor invites an external stakeholder,
 who answers through the emailed link with no sign-in (the link works once). Two assessors score
-on their own, neither seeing the other's scores until both have scored (Silver double-marked, the
-opt-in setting `assessors: 2`); the first recommends refusal and a panel member confirms it. The
+on their own, neither seeing the other's scores until both have scored (the real policy's Silver
+is double-marked, `assessors: 2`); the first recommends refusal and a panel member confirms it. The
 organisation appeals; the panel member who refused may not decide it, and another dismisses it.
 
 Every distinct page is screenshotted at 1280 and 320 px in var/screenshots/
@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -39,9 +37,8 @@ from svqm.workflow import audits, deadlines
 from svqm.workflow.models import Application, Award
 from svqm.workflow.schemes import load_registry
 from tests import factories
-from tests.browser import conftest
 from tests.browser.test_journey import Journey, second_factor, sign_in, task_status
-from tests.judgement_policies import judgement_policies
+from tests.conftest import POLICIES
 from tests.web.pages_helpers import PASSWORD, make_account
 
 ORGANISATION = "Quayside Care Partnership"
@@ -53,22 +50,9 @@ DISMISSAL = "The forecast names the measures but gives no figures for them."
 
 
 @pytest.fixture(scope="module")
-def _policies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The real policies, Silver double-marked (`assessors: 2`); appeals as the policy has them."""
-    policies = judgement_policies(tmp_path_factory.mktemp("silver-policies"), quorum=False)
-    with conftest.serving_policies(policies):
-        yield policies
-
-
-@pytest.fixture(scope="module")
-def live_server(_policies: Path, live_server: str) -> str:
-    return live_server
-
-
-@pytest.fixture(scope="module")
-def world(live_server: str, live_server_env: dict[str, str], _policies: Path):
+def world(live_server: str, live_server_env: dict[str, str]):
     """An organisation holding Bronze (two pledges), two assessors, two panel members, an admin."""
-    registry = load_registry(_policies)
+    registry = load_registry(POLICIES)
     engine = make_engine(live_server_env["SVQM_DATABASE_URL"])
     now = utc_now()
     with Session(engine) as s:

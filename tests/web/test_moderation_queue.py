@@ -15,14 +15,8 @@ from svqm.evidence.models import ModerationCreate, ScoreCreate
 from svqm.workflow import actions
 from svqm.workflow.models import Application
 from svqm.workflow.service import Actor
-from tests.judgement_policies import judgement_registry
 from tests.web.pages_helpers import make_account, make_client, sign_in
 from tests.workflow.harness import application_in
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    return judgement_registry(tmp_path_factory.mktemp("judgement"))
 
 
 @pytest.fixture

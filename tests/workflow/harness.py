@@ -10,8 +10,8 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from svqm.accounts.models import Organisation, User
+from svqm.evidence import marking, requirements
 from svqm.evidence import pledges as pledge_service
-from svqm.evidence import requirements
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import ApplicationPledge, PledgeCreate, ReviewCreate, ScoreCreate
 from svqm.evidence.storage import BlobStore
@@ -225,6 +225,9 @@ def _scores(session: Session, policy: Policy, app: object, now: datetime) -> Non
     assert isinstance(app, Application)
     assert app.id is not None
     level = policy.level(app.level)
+    if level.assessors > 1:
+        _double_scores(session, policy, app, now)
+        return
     for sid in level.standards:
         for q in policy.standard(sid).questions:
             evidence_service.set_score(
@@ -236,3 +239,34 @@ def _scores(session: Session, policy: Policy, app: object, now: datetime) -> Non
                 assessor_id=None,
                 now=now,
             )
+
+
+def _double_scores(session: Session, policy: Policy, app: Application, now: datetime) -> None:
+    """A double-marked level: both assessors (a second made if none) give every question its
+    full marks, so each question's agreed score is the full mark."""
+    assert app.id is not None
+    level = policy.level(app.level)
+    if app.assessor_id is None:
+        app.assessor_id = make_user(session, "assessor").id
+    if app.second_assessor_id is None:
+        app.second_assessor_id = make_user(session, "assessor").id
+    session.add(app)
+    people = {"first_id": app.assessor_id, "second_id": app.second_assessor_id}
+    for assessor_id in (app.assessor_id, app.second_assessor_id):
+        assert assessor_id is not None
+        for sid in level.standards:
+            for q in policy.standard(sid).questions:
+                marking.record_own(
+                    session,
+                    application_id=app.id,
+                    policy=policy,
+                    level=level,
+                    standard=sid,
+                    question=q.id,
+                    score=q.max_score,
+                    note="",
+                    assessor_id=assessor_id,
+                    now=now,
+                    **people,
+                )
+    marking.agree(session, application_id=app.id, policy=policy, level=level, now=now, **people)

@@ -14,13 +14,7 @@ from svqm.workflow.guards import GuardContext, score_passes, scores_agreed
 from svqm.workflow.models import AuditEvent
 from svqm.workflow.service import Actor
 from tests.factories import make_user
-from tests.judgement_policies import judgement_registry
 from tests.workflow.harness import application_in, make_cast
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    return judgement_registry(tmp_path_factory.mktemp("judgement"))
 
 
 def _silver(session, registry, now):
