@@ -404,21 +404,22 @@ def test_award_impossible_without_accepted_evidence_and_passing_score(
     from svqm.workflow.models import Application
     from tests.workflow.harness import _pledges, award_in
 
+    # One assessor scores Health Silver (SVQM's own Silver is double-marked).
     cast = make_cast(session)
     bronze = award_in(
         session,
         registry,
         cast,
-        scheme="svqm",
-        level="bronze",
+        scheme="svqm-health",
+        level="health_bronze",
         state="active",
         issued=now - timedelta(days=30),
         at=now,
     )
     # The Bronze pledges are the ones Silver measures: they are carried into it.
     holder = session.get(Application, bronze.application_id)
-    _pledges(session, registry.get("svqm").policy, holder, now)
-    app = open_app(session, registry, cast.applicant, level="silver", now=now)
+    _pledges(session, registry.get("svqm-health").policy, holder, now)
+    app = open_app(session, registry, cast.applicant, scheme="svqm-health", level="silver", now=now)
     upload_all(session, registry, store_at(tmp_path), app, cast.applicant, now=now)
     workflow.fire(session, app, "submit", actor=actor(cast.applicant), registry=registry, now=now)
     assessor_user = _user(session, app.assessor_id)

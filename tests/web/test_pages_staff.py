@@ -92,15 +92,16 @@ def world(engine, registry, tmp_path) -> World:
             s,
             registry,
             cast,
-            scheme="svqm",
-            level="bronze",
+            scheme="svqm-health",
+            level="health_bronze",
             state="active",
             issued=now - timedelta(days=30),
             at=now,
         )
-        # Silver for Alpha (scored against standards), Bronze for Beta; each goes to the assessor
-        # with the fewest open applications.
-        app_a = open_app(s, registry, applicant, level="silver", now=now)
+        # Health Silver for Alpha (scored against standards by one assessor: SVQM's own Silver is
+        # double-marked), Bronze for Beta; each goes to the assessor with the fewest open
+        # applications.
+        app_a = open_app(s, registry, applicant, scheme="svqm-health", level="silver", now=now)
         add_pledges(s, registry, app_a, applicant, now=now, count=2)
         upload_all(s, registry, store, app_a, applicant, now=now)
         workflow.fire(
@@ -246,7 +247,7 @@ def test_scoring_every_question_shows_the_running_result(client, world, registry
     page = client.get(url)
     assert "Fail" in page.text
     assert "Questions not scored yet" in page.text
-    policy = registry.get("svqm").policy
+    policy = registry.get("svqm-health").policy
     scores = {
         f"score-{sid}-{q.id}": str(q.max_score)
         for sid in policy.level("silver").standards
@@ -337,7 +338,7 @@ def test_the_panel_confirms_a_recommendation_and_the_award_is_made(client, world
     with Session(world.engine) as s:
         assert [a.level for a in award_queries.organisation_awards(s, world.org_a.id)] == [
             "silver",
-            "bronze",
+            "health_bronze",
         ]
     assert "Done: confirm award." in client.get(confirmed.headers["location"]).text
 
