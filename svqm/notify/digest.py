@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from svqm.accounts.models import STAFF_ROLES, User
 from svqm.notify import outbox
 from svqm.notify.models import DIGESTED, HELD, OutboxMessage
+from svqm.notify.recipients import SECOND_ASSESSOR
 from svqm.notify.render import subject_line
 
 _LOCAL = ZoneInfo("Europe/London")
@@ -78,7 +79,8 @@ def split(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _staff_row(row: dict[str, Any]) -> bool:
-    return str(row["key"]).rsplit(":", 1)[-1] in STAFF_ROLES
+    told = str(row["key"]).rsplit(":", 1)[-1]
+    return told in STAFF_ROLES or told == SECOND_ASSESSOR
 
 
 def _addresses(row: dict[str, Any]) -> list[str]:

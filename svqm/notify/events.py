@@ -15,7 +15,14 @@ from svqm.accounts.models import User
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import Review
 from svqm.notify import digest, outbox
-from svqm.notify.recipients import Audience, due_text, page_of, path_of
+from svqm.notify.recipients import (
+    SECOND_ASSESSOR,
+    Audience,
+    due_text,
+    page_of,
+    path_of,
+    with_second_assessor,
+)
 from svqm.policy import Policy
 from svqm.workflow import events, schedule, votes
 from svqm.workflow.models import Award, DecisionVote
@@ -27,6 +34,9 @@ _BY = {
     "panel": "the panel",
     "admin": "an administrator",
 }
+
+
+_AS_SECOND = "assigned to you as the second assessor"
 
 
 def _done_text(role: str, at: Any) -> str:
@@ -114,6 +124,8 @@ def on_notice(session: Session, notice: events.Notice) -> None:
     state = flow.state(event.dest).title
     if notice.what == "assignment":
         step, headline = "Assessor assigned", f"{title}: assigned to you for assessment"
+    elif notice.what == "second_assignment":
+        step, headline = "Second assessor assigned", f"{title}: {_AS_SECOND}"
     elif notice.what == "filed":
         step, headline = "Report filed", f"{title}: filed, to review"
     elif notice.what == "reminder":
@@ -141,6 +153,12 @@ def on_notice(session: Session, notice: events.Notice) -> None:
     # A step that assigned the assessor (an effect) tells them so in its subject line.
     assigned = notice.transition is not None and "assign_assessor" in notice.transition.effects
     roles = list(dict.fromkeys(notice.roles))
+    if notice.what == "second_assignment":
+        # The admin chose the second assessor: it is they who are told, not the first.
+        roles = [SECOND_ASSESSOR if r == "assessor" else r for r in roles]
+    elif notice.what != "assignment":
+        # The second assessor of a double-marked case hears of all the first does.
+        roles = with_second_assessor(notice.kind, subject, roles)
     if (
         notice.kind == "report"
         and "assessor" in roles
@@ -159,9 +177,14 @@ def on_notice(session: Session, notice: events.Notice) -> None:
         to = [a for a in audience.addresses(notice.kind, subject, role) if a not in decided]
         if not to and notice.what == "vote_needed":
             continue
-        mine = role == "assessor" and assigned
+        if assigned and role == "assessor":
+            subject_line = f"{title}: assigned to you for assessment"
+        elif assigned and role == SECOND_ASSESSOR:
+            subject_line = f"{title}: {_AS_SECOND}"
+        else:
+            subject_line = headline
         context = {
-            "subject": f"{title}: assigned to you for assessment" if mine else headline,
+            "subject": subject_line,
             "names": audience.names_of(to),
             "greeting_fallback": f"{organisation} team" if role == "applicant" else "",
             "organisation": organisation,

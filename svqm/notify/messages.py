@@ -1,8 +1,10 @@
 """A message on a case, written and told to the other side in one transaction.
 
 The applicant's message goes to the assessor of the case (of the application the award came
-from), or to every admin when there is none; a staff member's goes to the organisation's people.
-Each is one outbox row keyed by the message, addressed by name, linking to the thread's page.
+from), or to every admin when there is none; a staff member's goes to the organisation's people,
+and an admin's on an application to its assessors too (the first and a double-marked level's
+second, one row each). Each is an outbox row keyed by the message, addressed by name, linking to
+the thread's page.
 """
 
 from __future__ import annotations
@@ -51,6 +53,38 @@ def _staff_told(
     )
 
 
+def _assessors(session: Session, application: Application) -> list[User]:
+    """The application's assigned assessors still active: the first, then the second."""
+    out = []
+    for uid in (application.assessor_id, application.second_assessor_id):
+        found = session.get(User, uid) if uid is not None else None
+        if found is not None and found.active:
+            out.append(found)
+    return out
+
+
+def _to_person(
+    session: Session,
+    key: str,
+    context: dict[str, object],
+    person: User,
+    *,
+    now: datetime,
+    organisation_id: int,
+) -> None:
+    """One staff member's row (held for their digest if they chose it)."""
+    row = outbox.message(
+        key=f"{key}:{person.id}",
+        template="message",
+        context=context | {"names": [person.name] if person.name else []},
+        to_addrs=[person.email],
+        now=now,
+        organisation_id=organisation_id,
+    )
+    digest.hold_for(session, [row], person)
+    outbox.enqueue_many(session, [row])
+
+
 def post(
     session: Session,
     kind: messages.ThreadKind,
@@ -80,6 +114,7 @@ def post(
         "from_applicant": actor.role == "applicant",
         "body": message.body,
         "attachment": file is not None,
+        "assessing": False,
         "scheme": policy.name,
         "contact": policy.contact,
         "path": page_path(kind, subject.id),
@@ -87,17 +122,21 @@ def post(
     key = f"message:{message.id}"
     if actor.role == "applicant":
         for person in _staff_told(session, kind, subject):
-            row = outbox.message(
-                key=f"{key}:{person.id}",
-                template="message",
-                context=context | {"names": [person.name] if person.name else []},
-                to_addrs=[person.email],
+            _to_person(
+                session, key, context, person, now=now, organisation_id=subject.organisation_id
+            )
+        return message
+    if actor.role == "admin" and isinstance(subject, Application):
+        # The case's assessors read what an admin tells the organisation.
+        for person in _assessors(session, subject):
+            _to_person(
+                session,
+                key,
+                context | {"assessing": True},
+                person,
                 now=now,
                 organisation_id=subject.organisation_id,
             )
-            digest.hold_for(session, [row], person)
-            outbox.enqueue_many(session, [row])
-        return message
     to = audience.addresses(kind, subject, "applicant")
     row = outbox.message(
         key=f"{key}:applicant",

@@ -17,7 +17,16 @@ from svqm.policy import Deadline, Policy
 
 # Dates in emails are the scheme's home time, as its people read them.
 _LOCAL = ZoneInfo("Europe/London")
-_HOME = {"applicant": "/dashboard", "assessor": "/assess", "panel": "/panel"}
+# The second assessor of a double-marked application (`assessors: 2`): not a role of the
+# policy's, but told of every event the policy tells its `assessor` of (never of deadlines: the
+# first assessor takes the steps). Its rows are keyed by this name, like a role's.
+SECOND_ASSESSOR = "second_assessor"
+_HOME = {
+    "applicant": "/dashboard",
+    "assessor": "/assess",
+    SECOND_ASSESSOR: "/assess",
+    "panel": "/panel",
+}
 
 
 class Subject(Protocol):
@@ -79,7 +88,10 @@ class Audience:
         self.session, self.base_url = session, base_url.rstrip("/")
         subjects = list(subjects)
         org_ids = {s.organisation_id for _, s in subjects}
-        assessor_ids = {_assessor(k, s) for k, s in subjects} - {None}
+        assessor_ids = {_assessor(k, s) for k, s in subjects} | {
+            _second_assessor(k, s) for k, s in subjects
+        }
+        assessor_ids -= {None}
         # Plain rows straight from the connection (no ORM result machinery); pending changes
         # first, as the ORM's autoflush would.
         session.flush()
@@ -120,6 +132,9 @@ class Audience:
         if role == "assessor":
             aid = _assessor(kind, subject)
             return [self.assessors[aid]] if aid in self.assessors else []
+        if role == SECOND_ASSESSOR:
+            sid = _second_assessor(kind, subject)
+            return [self.assessors[sid]] if sid in self.assessors else []
         if role not in self._staff:
             staff = self.session.exec(
                 select(User.email, User.name)
@@ -215,6 +230,7 @@ def page_of(kind: str, subject_id: int | None, role: str) -> str:
         return {
             "applicant": f"/applications/{subject_id}",
             "assessor": f"/assess/{subject_id}",
+            SECOND_ASSESSOR: f"/assess/{subject_id}",
             "panel": f"/panel/{subject_id}",
         }.get(role, f"/admin/applications/{subject_id}")
     if role == "applicant":
@@ -225,3 +241,18 @@ def page_of(kind: str, subject_id: int | None, role: str) -> str:
 
 def _assessor(kind: str, subject: Subject) -> int | None:
     return getattr(subject, "assessor_id", None) if kind in ("application", "report") else None
+
+
+def _second_assessor(kind: str, subject: Subject) -> int | None:
+    return getattr(subject, "second_assessor_id", None) if kind == "application" else None
+
+
+def with_second_assessor(kind: str, subject: Subject, roles: Iterable[str]) -> list[str]:
+    """The roles told of an event, the second assessor (if the application has one) right after
+    the assessor: they hear of everything the first does."""
+    out: list[str] = []
+    for role in dict.fromkeys(roles):
+        out.append(role)
+        if role == "assessor" and _second_assessor(kind, subject) is not None:
+            out.append(SECOND_ASSESSOR)
+    return list(dict.fromkeys(out))

@@ -30,10 +30,11 @@ class Notice:
     # What the person who acted wrote (their comment, without the effects' notes).
     comment: str = ""
     transition: TransitionDef | None = None
-    # "transition", "assignment" (an admin chose the assessor) or "reminder" (an admin reminded
-    # the organisation of an open application), "audit_proposed" or "audit_confirmed" (the
-    # audit booking, svqm.workflow.audits), or "vote_needed" (one member's decision on a step
-    # that needs several is recorded: the others are asked for theirs).
+    # "transition", "assignment" (an admin chose the assessor), "second_assignment" (an admin
+    # chose the second assessor of a double-marked level), "reminder" (an admin reminded the
+    # organisation of an open application), "audit_proposed" or "audit_confirmed" (the audit
+    # booking, svqm.workflow.audits), or "vote_needed" (one member's decision on a step that
+    # needs several is recorded: the others are asked for theirs).
     what: str = "transition"
     # The comment is for staff only: the applicant's email leaves it out.
     internal: bool = False

@@ -617,7 +617,7 @@ def assign_assessor(
             policy=policy,
             roles=tuple(policy.workflows.application.notify_on_assign),
             now=now,
-            what="assignment",
+            what="second_assignment" if second else "assignment",
         ),
     )
     return event

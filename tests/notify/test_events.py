@@ -66,11 +66,15 @@ def test_svqm_walk_tells_each_party_once_with_the_exact_page(engine, registry, t
         app = application_in(s, registry, cast, scheme="svqm", level="silver", state="draft", at=T0)
         app.assessor_id = None
         _step(s, registry, cast, app, "submit", tmp_path, T0)
-        assert app.assessor_id is not None
-        assign_assessor(s, app, other.id, actor=cast.actor("admin"), registry=registry, now=T0)
-        assign_assessor(
-            s, app, cast.assessor.id, actor=cast.actor("admin"), registry=registry, now=T0
-        )
+        # Silver is double-marked: submit assigns two assessors, each told it is theirs.
+        assert (app.assessor_id, app.second_assessor_id) == (cast.assessor.id, other.id)
+        third = make_user(s, "assessor")
+        third.name = "Tia Third"
+        admin = cast.actor("admin")
+        assign_assessor(s, app, third.id, actor=admin, registry=registry, now=T0)
+        assign_assessor(s, app, cast.assessor.id, actor=admin, registry=registry, now=T0)
+        # An admin choosing the second assessor tells the new second one, not the first.
+        assign_assessor(s, app, third.id, actor=admin, registry=registry, now=T0, second=True)
         _step(s, registry, cast, app, "start_review", tmp_path, T0)
         items = s.exec(
             select(EvidenceItem)
@@ -107,7 +111,7 @@ def test_svqm_walk_tells_each_party_once_with_the_exact_page(engine, registry, t
         )
         assert app.state == "changes_requested"
         app_id, first_title, second_title = app.id, first.title, second.title
-        assessor_email, other_email = cast.assessor.email, other.email
+        assessor_email, other_email, third_email = cast.assessor.email, other.email, third.email
         applicant_email = cast.applicant.email
         panel_email = cast.panel.email
 
@@ -117,27 +121,31 @@ def test_svqm_walk_tells_each_party_once_with_the_exact_page(engine, registry, t
     assert [(r.key.split(":")[-1], r.to_addrs, json.loads(r.context)["subject"]) for r in rows] == [
         ("applicant", applicant_email, f"{title}: Submitted"),
         ("assessor", assessor_email, f"{title}: assigned to you for assessment"),
-        ("assessor", other_email, f"{title}: assigned to you for assessment"),
+        ("second_assessor", other_email, f"{title}: assigned to you as the second assessor"),
+        ("assessor", third_email, f"{title}: assigned to you for assessment"),
         ("assessor", assessor_email, f"{title}: assigned to you for assessment"),
+        ("second_assessor", third_email, f"{title}: assigned to you as the second assessor"),
         ("applicant", applicant_email, f"{title}: More information requested"),
     ]
-    asked = json.loads(rows[-1].context)
+    asked = json.loads(rows[6].context)
     assert asked["items"] == [
         {"title": first_title, "comment": "Pledges too vague"},
         {"title": second_title, "comment": "Show the hours volunteered"},
     ]
     assert asked["path"] == f"/applications/{app_id}"
     assert [d["label"] for d in asked["deadlines"]] == ["Reply to the request for more information"]
+    # Both assessors' emails open their case page.
+    assert {json.loads(r.context)["path"] for r in rows[1:6]} == {f"/assess/{app_id}"}
 
     settings = Settings(
         SMTP_HOST="127.0.0.1", SMTP_PORT=relay.port, MAIL_FROM=MAIL_FROM, BASE_URL=BASE
     )
     clock = FixedClock(T0 + timedelta(minutes=1))
-    assert dispatch(engine, mailer_from(settings), settings, clock).sent == 5
+    assert dispatch(engine, mailer_from(settings), settings, clock).sent == 7
     assert dispatch(engine, mailer_from(settings), settings, clock).sent == 0
-    assert sorted(relay.keys().values()) == [1] * 5
+    assert sorted(relay.keys().values()) == [1] * 7
     mails = {d.key: d.message for d in relay.received}
-    request = mails[rows[-1].key]
+    request = mails[rows[6].key]
     text = request.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert text.startswith("Hello Ann Applicant,\n")
     assert "What is asked for (2 items):" in text
@@ -155,6 +163,12 @@ def test_svqm_walk_tells_each_party_once_with_the_exact_page(engine, registry, t
     assigned = mails[rows[1].key].get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert assigned.startswith("Hello Sam Assessor,\n")
     assert f"{BASE}/assess/{app_id}" in assigned
+    second_assigned = mails[rows[2].key]
+    assert second_assigned["To"] == other_email
+    assert second_assigned["Subject"].endswith("assigned to you as the second assessor")
+    body = second_assigned.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert body.startswith("Hello Olu Other,\n")
+    assert f"Open it here: {BASE}/assess/{app_id}" in body
     assert panel_email not in {d.rcpt_tos[0] for d in relay.received}
 
 

@@ -34,6 +34,15 @@ def _caption(page: Page, kind: ThreadKind, subject: Application | Award) -> str:
     return f"{policy.name}: {level} award"
 
 
+def _hint(page: Page, kind: ThreadKind) -> str:
+    """Who the writer's message is told to."""
+    if page.actor.role == "applicant":
+        return "The assessor (or an administrator) is told by email."
+    if page.actor.role == "admin" and kind == "application":
+        return "The organisation's people and the application's assessors are told by email."
+    return "The organisation's people are told by email."
+
+
 def _thread(
     page: Page,
     kind: ThreadKind,
@@ -48,7 +57,6 @@ def _thread(
     assert page.auth.user.id is not None
     lines = views.read_thread(page.session, kind, subject, page.auth.user.id)
     path = views.thread_page(kind, subject_id)
-    applicant = page.actor.role == "applicant"
     return render(
         page.request,
         "messages/thread.html",
@@ -64,9 +72,7 @@ def _thread(
         action=path,
         files_base=f"{path}/files",
         typed=typed,
-        hint="The assessor (or an administrator) is told by email."
-        if applicant
-        else "The organisation's people are told by email.",
+        hint=_hint(page, kind),
     )
 
 
