@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
@@ -22,6 +21,7 @@ from svqm.dbmigrate import upgrade
 from svqm.tables import metadata
 from svqm.workflow.audit import append_only_ddl
 from svqm.workflow.schemes import SchemeRegistry, load_registry
+from tests.svqm_for_tests import CHEAP_HASHER
 
 REPO = Path(__file__).resolve().parent.parent
 POLICIES = REPO / "policies"
@@ -36,10 +36,11 @@ os.environ.pop("LINES", None)
 
 # The service's own hasher (argon2id, 64 MiB, t=3, p=4): tests/test_password_storage.py checks it.
 PRODUCTION_HASHER = accounts._hasher
-# argon2id with a small cost for every other test: at the service's cost one hash takes 0.1-0.7 s
-# of CPU here, and the suite makes thousands (every test's people); what a test proves of sign-in
-# does not depend on the cost. Servers and CLI commands the tests start keep the service's cost.
-CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+# argon2id with a small cost (CHEAP_HASHER) for every other test: at the service's cost one hash
+# takes 0.1-0.7 s of CPU here, and the suite makes thousands (every test's people); what a test
+# proves of sign-in does not depend on the cost. Servers and CLI commands the tests start hash
+# cheaply too when started through `python -m tests.svqm_for_tests` (tests/svqm_for_tests.py);
+# those started as the console script `svqm` keep the service's cost.
 
 
 # Files that take a minute or more of one worker (from `pytest --durations`): pytest-xdist hands

@@ -6,16 +6,25 @@ back and read the parameters off the stored hash."""
 
 from __future__ import annotations
 
+import ast
+import os
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, Type
+from sqlalchemy import text
 
 from svqm.accounts import auth
 from svqm.accounts import service as accounts
 from svqm.config import Settings
+from svqm.db import make_engine
 from svqm.errors import NotSignedIn
-from tests.conftest import PRODUCTION_HASHER
+from tests import svqm_for_tests
+from tests.conftest import PRODUCTION_HASHER, REPO
 
 PASSWORD = "a long enough password 2026"
 _PARAMS = re.compile(r"^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$")
@@ -78,3 +87,131 @@ def test_a_wrong_password_leaves_the_hash_alone(session, now, service_hasher):
         )
 
     assert user.password_hash == weak
+
+
+# --- the cost has no switch in svqm; the tests' cheap hashing is theirs -------------------------
+
+SVQM_PACKAGE = REPO / "svqm"
+
+
+def _modules() -> dict[Path, ast.Module]:
+    return {p: ast.parse(p.read_text(), str(p)) for p in sorted(SVQM_PACKAGE.rglob("*.py"))}
+
+
+def test_the_service_hashes_with_argon2_cffis_defaults_and_nothing_sets_them():
+    """`PasswordHasher()`, made once in svqm/accounts/service.py: no setting, environment
+    variable or other module of svqm chooses its cost, so no deployment can lower it by
+    mistake (the tests lower it only in their own entry point, tests/svqm_for_tests.py)."""
+    hasher = PRODUCTION_HASHER
+    assert (hasher.type, hasher.time_cost, hasher.memory_cost, hasher.parallelism) == (
+        Type.ID,
+        3,
+        65536,
+        4,
+    )
+    service = SVQM_PACKAGE / "accounts" / "service.py"
+    made, importing, storing, naming_tests = [], [], [], []
+    for path, tree in _modules().items():
+        where = path.relative_to(REPO).as_posix()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "argon2":
+                importing.append((where, node.module, sorted(a.name for a in node.names)))
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.split(".")[0] in ("argon2", "tests"):
+                        importing.append((where, alias.name, []))
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "tests":
+                naming_tests.append(where)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "PasswordHasher":
+                made.append((where, ast.unparse(node)))
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            if isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+                targets = [node.target]
+            for target in targets:
+                name = getattr(target, "id", None) or getattr(target, "attr", None)
+                if name == "_hasher":
+                    storing.append((where, ast.unparse(node)))
+        if "svqm_for_tests" in path.read_text():
+            naming_tests.append(where)
+    here = service.relative_to(REPO).as_posix()
+    assert made == [(here, "PasswordHasher()")]
+    assert storing == [(here, "_hasher = PasswordHasher()")]
+    assert importing == [
+        (here, "argon2", ["PasswordHasher"]),
+        (here, "argon2.exceptions", ["InvalidHashError", "VerificationError"]),
+    ]
+    assert naming_tests == []
+
+
+def test_a_fresh_svqm_in_a_test_servers_environment_hashes_at_the_service_cost(tmp_path):
+    """The environment the browser tests' servers run with (SVQM_ENV=test and the rest) does
+    not lower the cost: only their entry point does."""
+    env = {
+        **os.environ,
+        "SVQM_ENV": "test",
+        "SVQM_DATABASE_URL": f"sqlite:///{tmp_path / 'svqm.db'}",
+        "PYTHONPATH": str(REPO),
+    }
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from svqm.accounts import service; h = service._hasher; "
+            "print(h.type.name, h.time_cost, h.memory_cost, h.parallelism)",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == ["ID", "3", "65536", "4"]
+
+
+def test_the_tests_entry_point_runs_the_cli_with_cheap_hashing(sqlite_template, tmp_path):
+    database = tmp_path / "svqm.db"
+    shutil.copy(sqlite_template, database)
+    env = svqm_for_tests.environment(
+        {
+            **{k: v for k, v in os.environ.items() if not k.startswith("SVQM_")},
+            "SVQM_DATABASE_URL": f"sqlite:///{database}",
+            "SVQM_VAR_DIR": str(tmp_path / "var"),
+        }
+    )
+    added = subprocess.run(
+        [*svqm_for_tests.COMMAND, "user", "add", "cheap@example.test", "--role", "admin"]
+        + ["--password-stdin"],
+        env=env,
+        cwd=tmp_path,
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(
+                text("SELECT password_hash FROM user_account WHERE email = 'cheap@example.test'")
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    cheap = svqm_for_tests.CHEAP_HASHER
+    assert _parameters(stored) == (cheap.memory_cost, cheap.time_cost, cheap.parallelism)
+    assert cheap.verify(stored, PASSWORD)
+
+    # Several workers would be fresh interpreters, hashing at the service's cost: refused.
+    refused = subprocess.run(
+        [*svqm_for_tests.COMMAND, "serve", "--workers", "2", "--no-scheduler"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "--workers" in refused.stderr

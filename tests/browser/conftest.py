@@ -6,6 +6,9 @@ browser download (`playwright install`) is never used. axe-core comes from npm (
 Fixtures:
 - `chromium_path` (session): the browser's path; skipped when missing, a failure when CI is set.
 - `live_server` (module): base URL of `svqm serve` on a fresh migrated SQLite database in a temp dir.
+  The servers and the demo seeds started here hash passwords cheaply (`python -m tests.svqm_for_tests`,
+  tests/svqm_for_tests.py); a module that signs in at the service's cost overrides `live_server`
+  with `serve_fresh(tmp_path_factory, PRODUCTION_SVQM)` (test_journey.py does).
 - `live_server_env` (module): the environment `live_server` runs with, for `svqm` commands on its database.
 - `demo_keys` (module): seeds `svqm demo` on `live_server`'s database; each staff account's TOTP key.
 - `demo_server` (session): a `DemoServer`, `svqm serve` on a database seeded by `svqm demo`, shared by
@@ -49,12 +52,18 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from tests import svqm_for_tests
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 AXE_JS = REPO / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = REPO / "var" / "screenshots"
 SVQM = Path(sys.executable).parent / "svqm"  # the console script of this venv
+# svqm at the service's cost of a password hash (the console script), and the same CLI hashing
+# cheaply (tests/svqm_for_tests.py): the servers and seeds here use the second unless told.
+PRODUCTION_SVQM = (str(SVQM),)
+CHEAP_SVQM = tuple(svqm_for_tests.COMMAND)
 # Importing the app costs about 2 s of CPU; on a loaded 2-core machine (a CI run, other suites)
 # that has been seen to pass 30 s of wall time, so the deadline only catches a server that hangs.
 STARTUP_DEADLINE_S = 120.0
@@ -118,7 +127,7 @@ def _server_env(tmp: Path) -> dict[str, str]:
         SVQM_MAIL_DIR=str(tmp / "mail"),
         SVQM_ENV="test",
     )
-    return env
+    return svqm_for_tests.environment(env)
 
 
 # `serving_policies` replaces `_server_env` while a module's server starts; the session's demo
@@ -148,10 +157,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def _serving(tmp: Path, env: dict[str, str]) -> Iterator[str]:
+def _serving(tmp: Path, env: dict[str, str], svqm: tuple[str, ...] = CHEAP_SVQM) -> Iterator[str]:
     """Migrate the database in `env` and run `svqm serve` on it until closed; yields its base URL."""
     migrate = subprocess.run(
-        [str(SVQM), "db", "upgrade"],
+        [*svqm, "db", "upgrade"],
         cwd=tmp,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -166,7 +175,7 @@ def _serving(tmp: Path, env: dict[str, str]) -> Iterator[str]:
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     log_path = tmp / "server.log"
-    command = [str(SVQM), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-scheduler"]
+    command = [*svqm, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-scheduler"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command,
@@ -199,14 +208,24 @@ def _serving(tmp: Path, env: dict[str, str]) -> Iterator[str]:
         _stop(process)
 
 
+@contextmanager
+def serve_fresh(
+    tmp_path_factory: pytest.TempPathFactory, svqm: tuple[str, ...] = CHEAP_SVQM
+) -> Iterator[str]:
+    """`svqm serve` (run as `svqm`) on a migrated SQLite database of its own, until closed;
+    yields its base URL. `live_server` is this with cheap hashing."""
+    tmp = tmp_path_factory.mktemp("live_server")
+    with _serving(tmp, _server_env(tmp), svqm) as base_url:
+        yield base_url
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`svqm serve` on a migrated SQLite database of its own; yields "http://127.0.0.1:PORT".
 
     One server per test module (starting one costs about a second): tests in a module share its data.
     """
-    tmp = tmp_path_factory.mktemp("live_server")
-    with _serving(tmp, _server_env(tmp)) as base_url:
+    with serve_fresh(tmp_path_factory) as base_url:
         yield base_url
 
 
@@ -233,7 +252,7 @@ def live_server_env(live_server: str) -> dict[str, str]:
 def _seed_demo(env: dict[str, str]) -> dict[str, str]:
     """Seed `svqm demo` on the database in `env`: each staff account's authenticator key, by email."""
     result = subprocess.run(
-        [str(SVQM), "demo"],
+        [*CHEAP_SVQM, "demo"],
         # Wide enough that each account and its key are printed on one line.
         env={**env, "COLUMNS": "500"},
         stdin=subprocess.DEVNULL,

@@ -36,6 +36,9 @@ from urllib.parse import parse_qs, urlsplit
 import pyotp
 import pytest
 from playwright.sync_api import Locator, Page, Response, expect
+from sqlalchemy import create_engine, text
+
+from tests.browser.conftest import PRODUCTION_SVQM, serve_fresh
 
 SVQM = Path(sys.executable).parent / "svqm"  # this venv's console script, as conftest runs it
 
@@ -74,6 +77,26 @@ CERTIFICATE = re.compile(r"^SVQM-\d{4}-[0-9A-F]{8}$")
 
 def _text_file(name: str, text: str) -> dict[str, object]:
     return {"name": name, "mimeType": "text/plain", "buffer": text.encode()}
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The journey's server hashes at the service's cost (the console script, as deployed):
+    the one browser file whose sign-up and sign-ins take the service's own path; the other
+    files' servers hash cheaply (tests/svqm_for_tests.py)."""
+    with serve_fresh(tmp_path_factory, PRODUCTION_SVQM) as base_url:
+        yield base_url
+
+
+def _stored_hash_parameters(env: dict[str, str]) -> dict[str, str]:
+    """Each account's argon2 parameters ("m=65536,t=3,p=4"), by email, read off its stored hash."""
+    engine = create_engine(env["SVQM_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT email, password_hash FROM user_account")).all()
+    finally:
+        engine.dispose()
+    return {email: (stored or "").split("$")[3] for email, stored in rows if stored}
 
 
 @pytest.fixture
@@ -636,6 +659,14 @@ def test_journey_from_sign_up_to_award(
     for _, title, _, _ in PLEDGES:
         expect(carried.get_by_role("rowheader", name=re.compile(re.escape(title)))).to_be_visible()
     journey.check(applicant, "32-renewal-pledges-carried")
+
+    # Everyone signed in at the service's cost: the sign-up's hash and `svqm user add`'s.
+    service_cost = "m=65536,t=3,p=4"
+    assert _stored_hash_parameters(live_server_env) == {
+        APPLICANT: service_cost,
+        ASSESSOR: service_cost,
+        PANEL: service_cost,
+    }
 
     # One failure listing every page's violations (pytest's rewrite of an assert would repeat it).
     if summary := journey.report():
