@@ -207,6 +207,18 @@ def asked_about(session: Session, application_id: int) -> list[EvidenceItem]:
     return [i for i in current_items(session, application_id) if i.status == "more_information"]
 
 
+def unreviewed_and_asked(
+    session: Session, application_id: int
+) -> tuple[list[EvidenceItem], list[EvidenceItem]]:
+    """`remaining` and `asked_about` from one read of the current items (the review screen shows
+    both)."""
+    current = current_items(session, application_id)
+    return (
+        [i for i in current if i.status == "pending"],
+        [i for i in current if i.status == "more_information"],
+    )
+
+
 def review_evidence(
     session: Session,
     item: EvidenceItem,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+from sqlalchemy import event
 from sqlmodel import Session, col, select
 
 from svqm.evidence import pledges
@@ -41,6 +42,30 @@ def _ask(client, url: str, page: str, item: int, comment: str):
         decision="more_information",
         comment=comment,
     )
+
+
+def test_the_review_screen_reads_the_current_items_once_for_both_lists(client, world):
+    """The items left to review and those asked more on come from one read (were two); the
+    others are the checklist's read of every version, the page's and the workflow's own (its
+    required_evidence_present guard, deciding which steps the assessor may take)."""
+    url, page = _started(client, world)
+    first, *rest = _items(world)
+    assert _ask(client, url, page, first.id, "Add last year's figures").status_code == 303
+    sent: list[str] = []
+
+    def listen(conn, cursor, statement: str, *_) -> None:
+        if statement.startswith("SELECT") and "FROM evidenceitem" in statement:
+            sent.append(statement)
+
+    event.listen(world.engine, "before_cursor_execute", listen)
+    try:
+        page = client.get(url).text
+    finally:
+        event.remove(world.engine, "before_cursor_execute", listen)
+    assert len(sent) == 3
+    collected = re.search(r'<ul [^>]*id="collected">(.*?)</ul>', page, re.S).group(1)
+    assert first.title in collected
+    assert f'action="/assess/{world.app_a.id}/evidence/{rest[0].id}/review"' in page
 
 
 def test_two_requests_are_collected_then_sent_back_once(client, world):

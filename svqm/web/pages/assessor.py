@@ -85,6 +85,8 @@ def _screen(case: Case, **shown: Any) -> HTMLResponse:
     hand_back = view.policy.workflows.application.hand_back
     context = view.context()
     context["forms"] = [f for f in view.forms if f.trigger != hand_back]
+    # The items left to review and those asked more on (to send back together), in one read.
+    remaining, collected = evidence_service.unreviewed_and_asked(case.session, case.app.id)
     return render(
         case.request,
         "assessor/review.html",
@@ -93,8 +95,8 @@ def _screen(case: Case, **shown: Any) -> HTMLResponse:
         decisions=DECISIONS,
         previewable=PREVIEWABLE,
         hand_back=next((f for f in view.forms if f.trigger == hand_back), None),
-        collected=actions.collected_requests(case.session, case.app),
-        remaining=evidence_service.remaining(case.session, case.app.id),
+        collected=collected,
+        remaining=remaining,
         consultation=audit_views.consultation_page(case.session, case.registry, case.app),
         audit_start=audit_views.start_text(case.session, case.registry, case.app),
         gates=[
