@@ -290,3 +290,45 @@ def test_the_audit_task_asks_for_the_policys_number_of_dates(world, engine, regi
     assert hint("2") == "Propose two start dates, now or after you send your application"
     assert hint("1") == "Propose one start date, now or after you send your application"
     assert hint("12").startswith("Propose 12 start dates")
+
+
+def test_the_admins_application_page_says_where_the_booking_stands_and_links_to_it(
+    client, engine, world
+):
+    """An admin reaches the booking from the application's page: nothing proposed, then dates
+    to confirm, then the confirmed start; a level that books no audit has no such section."""
+    link = f'href="/applications/{world.app_id}/audit-dates" id="audit-link"'
+    page_sign_in(client, world.admin)
+    page = client.get(f"/admin/applications/{world.app_id}")
+    assert page.status_code == 200
+    assert "The organisation has not proposed audit start dates yet." in page.text
+    assert link in page.text
+
+    page_sign_in(client, world.applicant)
+    form = client.get(f"/applications/{world.app_id}/audit-dates")
+    values = {"csrf_token": csrf_of(form.text), "version": str(_version(engine, world.app_id))}
+    for n, iso in enumerate(DAYS):
+        d = date.fromisoformat(iso)
+        values |= {f"date{n}-day": str(d.day), f"date{n}-month": str(d.month)}
+        values |= {f"date{n}-year": str(d.year)}
+    sent = client.post(f"/applications/{world.app_id}/audit-dates", data=values)
+    assert sent.status_code == 200
+
+    page_sign_in(client, world.admin)
+    page = client.get(f"/admin/applications/{world.app_id}")
+    assert "The organisation has proposed 3 start dates." in page.text
+    assert "Confirm one of the proposed audit start dates" in page.text
+    staff = client.get(f"/applications/{world.app_id}/audit-dates")
+    ok = client.post(
+        f"/applications/{world.app_id}/audit-dates/confirm",
+        data={
+            "csrf_token": csrf_of(staff.text),
+            "version": str(_version(engine, world.app_id)),
+            "date": DAYS[1],
+        },
+    )
+    assert ok.status_code == 200
+    page = client.get(f"/admin/applications/{world.app_id}")
+    assert "The audit starts on Monday 27 April 2026." in page.text
+    assert link in page.text
+    assert "Confirm one of the proposed" not in page.text

@@ -30,6 +30,7 @@ from svqm.web.forms import (
 )
 from svqm.web.qr import qr_data_uri
 from svqm.web.ui import after_post, flash_of, render
+from svqm.web.views import audits as audit_views
 from svqm.web.views import eligibility as eligibility_views
 from svqm.web.views import invoices as invoice_views
 from svqm.web.views.awards import award_public
@@ -366,6 +367,7 @@ def _application_page(case: Case, **shown: Any) -> HTMLResponse:
         assessors=assessors,
         eligibility=eligibility_views.public(case.session, case.registry, case.app),
         invoices=invoice_views.of_application(case.session, case.registry, case.app.id or 0),
+        audit=audit_views.staff_summary(case.session, case.registry, case.app),
         **shown,
         **view.context(),
     )

@@ -96,6 +96,27 @@ def audited(session: Session, registry: SchemeRegistry, app: Application) -> boo
     return registry.for_subject(session, app).policy.audited(app.level)
 
 
+def staff_summary(
+    session: Session, registry: SchemeRegistry, app: Application
+) -> dict[str, Any] | None:
+    """Where an audited application's booking stands, for the scheme's staff: a sentence and
+    whether a proposed date waits to be confirmed (None at a level that books no audit)."""
+    policy = registry.for_subject(session, app).policy
+    if not policy.audited(app.level) or app.id is None:
+        return None
+    day = audits.start_day(policy, app)
+    if day is not None:
+        return {"text": f"The audit starts on {audits.day_text(day)}.", "to_confirm": False}
+    row = audits.current(session, app.id)
+    if row is not None and row.days:
+        n = len(row.days)
+        return {
+            "text": f"The organisation has proposed {n} start date{'s' if n != 1 else ''}.",
+            "to_confirm": True,
+        }
+    return {"text": "The organisation has not proposed audit start dates yet.", "to_confirm": False}
+
+
 def start_text(session: Session, registry: SchemeRegistry, app: Application) -> str:
     """'Monday 2 March 2026' once the audit start is confirmed, else ''."""
     policy = registry.for_subject(session, app).policy
