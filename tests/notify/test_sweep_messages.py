@@ -44,6 +44,11 @@ def _scenario(engine: Engine, registry: SchemeRegistry) -> dict[str, int]:
         app = application_in(
             s, registry, cast, scheme="svqm", level="silver", state="submitted", at=T0
         )
+        # Silver is double-marked: the second assessor hears of the steps, but the review's
+        # reminders are the first's alone (the first takes the steps), so none is addressed here.
+        app.second_assessor_id = accounts.add_user(
+            s, email="second-assessor@example.test", role="assessor"
+        ).id
         issued = add_months(T0, -11)
         award = award_in(
             s, registry, cast, scheme="svqm", level="silver", state="active", issued=issued, at=T0
