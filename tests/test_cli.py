@@ -365,3 +365,18 @@ def test_demo_audit_starts_today_refuses_what_it_cannot_move_and_moves_a_confirm
     assert "started on" in again.stderr
     assert run("audit", "verify", env=env).returncode == 0
     engine.dispose()
+
+
+def test_a_bad_or_missing_option_is_clicks_usage_message_not_a_traceback(env):
+    """Typer's own copy of click raises usage errors that are not click's classes: each is shown
+    as the usage and one error line, exit 2, never a traceback."""
+    for args, message in [
+        (("demo", "--audit-starts-today", "N"), "Invalid value for '--audit-starts-today'"),
+        (("simulate", "--organisations", "x", "--years", "1"), "Invalid value"),
+        (("user", "add", "--role", "panel"), "Missing argument"),
+        (("no-such-command",), "No such command"),
+    ]:
+        bad = run(*args, env=env)
+        assert (bad.returncode, "Traceback" in bad.stderr) == (2, False), bad.stderr[-800:]
+        assert message in bad.stderr
+        assert bad.stderr.startswith("Usage: svqm")

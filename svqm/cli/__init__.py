@@ -500,9 +500,14 @@ def main() -> None:
     except Exception as exc:  # a click usage error and the like
         import click
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
+        # Typer 0.24 and later carry their own copy of click, whose usage errors (a bad or missing
+        # option) are not click's classes but derive from typer.TyperException.
+        usage: tuple[type[Exception], ...] = (click.ClickException,)
+        usage += tuple(c for c in (getattr(typer, "TyperException", None),) if c is not None)
+        show = getattr(exc, "show", None)
+        if isinstance(exc, usage) and callable(show):
+            show()
+            raise SystemExit(getattr(exc, "exit_code", 2)) from None
         raise
     if isinstance(result, int) and result:
         raise SystemExit(result)
