@@ -81,6 +81,17 @@ def test_an_appeal_needs_two_independent_members_and_keeps_its_21_days(client, e
     entered = datetime.fromisoformat(app["state_changed_at"])
     assert datetime.fromisoformat(due) - entered == timedelta(days=21)
 
+    # An independent member's page leads with the appeal and the decision it answers.
+    sign_in(client, third.email, totp_secret=third.totp_secret)
+    page = client.get(f"/panel/{app_id}")
+    assert page.status_code == 200
+    request = page.text.split('id="request"', 1)[1].split('id="side-by-side"', 1)[0]
+    assert "The organisation's appeal</h2>" in request
+    assert "The evidence was there" in request
+    assert "It answers the panel's decision" in request
+    assert "Confirm refusal" in request
+    client.cookies.clear()
+
     # The member who confirmed the refusal may not decide the appeal.
     refused = _fire(client, app_id, "uphold_appeal", staff[decider.id], "I was wrong")
     assert refused.status_code == 422, refused.text

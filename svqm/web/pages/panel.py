@@ -59,6 +59,8 @@ def _screen(case: Case, **shown: Any) -> HTMLResponse:
         barred=side.barred,
         recommendation=side.recommendation,
         notes=side.notes,
+        asked=side.request,
+        answered=side.answered,
         **shown,
         **view.context(),
     )

@@ -13,6 +13,7 @@ from svqm.web.views.case import CaseFile
 from svqm.web.views.triggers import step_title
 from svqm.workflow import service as workflow
 from svqm.workflow.guards import asks_for
+from svqm.workflow.models import AuditEvent
 from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import Actor
 
@@ -45,6 +46,10 @@ class PanelView:
     barred: list[str]
     recommendation: Recommendation | None
     notes: list[Note]
+    # The organisation's own step that put the case before the panel again (an appeal), and the
+    # panel's decision it answers; None when the case came from the assessor.
+    request: Recommendation | None = None
+    answered: Recommendation | None = None
 
 
 DECISION_WORDS = {
@@ -56,18 +61,44 @@ DECISION_WORDS = {
 
 def recommendation_of(view: CaseFile) -> Recommendation | None:
     """The latest step an assessor took that moved the case to another state."""
-    flow = view.policy.workflows.application
     for e in reversed(view.events):
         if e.actor_role == "assessor" and e.source != e.dest:
-            return Recommendation(
-                step=step_title(flow, e.trigger),
-                state=view.state_titles.get(e.dest, e.dest),
-                comment=e.comment,
-                by=view.names.get(e.actor_id, "the assessor") if e.actor_id else "the assessor",
-                at=e.at,
-                internal=e.visibility == "internal",
-            )
+            return _taken(view, e, "the assessor")
     return None
+
+
+def _taken(view: CaseFile, e: AuditEvent, nobody: str = "") -> Recommendation:
+    """A step as it was taken: its title, the state it led to, its comment, who and when."""
+    return Recommendation(
+        step=step_title(view.policy.workflows.application, e.trigger),
+        state=view.state_titles.get(e.dest, e.dest),
+        comment=e.comment,
+        by=view.names.get(e.actor_id, nobody) if e.actor_id else nobody,
+        at=e.at,
+        internal=e.visibility == "internal",
+    )
+
+
+def request_of(view: CaseFile) -> tuple[Recommendation | None, Recommendation | None]:
+    """When the organisation's own step put the case in its state (an appeal): that step, and
+    the panel's last decision before it (the one it answers)."""
+    events = list(view.events)
+    for n in range(len(events) - 1, -1, -1):
+        e = events[n]
+        if e.source == e.dest:
+            continue
+        if e.dest != view.app.state or e.actor_role != "applicant":
+            return None, None
+        answered = next(
+            (
+                _taken(view, d)
+                for d in reversed(events[:n])
+                if d.actor_role == "panel" and d.source != d.dest
+            ),
+            None,
+        )
+        return _taken(view, e), answered
+    return None, None
 
 
 def notes_of(view: CaseFile) -> list[Note]:
@@ -94,10 +125,13 @@ def panel_view(
     session: Session, view: CaseFile, actor: Actor, registry: SchemeRegistry, now: datetime
 ) -> PanelView:
     """What the panel's decision screen shows beside the case file."""
+    request, answered = request_of(view)
     return PanelView(
         barred=workflow.barred(session, view.app, actor=actor, registry=registry, now=now),
         recommendation=recommendation_of(view),
         notes=notes_of(view),
+        request=request,
+        answered=answered,
     )
 
 
