@@ -191,6 +191,13 @@ def test_two_assessors_score_blind_and_a_wide_difference_is_moderated(client, en
     assert (
         client.get(f"/api/v1/applications/{app_id}/score-history", headers=own).status_code == 403
     )
+    # The first's review page works out no agreed result before the second has scored (it would
+    # read as a fail on questions it calls unscored).
+    sign_in(client, first.email, totp_secret=first.totp_secret)
+    page = client.get(f"/assess/{app_id}")
+    assert 'id="agreed-later"' in page.text
+    assert 'id="result"' not in page.text
+    client.cookies.clear()
     # Moderation before both are in is refused.
     early = client.post(
         f"/api/v1/applications/{app_id}/moderation",
@@ -210,6 +217,11 @@ def test_two_assessors_score_blind_and_a_wide_difference_is_moderated(client, en
     assert marking["revealed"] is True
     assert marking["both_scored"] is True
     assert marking["to_moderate"] == ["plan/stakeholder_map"]
+    sign_in(client, first.email, totp_secret=first.totp_secret)
+    page = client.get(f"/assess/{app_id}")
+    assert 'id="result"' in page.text
+    assert 'id="agreed-later"' not in page.text
+    client.cookies.clear()
     assert all(q["first"] is not None for q in marking["questions"])
 
     # A panel member is not this scheme's moderator; an admin is, and must give a note.
