@@ -74,6 +74,14 @@ def test_an_appeal_needs_two_independent_members_and_keeps_its_21_days(client, e
     assert (
         _fire(client, app_id, "confirm_refusal", staff[decider.id]).json()["state"] == "not_awarded"
     )
+    # The organisation's page says at the top what it can do now, before the long task list.
+    sign_in(client, applicant.email)
+    page = client.get(f"/applications/{app_id}")
+    top = page.text.split('id="you-can"', 1)[1].split("</div>", 1)[0]
+    assert '<a class="govuk-link" href="#steps">Appeal</a>' in top
+    assert 'href="#comments"' in top
+    assert page.text.index('id="you-can"') < page.text.index('class="govuk-task-list"')
+    client.cookies.clear()
     appealed = _fire(client, app_id, "appeal", own, "The evidence was there")
     assert appealed.json()["state"] == "appealed", appealed.text
     due, app = _panel_due(client, app_id, staff[second.id])
