@@ -128,10 +128,14 @@ def test_a_client_gone_mid_upload_is_one_line_without_a_traceback(client, caplog
         await client.app(scope, receive, send)
         return sent
 
+    from concurrent.futures import ThreadPoolExecutor
+
     import anyio
 
-    with caplog.at_level("INFO", logger="svqm.web"):
-        anyio.run(asgi_call)
+    # On a thread of its own: an earlier test in this worker (Playwright's sync API in a browser
+    # file) may leave an event loop running in the main thread, where anyio.run refuses to start.
+    with caplog.at_level("INFO", logger="svqm.web"), ThreadPoolExecutor(1) as pool:
+        pool.submit(anyio.run, asgi_call).result()
     lines = [r for r in caplog.records if r.name == "svqm.web"]
     assert [r.getMessage() for r in lines] == [
         f"client disconnected during POST /api/v1/applications/{app['id']}/evidence"

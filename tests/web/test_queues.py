@@ -65,15 +65,18 @@ def test_the_admin_searches_by_part_of_a_name_or_by_reference(client, world):  #
 
 def test_the_filters_offer_only_the_schemes_in_play(client, world, registry):  # noqa: F811
     assert len(registry.current) > 1
+    with Session(world.engine) as s:
+        in_play = sorted(set(s.exec(select(Application.scheme)).all()))
+    assert in_play == ["svqm", "svqm-health"]  # the world's applications: two of the schemes
     world.sign_in(client, world.admin)
     page = client.get("/admin/applications").text
-    assert _options(page, "scheme") == ["svqm"]
-    svqm_levels = {lv.id for lv in registry.get("svqm").policy.levels}
-    assert set(_options(page, "level")) == svqm_levels
+    assert sorted(_options(page, "scheme")) == in_play
+    levels = {lv.id for sid in in_play for lv in registry.get(sid).policy.levels}
+    assert set(_options(page, "level")) == levels
     others = {
-        lv.id for sid, s in registry.current.items() if sid != "svqm" for lv in s.policy.levels
+        lv.id for sid, s in registry.current.items() if sid not in in_play for lv in s.policy.levels
     }
-    assert others - svqm_levels, "another scheme has levels of its own to leave out"
+    assert others - levels, "a scheme not in play has levels of its own to leave out"
 
 
 def test_overdue_work_is_flagged_and_comes_first(client, world):  # noqa: F811
