@@ -407,7 +407,12 @@ def summary(session: Session, policy: Policy, app: Application) -> Summary | Non
         answered=sum(1 for r in invites if r.answered_at is not None),
         by_group=groups,
         questions=questions,
-        standards=[policy.standard(s).name for s in rule.standards],
+        # Only the standards this level is assessed on (Gold adds one Silver has not).
+        standards=[
+            policy.standard(s).name
+            for s in rule.standards
+            if s in policy.level(app.level).standards
+        ],
         opens_at=span[0] if span else None,
         closes_at=span[1] if span else None,
     )

@@ -131,7 +131,16 @@ def test_one_answer_per_link_then_a_clear_page(client, engine, world):
     assert summary["answered"] == 1
     rated = {q["id"]: q["mean"] for q in summary["questions"] if q["kind"] == "rating"}
     assert rated == {"awareness": 4.0, "impact": 5.0, "trust": 3.0}
-    assert summary["standards"] == ["Report", "Trust"]
+    # Silver is assessed on Report, not Trust (Gold adds it): the answers count toward Report.
+    assert summary["standards"] == ["Report"]
+    with session_scope(engine) as s:
+        app = s.get(Application, world.app_id)
+        app.level = "gold"
+        s.add(app)
+    gold = client.get(
+        f"/api/v1/applications/{world.app_id}/consultation", headers=bearer(client, world.admin)
+    ).json()
+    assert gold["standards"] == ["Report", "Trust"]
 
 
 def test_the_answers_are_hidden_from_the_applicant(client, engine, world):
