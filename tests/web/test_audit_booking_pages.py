@@ -149,6 +149,9 @@ def test_the_pages_book_confirm_and_move_the_audit_and_the_calendar_follows(clie
     page_sign_in(client, world.assessor)
     staff = client.get(f"/applications/{world.app_id}/audit-dates")
     assert 'name="date" type="radio" value="2026-04-27"' in staff.text
+    # Staff are not told to propose dates for 'your audit': they confirm the organisation's.
+    assert "for your audit" not in staff.text
+    assert "Confirm one of them below" in staff.text
     token = csrf_of(staff.text)
     version = _version(engine, world.app_id)
     ok = client.post(
