@@ -25,7 +25,7 @@ from svqm.notify.recipients import (
 )
 from svqm.policy import Policy
 from svqm.workflow import events, schedule, votes
-from svqm.workflow.models import Award, DecisionVote
+from svqm.workflow.models import Award, DecisionVote, application_reference
 from svqm.workflow.schedule import ScheduledDeadline
 
 _BY = {
@@ -48,7 +48,7 @@ def _done_text(role: str, at: Any) -> str:
 def subject_title(policy: Policy, kind: str, subject: Any) -> str:
     level = policy.level(subject.level).name
     if kind == "application":
-        return f"{level} application (reference {subject.id})"
+        return f"{level} application {application_reference(subject.id)}"
     if kind == "report":
         return f"{level} award: {subject.title}"
     return f"{level} award ({subject.certificate_number})"

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from svqm.accounts.models import Membership, Organisation, User
 from svqm.policy import Deadline, Policy
+from svqm.workflow.models import application_reference
 
 # Dates in emails are the scheme's home time, as its people read them.
 _LOCAL = ZoneInfo("Europe/London")
@@ -167,7 +168,7 @@ class Audience:
         """Everything the email says, as plain JSON-able values."""
         fixed = self._fixed_part(policy, kind, subject.level, subject.state, d, role)
         if kind == "application":
-            title = f"{fixed['level']} application ({subject.id})"
+            title = f"{fixed['level']} application {application_reference(subject.id or 0)}"
         elif kind == "report":
             title = f"{fixed['level']} award: report for {getattr(subject, 'period', '')}"
         else:

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from svqm.policy import Level, Policy, Workflow
-from svqm.workflow.models import FILED
+from svqm.workflow.models import FILED, application_reference
 
 _UK = ZoneInfo("Europe/London")
 Tag = dict[str, str]
@@ -77,7 +77,7 @@ def report_tag(policy: Policy, state: str) -> Tag:
 
 def reference(application_id: int) -> str:
     """An application's reference as people quote it ('APP-000042')."""
-    return f"APP-{application_id:06d}"
+    return application_reference(application_id)
 
 
 # What each stored file type is called on a page (the types are those filetypes.py accepts).

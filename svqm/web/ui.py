@@ -17,7 +17,7 @@ from svqm.errors import SvqmError
 from svqm.evidence.pledges import figure
 from svqm.web.deps import PageAuth
 from svqm.web.errors import status_of, title_of, unmet_of
-from svqm.web.format import day, file_kind, file_size, moment
+from svqm.web.format import day, file_kind, file_size, moment, reference
 from svqm.web.security import ANON_COOKIE, anon_csrf_token, cookie_name, csp_with_nonce
 
 WEB = Path(__file__).resolve().parent
@@ -66,6 +66,8 @@ templates.env.filters["uk_day"] = day
 # Figures and targets read the same on every page (svqm.evidence.pledges.figure).
 templates.env.filters["figure"] = figure
 templates.env.filters["uk_moment"] = moment
+# An application as people quote it (APP-000042), on pages and in emails alike.
+templates.env.filters["reference"] = reference
 
 
 def error_list(exc: SvqmError, href: str = "#main-content") -> list[dict[str, str]]:

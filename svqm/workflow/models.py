@@ -23,6 +23,12 @@ class PolicySnapshot(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utc_now, sa_column=_when())
 
 
+def application_reference(application_id: int) -> str:
+    """An application's reference as people quote it ('APP-000042'): on its pages and in every
+    email about it."""
+    return f"APP-{application_id:06d}"
+
+
 class Application(SQLModel, table=True):
     # An assessor's queue, newest change first, read straight off the index.
     __table_args__ = (Index("ix_application_queue", "assessor_id", "state_changed_at", "id"),)

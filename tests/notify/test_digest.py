@@ -15,6 +15,7 @@ from svqm.notify import messages as notify_messages
 from svqm.notify.models import DIGESTED, HELD, PENDING, OutboxMessage
 from svqm.notify.render import build_message
 from svqm.notify.sweep import sweep
+from svqm.workflow.models import application_reference
 from svqm.workflow.schedule import ScheduledDeadline
 from tests.notify.test_events import _step
 from tests.workflow.harness import application_in, make_cast
@@ -117,7 +118,7 @@ def test_held_emails_go_once_in_one_digest_a_day_and_reminders_and_decisions_nev
     digests = [r for r in _rows(engine, assessor) if r.template == "digest"]
     assert len(digests) == 2
     assert [i["subject"] for i in json.loads(digests[1].context)["items"]] == [
-        f"Bronze application (reference {app.id}): a message from {cast.applicant.email}"
+        f"Bronze application {application_reference(app.id)}: a message from {cast.applicant.email}"
     ]
     assert not [r for r in _rows(engine, assessor) if r.status == HELD]
 

@@ -18,7 +18,7 @@ from svqm.evidence.models import EvidenceItem, ReviewCreate
 from svqm.notify.dispatch import dispatch, mailer_from
 from svqm.notify.models import OutboxMessage
 from svqm.workflow import actions
-from svqm.workflow.models import Award
+from svqm.workflow.models import Award, application_reference
 from svqm.workflow.service import assign_assessor, fire
 from tests.factories import make_user, store_at
 from tests.notify.mailkit import MAIL_FROM
@@ -117,7 +117,7 @@ def test_svqm_walk_tells_each_party_once_with_the_exact_page(engine, registry, t
 
     rows = _events(engine)
     by_key = {r.key: r for r in rows}
-    title = f"Silver application (reference {app_id})"
+    title = f"Silver application {application_reference(app_id)}"
     assert [(r.key.split(":")[-1], r.to_addrs, json.loads(r.context)["subject"]) for r in rows] == [
         ("applicant", applicant_email, f"{title}: Submitted"),
         ("assessor", assessor_email, f"{title}: assigned to you for assessment"),
@@ -159,7 +159,7 @@ def test_svqm_walk_tells_each_party_once_with_the_exact_page(engine, registry, t
     html = request.get_body(("html",)).get_content()
     assert f'<a href="{BASE}/applications/{app_id}">' in html
     receipt = mails[next(k for k in by_key if k.endswith(":applicant"))]
-    assert f"reference {app_id}" in receipt["Subject"]
+    assert application_reference(app_id) in receipt["Subject"]
     assigned = mails[rows[1].key].get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert assigned.startswith("Hello Sam Assessor,\n")
     assert f"{BASE}/assess/{app_id}" in assigned
@@ -187,7 +187,7 @@ def test_svqm_decision_and_award_say_reasons_deadline_and_certificate(engine, re
         award = s.exec(select(Award).where(Award.application_id == app.id)).one()
         app_id, award_id = app.id, award.id
     rows = [(r.key.split(":")[-1], json.loads(r.context)) for r in _events(engine)]
-    title = f"Silver application (reference {app_id})"
+    title = f"Silver application {application_reference(app_id)}"
     assert [(role, c["subject"]) for role, c in rows] == [
         ("panel", f"{title}: Recommended for refusal"),
         ("applicant", f"{title}: Not awarded"),

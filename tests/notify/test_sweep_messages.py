@@ -102,7 +102,7 @@ def _context(subject: str, role: str, kind: str, due: datetime, days: int, **mor
     titles = {
         "award-1": ("Kind & Co <Ltd>", "Silver award (T-2)"),
         "award-2": ("Nobody Home", "Gold award (T-3)"),
-        "application-1": ("Kind & Co <Ltd>", "Silver application (1)"),
+        "application-1": ("Kind & Co <Ltd>", "Silver application APP-000001"),
     }
     page = f"/dashboard/awards/{subject[-1]}" if award else "/applications/1"
     links = {

@@ -11,7 +11,7 @@ from svqm.errors import InvalidUpload, SvqmError, UnsupportedFileType, UploadToo
 from svqm.notify import messages as notify_messages
 from svqm.web.deps import CSRF, AnyPage, Id, Page, StoreDep
 from svqm.web.errors import status_of
-from svqm.web.format import sentence
+from svqm.web.format import reference, sentence
 from svqm.web.forms import FormDep, attempt, field
 from svqm.web.security import attachment
 from svqm.web.ui import Errors, after_post, flash_of, render
@@ -30,7 +30,7 @@ def _caption(page: Page, kind: ThreadKind, subject: Application | Award) -> str:
     policy = page.registry.for_subject(page.session, subject).policy
     level = policy.level(subject.level).name
     if kind == "application":
-        return f"{policy.name}: {level} application (reference {subject.id})"
+        return f"{policy.name}: {level} application {reference(subject.id or 0)}"
     return f"{policy.name}: {level} award"
 
 
