@@ -37,6 +37,15 @@ _BY = {
 
 
 _AS_SECOND = "assigned to you as the second assessor"
+# What each of two assessors does, told when they are assigned to a double-marked case.
+_PART = {
+    "assessor": "You are its first assessor: you review the evidence, score every question and "
+    "take the steps. A second assessor scores on their own; neither of you sees the other's "
+    "scores until both of you have scored every question.",
+    SECOND_ASSESSOR: "You are its second assessor: score every question on your own. Neither of "
+    "you sees the other's scores until both of you have scored every question; the first "
+    "assessor reviews the evidence and takes the steps.",
+}
 
 
 def _done_text(role: str, at: Any) -> str:
@@ -183,6 +192,10 @@ def on_notice(session: Session, notice: events.Notice) -> None:
             subject_line = f"{title}: {_AS_SECOND}"
         else:
             subject_line = headline
+        told_of_part = (assigned or notice.what in ("assignment", "second_assignment")) and (
+            role == SECOND_ASSESSOR
+            or (role == "assessor" and getattr(subject, "second_assessor_id", None) is not None)
+        )
         context = {
             "subject": subject_line,
             "names": audience.names_of(to),
@@ -203,6 +216,7 @@ def on_notice(session: Session, notice: events.Notice) -> None:
             "items": items,
             "deadlines": _deadlines(session, notice, role),
             "notice": notice.transition.notice if notice.transition else "",
+            "part": _PART.get(role, "") if told_of_part else "",
             "path": path_of(notice.kind, subject, role),
             "audience": role,
             **_award_paths(session, notice, role),

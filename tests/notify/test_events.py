@@ -127,6 +127,17 @@ def test_svqm_walk_tells_each_party_once_with_the_exact_page(engine, registry, t
         ("second_assessor", third_email, f"{title}: assigned to you as the second assessor"),
         ("applicant", applicant_email, f"{title}: More information requested"),
     ]
+    # Each of the two is told their part when assigned; the organisation is told nothing of it.
+    parts = [json.loads(r.context)["part"] for r in rows]
+    assert [p.split(":")[0] for p in parts] == [
+        "",
+        "You are its first assessor",
+        "You are its second assessor",
+        "You are its first assessor",
+        "You are its first assessor",
+        "You are its second assessor",
+        "",
+    ]
     asked = json.loads(rows[6].context)
     assert asked["items"] == [
         {"title": first_title, "comment": "Pledges too vague"},
@@ -162,6 +173,7 @@ def test_svqm_walk_tells_each_party_once_with_the_exact_page(engine, registry, t
     assert application_reference(app_id) in receipt["Subject"]
     assigned = mails[rows[1].key].get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert assigned.startswith("Hello Sam Assessor,\n")
+    assert "\nYou are its first assessor: you review the evidence" in assigned
     assert f"{BASE}/assess/{app_id}" in assigned
     second_assigned = mails[rows[2].key]
     assert second_assigned["To"] == other_email
