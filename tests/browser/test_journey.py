@@ -480,7 +480,9 @@ def test_journey_from_sign_up_to_award(
     expect(assessor).to_have_url(f"{base}/assess/{application_id}")
     journey.check(assessor, "12-review-submitted")
     assessor.get_by_role("button", name="Start review", exact=True).click()
-    expect(assessor.get_by_text("Done: start review.")).to_be_visible()
+    expect(
+        assessor.get_by_text("Review started. Review each evidence item and score each question.")
+    ).to_be_visible()
     journey.check(assessor, "13-review-under-review")
     # Two queries: each is collected, and the application stays with the assessor meanwhile.
     for slot, query in queries.items():
@@ -492,7 +494,9 @@ def test_journey_from_sign_up_to_award(
     journey.check(assessor, "13b-review-two-queries")
     # Both go back together, in one hand-back (a step of its own).
     assessor.get_by_role("button", name="Ask for more information", exact=True).click()
-    expect(assessor.get_by_text("Done: ask for more information.")).to_be_visible()
+    expect(
+        assessor.get_by_text("Request sent. The organisation has been told what is asked for.")
+    ).to_be_visible()
 
     # 3. The applicant reads the comment, uploads a new version and resubmits.
     sign_in(journey, applicant, APPLICANT, APPLICANT_PASSWORD)
@@ -534,7 +538,7 @@ def test_journey_from_sign_up_to_award(
     expect(assessor.locator("#trigger-recommend_award-unmet")).to_have_count(0)
     journey.check(assessor, "16-review-all-accepted")
     assessor.get_by_role("button", name="Recommend award", exact=True).click()
-    expect(assessor.get_by_text("Done: recommend award.")).to_be_visible()
+    expect(assessor.get_by_text("Award recommended. The panel will decide.")).to_be_visible()
 
     # 5. A panel member confirms the award, with a comment.
     panel = journey.person(new_page, "panel")
@@ -558,7 +562,11 @@ def test_journey_from_sign_up_to_award(
             "cannot confirm with a comment (the page shows one only for steps whose guards need it)"
         )
     confirm.get_by_role("button", name="Confirm award", exact=True).click()
-    expect(panel.get_by_text("Done: confirm award.")).to_be_visible()
+    expect(
+        panel.get_by_text(
+            "Award confirmed. The organisation has been told and its certificate issued."
+        )
+    ).to_be_visible()
 
     # 6. The applicant's dashboard shows the award; the public directory lists it.
     sign_in(journey, applicant, APPLICANT, APPLICANT_PASSWORD)

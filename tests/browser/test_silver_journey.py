@@ -267,7 +267,9 @@ def test_silver_from_eligibility_to_appeal(world, new_page, screenshot, axe):
     _enter(journey, first, world.people["first"])
     first.goto(f"{base}/assess/{app_id}")
     first.get_by_role("button", name="Start review", exact=True).click()
-    expect(first.get_by_text("Done: start review.")).to_be_visible()
+    expect(
+        first.get_by_text("Review started. Review each evidence item and score each question.")
+    ).to_be_visible()
     first.get_by_role("link", name=re.compile("^Stakeholder consultation")).click()
     first.get_by_label("Name (optional)").fill("Sam Supplier")
     first.get_by_label("Email address").fill(STAKEHOLDER)
@@ -320,13 +322,15 @@ def test_silver_from_eligibility_to_appeal(world, new_page, screenshot, axe):
     )
     step.get_by_role("textbox").fill(REFUSAL)
     step.get_by_role("button", name="Recommend refusal", exact=True).click()
-    expect(first.get_by_text("Done: recommend refusal.")).to_be_visible()
+    expect(first.get_by_text("Refusal recommended. The panel will decide.")).to_be_visible()
     refuser = journey.person(new_page, "refusing panel member")
     _enter(journey, refuser, world.people["refuser"])
     refuser.goto(f"{base}/panel/{app_id}")
     expect(refuser.get_by_text(REFUSAL).first).to_be_visible()
     refuser.get_by_role("button", name="Confirm refusal", exact=True).click()
-    expect(refuser.get_by_text("Done: confirm refusal.")).to_be_visible()
+    expect(
+        refuser.get_by_text("Refusal confirmed. The organisation has been told it may appeal.")
+    ).to_be_visible()
 
     # 9. The organisation appeals.
     applicant.goto(task_list)
@@ -354,7 +358,11 @@ def test_silver_from_eligibility_to_appeal(world, new_page, screenshot, axe):
     )
     dismiss.get_by_role("textbox").fill(DISMISSAL)
     dismiss.get_by_role("button", name="Dismiss appeal", exact=True).click()
-    expect(appeals.get_by_text("Done: dismiss appeal.")).to_be_visible()
+    expect(
+        appeals.get_by_text(
+            "Appeal dismissed. The organisation has been told the decision is final."
+        )
+    ).to_be_visible()
     applicant.goto(task_list)
     expect(applicant.get_by_text("Not awarded (final)").first).to_be_visible()
     journey.check(applicant, "17-appeal-dismissed")
