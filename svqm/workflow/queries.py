@@ -355,6 +355,7 @@ def _lines_statement(
             col(Application.assessor_id),
             col(Application.version),
             col(Organisation.name).label("organisation"),
+            col(Application.second_assessor_id),
             _soonest_open_deadline(ScheduledDeadline.kind).label("deadline_kind"),
             due,
             # The reader's unread messages on each line's thread, in this same query.
@@ -382,7 +383,8 @@ def list_queue_lines(
     """What a list shows of the applications the actor may see, filtered, sorted and paged.
 
     Plain rows (id, organisation_id, scheme, policy_digest, level, state, state_changed_at,
-    assessor_id, version, the organisation's name as `organisation`, the soonest open deadline as
+    assessor_id, version, the organisation's name as `organisation`, second_assessor_id (None at a
+    level marked once), the soonest open deadline as
     `deadline_kind` and `deadline_due`, None when none is open, and the reader's unread messages
     on the application as `unread`), not ORM objects: one query with
     everything joined. `sort` is the newest change first (`changed`), the soonest deadline first

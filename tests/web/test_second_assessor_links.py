@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, select
 
 from svqm.accounts.models import Organisation, User
+from svqm.accounts.service import person_name
 from svqm.clock import FixedClock
 from svqm.db import session_scope
 from svqm.notify.models import OutboxMessage
@@ -49,11 +50,14 @@ def test_the_second_assessors_email_links_open_for_them_only(engine, registry, t
             comment="The forecast gives no figures.",
         )
         app_id, emails = app.id, (cast.assessor.email, second.email)
+        admin_email = cast.admin.email
     with Session(engine) as s:
         rows = s.exec(select(OutboxMessage).where(col(OutboxMessage.template) == "event")).all()
         people = {
             u.email: u
-            for u in s.exec(select(User).where(col(User.email).in_([*emails, outsider.email])))
+            for u in s.exec(
+                select(User).where(col(User.email).in_([*emails, outsider.email, admin_email]))
+            )
         }
     told = {r.to_addrs: json.loads(r.context)["path"] for r in rows}
     # Both assessors are told of the panel's decision, each by a row of their own.
@@ -65,3 +69,11 @@ def test_the_second_assessors_email_links_open_for_them_only(engine, registry, t
         assert "Quayside Care Partnership" in opened.text
         page_sign_in(client, people[outsider.email])
         assert client.get(told[second.email]).status_code in (403, 404)
+        # The admin's list and the case page name both assessors, not only the first.
+        page_sign_in(client, people[admin_email])
+        first_name = person_name(people[emails[0]])
+        second_name = person_name(people[emails[1]])
+        listed = client.get("/admin/applications").text
+        assert f"{first_name} and {second_name}" in listed
+        case = client.get(f"/admin/applications/{app_id}").text
+        assert f'id="second-assessor-name">{second_name}<' in case

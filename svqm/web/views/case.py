@@ -99,7 +99,8 @@ def case_file(
     reviews = evidence_service.reviews_of(session, list(items))
     state = judgement.marking_of(session, policy, app)
     events = judgement.visible_events(workflow.history(session, app), state, actor.id)
-    actors = {e.actor_id for e in events} | {r.reviewer_id for r in reviews} | {app.assessor_id}
+    actors = {e.actor_id for e in events} | {r.reviewer_id for r in reviews}
+    actors |= {app.assessor_id, app.second_assessor_id}
     # The scores, their notes and the result, from one read of the score rows.
     rows = evidence_service.current_scores(session, app.id)
     scores = {f"{r.standard}/{r.question}": r.score for r in rows}

@@ -39,7 +39,8 @@ class QueueRow:
     state_classes: str
     # The next deadline as "Label: 5 February 2026, 09:00 UTC", or None when none runs.
     deadline: str | None
-    # The assigned assessor's name (admins' list only), or None when none is assigned.
+    # The assigned assessor's name, and the second's where there are two (admins' list only), or
+    # None when none is assigned.
     assessor: str | None = None
     # The next deadline has passed.
     overdue: bool = False
@@ -63,7 +64,14 @@ def queue_rows(
     is worked out once per combination, not once per line.
     """
     lines = list(lines)
-    names = accounts.display_names(session, {ln.assessor_id for ln in lines}) if assessors else {}
+    names = (
+        accounts.display_names(
+            session,
+            {ln.assessor_id for ln in lines} | {ln.second_assessor_id for ln in lines},
+        )
+        if assessors
+        else {}
+    )
     known: dict[tuple[str, str, str], tuple[Any, str, str, str, str]] = {}
     rows = []
     for line in lines:
@@ -81,6 +89,8 @@ def queue_rows(
             due = line.deadline_due
             overdue = (due if due.tzinfo else due.replace(tzinfo=UTC)) <= now
         assessor = names.get(line.assessor_id) if line.assessor_id is not None else None
+        if assessor and (second := names.get(line.second_assessor_id)):
+            assessor = f"{assessor} and {second}"  # a double-marked case's two
         rows.append(
             QueueRow(
                 line.id,
