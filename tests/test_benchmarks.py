@@ -185,3 +185,9 @@ def test_b7_two_schedulers_deliver_each_message_once(sized: Callable[..., Module
     assert sum(mail["split"]) == 60
     assert len(mail["split"]) == 2
     assert set(result.detail["ratios"]) == {"queue", "api"}
+    # Both web workers served (each on its own socket): the CPU each used, and the machine's
+    # busy cores with one worker, from which the printed ceiling is worked out.
+    for page in ("queue", "api"):
+        assert len(result.detail["two_workers"][page]["worker_cpu_s"]) == 2
+        assert 0 < result.detail["one_worker"][page]["busy_cores"] <= 2
+    assert "at most" in result.floor

@@ -99,7 +99,7 @@ def served_url(host: str, port: int) -> str:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Web worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(help="Web worker processes.", min=1)] = 1,
     no_scheduler: Annotated[
         bool, typer.Option("--no-scheduler", help="Do not run the scheduler in-process.")
     ] = False,
@@ -126,22 +126,25 @@ def serve(
         # this one read them already (checking the policies above), so it reads them again.
         os.environ["SVQM_RUN_SCHEDULER"] = "false"
         get_settings.cache_clear()
-    # The scheduler's lines (what each sweep and dispatch did) beside uvicorn's own.
+    _logging()
+    options: dict[str, Any] = {
+        "app": "svqm.web.app:create_app",
+        "factory": True,
+        "log_level": "info",
+        "access_log": access_log,
+    }
+    if workers > 1:
+        from svqm.cli.serving import serve_workers
+
+        # Each worker on a listening socket of its own, so that connections spread across them.
+        raise typer.Exit(serve_workers(host, port, workers, options, _logging))
+    uvicorn.run(host=host, port=port, **options)
+
+
+def _logging() -> None:
+    """The scheduler's lines (what each sweep and dispatch did) beside uvicorn's own."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     _quiet_libraries()
-    uvicorn.run(
-        "svqm.web.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        # uvicorn kills a worker that has not answered its health check within this many
-        # seconds, counted from its start: a worker importing the app on a busy machine took
-        # longer than the default 5 s, so `--workers 2` killed and restarted its workers forever.
-        timeout_worker_healthcheck=60,
-        log_level="info",
-        access_log=access_log,
-    )
 
 
 @db_app.command("upgrade")
