@@ -98,8 +98,12 @@ def make_engine(url: str, *, busy_timeout_ms: int = 10_000, **kwargs: Any) -> En
 
 
 def writer(engine: Engine) -> Engine:
-    """The same engine, marked so that its transactions are write transactions."""
-    return engine.execution_options(**{_WRITE: True})
+    """The same engine, marked so that its transactions are write transactions (made once per
+    engine: every unit of work asks for it)."""
+    made: Engine | None = engine.__dict__.get(_WRITE)
+    if made is None:
+        made = engine.__dict__[_WRITE] = engine.execution_options(**{_WRITE: True})
+    return made
 
 
 @contextmanager

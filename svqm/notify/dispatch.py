@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from svqm.clock import Clock
 from svqm.config import Settings
-from svqm.db import session_scope
+from svqm.db import session_scope, writer
 from svqm.notify import outbox
 from svqm.notify.mail import (
     MaildirMailer,
@@ -77,19 +77,16 @@ def dispatch(
     lease = settings.OUTBOX_LEASE_SECONDS
     # The longest one send may block (a relay that accepts and never answers).
     timeout = settings.SMTP_TIMEOUT_SECONDS if settings.SMTP_HOST else 0.0
+    limit = batch_size(settings)
     started = time.monotonic()
     for _ in range(max_batches):
         if stop() or time.monotonic() - started + timeout > lease:
             break
         with session_scope(engine) as session:
-            claim = outbox.claim(
-                session,
-                now=clock.now(),
-                limit=batch_size(settings),
-                lease_seconds=lease,
-            )
+            claim = outbox.claim(session, now=clock.now(), limit=limit, lease_seconds=lease)
         if not claim.rows:
             break
+        failures = report.retried + report.dead
         for n, row in enumerate(claim.rows):
             # Stopping, or a next send that could outlast the claim or this run's bound: the
             # rest are handed back untried (no attempt counted), due at once for the next run.
@@ -110,6 +107,12 @@ def dispatch(
                 log.warning("claim %s lapsed; leaving the rest of its batch", claim.token[:8])
                 break
             _deliver(engine, mailer, settings, clock, row, claim.token, worker, report)
+        else:
+            # A short batch, all of it sent: the claim took everything that was due then, so
+            # asking again at once would find nothing but what fell due meanwhile, which goes
+            # with the next run (a failed message may be due again at once: then ask again).
+            if len(claim.rows) < limit and report.retried + report.dead == failures:
+                break
     return report
 
 
@@ -147,8 +150,10 @@ def _deliver(
         log.exception("outbox message %s could not be built", row.id)
         permanent, error, remaining = True, f"could not build the message: {exc}", None
     else:
-        with session_scope(engine) as session:
-            outbox.mark_sent(session, row, token, now=clock.now(), worker=worker)
+        # Its own transaction, committed before the next send: a crash between a send and its
+        # mark duplicates that one message only.
+        with writer(engine).begin() as conn:
+            outbox.mark_sent(conn, row, token, now=clock.now(), worker=worker)
         report.sent += 1
         return
     with session_scope(engine) as session:

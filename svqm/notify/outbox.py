@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, update
+from sqlalchemy import and_, bindparam, insert, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, func, select
 
 from svqm.db import ManyRows, UtcDateTime, rows_changed, table_of
@@ -166,28 +167,40 @@ def _record(
     )
 
 
-# Built once: the dispatcher marks every message it sends, one statement each.
+# Built once: the dispatcher marks every message it sends, in a transaction of its own, on a
+# Core connection (an ORM session's set-up, flush and commit cost more than these two rows).
+_OUTBOX = table_of(OutboxMessage)
 _MARK_SENT = (
-    update(OutboxMessage)
-    .where(col(OutboxMessage.id) == bindparam("m_id"), col(OutboxMessage.status) != SENT)
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("m_id"), _OUTBOX.c.status != SENT)
     .values(
         status=SENT,
         sent_at=bindparam("m_now", type_=UtcDateTime()),
         lease_until=None,
         last_error="",
-        attempts=OutboxMessage.attempts + 1,
+        attempts=_OUTBOX.c.attempts + 1,
     )
-    .execution_options(synchronize_session=False)
 )
+_RECORD_ATTEMPT = insert(table_of(DeliveryAttempt))
 
 
 def mark_sent(
-    session: Session, row: OutboxMessage, token: str, *, now: datetime, worker: str
+    conn: Connection, row: OutboxMessage, token: str, *, now: datetime, worker: str
 ) -> None:
     """The relay accepted it. Recorded even if our lease lapsed meanwhile: it *was* sent."""
-    session.execute(_MARK_SENT, {"m_id": row.id, "m_now": now})
+    assert row.id is not None
+    conn.execute(_MARK_SENT, {"m_id": row.id, "m_now": now})
     row.attempts += 1
-    _record(session, row, now, "sent", f"claim {token[:8]}", worker)
+    conn.execute(
+        _RECORD_ATTEMPT,
+        {
+            "outbox_id": row.id,
+            "at": now,
+            "outcome": "sent",
+            "detail": f"claim {token[:8]}",
+            "worker": worker,
+        },
+    )
 
 
 def backoff(attempts: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:

@@ -309,3 +309,28 @@ def test_a_partly_refused_message_is_sent_again_only_to_those_without_it(engine,
     first, second = relay.received
     assert second.rcpt_tos == ("gone@example.test",)
     assert second.message_id == first.message_id == message_id(row, MAIL_FROM)
+
+
+def test_a_short_batch_sent_whole_ends_the_dispatch_without_claiming_again(
+    engine, relay, monkeypatch
+):
+    """Before: every dispatch claimed once more after its last batch, to find nothing."""
+    enqueue_reminders(engine, 3, now=T0)
+    settings = _settings(relay.port, OUTBOX_BATCH=5)
+    claims: list[int] = []
+    claim = outbox.claim
+
+    def counted(*args: object, **kwargs: object) -> outbox.Claim:
+        made = claim(*args, **kwargs)  # type: ignore[arg-type]
+        claims.append(len(made.rows))
+        return made
+
+    monkeypatch.setattr(outbox, "claim", counted)
+    assert dispatch(engine, mailer_from(settings), settings, FixedClock(T0)).sent == 3
+    assert claims == [3]
+    assert [(r.status, r.attempts) for r in _rows(engine)] == [(SENT, 1)] * 3
+    # A full batch may have left more behind: the next claim looks, and finds the rest.
+    enqueue_reminders(engine, 7, now=T0, prefix="more")
+    claims.clear()
+    assert dispatch(engine, mailer_from(settings), settings, FixedClock(T0)).sent == 7
+    assert claims == [5, 2]
