@@ -25,15 +25,24 @@ _LOCAL = ZoneInfo("Europe/London")
 
 
 class _Headers(HeaderRegistry):
-    """The standard library's header factory, keeping the header classes it makes.
+    """The standard library's header factory, keeping the header classes it makes and the
+    headers it parsed last.
 
     Its own builds a new class for every header set or looked up (about 16 a message, a third
     of the time spent building one); these are the same classes, made once per header name.
+    And most of a message's headers are the same in every message (From, Auto-Submitted, the
+    parts' Content-Type, Content-Transfer-Encoding and MIME-Version; To for each recipient's
+    next email), while parsing one is most of the cost of building a message: a header read
+    from the same name and text is the same object, and header objects are immutable (a
+    message replaces a header, never changes one), so one parsed before is handed out again.
     """
+
+    _KEEP = 512  # parsed headers kept; the cache is emptied when full (unique Message-IDs)
 
     def __init__(self) -> None:
         super().__init__()
         self._made: dict[str, type[BaseHeader]] = {}
+        self._parsed: dict[tuple[str, str], BaseHeader] = {}
 
     def __getitem__(self, name: str) -> type[BaseHeader]:
         key = name.lower()
@@ -41,6 +50,18 @@ class _Headers(HeaderRegistry):
         if made is None:
             made = self._made[key] = super().__getitem__(key)
         return made
+
+    def __call__(self, name: str, value: Any) -> BaseHeader:
+        if type(value) is not str:  # a header object or another str subclass: as the factory
+            return super().__call__(name, value)
+        key = (name, value)
+        header = self._parsed.get(key)
+        if header is None:
+            header = super().__call__(name, value)
+            if len(self._parsed) >= self._KEEP:
+                self._parsed.clear()
+            self._parsed[key] = header
+        return header
 
 
 # `email.policy.default` with that factory: the same headers, the same bytes.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import email.generator
+import email.policy
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from svqm.notify import recipients
+from svqm.notify import recipients, render
 from svqm.notify.models import OutboxMessage
 from svqm.notify.render import TEMPLATES, TITLES, build_message, title_of
 
@@ -135,3 +137,39 @@ def test_every_email_has_a_plain_title_for_the_outbox():
     )
     assert title_of(row("signup_exists", {})) == "Registration with an email address already in use"
     assert title_of(row("a_new_kind", {})) == "A new kind"  # a template without a title yet
+
+
+def _bytes(message, monkeypatch) -> bytes:
+    # The boundary is random; fixed here, so two builds of one message compare byte for byte.
+    monkeypatch.setattr(
+        email.generator.Generator, "_make_boundary", classmethod(lambda cls, text=None: "=b=")
+    )
+    return message.as_bytes()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"organisation": "Café Ünïtéd & Søns", "names": ["Zoë Ærøskøbing", "Bo Li"]},
+        {"label": "A very long deadline label that pushes the subject line past one line " * 2},
+    ],
+)
+def test_a_message_is_the_bytes_the_standard_policy_builds(fields, monkeypatch):
+    """Headers parsed once and handed out again (most are the same in every message) give the
+    bytes and headers email.policy.default gives, however often the message is built."""
+    row = _row(**fields)
+    row.to_addrs = "ann@example.test, Bo Li <bo@example.test>"
+    sender = "SVQM <noreply@example.test>"
+    ours = [build_message(row, mail_from=sender, now=DUE) for _ in range(3)]
+    monkeypatch.setattr(render, "_POLICY", email.policy.default)
+    standard = build_message(row, mail_from=sender, now=DUE)
+    expected = _bytes(standard, monkeypatch)
+    assert [_bytes(m, monkeypatch) for m in ours] == [expected] * 3
+    for m in ours:
+        assert m.items() == standard.items()
+        assert m["To"].addresses == standard["To"].addresses
+        assert _text(m) == _text(standard)
+    # The second and later builds had every header parsed already: the same objects again.
+    assert ours[1]["From"] is ours[2]["From"]
+    assert ours[1]["To"] is ours[2]["To"]
