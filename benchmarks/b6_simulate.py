@@ -19,16 +19,34 @@ stage of an award's life: applications, awards, annual reports, renewals and upg
 15,000 events, 1-2 minutes of CPU), and reports the figures of that run only; nothing is
 extrapolated. SVQM_B6_ORGANISATIONS and SVQM_B6_YEARS set another size (10000 and 3 for the
 simulation's default); the result says which size was run.
+
+The database's part, measured in the same run: every statement the run sent to SQLite after the
+database was migrated (recorded from SQLAlchemy's driver side, `before_cursor_execute`, with the
+values bound, and each connection's commits and rollbacks, savepoints included) is replayed with
+raw `sqlite3` on a copy of the freshly migrated file, same pragmas, one raw connection per
+connection the run used, every read fetched to its last row; the replay must leave the same
+rows in every table as the run did. Its CPU time per event is the floor of this work's
+database side: what an event costs above it is the services' own Python (SQLAlchemy, guards,
+templates, uploads).
 """
 
 from __future__ import annotations
 
+import marshal
 import os
-from typing import Any
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+import svqm.simulate.run as simulate_run
 from benchmarks.fixtures import registry
 from benchmarks.report import Result, cpu_seconds
 from svqm.simulate import Simulation
@@ -49,6 +67,125 @@ def _status_mib(field: str) -> float:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
+_COMMIT, _ROLLBACK = "COMMIT", "ROLLBACK"
+
+
+class _Recorder:
+    """The SQL a simulation sent once its database was migrated, and its replay with raw sqlite3.
+
+    `watch()` wraps the simulation: when it has opened and migrated its SQLite file, a copy of
+    that file is taken (the replay's starting point) and recording starts; each op is the
+    driver connection it ran on, the statement, its parameters and whether it was an
+    executemany. Commits and rollbacks come from SQLAlchemy's `commit` and `rollback` events
+    (the driver's own commit() is not a statement); BEGIN, SAVEPOINT, RELEASE and ROLLBACK TO
+    are statements, recorded as sent.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.start = directory / "start.db"
+        self.statements = 0  # every statement the run sent, its migrations included
+        self.recorded = 0
+        # Written as they come (marshal: a microsecond an op), so that holding them does not
+        # add to the run's memory.
+        self._ops: BinaryIO | None = None
+
+    def _executed(
+        self, _conn: Any, cursor: Any, statement: str, params: Any, _ctx: Any, many: bool
+    ) -> None:
+        self.statements += 1
+        if self._ops is not None:
+            # SQLAlchemy's "insertmanyvalues" (an ORM flush of several rows with RETURNING)
+            # says executemany but hands the driver one execute of a multi-row VALUES.
+            many = many and bool(params) and isinstance(params[0], tuple | list | dict)
+            op = (id(cursor.connection), statement, list(params) if many else params, many)
+            marshal.dump(op, self._ops)
+            self.recorded += 1
+
+    def _ended(self, word: str) -> Any:
+        def ended(conn: Any) -> None:
+            if self._ops is not None:
+                marshal.dump((id(conn.connection.dbapi_connection), word, (), False), self._ops)
+
+        return ended
+
+    @contextmanager
+    def watch(self) -> Iterator[None]:
+        real = simulate_run.open_database
+
+        def opened(root: Path, url: str | None = None) -> Engine:
+            engine = real(root, url)
+            with sqlite3.connect(root / "simulation.db") as src, sqlite3.connect(self.start) as dst:
+                src.backup(dst)
+            self._ops = (self.directory / "ops.marshal").open("wb")
+            return engine
+
+        committed, rolled_back = self._ended(_COMMIT), self._ended(_ROLLBACK)
+        simulate_run.open_database = opened  # type: ignore[assignment]
+        event.listen(Engine, "before_cursor_execute", self._executed)
+        event.listen(Engine, "commit", committed)
+        event.listen(Engine, "rollback", rolled_back)
+        try:
+            yield
+        finally:
+            if self._ops is not None:
+                self._ops.close()
+                self._ops = None
+            simulate_run.open_database = real  # type: ignore[assignment]
+            event.remove(Engine, "before_cursor_execute", self._executed)
+            event.remove(Engine, "commit", committed)
+            event.remove(Engine, "rollback", rolled_back)
+
+    def replay(self) -> tuple[float, float]:
+        """Run every recorded op on a copy of the start; its (CPU, wall) seconds."""
+        path = self.directory / "replay.db"
+        shutil.copyfile(self.start, path)
+        ops = []
+        with (self.directory / "ops.marshal").open("rb") as f:
+            while True:
+                try:
+                    ops.append(marshal.load(f))
+                except EOFError:
+                    break
+        conns: dict[int, sqlite3.Connection] = {}
+        cpu, wall = cpu_seconds(), time.perf_counter()
+        for who, statement, params, many in ops:
+            conn = conns.get(who)
+            if conn is None:
+                conn = conns[who] = _connect(path)
+            if statement == _COMMIT or statement == _ROLLBACK:
+                if conn.in_transaction:  # SQLAlchemy ends a transaction the driver never began
+                    conn.execute(statement)
+            elif many:
+                conn.executemany(statement, params)
+            else:
+                conn.execute(statement, params).fetchall()
+        cpu, wall = cpu_seconds() - cpu, time.perf_counter() - wall
+        for conn in conns.values():
+            conn.close()
+        return cpu, wall
+
+    def same_rows(self, path: Path) -> bool:
+        """Whether the replay left what the simulation left: every table's rows, in id order."""
+        with sqlite3.connect(path) as a, sqlite3.connect(self.directory / "replay.db") as b:
+            tables = [t for (t,) in a.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            return all(
+                a.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall()
+                == b.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall()
+                for t in tables
+            )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # svqm.db.make_engine's pragmas; transactions as the engine runs them (explicit BEGIN).
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
 def run() -> Result:
     reg = registry()
     days = max(1, round(YEARS * 365.25))
@@ -59,29 +196,38 @@ def run() -> Result:
         if day % every == every - 1:
             samples.append(round(_status_mib("VmRSS"), 1))
 
-    statements = [0]
-
-    def count(*_: Any) -> None:
-        statements[0] += 1
-
     before = _status_mib("VmRSS")
-    event.listen(Engine, "before_cursor_execute", count)
-    cpu = cpu_seconds()
-    try:
-        result = Simulation(reg, organisations=ORGANISATIONS, seed=SEED, verify_audit=False).run(
-            years=YEARS, on_day=sample
+    with tempfile.TemporaryDirectory(prefix="svqm-b6-") as tmp:
+        work = Path(tmp)
+        (work / "simulation").mkdir()
+        recorder = _Recorder(work)
+        simulation = Simulation(
+            reg,
+            organisations=ORGANISATIONS,
+            seed=SEED,
+            verify_audit=False,
+            workdir=work / "simulation",  # kept until the replay has been checked against it
         )
-    finally:
+        cpu = cpu_seconds()
+        with recorder.watch():
+            result = simulation.run(years=YEARS, on_day=sample)
         cpu = cpu_seconds() - cpu
-        event.remove(Engine, "before_cursor_execute", count)
-    peak = _status_mib("VmHWM")
+        peak = _status_mib("VmHWM")
+        replay_cpu, replay_wall = recorder.replay()
+        if not recorder.same_rows(work / "simulation" / "simulation.db"):
+            raise RuntimeError("B6's raw replay left other rows than the simulation")
+    statements = recorder.statements
     rate = result.events / result.wall_seconds
     per_cpu = result.events / cpu
+    db_ms = 1000 * replay_cpu / result.events
     floor = (
         f"{ORGANISATIONS:,} organisations over {YEARS:g} years, {result.events:,} events: "
-        f"{1000 * cpu / result.events:.2f} ms of CPU and {statements[0] / result.events:.1f} SQL "
+        f"{1000 * cpu / result.events:.2f} ms of CPU and {statements / result.events:.1f} SQL "
         f"statements per event through the real services ({per_cpu:.0f} events per CPU "
-        f"second); wall time {result.wall_seconds:.0f} s for {cpu:.0f} s of CPU"
+        f"second); wall time {result.wall_seconds:.0f} s for {cpu:.0f} s of CPU. The database's "
+        f"part: the run's own {recorder.recorded:,} statements replayed with raw sqlite3 take "
+        f"{db_ms:.2f} ms of CPU per event ({1000 / db_ms if db_ms else 0:,.0f} events per CPU "
+        f"second), the services' Python the other {1000 * cpu / result.events - db_ms:.2f} ms"
     )
     return Result(
         id=ID,
@@ -91,7 +237,8 @@ def run() -> Result:
             "events/s": rate,
             "events per CPU s": per_cpu,
             "CPU ms per event": 1000 * cpu / result.events,
-            "SQL statements per event": statements[0] / result.events,
+            "SQL statements per event": statements / result.events,
+            "raw sqlite3 replay CPU ms per event": db_ms,
             "events": result.events,
             "seconds": result.wall_seconds,
             "peak RSS MiB (VmHWM)": peak,
@@ -104,7 +251,10 @@ def run() -> Result:
         absolute=True,
         detail={
             "cpu_seconds": cpu,
-            "sql_statements": statements[0],
+            "sql_statements": statements,
+            "replayed_statements": recorder.recorded,
+            "replay_cpu_seconds": replay_cpu,
+            "replay_wall_seconds": replay_wall,
             "organisations": ORGANISATIONS,
             "simulate_default": "10,000 organisations x 3 years (not run here: hours of CPU)",
             "years": YEARS,

@@ -164,6 +164,13 @@ def test_b6_counts_cpu_and_statements_per_event(sized: Callable[..., ModuleType]
     assert result.measured["SQL statements per event"] > 1  # every event goes through the services
     assert result.measured["events per CPU s"] > 0
     assert "SQL statements per event" in result.floor
+    # The database's floor, measured in the same run: the run's own statements, replayed (and
+    # checked to leave the same rows), each event's share of it below the event's whole cost.
+    replayed = result.detail["replayed_statements"]
+    assert 0 < replayed <= result.detail["sql_statements"]
+    floor = result.measured["raw sqlite3 replay CPU ms per event"]
+    assert 0 < floor < result.measured["CPU ms per event"]
+    assert "replayed with raw sqlite3" in result.floor
 
 
 @pytest.mark.postgres
