@@ -6,13 +6,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import DateTime, Table, event, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, Result, make_url
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import Select
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -213,6 +214,130 @@ class _Prepared:
             return list(zip(*(columns[name] for name in self.names), strict=True))
         keys = [self.escaped.get(name, name) for name in columns]
         return [dict(zip(keys, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+class PlainSelect:
+    """A SELECT built once, read as plain tuples at about the driver's cost.
+
+    `conn.execute(select)` works out, on every execution, the SQL of its expanding `IN` lists
+    (about 0.3 ms for 500 ids) and builds a Row per row with each column's processor. Here the
+    SQL for each dialect and each length of those lists is worked out once (by SQLAlchemy's own
+    `construct_expanded_state`, so it is the SQL `conn.execute` would send, letter for letter),
+    the parameters are bound with the binds' own processors, the rows fetched in one call and
+    each column's result processor (the dialect's, and UtcDateTime's) run once per distinct
+    value. The driver's cursor type codes are not consulted: meant for integers, text,
+    booleans and datetimes, whose processors do not depend on them.
+    """
+
+    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _CompiledSelect] = {}
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """The statement's rows for `params` (a mapping of bind names to values; a list for
+        each expanding bind), as tuples of processed values."""
+        dialect = conn.dialect
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = _CompiledSelect(self.statement, dialect)
+        return compiled.rows(conn, params)
+
+
+# How many lengths of its IN lists a PlainSelect keeps the SQL of, per dialect (a batch's lists
+# are most often full; the odd lengths of a last batch come and go).
+_LENGTHS_KEPT = 64
+
+
+class _CompiledSelect:
+    def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        self.compiled, self.dialect = compiled, dialect
+        self.expanding = tuple(name for name, b in compiled.binds.items() if b.expanding)
+        self.processors: dict[str, Callable[[Any], Any]] = {}
+        for name, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                self.processors[name] = process
+        self.results: list[tuple[int, Callable[[Any], Any]]] = []
+        for i, column in enumerate(statement.selected_columns):
+            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if process is not None:
+                self.results.append((i, process))
+        self._plans: dict[tuple[int, ...], _SelectPlan] = {}
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        lengths = tuple(len(params[name]) for name in self.expanding)
+        plan = self._plans.get(lengths)
+        if plan is None:
+            if len(self._plans) >= _LENGTHS_KEPT:
+                self._plans.clear()
+            plan = self._plans[lengths] = self._plan(params)
+        values: dict[str, Any] = {}
+        for name, value in params.items():
+            process = self.processors.get(name)
+            if process is None:
+                values[name] = value
+            elif name in self.expanding:
+                values[name] = [process(v) for v in value]
+            else:
+                values[name] = process(value)
+        bound = [
+            constant if source is None else values[source] if index < 0 else values[source][index]
+            for _name, source, index, constant in plan.binds
+        ]
+        args: Any = (
+            tuple(bound)
+            if plan.positional
+            else dict(zip((b[0] for b in plan.binds), bound, strict=True))
+        )
+        found = conn.exec_driver_sql(plan.sql, args).fetchall()
+        if not found:
+            return []
+        if not self.results:
+            return [tuple(row) for row in found]
+        columns = list(zip(*found, strict=True))
+        for i, process in self.results:
+            columns[i] = tuple(_processed(list(columns[i]), process))
+        return list(zip(*columns, strict=True))
+
+    def _plan(self, params: Mapping[str, Any]) -> _SelectPlan:
+        missing = [n for n, b in self.compiled.binds.items() if b.required and n not in params]
+        if missing:
+            raise ValueError(f"PlainSelect: no value for {', '.join(sorted(missing))}")
+        state = self.compiled.construct_expanded_state(dict(params))
+        expanded = {
+            final: (name, index)
+            for name, finals in state.parameter_expansion.items()
+            for index, final in enumerate(finals)
+        }
+        positional = state.positiontup is not None
+        names = list(state.positiontup) if state.positiontup is not None else list(state.parameters)
+        # Names the driver cannot take as they are are escaped in the SQL; the params are not.
+        original = {v: k for k, v in (self.compiled.escaped_bind_names or {}).items()}
+        binds: list[tuple[str, str | None, int, Any]] = []
+        for final in names:
+            if final in expanded:
+                binds.append((final, *expanded[final], None))
+            elif original.get(final, final) in params:
+                binds.append((final, original.get(final, final), -1, None))
+            else:  # a value of the statement's own (`status = 'open'`, `OFFSET 0`)
+                value = state.parameters[final]
+                bind = self.compiled.binds.get(original.get(final, final))
+                if bind is not None and value is not None:
+                    process = bind.type.dialect_impl(self.dialect).bind_processor(self.dialect)
+                    value = value if process is None else process(value)
+                binds.append((final, None, -1, value))
+        return _SelectPlan(state.statement, positional, binds)
+
+
+class _SelectPlan(NamedTuple):
+    """One expansion's SQL and, for each of its parameters, where its value comes from: a
+    parameter (and the index in its list), or the statement's own value."""
+
+    sql: str
+    positional: bool
+    binds: list[tuple[str, str | None, int, Any]]
 
 
 def _processed(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,21 +32,86 @@ from svqm.notify.render import TITLES
 _JSON = json.JSONEncoder(sort_keys=True)
 
 
+class ContextLayout:
+    """Contexts that share most of their values, encoded as `message()` encodes a context.
+
+    Many messages differ in a few values only (the sweep's reminders of one kind, to one role:
+    the organisation, the names, the link, the due date). The shared values are encoded once,
+    as runs of text between the varying values' places; each message then encodes only its
+    own values: the same text as `json.dumps(context, sort_keys=True)`, at about a third of
+    its cost.
+    """
+
+    def __init__(self, fixed: Mapping[str, Any], varying: Sequence[str]) -> None:
+        names = [*fixed, *varying]
+        if len(set(names)) != len(names) or not all(isinstance(n, str) for n in names):
+            raise ValueError("ContextLayout: keys are text, each fixed or varying, once")
+        self.fixed, self.varying = dict(fixed), tuple(varying)
+        pieces: list[str] = []  # the text before each varying value, in key order
+        slots: list[int] = []  # which varying value goes there
+        text, run, sep = "{", {}, ""
+        for name in sorted(names):
+            if name in self.fixed:
+                run[name] = self.fixed[name]
+                continue
+            if run:
+                text, run, sep = text + sep + _JSON.encode(run)[1:-1], {}, ", "
+            pieces.append(text + sep + _JSON.encode(name) + ": ")
+            slots.append(self.varying.index(name))
+            text, sep = "", ", "
+        if run:
+            text += sep + _JSON.encode(run)[1:-1]
+        self._pieces = tuple(zip(pieces, slots, strict=True))
+        self._tail = text + "}"
+
+    def encode(self, values: Sequence[Any]) -> str:
+        """The context of these varying values (in the order of `varying`), as JSON text."""
+        if len(values) != len(self.varying):
+            raise ValueError("ContextLayout: one value for each varying key")
+        encode = _encode_value
+        return "".join([piece + encode(values[i]) for piece, i in self._pieces]) + self._tail
+
+    def context(self, values: Sequence[Any]) -> dict[str, Any]:
+        """The same context as a dict: what `encode` writes."""
+        return {**self.fixed, **dict(zip(self.varying, values, strict=True))}
+
+
+# What `_JSON` writes for text (it is ASCII-only, the default), called without its checks.
+_TEXT = json.encoder.encode_basestring_ascii
+
+
+def _encode_value(value: Any) -> str:
+    """`_JSON.encode(value)`, the commonest values (text, integers, lists of text) directly."""
+    kind = type(value)
+    if kind is str:
+        return _TEXT(value)
+    if kind is int:
+        return int.__repr__(value)  # as the encoder writes integers (never bool: its own type)
+    if kind is list and all(type(v) is str for v in value):
+        return "[" + ", ".join(map(_TEXT, value)) + "]"
+    return _JSON.encode(value)
+
+
 def message(
     *,
     key: str,
     template: str,
-    context: dict[str, Any],
+    context: dict[str, Any] | None = None,
     to_addrs: list[str],
     now: datetime,
     organisation_id: int | None = None,
     deadline_id: int | None = None,
+    encoded: str | None = None,
 ) -> dict[str, Any]:
-    """An outbox row's values; one with nobody to send it to is dead from the start."""
+    """An outbox row's values; one with nobody to send it to is dead from the start.
+
+    The context is given as a dict, or already `encoded` (by a `ContextLayout`)."""
+    if (context is None) == (encoded is None):
+        raise ValueError("message: give the context or its encoding, not both")
     return {
         "key": key,
         "template": template,
-        "context": _JSON.encode(context),
+        "context": _JSON.encode(context) if encoded is None else encoded,
         "to_addrs": ", ".join(to_addrs),
         "organisation_id": organisation_id,
         "deadline_id": deadline_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam
@@ -13,6 +13,8 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from svqm.accounts.models import Membership, Organisation, User
+from svqm.db import PlainSelect
+from svqm.notify.outbox import ContextLayout
 from svqm.policy import Deadline, Policy
 from svqm.workflow.models import application_reference
 
@@ -59,10 +61,12 @@ def _due_text(when: datetime) -> str:
 
 
 # Built once (a sweep batch and every notice build an audience): expanding IN lists.
-_NAMES = select(Organisation.id, Organisation.name).where(
-    col(Organisation.id).in_(bindparam("ids", expanding=True))
+_NAMES = PlainSelect(
+    sa_select(col(Organisation.id), col(Organisation.name)).where(
+        col(Organisation.id).in_(bindparam("ids", expanding=True))
+    )
 )
-_MEMBERS = (
+_MEMBERS = PlainSelect(
     sa_select(
         col(Membership.organisation_id),
         col(User.email),
@@ -98,16 +102,14 @@ class Audience:
         session.flush()
         conn = session.connection()
         self.organisations: dict[int, str] = {
-            oid: name
-            for oid, name in conn.execute(_NAMES, {"ids": list(org_ids)})
-            if oid is not None
+            oid: name for oid, name in _NAMES.rows(conn, {"ids": list(org_ids)}) if oid is not None
         }
         self.members: dict[int, list[str]] = {}
         self.names: dict[str, str] = {}
         # Role and standing are checked here, not in SQL: given `role = 'applicant'`, SQLite
         # reads every applicant through the role index instead of these organisations' users.
         # Everyone acting for the organisation (memberships), not only those it is home to.
-        members = conn.execute(_MEMBERS, {"ids": list(org_ids)})
+        members = _MEMBERS.rows(conn, {"ids": list(org_ids)})
         for org_id, email, role, active, name in members:
             if active and role == "applicant" and org_id is not None:
                 self.members.setdefault(org_id, []).append(email)
@@ -124,7 +126,7 @@ class Audience:
                     self.assessors[uid] = email
                     self.names[email] = name
         self._staff: dict[str, list[str]] = {}
-        self._fixed: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._fixed: dict[tuple[Any, ...], _Fixed] = {}
 
     def addresses(self, kind: str, subject: Subject, role: str) -> list[str]:
         """Where `role`'s email about this subject goes (may be empty: then nobody can be told)."""
@@ -166,37 +168,63 @@ class Audience:
         outcome: str = "",
     ) -> dict[str, Any]:
         """Everything the email says, as plain JSON-able values."""
+        layout, values = self._context(policy, kind, subject, d, due, role, days_before, outcome)
+        return layout.context(values)
+
+    def encoded_context(
+        self,
+        policy: Policy,
+        kind: str,
+        subject: Subject,
+        d: Deadline,
+        due: datetime,
+        role: str,
+        *,
+        days_before: int,
+        outcome: str = "",
+    ) -> str:
+        """`context(...)` as the outbox stores it (the same text as `outbox.message` writes for
+        it), the values shared by many messages encoded once."""
+        layout, values = self._context(policy, kind, subject, d, due, role, days_before, outcome)
+        return layout.encode(values)
+
+    def _context(
+        self,
+        policy: Policy,
+        kind: str,
+        subject: Subject,
+        d: Deadline,
+        due: datetime,
+        role: str,
+        days_before: int,
+        outcome: str,
+    ) -> tuple[ContextLayout, tuple[Any, ...]]:
         fixed = self._fixed_part(policy, kind, subject.level, subject.state, d, role)
+        level = fixed.level
         if kind == "application":
-            title = f"{fixed['level']} application {application_reference(subject.id or 0)}"
+            title = f"{level} application {application_reference(subject.id or 0)}"
         elif kind == "report":
-            title = f"{fixed['level']} award: report for {getattr(subject, 'period', '')}"
+            title = f"{level} award: report for {getattr(subject, 'period', '')}"
         else:
-            title = f"{fixed['level']} award ({getattr(subject, 'certificate_number', '')})"
+            title = f"{level} award ({getattr(subject, 'certificate_number', '')})"
         organisation = self.organisations.get(subject.organisation_id, "applicant")
         addresses = self.addresses(kind, subject, role)
-        return {
-            "organisation": organisation,
-            "names": self.names_of(addresses),
-            "greeting_fallback": f"{organisation} team" if role == "applicant" else "",
-            "scheme": policy.name,
-            "contact": policy.contact,
-            "label": d.label,
-            "kind": d.kind,
-            "subject_title": title,
-            "due_at": due.isoformat(),
-            "due_text": due_text(due),
-            "days_before": days_before,
-            "on_due_text": fixed["on_due"],
-            "outcome": outcome,
-            "link": self.link(kind, subject, role),
-            "home_link": fixed["home"],
-            "audience": role,
-        }
+        values = (  # in the order of _VARYING
+            organisation,
+            self.names_of(addresses),
+            f"{organisation} team" if role == "applicant" else "",
+            title,
+            due.isoformat(),
+            due_text(due),
+            days_before,
+            outcome,
+            self.link(kind, subject, role),
+        )
+        return fixed.layout, values
 
     def _fixed_part(
         self, policy: Policy, kind: str, level: str, state: str, d: Deadline, role: str
-    ) -> dict[str, Any]:
+    ) -> _Fixed:
         """What the policy says about a kind of subject in a state: the same for many messages."""
         key = (policy.digest, kind, level, state, d.kind, role)
         found = self._fixed.get(key)
@@ -207,12 +235,38 @@ class Audience:
                 if t is not None:
                     dest = policy.workflows.of(kind).state(t.dest).title
                     on_due = f"the {kind} becomes '{dest}'"
-            found = self._fixed[key] = {
-                "level": policy.level(level).name,
-                "on_due": on_due,
-                "home": self.base_url + _HOME.get(role, "/admin/deadlines"),
+            shared = {
+                "scheme": policy.name,
+                "contact": policy.contact,
+                "label": d.label,
+                "kind": d.kind,
+                "on_due_text": on_due,
+                "home_link": self.base_url + _HOME.get(role, "/admin/deadlines"),
+                "audience": role,
             }
+            found = self._fixed[key] = _Fixed(
+                policy.level(level).name, ContextLayout(shared, _VARYING)
+            )
         return found
+
+
+class _Fixed(NamedTuple):
+    level: str  # the level's name
+    layout: ContextLayout  # the context's shared values, and where the others go
+
+
+# The context's values that differ between messages of one `_Fixed` (in `_context`'s order).
+_VARYING = (
+    "organisation",
+    "names",
+    "greeting_fallback",
+    "subject_title",
+    "due_at",
+    "due_text",
+    "days_before",
+    "outcome",
+    "link",
+)
 
 
 def path_of(kind: str, subject: Any, role: str) -> str:

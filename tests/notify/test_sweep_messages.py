@@ -82,10 +82,18 @@ def _outbox(engine: Engine) -> list[tuple[Any, ...]]:
                 m.organisation_id,
                 m.deadline_id is not None,
                 m.created_at,
-                json.loads(m.context),
+                _decoded(m.context),
             )
             for m in rows
         ]
+
+
+def _decoded(text: str) -> dict[str, Any]:
+    """A stored context, which must be exactly the text `json.dumps(..., sort_keys=True)` writes
+    for it (the sweep encodes the values its messages share once, and the rest around them)."""
+    context = json.loads(text)
+    assert text == json.dumps(context, sort_keys=True)
+    return context
 
 
 def _deadlines(engine: Engine) -> list[tuple[Any, ...]]:
