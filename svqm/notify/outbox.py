@@ -171,40 +171,46 @@ class Claim:
     rows: list[OutboxMessage]
 
 
+# Built once (the dispatcher claims every run): due, or claimed by a lease that ran out, at `now`.
+_NOW = bindparam("c_now", type_=UtcDateTime())
+_CLAIMABLE = or_(
+    and_(col(OutboxMessage.status) == PENDING, col(OutboxMessage.next_attempt_at) <= _NOW),
+    and_(col(OutboxMessage.status) == SENDING, col(OutboxMessage.lease_until) <= _NOW),
+)
+_CLAIMABLE_IDS = (
+    select(OutboxMessage.id)
+    .where(_CLAIMABLE)
+    .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+    .limit(bindparam("c_limit"))
+    .with_for_update(skip_locked=True)
+)
+_TAKE = (
+    update(OutboxMessage)
+    .where(col(OutboxMessage.id).in_(bindparam("c_ids", expanding=True)), _CLAIMABLE)
+    .values(
+        status=SENDING,
+        claim_token=bindparam("c_token"),
+        lease_until=bindparam("c_until", type_=UtcDateTime()),
+    )
+    .execution_options(synchronize_session=False)
+)
+_TAKEN = (
+    select(OutboxMessage)
+    .where(col(OutboxMessage.claim_token) == bindparam("c_token"))
+    .order_by(col(OutboxMessage.id))
+    .execution_options(populate_existing=True)
+)
+
+
 def claim(session: Session, *, now: datetime, limit: int, lease_seconds: float) -> Claim:
     """Take up to `limit` messages that are due (or whose claim lapsed) for this dispatcher."""
     token = secrets.token_hex(16)
-    claimable = or_(
-        and_(col(OutboxMessage.status) == PENDING, col(OutboxMessage.next_attempt_at) <= now),
-        and_(col(OutboxMessage.status) == SENDING, col(OutboxMessage.lease_until) <= now),
-    )
-    ids = list(
-        session.exec(
-            select(OutboxMessage.id)
-            .where(claimable)
-            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    )
+    ids = list(session.exec(_CLAIMABLE_IDS, params={"c_now": now, "c_limit": limit}))
     if not ids:
         return Claim(token, [])
-    session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id).in_(ids), claimable)
-        .values(
-            status=SENDING,
-            claim_token=token,
-            lease_until=now + timedelta(seconds=lease_seconds),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    rows = session.exec(
-        select(OutboxMessage)
-        .where(OutboxMessage.claim_token == token)
-        .order_by(col(OutboxMessage.id))
-        .execution_options(populate_existing=True)
-    ).all()
+    until = now + timedelta(seconds=lease_seconds)
+    session.execute(_TAKE, {"c_ids": ids, "c_now": now, "c_token": token, "c_until": until})
+    rows = session.exec(_TAKEN, params={"c_token": token}).all()
     return Claim(token, list(rows))
 
 
