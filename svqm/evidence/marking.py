@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from svqm.errors import Conflict, InvalidInput
@@ -140,14 +141,25 @@ def _keys(policy: Policy, level: Level) -> list[tuple[str, str]]:
     return [(sid, q.id) for sid in level.standards for q in policy.standard(sid).questions]
 
 
+# Built once: every score of a double-marked level reads the marking as it stands.
+_OWN_ROWS = select(AssessorScore).where(
+    col(AssessorScore.application_id) == bindparam("application_id")
+)
+_AGREED_ROWS = select(Score).where(col(Score.application_id) == bindparam("application_id"))
+_OWN_ROW = select(AssessorScore).where(
+    col(AssessorScore.application_id) == bindparam("application_id"),
+    col(AssessorScore.assessor_id) == bindparam("assessor_id"),
+    col(AssessorScore.standard) == bindparam("standard"),
+    col(AssessorScore.question) == bindparam("question"),
+)
+
+
 def _own_rows(session: Session, application_id: int) -> list[AssessorScore]:
-    return list(
-        session.exec(select(AssessorScore).where(AssessorScore.application_id == application_id))
-    )
+    return list(session.exec(_OWN_ROWS, params={"application_id": application_id}))
 
 
 def _agreed_rows(session: Session, application_id: int) -> dict[tuple[str, str], Score]:
-    rows = session.exec(select(Score).where(Score.application_id == application_id))
+    rows = session.exec(_AGREED_ROWS, params={"application_id": application_id})
     return {(r.standard, r.question): r for r in rows}
 
 
@@ -205,14 +217,13 @@ def record_own(
 ) -> list[ScoreChange]:
     """An assessor's own score for a question, then the agreed scores it settles; every change."""
     question_of(policy, level, standard, question, score)
-    row = session.exec(
-        select(AssessorScore).where(
-            AssessorScore.application_id == application_id,
-            AssessorScore.assessor_id == assessor_id,
-            AssessorScore.standard == standard,
-            AssessorScore.question == question,
-        )
-    ).first()
+    which = {
+        "application_id": application_id,
+        "assessor_id": assessor_id,
+        "standard": standard,
+        "question": question,
+    }
+    row = session.exec(_OWN_ROW, params=which).first()
     note = note.strip()
     changes: list[ScoreChange] = []
     if row is None or row.score != score or row.note != note:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from svqm.accounts.models import User
@@ -77,17 +78,23 @@ def asked_about(session: Session, application_id: int) -> list[dict[str, str]]:
     return out
 
 
+# Built once: every notice reads its subject's open deadlines and (an application's) award.
+_OPEN_DEADLINES = (
+    select(ScheduledDeadline)
+    .where(
+        col(ScheduledDeadline.subject_kind) == bindparam("kind"),
+        col(ScheduledDeadline.subject_id) == bindparam("id"),
+        ScheduledDeadline.status == schedule.OPEN,
+    )
+    .order_by(col(ScheduledDeadline.due_at))
+)
+_AWARD_OF = select(Award).where(col(Award.application_id) == bindparam("application_id"))
+
+
 def _deadlines(session: Session, notice: events.Notice, role: str) -> list[dict[str, str]]:
     """The open deadlines of the subject that this role is reminded of, soonest first."""
-    rows = session.exec(
-        select(ScheduledDeadline)
-        .where(
-            ScheduledDeadline.subject_kind == notice.kind,
-            ScheduledDeadline.subject_id == notice.subject.id,
-            ScheduledDeadline.status == schedule.OPEN,
-        )
-        .order_by(col(ScheduledDeadline.due_at))
-    ).all()
+    which = {"kind": notice.kind, "id": notice.subject.id}
+    rows = session.exec(_OPEN_DEADLINES, params=which).all()
     out = []
     for row in rows:
         d = notice.policy.deadline(row.kind)
@@ -100,7 +107,7 @@ def _award_paths(session: Session, notice: events.Notice, role: str) -> dict[str
     """An application that was just awarded: its award's page, certificate and verify links."""
     if notice.kind != "application":
         return {}
-    award = session.exec(select(Award).where(Award.application_id == notice.subject.id)).first()
+    award = session.exec(_AWARD_OF, params={"application_id": notice.subject.id}).first()
     if award is None or award.issued_at != notice.now:
         return {}
     return {

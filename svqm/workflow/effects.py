@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
 from svqm.accounts.models import ConflictOfInterest, User
@@ -43,15 +43,17 @@ def effect(name: str) -> Callable[[Callable[[EffectContext], str]], Callable[[Ef
     return register
 
 
+# Built once: every upload, step and notice asks which organisations an application covers.
+_MEMBERS_COVERED = (
+    select(ApplicationMember.organisation_id)
+    .where(col(ApplicationMember.application_id) == bindparam("application_id"))
+    .order_by(col(ApplicationMember.organisation_id))
+)
+
+
 def members_covered(session: Session, application_id: int) -> list[int]:
     """The organisations a group's application covers ([] for an organisation's own)."""
-    return list(
-        session.exec(
-            select(ApplicationMember.organisation_id)
-            .where(ApplicationMember.application_id == application_id)
-            .order_by(col(ApplicationMember.organisation_id))
-        )
-    )
+    return list(session.exec(_MEMBERS_COVERED, params={"application_id": application_id}))
 
 
 @effect("issue_invoice")
