@@ -93,10 +93,14 @@ class Audience:
         self.session, self.base_url = session, base_url.rstrip("/")
         subjects = list(subjects)
         org_ids = {s.organisation_id for _, s in subjects}
-        assessor_ids = {_assessor(k, s) for k, s in subjects} | {
-            _second_assessor(k, s) for k, s in subjects
+        # Only applications and reports have assessors (an award's are its application's).
+        assessor_ids = {
+            aid
+            for k, s in subjects
+            if k in _ASSESSED
+            for aid in (_assessor(k, s), _second_assessor(k, s))
+            if aid is not None
         }
-        assessor_ids -= {None}
         # Plain rows straight from the connection (no ORM result machinery); pending changes
         # first, as the ORM's autoflush would.
         session.flush()
@@ -292,6 +296,9 @@ def page_of(kind: str, subject_id: int | None, role: str) -> str:
         return f"/dashboard/awards/{subject_id}"
     # Only admins have a staff page for awards; other staff read the award's public record.
     return "/admin/awards" if role == "admin" else f"/awards/{subject_id}/verify"
+
+
+_ASSESSED = ("application", "report")
 
 
 def _assessor(kind: str, subject: Subject) -> int | None:

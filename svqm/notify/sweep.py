@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -232,8 +233,11 @@ class _Subjects:
         self.session, self.live = session, False
         self.plain: dict[tuple[str, int], _Plain] = {}
         conn = session.connection()
+        by_kind: dict[str, dict[int, None]] = {}  # each kind's ids, once each, in order
+        for r in rows:
+            by_kind.setdefault(r.subject_kind, {})[r.subject_id] = None
         for kind, statement in _SUBJECT_ROWS.items():
-            ids = list({r.subject_id: None for r in rows if r.subject_kind == kind})
+            ids = list(by_kind.get(kind, ()))
             if not ids:
                 continue
             make = _MAKE_PLAIN[kind]
@@ -281,7 +285,7 @@ class _Batch:
     messages: list[dict[str, Any]] = field(default_factory=list)
 
     def advance(self, row: _Due, reminded: list[int], wake: datetime) -> None:
-        text = ",".join(str(d) for d in sorted(set(reminded), reverse=True))
+        text = ",".join(map(str, sorted(set(reminded), reverse=True)))
         self.advances.append({"b_id": row.id, "b_old": row.reminded, "b_new": text, "b_wake": wake})
 
     def tell(
@@ -325,14 +329,21 @@ def _key(row: _Due, days: int, role: str) -> str:
     return f"{row.subject_kind}-{row.subject_id}:{row.kind}:{due}:{days}d:{role}"
 
 
+@lru_cache(maxsize=256)
+def _days(days: int) -> timedelta:
+    return timedelta(days=days)
+
+
 def _remind(batch: _Batch, row: _Due, d: Deadline, policy: Policy, subject: Subject) -> None:
     """Send the latest reminder whose moment has come; older missed ones are only marked done."""
-    handled = [int(days) for days in row.reminded.split(",") if days]
+    handled = [int(days) for days in row.reminded.split(",") if days] if row.reminded else []
     floor = min(handled) if handled else None
+    # A reminder `days` before due has come when due - days <= now, that is due - now <= days.
+    left = row.due_at - batch.now
     passed = [
         days
         for days in d.remind_before_days
-        if row.due_at - timedelta(days=days) <= batch.now and (floor is None or days < floor)
+        if left <= _days(days) and (floor is None or days < floor)
     ]
     reminded = handled + passed
     batch.advance(row, reminded, schedule.next_wake(d, row.due_at, reminded))

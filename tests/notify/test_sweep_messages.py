@@ -237,3 +237,18 @@ def test_a_state_changed_earlier_in_the_batch_silences_a_reminder_it_ended(engin
         f"award-{award_id}:report_grace:2026-02-04:0d:applicant"
     ]
     assert [d[3] for d in _deadlines(engine)] == ["fired", "cancelled", "cancelled"]
+
+
+def test_a_reminder_goes_at_the_very_moment_it_comes(engine, registry):
+    # Swept exactly 30 days before the award's report is due (its row wakes then): the 30-day
+    # reminder goes; a microsecond earlier the row is not due and nothing is sent.
+    _scenario(engine, registry)
+    due = datetime(2026, 2, 5, 9, tzinfo=UTC)
+    moment = due - timedelta(days=30)
+    key = "award-1:annual_report:2026-02-05:30d:applicant"
+    sweep(engine, registry, now=moment - timedelta(microseconds=1), base_url=BASE)
+    assert key not in [row[0] for row in _outbox(engine)]
+    sweep(engine, registry, now=moment, base_url=BASE)
+    assert key in [row[0] for row in _outbox(engine)]
+    rows = [r for r in _deadlines(engine) if r[:3] == ("award", 1, "annual_report")]
+    assert [(r[4], r[5]) for r in rows if r[3] == "open"] == [("30", due - timedelta(days=7))]
