@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, Index, Text, update
+from sqlalchemy import Column, Index, Text, bindparam, update
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
 from svqm.db import UtcDateTime, rows_changed
@@ -418,19 +418,21 @@ def summary(session: Session, policy: Policy, app: Application) -> Summary | Non
     )
 
 
+# Built once: every sweep asks for the reminders that have come.
+_DUE_REMINDERS = (
+    select(ConsultationInvite)
+    .where(
+        col(ConsultationInvite.remind_at).is_not(None),
+        col(ConsultationInvite.remind_at) <= bindparam("now", type_=UtcDateTime()),
+    )
+    .order_by(col(ConsultationInvite.remind_at), col(ConsultationInvite.id))
+    .limit(bindparam("limit"))
+)
+
+
 def due_reminders(session: Session, now: datetime, *, limit: int = 200) -> list[ConsultationInvite]:
     """Unanswered invitations whose next reminder has come, through the reminder index."""
-    return list(
-        session.exec(
-            select(ConsultationInvite)
-            .where(
-                col(ConsultationInvite.remind_at).is_not(None),
-                col(ConsultationInvite.remind_at) <= now,
-            )
-            .order_by(col(ConsultationInvite.remind_at), col(ConsultationInvite.id))
-            .limit(limit)
-        )
-    )
+    return list(session.exec(_DUE_REMINDERS, params={"now": now, "limit": limit}))
 
 
 def reminder_due(rule: Consultation, row: ConsultationInvite, now: datetime) -> int | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, Text, update
+from sqlalchemy import Column, Text, bindparam, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from svqm.db import UtcDateTime
@@ -232,19 +232,21 @@ def credit_for(session: Session, policy: Policy, app: Application, now: datetime
     return "; ".join(notes) or "nothing invoiced to credit"
 
 
+# Built once: every step that waits for payment asks what is still to pay.
+_UNPAID = (
+    select(Invoice)
+    .where(
+        col(Invoice.application_id) == bindparam("application_id"),
+        Invoice.kind == INVOICE,
+        Invoice.status == UNPAID,
+    )
+    .order_by(col(Invoice.id))
+)
+
+
 def unpaid(session: Session, application_id: int) -> list[Invoice]:
     """The application's invoices still to pay."""
-    return list(
-        session.exec(
-            select(Invoice)
-            .where(
-                Invoice.application_id == application_id,
-                Invoice.kind == INVOICE,
-                Invoice.status == UNPAID,
-            )
-            .order_by(col(Invoice.id))
-        )
-    )
+    return list(session.exec(_UNPAID, params={"application_id": application_id}))
 
 
 def of_application(session: Session, application_id: int) -> list[Invoice]:
