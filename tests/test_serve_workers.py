@@ -183,6 +183,17 @@ def test_a_worker_that_dies_is_replaced_and_sigterm_stops_them_all(served):
     assert not any(_running(pid) for pid in now), "a worker outlived its parent"
 
 
+def test_workers_stop_when_their_parent_is_killed(served):
+    server, _ = served
+    workers = _workers(server, 2)
+    server.kill()  # SIGKILL: the parent cannot stop them itself
+    server.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while any(_running(pid) for pid in workers):
+        assert time.monotonic() < deadline, "workers outlived their killed parent"
+        time.sleep(0.2)  # each worker looks for its parent once a second
+
+
 def test_a_port_already_taken_is_one_line_and_exit_1(tmp_path):
     env = {**os.environ, "SVQM_DATABASE_URL": f"sqlite:///{tmp_path}/svqm.db"}
     subprocess.run([SVQM, "db", "upgrade"], env=env, check=True, capture_output=True)

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -32,6 +34,7 @@ logger = logging.getLogger("svqm.serve")
 
 STARTUP_FAILURE = 3  # uvicorn.config.STARTUP_FAILURE: the app, its lifespan or the bind failed
 BACKLOG = 2048  # uvicorn's default listen backlog
+PARENT_CHECK_SECONDS = 1.0
 STOP_SECONDS = 30  # how long a worker may take to finish its requests once told to stop
 
 
@@ -60,6 +63,7 @@ def _worker(
     import uvicorn
 
     setup()
+    _stop_with_parent(os.getppid())
     try:
         sock = _bind(family, address)
         sock.listen(BACKLOG)
@@ -69,6 +73,19 @@ def _worker(
     # Server.run with the socket given: uvicorn serves it, and on SIGINT/SIGTERM finishes its
     # requests and stops (its own signal handlers).
     uvicorn.Server(uvicorn.Config(**options)).run(sockets=[sock])
+
+
+def _stop_with_parent(parent: int) -> None:
+    """Stop this worker (as SIGTERM would) once its parent is gone, even killed with SIGKILL:
+    a worker left behind would keep taking its share of the port's connections."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        logger.warning("the parent process [%s] is gone; stopping", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="svqm-parent-watch", daemon=True).start()
 
 
 def serve_workers(
