@@ -14,6 +14,13 @@ the same Jinja2 template with the same context (or encodes the same JSON body wi
 no session cookie, no sign-in lookup, no dependency injection, no ORM, no security headers. That
 is the least this stack (Starlette, sqlite3, Jinja2) can do to answer the same page.
 
+  /floor/fastapi/api  the JSON read's guarded floor as a FastAPI route on svqm's own app: the
+                product's own sign-in dependency (`deps.ApiUser`: the request's unit of work, the
+                bearer token's lookup) and its middleware, then the rest of the guarded floor (the
+                application's load and the handler's reads replayed with `sqlite3`, the same JSON
+                bytes in a plain `Response`): no ORM beyond the sign-in, no response model. The
+                least FastAPI with svqm's guards can do for the API.
+
   /floor/guarded/<name>  the floor plus the guard work every real request for that page must do:
                 the credential's SHA-256 and the sign-in lookup (the session, its user and the
                 organisation they act for), the second-factor and role checks, loading the
@@ -118,6 +125,7 @@ class _Page:
     template: str = ""  # "" for the JSON read
     context: dict[str, Any] = field(default_factory=dict)  # as the template saw it
     body: Any = None  # the JSON read's body, as `model_dump(mode="json")` gives it
+    load_sql: list[Statement] = field(default_factory=list)  # the API: the application's load
     credential: str = ""  # "cookie", "bearer" or "" (no one signed in)
     token_hash: str = ""
     roles: tuple[str, ...] = ()  # the roles the page is for; () for anyone signed in
@@ -277,6 +285,7 @@ class Floor:
             now = state.clock.now()
             with _captured(engine) as guard_sql:
                 user = deps.api_user(request, s, state.settings, now)
+            with _captured(engine) as load_sql:
                 app = _load(s, app_id, user, state.registry)
             with _captured(engine) as sql:
                 out = application_public(
@@ -286,8 +295,9 @@ class Floor:
         return _Page(
             path,
             list(sql),
-            list(guard_sql),
+            [*guard_sql, *load_sql],
             body=body,
+            load_sql=list(load_sql),
             credential="bearer",
             token_hash=token_hash(bearer),
         )
@@ -324,6 +334,14 @@ class Floor:
 
     def json(self, request: Request) -> Response:
         page = self.pages["api"]
+        self.replay(page.sql)
+        return Response(_json(page.body), media_type="application/json")
+
+    def fastapi_api(self, request: Request, user: deps.ApiUser) -> Response:
+        """The API's guarded floor behind FastAPI and the product's sign-in dependency."""
+        page = self.pages["api"]
+        if self.replay(page.load_sql):
+            return Response(status_code=404)
         self.replay(page.sql)
         return Response(_json(page.body), media_type="application/json")
 
@@ -373,6 +391,9 @@ def _json(body: Any) -> bytes:
 def create_app() -> Starlette:
     product = create_svqm_app()
     floor = Floor()
+    # First among the product's routes (the least routing), outside its OpenAPI schema.
+    product.add_api_route("/floor/fastapi/api", floor.fastapi_api, include_in_schema=False)
+    product.router.routes.insert(0, product.router.routes.pop())
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -14,6 +14,8 @@ page right after its floor so both see the same machine:
   /floor/tasks  then  GET /applications/{id}  (the application's task list, read by its assessor)
   /floor/organisation  then  GET /organisations/{id}  (the public organisation page, a pledge
                                            on each of 9 themes with 3 accepted figures and a chart)
+The API has a third floor, /floor/fastapi/api: its guarded floor as a FastAPI route on svqm's own
+app behind the product's sign-in dependency (the least FastAPI with svqm's guards can do for it).
 Each floor has a guarded twin, /floor/guarded/<name>: the floor plus the guard work every real
 request for the page must do (the credential's hash and the sign-in lookup, the second-factor and
 role checks, the application loaded and its access decided, the product's render wrapper and its
@@ -263,6 +265,7 @@ PAGES = {
     "task list": ("/applications/{app}", "tasks"),
     "organisation": ("/organisations/{org}", "organisation"),
 }
+FASTAPI_FLOOR = "/floor/fastapi/api"  # the API's guarded floor through FastAPI and its sign-in
 PUBLIC = {"organisation"}  # for no one signed in: each new visitor gets a form token of its own
 _NONCE = re.compile(rb'nonce="[^"]*"')
 _FORM_TOKEN = re.compile(rb'(name="csrf_token" value=")[^"]*(")')
@@ -369,6 +372,10 @@ def run() -> Result:
                     )
                 # Without the credential a guarded floor refuses, as its page does.
                 _check(f"{base}/floor/guarded/{floor}", {}, ok=200 if public else 403)
+                if name == "api":
+                    through = _check(f"{base}{FASTAPI_FLOOR}", headers[name])
+                    same_page(body, through.content, public=False, what=FASTAPI_FLOOR)
+                    _check(f"{base}{FASTAPI_FLOOR}", {}, ok=401)
             figures["healthz"] = _wrk(f"{base}/healthz", [], server.pid)
             for name, (path, floor) in PAGES.items():
                 url = base + path.format(app=app_id, org=org_id)
@@ -377,6 +384,10 @@ def run() -> Result:
                 figures[f"{name} guarded floor"] = _wrk(
                     f"{base}/floor/guarded/{floor}", wanted, server.pid
                 )
+                if name == "api":
+                    figures["api fastapi floor"] = _wrk(
+                        f"{base}{FASTAPI_FLOOR}", wanted, server.pid
+                    )
                 figures[name] = _wrk(url, wanted, server.pid)
         finally:
             server.terminate()
@@ -415,12 +426,25 @@ def _result(figures: dict[str, dict[str, float]], sizes: dict[str, int]) -> Resu
             for name in missed
         )
         + f". svqm's own /healthz (its middleware, no database) {health_cpu:.2f} ms CPU"
+        + (
+            f". The API's guarded floor as a FastAPI route behind svqm's own sign-in dependency "
+            f"({FASTAPI_FLOOR}, the least FastAPI with the guards can do): "
+            f"{figures['api fastapi floor']['requests_per_s']:.0f} req/s, "
+            f"{cpu('api fastapi floor'):.2f} ms CPU a request, "
+            f"{cpu('api fastapi floor') / max(cpu('api floor'), 1e-9):.1f}x the API floor's CPU "
+            f"({_rate(figures, 'api fastapi floor', 'api floor'):.2f}x its throughput)"
+            if "api fastapi floor" in figures
+            else ""
+        )
     )
     measured: dict[str, float] = {}
     baseline: dict[str, float] = {
         "/healthz req/s": figures["healthz"]["requests_per_s"],
         "/healthz CPU ms/req": health_cpu,
     }
+    if "api fastapi floor" in figures:
+        baseline["api fastapi floor req/s"] = figures["api fastapi floor"]["requests_per_s"]
+        baseline["api fastapi floor CPU ms/req"] = cpu("api fastapi floor")
     checks = []
     for name in PAGES:
         page = figures[name]

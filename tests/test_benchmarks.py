@@ -117,6 +117,9 @@ def test_b4_serves_each_page_beside_its_floors(sized: Callable[..., ModuleType])
     assert sizes["organisation"] > 20_000
     # What a missed target prints: where the page's time goes, against its guarded floor.
     assert "page / guarded floor" in result.floor
+    # The API's guarded floor through FastAPI and svqm's sign-in dependency (its bytes checked too).
+    assert result.baseline["api fastapi floor CPU ms/req"] > 0
+    assert b4.FASTAPI_FLOOR in result.floor
 
 
 def test_b4_refuses_a_floor_that_is_not_its_page() -> None:
