@@ -14,12 +14,22 @@ the same Jinja2 template with the same context (or encodes the same JSON body wi
 no session cookie, no sign-in lookup, no dependency injection, no ORM, no security headers. That
 is the least this stack (Starlette, sqlite3, Jinja2) can do to answer the same page.
 
-  /floor/fastapi/api  the JSON read's guarded floor as a FastAPI route on svqm's own app: the
-                product's own sign-in dependency (`deps.ApiUser`: the request's unit of work, the
-                bearer token's lookup) and its middleware, then the rest of the guarded floor (the
-                application's load and the handler's reads replayed with `sqlite3`, the same JSON
-                bytes in a plain `Response`): no ORM beyond the sign-in, no response model. The
-                least FastAPI with svqm's guards can do for the API.
+  /floor/fastapi/<name>  the page's guarded floor as a FastAPI route on svqm's own app (first
+                among its routes, outside its schema), declared as the page's own route is: the
+                same dependency annotations (the page's real sign-in and access dependency, run by
+                FastAPI with the ORM as on the page, and the page router's form-token check), a
+                plain `def` run in the thread pool, behind the product's middleware; its body then
+                replays the handler's own reads with `sqlite3` (the guards' SQL is the
+                dependency's now) and renders the same template and context through the product's
+                `ui.render` (the API: the same JSON bytes in a plain `Response`, no response
+                model). The least FastAPI with svqm's guards can do for that page:
+                  /floor/fastapi/queue                   `deps.AssessorPage`, `ListQueryDep`
+                  /floor/fastapi/case/{id}               `deps.AssessorCase` (the case loaded)
+                  /floor/fastapi/api                     `deps.ApiUser` (the load replayed)
+                  /floor/fastapi/tasks/{id}              `deps.ApplicationCase`
+                  /floor/fastapi/organisation/{id}       `deps.OptionalPageUser`, `SessionDep`,
+                                                         `RegistryDep`, `CharterRulesDep`, `NowDep`
+                Each answers only for the captured application or organisation (a 404 otherwise).
 
   /floor/guarded/<name>  the floor plus the guard work every real request for that page must do:
                 the credential's SHA-256 and the sign-in lookup (the session, its user and the
@@ -69,7 +79,7 @@ from svqm.config import get_settings
 from svqm.web import deps, ui
 from svqm.web.api.applications import _load, application_public
 from svqm.web.app import create_app as create_svqm_app
-from svqm.web.forms import list_query
+from svqm.web.forms import ListQueryDep, list_query
 from svqm.web.pages import applicant, assessor
 from svqm.web.pages import organisations as organisation_pages
 from svqm.web.security import SESSION_COOKIE, BodyLimit, SecurityHeaders, cookie_name
@@ -140,6 +150,8 @@ class Floor:
         self.product: FastAPI | None = None
         self.path = ""
         self.cookie = SESSION_COOKIE
+        self.app_id = 0
+        self.org_id = 0
         self._local = threading.local()
 
     # --- capture, once at start-up -------------------------------------------------------------
@@ -152,6 +164,7 @@ class Floor:
         self.cookie = cookie_name(state.settings, SESSION_COOKIE)
         app_id = int(os.environ["SVQM_B4_APPLICATION"])
         org_id = int(os.environ["SVQM_B4_ORGANISATION"])
+        self.app_id, self.org_id = app_id, org_id
         cookie = os.environ["SVQM_B4_COOKIE"]
         bearer = os.environ["SVQM_B4_TOKEN"]
         signed_in = {"cookie": f"{self.cookie}={cookie}"}
@@ -337,6 +350,8 @@ class Floor:
         self.replay(page.sql)
         return Response(_json(page.body), media_type="application/json")
 
+    # --- the FastAPI floors: each page's own route signature, then the floor's work ----------
+
     def fastapi_api(self, request: Request, user: deps.ApiUser) -> Response:
         """The API's guarded floor behind FastAPI and the product's sign-in dependency."""
         page = self.pages["api"]
@@ -344,6 +359,47 @@ class Floor:
             return Response(status_code=404)
         self.replay(page.sql)
         return Response(_json(page.body), media_type="application/json")
+
+    def fastapi_queue(
+        self, page: deps.AssessorPage, query: ListQueryDep, done: str = ""
+    ) -> Response:
+        """The queue's guarded floor behind its own dependencies (`assessor.queue`'s)."""
+        return self._fastapi_html(page.request, "queue", page.auth)
+
+    def fastapi_case(self, case: deps.AssessorCase, done: str = "") -> Response:
+        """The review screen's, behind `deps.AssessorCase` (`assessor.review_screen`'s)."""
+        if case.app.id != self.app_id:
+            return Response(status_code=404)
+        return self._fastapi_html(case.request, "case", case.auth)
+
+    def fastapi_tasks(self, case: deps.ApplicationCase, done: str = "") -> Response:
+        """The task list's, behind `deps.ApplicationCase` (`applicant.application_page`'s)."""
+        if case.app.id != self.app_id:
+            return Response(status_code=404)
+        return self._fastapi_html(case.request, "tasks", case.auth)
+
+    def fastapi_organisation(
+        self,
+        request: Request,
+        organisation_id: deps.Id,
+        auth: deps.OptionalPageUser,
+        session: deps.SessionDep,
+        registry: deps.RegistryDep,
+        rules: deps.CharterRulesDep,
+        now: deps.NowDep,
+    ) -> Response:
+        """The organisation page's, behind `organisations.organisation`'s dependencies."""
+        if organisation_id != self.org_id:
+            return Response(status_code=404)
+        return self._fastapi_html(request, "organisation", auth)
+
+    def _fastapi_html(self, request: Request, name: str, auth: deps.PageAuth | None) -> Response:
+        """The handler's reads replayed, its template and context through the product's render,
+        for the person the real dependency found (the organisation page: anyone, or no one)."""
+        page = self.pages[name]
+        self.replay(page.sql)
+        shown = {k: v for k, v in page.context.items() if k not in _RENDER_BASE}
+        return ui.render(self._at(request, page), page.template, auth=auth, **shown)
 
     def guarded(self, request: Request, name: str) -> Response:
         """The floor, after the guards' work; a refusal is a bare 403 (the benchmark counts it)."""
@@ -391,9 +447,18 @@ def _json(body: Any) -> bytes:
 def create_app() -> Starlette:
     product = create_svqm_app()
     floor = Floor()
-    # First among the product's routes (the least routing), outside its OpenAPI schema.
-    product.add_api_route("/floor/fastapi/api", floor.fastapi_api, include_in_schema=False)
-    product.router.routes.insert(0, product.router.routes.pop())
+    # First among the product's routes (the least routing), outside its OpenAPI schema; the
+    # pages' with their routers' form-token check, as every page route has (`deps.CSRF`).
+    fastapi_floors: list[tuple[str, Callable[..., Response], list[Any]]] = [
+        ("/floor/fastapi/queue", floor.fastapi_queue, [deps.CSRF]),
+        ("/floor/fastapi/case/{application_id}", floor.fastapi_case, [deps.CSRF]),
+        ("/floor/fastapi/api", floor.fastapi_api, []),
+        ("/floor/fastapi/tasks/{application_id}", floor.fastapi_tasks, [deps.CSRF]),
+        ("/floor/fastapi/organisation/{organisation_id}", floor.fastapi_organisation, [deps.CSRF]),
+    ]
+    for at, (path, endpoint, dependencies) in enumerate(fastapi_floors):
+        product.add_api_route(path, endpoint, include_in_schema=False, dependencies=dependencies)
+        product.router.routes.insert(at, product.router.routes.pop())
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
