@@ -502,9 +502,10 @@ def _result(figures: dict[str, dict[str, float]], sizes: dict[str, int]) -> Resu
             for name in PAGES
         )
         + "".join(
-            f". {_verdict(name, ratios[name], fastapi[name], fastapi_floor[name])} (CPU a "
-            f"request: page {cpu(name):.2f}, fastapi floor {cpu(f'{name} fastapi floor'):.2f}, "
-            f"floor {cpu(f'{name} floor'):.2f} ms)"
+            f". {_verdict(name, ratios[name], fastapi[name], fastapi_floor[name])}"
+            f"{_by_cpu(fastapi_floor[name], fastapi_floor_cpu[name])} (CPU a request: page "
+            f"{cpu(name):.2f}, fastapi floor {cpu(f'{name} fastapi floor'):.2f}, floor "
+            f"{cpu(f'{name} floor'):.2f} ms)"
             for name in PAGES
             if ratios[name] < TARGET
         )
@@ -589,6 +590,18 @@ def _verdict(name: str, ratio: float, fastapi: float, fastapi_floor: float) -> s
         f"{name}: missed ({ratio:.2f}x its floor) against a fastapi floor that reaches "
         f"{fastapi_floor:.2f}x it: the page answers {fastapi:.2f}x its fastapi floor where "
         f"{needed:.2f}x would meet the target, {needed / max(fastapi, 1e-9):.2f}x more throughput"
+    )
+
+
+def _by_cpu(fastapi_floor: float, fastapi_floor_cpu: float) -> str:
+    """Where the CPU a request says otherwise than the throughput (a shared machine's noise)."""
+    if (fastapi_floor < TARGET) == (fastapi_floor_cpu < TARGET):
+        return ""
+    return (
+        f"; by CPU a request, though, the fastapi floor costs {1 / max(fastapi_floor_cpu, 1e-9):.2f}x "
+        f"the floor's ({fastapi_floor_cpu:.2f}x as a share), "
+        + ("within" if fastapi_floor_cpu >= TARGET else "beyond")
+        + " the target's reach"
     )
 
 

@@ -198,8 +198,16 @@ def test_b4_says_what_a_missed_target_means() -> None:
     figures["api fastapi floor"] = run(200, 5.0)  # 0.2x the floor: under the target itself
     figures["api"] = run(100, 10.0)
     figures["case"] = run(280, 3.5)  # 0.28x the floor, 0.4x its fastapi floor
+    # Under the target in throughput, within it in CPU a request (a busy machine): both said.
+    figures["task list fastapi floor"] = run(400, 1.6)
+    figures["task list"] = run(200, 4.0)
     result = b4_web._result(figures, {})
     assert result.measured["api fastapi floor / floor"] == pytest.approx(0.2)
+    assert "task list: missed (0.20x its floor), and the target is below" in result.floor
+    assert "by CPU a request, though, the fastapi floor costs 1.60x the floor's (0.62x" in (
+        result.floor
+    )
+    assert result.floor.count("by CPU a request, though") == 1
     assert result.measured["case / fastapi floor"] == pytest.approx(0.4)
     assert (
         "api: missed (0.10x its floor), and the target is below the least FastAPI" in result.floor
