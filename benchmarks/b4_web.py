@@ -582,7 +582,7 @@ def _verdict(name: str, ratio: float, fastapi: float, fastapi_floor: float) -> s
         return (
             f"{name}: missed ({ratio:.2f}x its floor), and the target is below the least FastAPI "
             f"with svqm's guards can do (measured): its fastapi floor reaches only "
-            f"{fastapi_floor:.2f}x the bare floor, under the {TARGET}x asked of the page"
+            f"{fastapi_floor:.3f}x the bare floor, under the {TARGET}x asked of the page"
         )
     # The page's throughput that would meet the target, as a share of its fastapi floor's.
     needed = TARGET / fastapi_floor
