@@ -16,20 +16,23 @@ is the least this stack (Starlette, sqlite3, Jinja2) can do to answer the same p
 
   /floor/fastapi/<name>  the page's guarded floor as a FastAPI route on svqm's own app (first
                 among its routes, outside its schema), declared as the page's own route is: the
-                same dependency annotations (the page's real sign-in and access dependency, run by
-                FastAPI with the ORM as on the page, and the page router's form-token check), a
-                plain `def` run in the thread pool, behind the product's middleware; its body then
-                replays the handler's own reads with `sqlite3` (the guards' SQL is the
-                dependency's now) and renders the same template and context through the product's
-                `ui.render` (the API: the same JSON bytes in a plain `Response`, no response
-                model). The least FastAPI with svqm's guards can do for that page:
-                  /floor/fastapi/queue                   `deps.AssessorPage`, `ListQueryDep`
-                  /floor/fastapi/case/{id}               `deps.AssessorCase` (the case loaded)
-                  /floor/fastapi/api                     `deps.ApiUser` (the load replayed)
-                  /floor/fastapi/tasks/{id}              `deps.ApplicationCase`
-                  /floor/fastapi/organisation/{id}       `deps.OptionalPageUser`, `SessionDep`,
-                                                         `RegistryDep`, `CharterRulesDep`, `NowDep`
+                page's handler's very signature (taken from its router at start-up, so the same
+                dependencies: the page's real sign-in and access dependency, run by FastAPI with
+                the ORM as on the page) and its router's dependencies (the form-token check), sync
+                or async as the handler is, behind the product's middleware; its body then replays
+                the handler's own reads with `sqlite3` (the guards' SQL is the dependencies' now)
+                and renders the same template and context through the product's `ui.render`. The
+                least FastAPI with svqm's guards can do for that page:
+                  /floor/fastapi/queue                   as `GET /assess` (`deps.AssessorPage`...)
+                  /floor/fastapi/case/{id}               as `GET /assess/{id}` (`deps.AssessorCase`)
+                  /floor/fastapi/tasks/{id}              as `GET /applications/{id}`
+                                                         (`deps.ApplicationCase`)
+                  /floor/fastapi/organisation/{id}       as `GET /organisations/{id}`
+                                                         (`deps.OptionalPageUser`...)
                 Each answers only for the captured application or organisation (a 404 otherwise).
+                And the API's, /floor/fastapi/api: behind the product's sign-in dependency
+                (`deps.ApiUser`), the application's load and the handler's reads replayed, the
+                same JSON bytes in a plain `Response` (no response model).
 
   /floor/guarded/<name>  the floor plus the guard work every real request for that page must do:
                 the credential's SHA-256 and the sign-in lookup (the session, its user and the
@@ -55,8 +58,10 @@ Replayed are the reads (SELECT): the only write a page's guards may send, keepin
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -65,7 +70,9 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.utils import get_typed_signature
+from fastapi.routing import APIRoute
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -79,7 +86,7 @@ from svqm.config import get_settings
 from svqm.web import deps, ui
 from svqm.web.api.applications import _load, application_public
 from svqm.web.app import create_app as create_svqm_app
-from svqm.web.forms import ListQueryDep, list_query
+from svqm.web.forms import list_query
 from svqm.web.pages import applicant, assessor
 from svqm.web.pages import organisations as organisation_pages
 from svqm.web.security import SESSION_COOKIE, BodyLimit, SecurityHeaders, cookie_name
@@ -360,43 +367,39 @@ class Floor:
         self.replay(page.sql)
         return Response(_json(page.body), media_type="application/json")
 
-    def fastapi_queue(
-        self, page: deps.AssessorPage, query: ListQueryDep, done: str = ""
-    ) -> Response:
-        """The queue's guarded floor behind its own dependencies (`assessor.queue`'s)."""
-        return self._fastapi_html(page.request, "queue", page.auth)
+    def fastapi_page(self, name: str, route: APIRoute) -> Callable[..., Any]:
+        """An endpoint declared as the page's own (`route`'s): its very signature, so FastAPI
+        resolves the same dependencies for it (sync or async as the page's handler is); its body
+        the floor's work for the person the real dependency found."""
 
-    def fastapi_case(self, case: deps.AssessorCase, done: str = "") -> Response:
-        """The review screen's, behind `deps.AssessorCase` (`assessor.review_screen`'s)."""
-        if case.app.id != self.app_id:
-            return Response(status_code=404)
-        return self._fastapi_html(case.request, "case", case.auth)
+        def sync_endpoint(**values: Any) -> Response:
+            return self._fastapi_html(name, values)
 
-    def fastapi_tasks(self, case: deps.ApplicationCase, done: str = "") -> Response:
-        """The task list's, behind `deps.ApplicationCase` (`applicant.application_page`'s)."""
-        if case.app.id != self.app_id:
-            return Response(status_code=404)
-        return self._fastapi_html(case.request, "tasks", case.auth)
+        async def async_endpoint(**values: Any) -> Response:
+            return self._fastapi_html(name, values)
 
-    def fastapi_organisation(
-        self,
-        request: Request,
-        organisation_id: deps.Id,
-        auth: deps.OptionalPageUser,
-        session: deps.SessionDep,
-        registry: deps.RegistryDep,
-        rules: deps.CharterRulesDep,
-        now: deps.NowDep,
-    ) -> Response:
-        """The organisation page's, behind `organisations.organisation`'s dependencies."""
-        if organisation_id != self.org_id:
-            return Response(status_code=404)
-        return self._fastapi_html(request, "organisation", auth)
+        endpoint = async_endpoint if inspect.iscoroutinefunction(route.endpoint) else sync_endpoint
+        own = get_typed_signature(route.endpoint)
+        endpoint.__signature__ = own.replace(return_annotation=Response)  # type: ignore[attr-defined]
+        endpoint.__name__ = f"floor_{route.name}"
+        return endpoint
 
-    def _fastapi_html(self, request: Request, name: str, auth: deps.PageAuth | None) -> Response:
+    def _fastapi_html(self, name: str, values: dict[str, Any]) -> Response:
         """The handler's reads replayed, its template and context through the product's render,
-        for the person the real dependency found (the organisation page: anyone, or no one)."""
+        for the person the page's dependencies found (on the organisation page: anyone, or no
+        one); a 404 for another application or organisation than the captured one."""
         page = self.pages[name]
+        found = next((v for v in values.values() if isinstance(v, deps.Page)), None)
+        if found is not None:  # a page for the signed-in: `deps.Page`, or `deps.Case`
+            request, auth = found.request, found.auth
+            if isinstance(found, deps.Case) and found.app.id != self.app_id:
+                return Response(status_code=404)
+        else:  # the page's own parameters: the request, the person if any
+            request = next(v for v in values.values() if isinstance(v, Request))
+            auth = next((v for v in values.values() if isinstance(v, deps.PageAuth)), None)
+        ids = {"application_id": self.app_id, "organisation_id": self.org_id}
+        if any(values[key] != wanted for key, wanted in ids.items() if key in values):
+            return Response(status_code=404)
         self.replay(page.sql)
         shown = {k: v for k, v in page.context.items() if k not in _RENDER_BASE}
         return ui.render(self._at(request, page), page.template, auth=auth, **shown)
@@ -437,6 +440,23 @@ def _case_of(page: deps.Page, app_id: int) -> deps.Case:
     return deps.Case(page.request, page.auth, page.session, page.registry, page.now, app)
 
 
+# The pages' own routes, whose signatures their FastAPI floors take: (router, path).
+PAGE_ROUTES: dict[str, tuple[APIRouter, str]] = {
+    "queue": (assessor.router, "/assess"),
+    "case": (assessor.router, "/assess/{application_id}"),
+    "tasks": (applicant.router, "/applications/{application_id}"),
+    "organisation": (organisation_pages.router, "/organisations/{organisation_id}"),
+}
+
+
+def _own_route(router: APIRouter, path: str) -> APIRoute:
+    """The page's GET route, as its router declares it."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.path == path and "GET" in route.methods:
+            return route
+    raise LookupError(f"no GET {path} among the page's router's routes")
+
+
 def _json(body: Any) -> bytes:
     # As Starlette's JSONResponse renders FastAPI's answer.
     return json.dumps(
@@ -447,17 +467,25 @@ def _json(body: Any) -> bytes:
 def create_app() -> Starlette:
     product = create_svqm_app()
     floor = Floor()
-    # First among the product's routes (the least routing), outside its OpenAPI schema; the
-    # pages' with their routers' form-token check, as every page route has (`deps.CSRF`).
-    fastapi_floors: list[tuple[str, Callable[..., Response], list[Any]]] = [
-        ("/floor/fastapi/queue", floor.fastapi_queue, [deps.CSRF]),
-        ("/floor/fastapi/case/{application_id}", floor.fastapi_case, [deps.CSRF]),
-        ("/floor/fastapi/api", floor.fastapi_api, []),
-        ("/floor/fastapi/tasks/{application_id}", floor.fastapi_tasks, [deps.CSRF]),
-        ("/floor/fastapi/organisation/{organisation_id}", floor.fastapi_organisation, [deps.CSRF]),
-    ]
+    # First among the product's routes (the least routing), outside its OpenAPI schema. A
+    # page's is declared as the page's own route: its signature and its router's dependencies
+    # (the form-token check), whatever the page's handler takes today.
+    fastapi_floors: list[tuple[str, Callable[..., Any], list[Any]]] = []
+    for name, (router, path) in PAGE_ROUTES.items():
+        route = _own_route(router, path)
+        params = "".join(f"/{p}" for p in re.findall(r"\{[^}]+\}", path))
+        endpoint = floor.fastapi_page(name, route)
+        fastapi_floors.append((f"/floor/fastapi/{name}{params}", endpoint, route.dependencies))
+    # The API's: the product's sign-in dependency, the application's load replayed.
+    fastapi_floors.insert(2, ("/floor/fastapi/api", floor.fastapi_api, []))
     for at, (path, endpoint, dependencies) in enumerate(fastapi_floors):
-        product.add_api_route(path, endpoint, include_in_schema=False, dependencies=dependencies)
+        product.add_api_route(
+            path,
+            endpoint,
+            include_in_schema=False,
+            dependencies=list(dependencies),
+            response_model=None,
+        )
         product.router.routes.insert(at, product.router.routes.pop())
 
     @asynccontextmanager
