@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
+from starlette.routing import Match
 
 from svqm.config import Settings
 from svqm.web.app import create_app
@@ -82,3 +85,41 @@ def test_every_page_names_the_service_favicon_and_it_is_served(client):
     assert icon.status_code == 200
     assert icon.headers["content-type"].startswith("image/svg+xml")
     assert icon.content.startswith(b"<svg")
+
+
+def _paths(candidates):
+    from fastapi.routing import APIRoute, _IncludedRouter
+
+    for c in candidates:
+        if isinstance(c, _IncludedRouter):
+            yield from _paths(c.effective_candidates())
+        elif isinstance(c.original_route, APIRoute):
+            yield c.path
+
+
+def test_the_route_index_answers_as_fastapi_matches(engine, registry):
+    """Each included router skips only paths none of its routes matches: for every route's
+    path (its parameters filled in), near misses and unknown paths, each router answers as
+    FastAPI's own matching does (FULL, PARTIAL for another method, or NONE)."""
+    from svqm.web import app as app_module
+
+    settings = Settings(ENV="test", DATABASE_URL=engine.url.render_as_string(hide_password=False))
+    app = create_app(settings=settings, engine=engine, registry=registry)
+    indexed = [r for r in app.router.routes if isinstance(r, app_module._IndexedRouter)]
+    assert len(indexed) == len(app_module.ROUTERS)
+    samples = {"/", "/nope", "/api", "/api/v1", "/static/app/x.css", "/assess/", "/assess/x/y"}
+    for r in indexed:
+        for path in _paths(r.effective_candidates()):
+            filled = re.sub(r"\{[^}:]+:path\}", "a/b", re.sub(r"\{[^}:]+\}", "7", path))
+            samples |= {filled, filled + "/", filled.rstrip("/") or "/", filled[:-1] or "/"}
+    assert len(samples) > 300
+    skipped = 0
+    for path in sorted(samples):
+        for method in ("GET", "POST"):
+            for r in indexed:
+                scope = {"type": "http", "path": path, "root_path": "", "method": method}
+                expected = super(app_module._IndexedRouter, r).matches(dict(scope))
+                got = r.matches(dict(scope))
+                assert got[0] == expected[0], (path, method, r.original_router)
+                skipped += expected[0] == Match.NONE
+    assert skipped > 0
