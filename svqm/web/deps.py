@@ -7,11 +7,11 @@ Every database session a request uses is opened here: `SessionDep` for its unit 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, Path, Request
@@ -237,12 +237,38 @@ def _session_row(
     if found is None:
         return None
     auth.touch(session, found.session, now)
-    # For the error page of a request refused later on, which still shows who is signed in: a
-    # copy outside the session, since a refusal rolls the session back and expires its rows.
-    request.state.page_auth = PageAuth(
-        User(**found.user.model_dump()), UserSession(**found.session.model_dump())
-    )
+    # For the error page of a request refused later on, which still shows who is signed in: the
+    # rows' values as loaded, since a refusal rolls the session back and expires its rows. The
+    # copies the page shows are made from them only when there is an error page to show.
+    request.state.page_auth = SignedIn(_loaded(found.user), _loaded(found.session))
     return found
+
+
+def _loaded(row: User | UserSession) -> dict[str, Any]:
+    """Each field's value as the row holds it now (what `model_dump` reads, without its cost)."""
+    held = row.__dict__
+    return {
+        name: held[name] if name in held else getattr(row, name) for name in type(row).model_fields
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who was signed in when the request began, kept outside its unit of work."""
+
+    user: dict[str, Any]
+    session: dict[str, Any]
+
+    def page_auth(self) -> PageAuth:
+        """Copies of the person and their session, for the error page (as `PageAuth`)."""
+        return PageAuth(User(**self.user), UserSession(**self.session))
+
+
+def signed_in(request: Request) -> PageAuth | None:
+    """Who the request's page dependencies found signed in (second factor done or not), as
+    copies outside its unit of work, for the error page of a request refused later on."""
+    found: SignedIn | None = getattr(request.state, "page_auth", None)
+    return found.page_auth() if found is not None else None
 
 
 def optional_page_user(
@@ -334,19 +360,20 @@ class Case(Page):
     app: Application
 
 
-def _page(
+async def _page(
     request: Request, auth: PageUser, session: SessionDep, registry: RegistryDep, now: NowDep
 ) -> Page:
+    # `async`, as the lookups above: it only puts together what the other dependencies found.
     return Page(request, auth, session, registry, now)
 
 
-def page_for(*roles: str) -> Callable[..., Page]:
+def page_for(*roles: str) -> Callable[..., Awaitable[Page]]:
     """A dependency giving the page to these roles only; anyone else gets a 403 page."""
     audience = " and ".join(_AUDIENCES[r] for r in roles)
 
     # The dependency sits in the default, not in an annotation: annotations are strings here
     # (postponed evaluation), and FastAPI resolves them in the module, not in this closure.
-    def dependency(page: Page = Depends(_page)) -> Page:
+    async def dependency(page: Page = Depends(_page)) -> Page:
         if page.auth.user.role not in roles:
             raise PermissionDenied(f"this page is for {audience}; use your own home page instead")
         return page
@@ -354,7 +381,7 @@ def page_for(*roles: str) -> Callable[..., Page]:
     return dependency
 
 
-def case_of(page_dependency: Callable[..., Page]) -> Callable[..., Case]:
+def case_of(page_dependency: Callable[..., Awaitable[Page]]) -> Callable[..., Case]:
     """A dependency loading the path's application for that page: a 404 unless the person may
     see it (another organisation's application is never 'forbidden': that would say it exists)."""
 

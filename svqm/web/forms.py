@@ -123,7 +123,23 @@ def list_query(
     return ListQuery(filters, chosen, whole_number(page, high=100_000) or 1, typed, errors)
 
 
-ListQueryDep = Annotated[ListQuery, Depends(list_query)]
+async def _list_query_dep(
+    state: str = "",
+    level: str = "",
+    scheme: str = "",
+    organisation: str = "",
+    due_before: str = "",
+    sort: str = "",
+    page: str = "",
+    q: str = "",
+    finished: str = "",
+) -> ListQuery:
+    # `async`, so FastAPI calls it on the event loop: it reads no database, and a plain `def`
+    # dependency costs a hop to the thread pool and back.
+    return list_query(state, level, scheme, organisation, due_before, sort, page, q, finished)
+
+
+ListQueryDep = Annotated[ListQuery, Depends(_list_query_dep)]
 
 
 def version_of(form: FormData) -> int:

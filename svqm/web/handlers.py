@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect
 
 from svqm.db import first_line, unreachable
 from svqm.errors import GuardRefused, SvqmError
-from svqm.web.deps import LoginRequired, PageAuth
+from svqm.web.deps import LoginRequired, signed_in
 from svqm.web.errors import HTTP_CODES, status_of
 from svqm.web.ui import error_page
 
@@ -73,7 +73,7 @@ def _answer(
             body["unmet"] = unmet
         return JSONResponse(body, status_code=status, headers=headers)
     # Set by the page dependencies, so a refused request still shows who is signed in.
-    auth: PageAuth | None = getattr(request.state, "page_auth", None)
+    auth = signed_in(request)
     if auth is not None and not auth.session.mfa_passed:
         auth = None
     return error_page(request, auth, status, detail, unmet, headers)

@@ -189,6 +189,18 @@ def test_an_assessor_sees_only_their_own_queue(client, world):
     assert "No applications match" in filtered.text
 
 
+def test_a_refused_page_still_shows_who_is_signed_in(client, world):
+    """The error page of a request refused after the sign-in lookup (its unit of work rolled
+    back) names the person and carries their session's form token, as their pages do."""
+    world.sign_in(client, world.assessor)
+    token = csrf_of(client.get("/assess").text)
+    for path, status in ((f"/assess/{world.app_b.id}", 404), ("/dashboard", 403)):
+        refused = client.get(path)
+        assert refused.status_code == status, path
+        assert f"Signed in as {world.assessor.email} (assessor)" in refused.text
+        assert csrf_of(refused.text) == token
+
+
 def test_asking_for_more_information_is_kept_until_the_case_is_sent_back(client, world):
     world.sign_in(client, world.assessor)
     url = f"/assess/{world.app_a.id}"
