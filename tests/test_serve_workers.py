@@ -211,3 +211,39 @@ def test_a_port_already_taken_is_one_line_and_exit_1(tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_a_workers_connections_send_without_waiting_for_acks() -> None:
+    """A worker's listening socket says TCP, so asyncio turns Nagle's algorithm off on each
+    connection it accepts: a response goes out as two writes (head, body), and with Nagle on
+    the body waited for the client's delayed ACK of the head (about 40 ms a request on
+    loopback). Socket type 0 left it on: two workers answered B7's API no faster than one."""
+    import asyncio
+
+    from svqm.cli.serving import _bind, address_of
+
+    family, address = address_of("127.0.0.1", 0)
+    listening = _bind(family, address)
+    listening.listen(8)
+    seen: list[int] = []
+
+    async def main() -> None:
+        def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=listening)
+        port = listening.getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(main())
+    assert seen, "the connection was never accepted"
+    assert seen[0] != 0, "Nagle's algorithm is still on for the worker's connections"

@@ -39,7 +39,11 @@ STOP_SECONDS = 30  # how long a worker may take to finish its requests once told
 
 
 def _bind(family: int, address: tuple[Any, ...]) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on connections
+    # whose socket says TCP, and a response goes out as two writes (its head, then its body).
+    # With Nagle on, the body waited for the client's delayed ACK of the head: about 40 ms a
+    # request on loopback, so two workers answered no faster than one.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     if family == socket.AF_INET6:
