@@ -329,6 +329,11 @@ def _has_bad_text_bytes(data: bytes | bytearray) -> bool:
 
 
 def _looks_like_csv(sample: str) -> bool:
+    # Two rows with the same fields at least: text with no line break inside it is one row at
+    # most (the reader ends a row only at CR or LF), so there is nothing to sniff.
+    inner = sample.strip("\r\n")
+    if "\n" not in inner and "\r" not in inner:
+        return False
     sniff = sample[:_SNIFF_CHARS]
     if len(sample) > _SNIFF_CHARS and "\n" in sniff:
         sniff = sniff[: sniff.rindex("\n") + 1]
