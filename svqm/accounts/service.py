@@ -308,11 +308,11 @@ def display_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]
 
 def organisation_names(session: Session, ids: Iterable[int] | None = None) -> dict[int, str]:
     """Names of these organisations (every one, by name, when no ids are given), in one query."""
+    wanted = None if ids is None else set(ids)
+    if wanted is not None and not wanted:
+        return {}
     query = select(Organisation.id, Organisation.name).order_by(col(Organisation.name))
-    if ids is not None:
-        wanted = set(ids)
-        if not wanted:
-            return {}
+    if wanted is not None:
         query = query.where(col(Organisation.id).in_(wanted))
     return {int(oid): name for oid, name in session.exec(query) if oid is not None}
 

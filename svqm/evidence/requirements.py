@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from svqm.accounts.service import organisation_names
@@ -127,6 +128,14 @@ def slots_for(
     return slots
 
 
+# Built once: every upload's checklist and every step's evidence guards read the items.
+_EVIDENCE_OF = (
+    select(EvidenceItem)
+    .where(col(EvidenceItem.application_id) == bindparam("application_id"))
+    .order_by(col(EvidenceItem.id))
+)
+
+
 def checklist(
     session: Session,
     *,
@@ -141,11 +150,7 @@ def checklist(
         policy, level, list_pledges(session, application_id), member_names(session, members)
     )
     by_id = {s.id: s for s in slots}
-    items = session.exec(
-        select(EvidenceItem)
-        .where(EvidenceItem.application_id == application_id)
-        .order_by(col(EvidenceItem.id))
-    )
+    items = session.exec(_EVIDENCE_OF, params={"application_id": application_id})
     for item in items:
         if item.slot in by_id:
             by_id[item.slot].items.append(item)

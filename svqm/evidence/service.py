@@ -177,15 +177,17 @@ def get_evidence(session: Session, evidence_id: int) -> EvidenceItem:
     return item
 
 
+# Built once: the review, the checklist and the pages read an application's evidence.
+_EVIDENCE_OF = (
+    select(EvidenceItem)
+    .where(col(EvidenceItem.application_id) == bindparam("application_id"))
+    .order_by(col(EvidenceItem.id))
+)
+
+
 def list_evidence(session: Session, application_id: int) -> list[EvidenceItem]:
     """Every version of every item of an application, oldest first."""
-    return list(
-        session.exec(
-            select(EvidenceItem)
-            .where(EvidenceItem.application_id == application_id)
-            .order_by(col(EvidenceItem.id))
-        )
-    )
+    return list(session.exec(_EVIDENCE_OF, params={"application_id": application_id}))
 
 
 def current_items(session: Session, application_id: int) -> list[EvidenceItem]:
@@ -275,13 +277,7 @@ def set_score(
     """Score one question of a standard the level assesses (replacing an earlier score); the
     change recorded, if the score or its note changed."""
     marking.question_of(policy, level, data.standard, data.question, data.score)
-    row = session.exec(
-        select(Score).where(
-            Score.application_id == application_id,
-            Score.standard == data.standard,
-            Score.question == data.question,
-        )
-    ).first()
+    row = score_row(session, application_id, data.standard, data.question)
     note = data.note.strip()
     change = None
     if row is None or row.score != data.score or row.note != note:
@@ -312,10 +308,25 @@ def set_score(
     return row, change
 
 
+# Built once: every score given, and every guard and page that works out a result, reads these.
+_SCORE_ROW = select(Score).where(
+    col(Score.application_id) == bindparam("application_id"),
+    col(Score.standard) == bindparam("standard"),
+    col(Score.question) == bindparam("question"),
+)
+_CURRENT_SCORES = select(Score).where(col(Score.application_id) == bindparam("application_id"))
+
+
+def score_row(session: Session, application_id: int, standard: str, question: str) -> Score | None:
+    """The current score of one question of an application, if it has one."""
+    which = {"application_id": application_id, "standard": standard, "question": question}
+    return session.exec(_SCORE_ROW, params=which).first()
+
+
 def current_scores(session: Session, application_id: int) -> list[Score]:
     """Every current score of an application, in one read: a page that shows its scores, their
     notes and the result works all three out of these rows (`result_of`, `lines_of`)."""
-    return list(session.exec(select(Score).where(Score.application_id == application_id)).all())
+    return list(session.exec(_CURRENT_SCORES, params={"application_id": application_id}).all())
 
 
 def result_of(policy: Policy, level: Level, rows: Iterable[Score]) -> scoring.ScoreResult:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import BinaryIO
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from svqm.accounts import service as accounts
 from svqm.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -434,13 +434,7 @@ def score_question(
         _audit_scores(
             session, app, agreed, "agree_scores", actor=SYSTEM, registry=registry, now=now
         )
-    return session.exec(
-        select(Score).where(
-            Score.application_id == app.id,
-            Score.standard == data.standard,
-            Score.question == data.question,
-        )
-    ).first()
+    return evidence_service.score_row(session, app.id, data.standard, data.question)
 
 
 def moderate_score(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Column, Text
+from sqlalchemy import Column, Text, bindparam
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from svqm.accounts.models import Organisation
@@ -66,12 +66,14 @@ class Outcome:
     case_by_case: tuple[str, ...] = ()
 
 
+# Built once: every submission's guard reads the answers.
+_ANSWERS = select(ApplicationEligibility).where(
+    col(ApplicationEligibility.application_id) == bindparam("application_id")
+)
+
+
 def answers(session: Session, application_id: int) -> ApplicationEligibility | None:
-    return session.exec(
-        select(ApplicationEligibility).where(
-            ApplicationEligibility.application_id == application_id
-        )
-    ).first()
+    return session.exec(_ANSWERS, params={"application_id": application_id}).first()
 
 
 def outcome(rules: Eligibility, row: ApplicationEligibility | None) -> Outcome:
