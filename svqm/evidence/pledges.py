@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from svqm.clock import utc_now
@@ -177,24 +179,41 @@ def list_pledges(session: Session, application_id: int) -> list[Pledge]:
     ]
 
 
+def _held(*columns: Any) -> Any:
+    """The active pledges some applications (`:application_ids`) hold, each once, oldest first."""
+    return (
+        sa_select(*columns)
+        .join(ApplicationPledge, col(ApplicationPledge.pledge_id) == col(Pledge.id))
+        .where(
+            col(ApplicationPledge.application_id).in_(bindparam("application_ids", expanding=True)),
+            col(ApplicationPledge.disposition).in_(HELD),
+            col(Pledge.status) == "active",
+        )
+        .distinct()
+        .order_by(col(Pledge.id))
+    )
+
+
+# Built once, as `_APPLICATION_PLEDGES`: an award's page and the public page read them.
+_HELD = _held(Pledge)
+_HELD_IDS = _held(col(Pledge.id))
+
+
 def held_by(session: Session, application_ids: Iterable[int]) -> list[Pledge]:
     """The pledges these applications hold, each once, oldest first."""
     ids = list(application_ids)
     if not ids:
         return []
-    return list(
-        session.exec(
-            select(Pledge)
-            .join(ApplicationPledge, col(ApplicationPledge.pledge_id) == col(Pledge.id))
-            .where(
-                col(ApplicationPledge.application_id).in_(ids),
-                col(ApplicationPledge.disposition).in_(HELD),
-                Pledge.status == "active",
-            )
-            .distinct()
-            .order_by(col(Pledge.id))
-        )
-    )
+    return list(session.scalars(_HELD, {"application_ids": ids}))
+
+
+def held_ids(session: Session, application_ids: Iterable[int]) -> list[int]:
+    """The ids of `held_by`'s pledges (the same order), read without loading the pledges."""
+    ids = list(application_ids)
+    if not ids:
+        return []
+    session.flush()  # as the ORM's autoflush would: the read is on the session's connection
+    return [int(i) for (i,) in session.connection().execute(_HELD_IDS, {"application_ids": ids})]
 
 
 def carried_count(session: Session, application_id: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
 from svqm.accounts.models import Organisation
@@ -58,14 +58,16 @@ def renewed_by(session: Session, policy: Policy, app: Application) -> Award | No
     ).first()
 
 
+# Built once, with a bind parameter: the public page and the holder's pages read it each time.
+_ORGANISATION_AWARDS = (
+    select(Award)
+    .where(col(Award.organisation_id) == bindparam("organisation_id"))
+    .order_by(col(Award.issued_at).desc())
+)
+
+
 def organisation_awards(session: Session, organisation_id: int) -> list[Award]:
-    return list(
-        session.exec(
-            select(Award)
-            .where(Award.organisation_id == organisation_id)
-            .order_by(col(Award.issued_at).desc())
-        )
-    )
+    return list(session.exec(_ORGANISATION_AWARDS, params={"organisation_id": organisation_id}))
 
 
 def _like_escaped(text: str) -> str:

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam, select
+from sqlmodel import Session, col
 
 from svqm.accounts.models import Organisation
 from svqm.errors import NotFound
@@ -57,20 +59,42 @@ class Commitments:
     pledges: list[PublicPledge]
 
 
-def _as_awarded(
-    session: Session, pledge_ids: list[int], awarded: set[int]
-) -> dict[int, PledgeRevision]:
-    """Each pledge's latest revision made in an awarded application."""
-    latest: dict[int, PledgeRevision] = {}
-    rows = session.exec(
-        select(PledgeRevision)
-        .where(
-            col(PledgeRevision.pledge_id).in_(pledge_ids),
-            col(PledgeRevision.application_id).in_(awarded),
-        )
-        .order_by(col(PledgeRevision.revision))
+# Built once, with bind parameters: the public page reads each of them on every request, and
+# building a statement (and its cache key) anew cost more than SQLite running it.
+_REVISIONS = (
+    select(
+        col(PledgeRevision.pledge_id),
+        col(PledgeRevision.change),
+        col(PledgeRevision.theme),
+        col(PledgeRevision.title),
+        col(PledgeRevision.indicator),
+        col(PledgeRevision.unit),
+        col(PledgeRevision.baseline),
+        col(PledgeRevision.target),
+        col(PledgeRevision.due_date),
     )
-    for r in rows:
+    .where(
+        col(PledgeRevision.pledge_id).in_(bindparam("pledge_ids", expanding=True)),
+        col(PledgeRevision.application_id).in_(bindparam("application_ids", expanding=True)),
+    )
+    .order_by(col(PledgeRevision.revision))
+)
+_AWARDED = select(col(Award.application_id)).where(
+    col(Award.organisation_id).in_(bindparam("organisation_ids", expanding=True))
+)
+_GROUPS = select(col(Application.group_application_id)).where(
+    col(Application.id).in_(bindparam("application_ids", expanding=True))
+)
+
+
+def _as_awarded(session: Session, pledge_ids: list[int], awarded: set[int]) -> dict[int, Any]:
+    """Each pledge's latest revision made in an awarded application (its row: the revision's
+    pledge_id, change, theme, title, indicator, unit, baseline, target and due_date)."""
+    latest: dict[int, Any] = {}
+    if not pledge_ids or not awarded:
+        return latest
+    params = {"pledge_ids": pledge_ids, "application_ids": sorted(awarded)}
+    for r in session.connection().execute(_REVISIONS, params):
         if r.change in ("made", "revised", "carried"):
             latest[r.pledge_id] = r
     return latest
@@ -89,22 +113,16 @@ def accepted_progress(
 
 def award_pledges(session: Session, awards: list[Award]) -> list[PublicPledge]:
     """The pledges these awards hold, each once, as awarded, with accepted progress."""
-    held = pledge_service.held_by(session, [a.application_id for a in awards])
-    if not held:
+    ids = pledge_service.held_ids(session, [a.application_id for a in awards])
+    if not ids:
         return []
-    owners = {a.organisation_id for a in awards}
-    awarded = set(
-        session.exec(select(Award.application_id).where(col(Award.organisation_id).in_(owners)))
-    )
+    owners = sorted({a.organisation_id for a in awards})
+    conn = session.connection()  # held_ids flushed what was pending
+    awarded = {i for (i,) in conn.execute(_AWARDED, {"organisation_ids": owners})}
     # A member's award of a group's application holds pledges made (and revised) there.
-    awarded |= {
-        gid
-        for gid in session.exec(
-            select(Application.group_application_id).where(col(Application.id).in_(awarded))
-        )
-        if gid is not None
-    }
-    ids = [p.id for p in held if p.id is not None]
+    if awarded:
+        groups = conn.execute(_GROUPS, {"application_ids": sorted(awarded)})
+        awarded |= {gid for (gid,) in groups if gid is not None}
     revisions = _as_awarded(session, ids, awarded)
     # A group's shared pledge is held by each member's award: each reads its own figures.
     progress = accepted_progress(session, ids, owners)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
-from sqlalchemy import Column, Text
+from sqlalchemy import Column, Text, bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from svqm.errors import Conflict, InvalidInput, NotFound
@@ -284,6 +285,23 @@ def figures_of(session: Session, report_ids: list[int]) -> dict[int, list[Pledge
     return out
 
 
+# Built once, with bind parameters (the public page reads them on every request).
+_ACCEPTED_BASE = (
+    sa_select(col(PledgeProgress.pledge_id), col(AnnualReport.period), col(PledgeProgress.actual))
+    .join(AnnualReport, col(AnnualReport.id) == col(PledgeProgress.report_id))
+    .where(
+        col(PledgeProgress.pledge_id).in_(bindparam("pledge_ids", expanding=True)),
+        col(AnnualReport.published).is_(True),
+    )
+)
+_ACCEPTED = _ACCEPTED_BASE.order_by(col(AnnualReport.id))
+_ACCEPTED_ON_THEIRS = (
+    _ACCEPTED_BASE.join(Award, col(Award.id) == col(AnnualReport.award_id))
+    .where(col(Award.organisation_id).in_(bindparam("organisation_ids", expanding=True)))
+    .order_by(col(AnnualReport.id))
+)
+
+
 def accepted_figures(
     session: Session, pledge_ids: list[int], organisations: Iterable[int] | None = None
 ) -> dict[int, list[tuple[str, float]]]:
@@ -292,19 +310,13 @@ def accepted_figures(
     share its pledges, each reporting its own figures)."""
     if not pledge_ids:
         return {}
-    query = (
-        select(PledgeProgress.pledge_id, AnnualReport.period, PledgeProgress.actual)
-        .join(AnnualReport, col(AnnualReport.id) == col(PledgeProgress.report_id))
-        .where(
-            col(PledgeProgress.pledge_id).in_(pledge_ids),
-            col(AnnualReport.published).is_(True),
-        )
-    )
-    if organisations is not None:
-        query = query.join(Award, col(Award.id) == col(AnnualReport.award_id)).where(
-            col(Award.organisation_id).in_(list(organisations))
-        )
-    rows = session.exec(query.order_by(col(AnnualReport.id)))
+    params: dict[str, Any] = {"pledge_ids": list(pledge_ids)}
+    if organisations is None:
+        statement = _ACCEPTED
+    else:
+        statement, params["organisation_ids"] = _ACCEPTED_ON_THEIRS, list(organisations)
+    session.flush()  # as the ORM's autoflush would: the read is on the session's connection
+    rows = session.connection().execute(statement, params)
     by_pledge: dict[int, dict[str, float]] = {}
     for pledge_id, period, actual in rows:
         by_pledge.setdefault(pledge_id, {})[period] = actual
