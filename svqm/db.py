@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import DateTime, Table, event, text
 from sqlalchemy import inspect as sa_inspect
@@ -16,6 +16,7 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import Select
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel._compat import partial_init
 
 # Named constraints, so later migrations (batch mode on SQLite) can find and alter them.
 SQLModel.metadata.naming_convention = {
@@ -118,6 +119,36 @@ def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+_Row = TypeVar("_Row", bound=SQLModel)
+
+
+def new_row(model: type[_Row], **values: Any) -> _Row:
+    """A new row of a table model from trusted values: what `model(**values)` builds, at about
+    a quarter of its cost.
+
+    A table model's constructor validates nothing either; it sets each field through the ORM's
+    instrumentation and pydantic's `__setattr__` one by one (about 10 µs a field). Here the
+    object is made by the same instrumented constructor with SQLModel's own field setting left
+    out (as `model_validate` does), then given the values and the other fields' defaults
+    (their factories called) directly: the INSERT a flush sends is made from the same values,
+    and `model_fields_set` is the fields given, as the constructor leaves it.
+    """
+    fields = model.model_fields
+    unknown = values.keys() - fields.keys()
+    if unknown:
+        raise TypeError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
+    with partial_init():
+        row = model()
+    state = row.__dict__
+    for name, info in fields.items():
+        if name in values:
+            state[name] = values[name]
+        elif not info.is_required():
+            state[name] = info.get_default(call_default_factory=True)
+    object.__setattr__(row, "__pydantic_fields_set__", set(values))
+    return row
 
 
 def ping(engine: Engine) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
+from svqm.db import new_row
 from svqm.errors import Conflict, InvalidInput
 from svqm.evidence.models import AssessorScore, ModerationCreate, Score, ScoreChange
 from svqm.policy import Level, Policy, Question
@@ -146,6 +147,15 @@ _OWN_ROWS = select(AssessorScore).where(
     col(AssessorScore.application_id) == bindparam("application_id")
 )
 _AGREED_ROWS = select(Score).where(col(Score.application_id) == bindparam("application_id"))
+_OWN_SCORES = select(
+    col(AssessorScore.assessor_id),
+    col(AssessorScore.standard),
+    col(AssessorScore.question),
+    col(AssessorScore.score),
+).where(col(AssessorScore.application_id) == bindparam("application_id"))
+_AGREED_SCORES = select(
+    col(Score.standard), col(Score.question), col(Score.score), col(Score.moderated_by_id)
+).where(col(Score.application_id) == bindparam("application_id"))
 _OWN_ROW = select(AssessorScore).where(
     col(AssessorScore.application_id) == bindparam("application_id"),
     col(AssessorScore.assessor_id) == bindparam("assessor_id"),
@@ -173,10 +183,16 @@ def marking(
     second_id: int | None,
 ) -> Marking:
     """The application's double marking as it stands (every score: see `for_reader`)."""
+    # Plain columns, not rows: every score given reads the marking again.
+    which = {"application_id": application_id}
     own = {
-        (r.assessor_id, r.standard, r.question): r.score for r in _own_rows(session, application_id)
+        (assessor, sid, qid): score
+        for assessor, sid, qid, score in session.exec(_OWN_SCORES, params=which)
     }
-    agreed = _agreed_rows(session, application_id)
+    agreed = {
+        (sid, qid): (score, moderated_by)
+        for sid, qid, score, moderated_by in session.exec(_AGREED_SCORES, params=which)
+    }
     keys = _keys(policy, level)
     questions = [
         QuestionMarks(
@@ -184,8 +200,8 @@ def marking(
             question=qid,
             first=own.get((first_id, sid, qid)) if first_id is not None else None,
             second=own.get((second_id, sid, qid)) if second_id is not None else None,
-            agreed=agreed[(sid, qid)].score if (sid, qid) in agreed else None,
-            moderated=(sid, qid) in agreed and agreed[(sid, qid)].moderated_by_id is not None,
+            agreed=agreed[(sid, qid)][0] if (sid, qid) in agreed else None,
+            moderated=(sid, qid) in agreed and agreed[(sid, qid)][1] is not None,
         )
         for sid, qid in keys
     ]
@@ -228,7 +244,8 @@ def record_own(
     changes: list[ScoreChange] = []
     if row is None or row.score != score or row.note != note:
         changes.append(
-            ScoreChange(
+            new_row(
+                ScoreChange,
                 application_id=application_id,
                 standard=standard,
                 question=question,
@@ -242,7 +259,8 @@ def record_own(
             )
         )
         if row is None:
-            row = AssessorScore(
+            row = new_row(
+                AssessorScore,
                 application_id=application_id,
                 assessor_id=assessor_id,
                 standard=standard,
@@ -293,7 +311,8 @@ def agree(
             assert row is not None
             session.delete(row)
         else:
-            row = row or Score(
+            row = row or new_row(
+                Score,
                 application_id=application_id,
                 standard=q.standard,
                 question=q.question,
@@ -302,7 +321,8 @@ def agree(
             row.score, row.assessor_id, row.at, row.note = want, None, now, ""
             session.add(row)
         changes.append(
-            ScoreChange(
+            new_row(
+                ScoreChange,
                 application_id=application_id,
                 standard=q.standard,
                 question=q.question,

@@ -8,11 +8,12 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from svqm.clock import utc_now
+from svqm.db import new_row
 from svqm.errors import InvalidInput, NotFound
 from svqm.evidence.models import (
     HELD,
@@ -80,7 +81,8 @@ def _revision(
 ) -> None:
     assert pledge.id is not None
     session.add(
-        PledgeRevision(
+        new_row(
+            PledgeRevision,
             pledge_id=pledge.id,
             revision=pledge.revision,
             application_id=application_id,
@@ -126,7 +128,7 @@ def create_pledge(
     session.add(pledge)
     session.flush()
     assert pledge.id is not None
-    session.add(ApplicationPledge(application_id=application_id, pledge_id=pledge.id))
+    session.add(new_row(ApplicationPledge, application_id=application_id, pledge_id=pledge.id))
     _revision(session, pledge, application_id, "made", created_by_id, at)
     session.flush()
     return pledge
@@ -172,11 +174,30 @@ def application_pledges(
     return [(p, link) for p, link in rows]
 
 
+# Built once: the pledges alone (not their holds), for the uploads, checklists and guards.
+_HELD_PLEDGES = (
+    select(Pledge)
+    .join(ApplicationPledge, col(ApplicationPledge.pledge_id) == col(Pledge.id))
+    .where(
+        col(ApplicationPledge.application_id) == bindparam("application_id"),
+        col(ApplicationPledge.disposition).in_(HELD),
+    )
+    .order_by(col(Pledge.id))
+)
+_CARRIED_COUNT = (
+    select(func.count())
+    .select_from(ApplicationPledge)
+    .join(Pledge, col(ApplicationPledge.pledge_id) == col(Pledge.id))
+    .where(
+        col(ApplicationPledge.application_id) == bindparam("application_id"),
+        col(ApplicationPledge.disposition).in_(("carried", "revised")),
+    )
+)
+
+
 def list_pledges(session: Session, application_id: int) -> list[Pledge]:
     """The pledges an application holds (made, carried or revised there), oldest first."""
-    return [
-        p for p, link in application_pledges(session, application_id) if link.disposition in HELD
-    ]
+    return list(session.exec(_HELD_PLEDGES, params={"application_id": application_id}))
 
 
 def _held(*columns: Any) -> Any:
@@ -218,11 +239,7 @@ def held_ids(session: Session, application_ids: Iterable[int]) -> list[int]:
 
 def carried_count(session: Session, application_id: int) -> int:
     """How many pledges the application holds that were carried in from an earlier award."""
-    return sum(
-        1
-        for _, link in application_pledges(session, application_id)
-        if link.disposition in ("carried", "revised")
-    )
+    return int(session.exec(_CARRIED_COUNT, params={"application_id": application_id}).one())
 
 
 def carry(
@@ -237,8 +254,11 @@ def carry(
     for pledge in pledges:
         assert pledge.id is not None
         session.add(
-            ApplicationPledge(
-                application_id=application_id, pledge_id=pledge.id, disposition="carried"
+            new_row(
+                ApplicationPledge,
+                application_id=application_id,
+                pledge_id=pledge.id,
+                disposition="carried",
             )
         )
     session.flush()

@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from svqm.db import new_row
 from svqm.errors import Conflict, InvalidInput, NotFound
 from svqm.evidence import marking, requirements, scoring
 from svqm.evidence.models import (
@@ -158,7 +159,7 @@ def _record_version(session: Session, fields: dict[str, Any]) -> EvidenceItem:
     for _ in range(_VERSION_TRIES):
         which = {"application_id": fields["application_id"], "slot": fields["slot"]}
         latest = session.exec(_LATEST_VERSION, params=which).one()
-        item = EvidenceItem(**fields, version=(latest or 0) + 1)
+        item = new_row(EvidenceItem, **fields, version=(latest or 0) + 1)
         try:
             with session.begin_nested():
                 session.add(item)
@@ -238,7 +239,8 @@ def review_evidence(
             "applicant, or accept the item",
             field="visibility",
         )
-    review = Review(
+    review = new_row(
+        Review,
         evidence_id=item.id or 0,
         reviewer_id=reviewer_id,
         decision=data.decision,
@@ -281,7 +283,8 @@ def set_score(
     note = data.note.strip()
     change = None
     if row is None or row.score != data.score or row.note != note:
-        change = ScoreChange(
+        change = new_row(
+            ScoreChange,
             application_id=application_id,
             standard=data.standard,
             question=data.question,
@@ -295,7 +298,8 @@ def set_score(
         )
         session.add(change)
     if row is None:
-        row = Score(
+        row = new_row(
+            Score,
             application_id=application_id,
             standard=data.standard,
             question=data.question,

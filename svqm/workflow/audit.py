@@ -11,7 +11,7 @@ from sqlalchemy import DDL, bindparam, event, func, insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from svqm.db import table_of
+from svqm.db import new_row, table_of
 from svqm.workflow.models import Application, AuditEvent, Award
 
 GENESIS = "0" * 64
@@ -108,7 +108,8 @@ def append_event(
     conn = session.connection()
     params = {"kind": subject_kind, "id": subject_id, "seq": seq - 1}
     prev = conn.execute(_PREVIOUS_HASH, params).scalar()
-    e = AuditEvent(
+    e = new_row(
+        AuditEvent,
         subject_kind=subject_kind,
         subject_id=subject_id,
         seq=seq,
