@@ -16,10 +16,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from svqm.accounts.models import STAFF_ROLES, User
+from svqm.db import PlainSelect
 from svqm.notify import outbox
 from svqm.notify.models import DIGESTED, HELD, OutboxMessage
 from svqm.notify.recipients import SECOND_ASSESSOR
@@ -29,6 +31,16 @@ _LOCAL = ZoneInfo("Europe/London")
 # The digest goes with the first sweep at or after this hour (UK time) each day.
 DIGEST_HOUR = 7
 HOLDABLE = ("event", "message")
+
+# Built once: every event email to staff asks who of them chose the digest.
+_HOLDERS = PlainSelect(
+    sa_select(col(User.id), col(User.email)).where(
+        col(User.email).in_(bindparam("emails", expanding=True)),
+        col(User.email_digest).is_(True),
+        col(User.active).is_(True),
+        col(User.role).in_(bindparam("roles", expanding=True)),
+    )
+)
 
 
 def hold_for(session: Session, rows: list[dict[str, Any]], person: User) -> None:
@@ -46,17 +58,11 @@ def split(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     wanted = {a for r in rows if _staff_row(r) for a in _addresses(r)}
     if not wanted:
         return rows
-    holders: dict[str, int | None] = {
-        email: uid
-        for uid, email in session.exec(
-            select(User.id, User.email).where(
-                col(User.email).in_(wanted),
-                col(User.email_digest).is_(True),
-                col(User.active).is_(True),
-                col(User.role).in_(STAFF_ROLES),
-            )
-        )
-    }
+    session.flush()  # pending changes first, as the ORM's autoflush would
+    found = _HOLDERS.rows(
+        session.connection(), {"emails": list(wanted), "roles": list(STAFF_ROLES)}
+    )
+    holders: dict[str, int | None] = {email: uid for uid, email in found}
     if not holders:
         return rows
     out = []

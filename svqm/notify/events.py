@@ -80,7 +80,7 @@ def asked_about(session: Session, application_id: int) -> list[dict[str, str]]:
 
 # Built once: every notice reads its subject's open deadlines and (an application's) award.
 _OPEN_DEADLINES = (
-    select(ScheduledDeadline)
+    select(col(ScheduledDeadline.kind), col(ScheduledDeadline.due_at))
     .where(
         col(ScheduledDeadline.subject_kind) == bindparam("kind"),
         col(ScheduledDeadline.subject_id) == bindparam("id"),
@@ -88,7 +88,9 @@ _OPEN_DEADLINES = (
     )
     .order_by(col(ScheduledDeadline.due_at))
 )
-_AWARD_OF = select(Award).where(col(Award.application_id) == bindparam("application_id"))
+_AWARD_OF = select(col(Award.id), col(Award.issued_at), col(Award.certificate_number)).where(
+    col(Award.application_id) == bindparam("application_id")
+)
 
 
 def _deadlines(session: Session, notice: events.Notice, role: str) -> list[dict[str, str]]:
@@ -96,10 +98,10 @@ def _deadlines(session: Session, notice: events.Notice, role: str) -> list[dict[
     which = {"kind": notice.kind, "id": notice.subject.id}
     rows = session.exec(_OPEN_DEADLINES, params=which).all()
     out = []
-    for row in rows:
-        d = notice.policy.deadline(row.kind)
+    for kind, due in rows:
+        d = notice.policy.deadline(kind)
         if d is not None and role in d.notify:
-            out.append({"label": d.label, "due_text": due_text(row.due_at)})
+            out.append({"label": d.label, "due_text": due_text(due)})
     return out
 
 
@@ -108,13 +110,16 @@ def _award_paths(session: Session, notice: events.Notice, role: str) -> dict[str
     if notice.kind != "application":
         return {}
     award = session.exec(_AWARD_OF, params={"application_id": notice.subject.id}).first()
-    if award is None or award.issued_at != notice.now:
+    if award is None:
+        return {}
+    award_id, issued_at, certificate_number = award
+    if issued_at != notice.now:
         return {}
     return {
-        "award_path": page_of("award", award.id, role),
-        "certificate_path": f"/awards/{award.id}/certificate",
-        "verify_path": f"/awards/{award.id}/verify",
-        "certificate_number": award.certificate_number,
+        "award_path": page_of("award", award_id, role),
+        "certificate_path": f"/awards/{award_id}/certificate",
+        "verify_path": f"/awards/{award_id}/verify",
+        "certificate_number": certificate_number,
     }
 
 

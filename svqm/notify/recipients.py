@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from svqm.accounts.models import Membership, Organisation, User
 from svqm.db import PlainSelect
@@ -79,6 +79,17 @@ _MEMBERS = PlainSelect(
     .order_by(col(User.id))
 )
 
+_ASSESSORS = PlainSelect(
+    sa_select(col(User.id), col(User.email), col(User.name)).where(
+        col(User.active).is_(True), col(User.id).in_(bindparam("ids", expanding=True))
+    )
+)
+_STAFF = PlainSelect(
+    sa_select(col(User.email), col(User.name))
+    .where(col(User.active).is_(True), col(User.role) == bindparam("role"))
+    .order_by(col(User.id))
+)
+
 
 class Audience:
     """Addresses and links for one sweep batch, looked up once for all its subjects.
@@ -120,11 +131,7 @@ class Audience:
                 self.names[email] = name
         self.assessors: dict[int, str] = {}
         if assessor_ids:
-            found = session.exec(
-                select(User.id, User.email, User.name).where(
-                    col(User.active).is_(True), col(User.id).in_(assessor_ids)
-                )
-            )
+            found = _ASSESSORS.rows(conn, {"ids": list(assessor_ids)})
             for uid, email, name in found:
                 if uid is not None:
                     self.assessors[uid] = email
@@ -143,11 +150,8 @@ class Audience:
             sid = _second_assessor(kind, subject)
             return [self.assessors[sid]] if sid in self.assessors else []
         if role not in self._staff:
-            staff = self.session.exec(
-                select(User.email, User.name)
-                .where(col(User.active).is_(True), User.role == role)
-                .order_by(col(User.id))
-            ).all()
+            self.session.flush()  # pending changes first, as the ORM's autoflush would
+            staff = _STAFF.rows(self.session.connection(), {"role": role})
             self.names.update(dict(staff))
             self._staff[role] = [email for email, _ in staff]
         return self._staff[role]
