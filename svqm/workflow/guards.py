@@ -103,7 +103,8 @@ def _id(ctx: GuardContext) -> int:
 def _with_argument(ctx: GuardContext, argument: str) -> GuardContext:
     from dataclasses import replace
 
-    return replace(ctx, argument=argument)
+    # The same context when the argument is the same (most guards take none): it is frozen.
+    return ctx if argument == ctx.argument else replace(ctx, argument=argument)
 
 
 @guard("has_comment", asks="comment")
