@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 from zxcvbn import zxcvbn  # type: ignore[import-untyped]
@@ -294,7 +295,18 @@ def declare_conflict(
 
 def person_name(user: User) -> str:
     """How staff pages name a person: 'Asha Assessor (assessor)'."""
-    return f"{user.name or user.email} ({user.role})"
+    return _named(user.name, user.email, user.role)
+
+
+def _named(name: str | None, email: str, role: str) -> str:
+    return f"{name or email} ({role})"
+
+
+# Built once, with bind parameters: every case page names its people (twice, for its history
+# and its record of judgement), and building the statement anew cost more than running it.
+_NAMES = sa_select(col(User.id), col(User.name), col(User.email), col(User.role)).where(
+    col(User.id).in_(bindparam("ids", expanding=True))
+)
 
 
 def display_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
@@ -302,8 +314,9 @@ def display_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
-    users = session.exec(select(User).where(col(User.id).in_(wanted)))
-    return {u.id: person_name(u) for u in users if u.id is not None}
+    session.flush()  # as the ORM's autoflush would: the read is on the session's connection
+    rows = session.connection().execute(_NAMES, {"ids": sorted(wanted)})
+    return {uid: _named(name, email, role) for uid, name, email, role in rows if uid is not None}
 
 
 def organisation_names(session: Session, ids: Iterable[int] | None = None) -> dict[int, str]:

@@ -398,15 +398,17 @@ def moderate(
     return change
 
 
+# Built once, with a bind parameter (every case page reads it).
+_HISTORY = (
+    select(ScoreChange)
+    .where(col(ScoreChange.application_id) == bindparam("application_id"))
+    .order_by(col(ScoreChange.id))
+)
+
+
 def history(session: Session, application_id: int) -> list[ScoreChange]:
     """Every score change of the application, oldest first."""
-    return list(
-        session.exec(
-            select(ScoreChange)
-            .where(ScoreChange.application_id == application_id)
-            .order_by(col(ScoreChange.id))
-        )
-    )
+    return list(session.exec(_HISTORY, params={"application_id": application_id}))
 
 
 def visible_history(

@@ -767,18 +767,21 @@ def _carry_pledges(
     )
 
 
+# Built once, with bind parameters (every case page and the history pages read it).
+_HISTORY = (
+    select(AuditEvent)
+    .where(
+        col(AuditEvent.subject_kind) == bindparam("subject_kind"),
+        col(AuditEvent.subject_id) == bindparam("subject_id"),
+    )
+    .order_by(col(AuditEvent.seq))
+)
+
+
 def history(session: Session, subject: Subject) -> list[AuditEvent]:
     """The subject's audit events, oldest first."""
-    return list(
-        session.exec(
-            select(AuditEvent)
-            .where(
-                AuditEvent.subject_kind == kind_of(subject),
-                AuditEvent.subject_id == subject.id,
-            )
-            .order_by(col(AuditEvent.seq))
-        )
-    )
+    params = {"subject_kind": kind_of(subject), "subject_id": subject.id}
+    return list(session.exec(_HISTORY, params=params))
 
 
 def offered_for_rows(
