@@ -3,6 +3,7 @@ from __future__ import annotations
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 from sqlmodel import Session, func, select
 
 from svqm.accounts import auth
@@ -13,6 +14,7 @@ from svqm.config import Settings
 from svqm.db import writer
 from svqm.evidence.models import EvidenceItem
 from svqm.web.app import create_app
+from svqm.web.schemas import ApplicationPublic
 from svqm.workflow.models import Application, Award
 from tests.web.pages_helpers import forget_last_code
 
@@ -215,6 +217,25 @@ def test_the_whole_journey_through_the_api(client, engine):
         "comment",
         "visibility",
     }
+
+
+def test_an_application_reads_as_its_response_model_writes_it(client):
+    """Its body is the bytes FastAPI's response model would write for it (the route answers
+    them itself), as JSON, and the OpenAPI schema still names the model."""
+    headers, _ = signup(client, "Model Trust")
+    created = client.post(
+        "/api/v1/applications", json={"scheme": "svqm", "level": "bronze"}, headers=headers
+    )
+    assert created.status_code == 201, created.text
+    read = client.get(f"/api/v1/applications/{created.json()['id']}", headers=headers)
+    assert read.status_code == 200
+    assert read.headers["content-type"] == "application/json"
+    model = TypeAdapter(ApplicationPublic)
+    assert read.content == model.dump_json(model.validate_json(read.content), by_alias=True)
+    assert read.json() == {**created.json(), "triggers": read.json()["triggers"]}
+    schema = client.get("/openapi.json").json()["paths"]["/api/v1/applications/{application_id}"]
+    answer = schema["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/ApplicationPublic"}
 
 
 def test_staff_need_their_second_factor_for_a_token(client, engine):
