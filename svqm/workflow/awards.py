@@ -46,16 +46,26 @@ def renewed_by(session: Session, policy: Policy, app: Application) -> Award | No
     supersede = policy.workflows.award.supersede
     if supersede is None or policy.workflows.application.state(app.state).terminal:
         return None
-    return session.exec(
-        select(Award)
-        .where(
-            Award.organisation_id == app.organisation_id,
-            Award.scheme == app.scheme,
-            Award.level == app.level,
-            col(Award.state).in_(policy.workflows.award.leaves(supersede)),
-        )
-        .order_by(col(Award.issued_at).desc())
-    ).first()
+    which = {
+        "organisation_id": app.organisation_id,
+        "scheme": app.scheme,
+        "level": app.level,
+        "states": sorted(policy.workflows.award.leaves(supersede)),
+    }
+    return session.exec(_RENEWABLE, params=which).first()
+
+
+# Built once: every submission's invoice asks which award the application renews.
+_RENEWABLE = (
+    select(Award)
+    .where(
+        col(Award.organisation_id) == bindparam("organisation_id"),
+        col(Award.scheme) == bindparam("scheme"),
+        col(Award.level) == bindparam("level"),
+        col(Award.state).in_(bindparam("states", expanding=True)),
+    )
+    .order_by(col(Award.issued_at).desc())
+)
 
 
 # Built once, with a bind parameter: the public page and the holder's pages read it each time.

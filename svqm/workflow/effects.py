@@ -122,6 +122,18 @@ def _member_record(ctx: EffectContext, app: Application, member: int) -> Applica
     return record
 
 
+# Built once: each award issued reads the awards it supersedes.
+_SUPERSEDED = (
+    select(Award)
+    .where(
+        col(Award.organisation_id) == bindparam("holder"),
+        col(Award.scheme) == bindparam("scheme"),
+        col(Award.state).in_(bindparam("states", expanding=True)),
+    )
+    .order_by(col(Award.id))
+)
+
+
 def _award_for(ctx: EffectContext, app: Application, holder: int) -> Award:
     level = ctx.policy.level(app.level)
     if holder != app.organisation_id:
@@ -131,15 +143,8 @@ def _award_for(ctx: EffectContext, app: Application, holder: int) -> Award:
     supersede = ctx.policy.workflows.award.supersede
     assert supersede is not None
     renewable = ctx.policy.workflows.award.leaves(supersede)
-    superseded = ctx.session.exec(
-        select(Award)
-        .where(
-            Award.organisation_id == holder,
-            Award.scheme == app.scheme,
-            col(Award.state).in_(renewable),
-        )
-        .order_by(col(Award.id))
-    ).all()
+    which = {"holder": holder, "scheme": app.scheme, "states": sorted(renewable)}
+    superseded = ctx.session.exec(_SUPERSEDED, params=which).all()
     award = Award(
         organisation_id=holder,
         application_id=app.id or 0,
@@ -184,31 +189,39 @@ def extend_validity(ctx: EffectContext) -> str:
 def open_workload(session: Session, policy: Policy) -> dict[int, int]:
     """Open applications per assessor (those not in a terminal state)."""
     terminal = [s.name for s in policy.workflows.application.states if s.terminal]
-    rows = session.exec(
-        select(Application.assessor_id, func.count())
-        .where(col(Application.assessor_id).is_not(None), col(Application.state).not_in(terminal))
-        .group_by(col(Application.assessor_id))
-    ).all()
+    rows = session.exec(_WORKLOAD, params={"terminal": terminal}).all()
     return {int(aid): int(n) for aid, n in rows if aid is not None}
+
+
+# Built once: every submission assigns the least-loaded assessor free of conflicts.
+_WORKLOAD = (
+    select(Application.assessor_id, func.count())
+    .where(
+        col(Application.assessor_id).is_not(None),
+        col(Application.state).not_in(bindparam("terminal", expanding=True)),
+    )
+    .group_by(col(Application.assessor_id))
+)
+_ELIGIBLE_ASSESSORS = (
+    select(User)
+    .where(
+        User.role == "assessor",
+        col(User.active).is_(True),
+        (col(User.organisation_id).is_(None))
+        | (col(User.organisation_id) != bindparam("organisation_id")),
+        col(User.id).not_in(
+            select(ConflictOfInterest.user_id).where(
+                col(ConflictOfInterest.organisation_id) == bindparam("organisation_id")
+            )
+        ),
+    )
+    .order_by(col(User.id))
+)
 
 
 def eligible_assessors(session: Session, organisation_id: int) -> list[User]:
     """Active assessors with no conflict: not a member, no declared conflict of interest."""
-    declared = select(ConflictOfInterest.user_id).where(
-        ConflictOfInterest.organisation_id == organisation_id
-    )
-    return list(
-        session.exec(
-            select(User)
-            .where(
-                User.role == "assessor",
-                col(User.active).is_(True),
-                (col(User.organisation_id).is_(None)) | (User.organisation_id != organisation_id),
-                col(User.id).not_in(declared),
-            )
-            .order_by(col(User.id))
-        )
-    )
+    return list(session.exec(_ELIGIBLE_ASSESSORS, params={"organisation_id": organisation_id}))
 
 
 @effect("assign_assessor")

@@ -123,9 +123,24 @@ def _band(session: Session, application_id: int | None) -> str:
     return row.turnover_band if row else ""
 
 
+# Built once: every submission and renewal asks whether its subject is invoiced already.
+_NOT_CREDITED = select(Invoice).where(Invoice.kind == INVOICE, col(Invoice.status) != CREDITED)
+_OPEN_OF_APPLICATION = _NOT_CREDITED.where(
+    col(Invoice.application_id) == bindparam("application_id")
+).order_by(col(Invoice.id))
+_OPEN_OF_AWARD_ALONE = _NOT_CREDITED.where(
+    col(Invoice.award_id) == bindparam("award_id"), col(Invoice.application_id).is_(None)
+).order_by(col(Invoice.id))
+
+
 def _open_invoice(session: Session, **where: int | None) -> Invoice | None:
     """The subject's invoice not credited, if any (`application_id=` or `award_id=`)."""
-    statement = select(Invoice).where(Invoice.kind == INVOICE, col(Invoice.status) != CREDITED)
+    if where.keys() == {"application_id"} and where["application_id"] is not None:
+        return session.exec(_OPEN_OF_APPLICATION, params=where).first()
+    if where.keys() == {"award_id", "application_id"} and where["application_id"] is None:
+        found = session.exec(_OPEN_OF_AWARD_ALONE, params={"award_id": where["award_id"]})
+        return found.first()
+    statement = _NOT_CREDITED
     for name, value in where.items():
         statement = statement.where(getattr(Invoice, name) == value)
     return session.exec(statement.order_by(col(Invoice.id))).first()
