@@ -214,15 +214,17 @@ def sync(session: Session, policy: Policy, subject: Subject, now: datetime) -> N
     assert subject.id is not None
     # Core statements do not autoflush: pending ORM changes must reach the database first.
     session.flush()
+    # On the session's connection: these Core statements need none of the ORM's execution.
+    conn = session.connection()
     wanted = {d.kind: d for d in policy.deadlines if arithmetic.applies(d, kind, subject)}
     outcome = f"the {kind} left the deadline's states"
     if not wanted:
         params = {"s_kind": kind, "s_id": subject.id}
-        closed = session.execute(_CLOSE_ALL, {**params, **_closing("cancelled", now, outcome)})
+        closed = conn.execute(_CLOSE_ALL, {**params, **_closing("cancelled", now, outcome)})
         _tell_loaded(session, closed.scalars().all(), "cancelled", now, outcome)
         session.flush()
         return
-    past = [_Past(*r) for r in session.execute(_PAST, {"s_kind": kind, "s_id": subject.id})]
+    past = [_Past(*r) for r in conn.execute(_PAST, {"s_kind": kind, "s_id": subject.id})]
     # An open row keeps its deadline (and its due time); a second open row of a kind, or one
     # of a kind the state no longer runs, is cancelled.
     stale = [r.id for r in past if r.status == OPEN and wanted.pop(r.kind, None) is None]
@@ -256,7 +258,7 @@ def sync(session: Session, policy: Policy, subject: Subject, now: datetime) -> N
             }
         )
     if opening:
-        session.execute(_OPEN, opening)
+        conn.execute(_OPEN, opening)
     session.flush()
 
 
@@ -270,7 +272,7 @@ def close_ids(
 ) -> list[int]:
     """Close open rows by id in one statement; the ids it closed (others were closed already)."""
     params = {"s_ids": ids, **_closing(status, now, outcome)}
-    closed = list(session.execute(_CLOSE_IDS, params).scalars())
+    closed = list(session.connection().execute(_CLOSE_IDS, params).scalars())
     _tell_loaded(session, closed, status, now, outcome)
     return closed
 

@@ -123,7 +123,7 @@ def _bump(
     """Conditional write: only if nobody changed the row since we read it (else StaleVersion)."""
     # A Core statement does not autoflush as the ORM's would: pending changes go first.
     session.flush()
-    result = session.execute(
+    result = session.connection().execute(
         _bump_statement(type(subject), state_changed),
         {
             "b_id": subject.id,
