@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from sqlalchemy import bindparam, func
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from svqm.db import new_row
+from svqm.db import new_row, table_of
 from svqm.errors import Conflict, InvalidInput, NotFound
 from svqm.evidence import marking, requirements, scoring
 from svqm.evidence.models import (
@@ -142,10 +143,10 @@ def check_note(note: str) -> str:
 _VERSION_TRIES = 5
 
 
-# Built once: every upload reads its slot's latest version.
-_LATEST_VERSION = select(func.max(EvidenceItem.version)).where(
-    col(EvidenceItem.application_id) == bindparam("application_id"),
-    col(EvidenceItem.slot) == bindparam("slot"),
+# Built once, on the Core table: every upload reads its slot's latest version.
+_ITEMS = table_of(EvidenceItem)
+_LATEST_VERSION = sa_select(func.max(_ITEMS.c.version)).where(
+    _ITEMS.c.application_id == bindparam("application_id"), _ITEMS.c.slot == bindparam("slot")
 )
 
 
@@ -158,7 +159,8 @@ def _record_version(session: Session, fields: dict[str, Any]) -> EvidenceItem:
     """
     for _ in range(_VERSION_TRIES):
         which = {"application_id": fields["application_id"], "slot": fields["slot"]}
-        latest = session.exec(_LATEST_VERSION, params=which).one()
+        session.flush()  # pending changes first, as the ORM's autoflush would
+        latest = session.connection().execute(_LATEST_VERSION, which).scalar_one()
         item = new_row(EvidenceItem, **fields, version=(latest or 0) + 1)
         try:
             with session.begin_nested():
