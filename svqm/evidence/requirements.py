@@ -143,12 +143,14 @@ def checklist(
     policy: Policy,
     level: Level,
     members: Sequence[int] = (),
+    pledges: list[Pledge] | None = None,
 ) -> list[Slot]:
     """Every slot with all uploaded versions attached, in policy order; `members`, the
-    organisations a group's application covers (each gives a `per_member` item its own slot)."""
-    slots = slots_for(
-        policy, level, list_pledges(session, application_id), member_names(session, members)
-    )
+    organisations a group's application covers (each gives a `per_member` item its own slot);
+    `pledges`, the application's pledges when the caller has just read them (`list_pledges`)."""
+    if pledges is None:
+        pledges = list_pledges(session, application_id)
+    slots = slots_for(policy, level, pledges, member_names(session, members))
     by_id = {s.id: s for s in slots}
     items = session.exec(_EVIDENCE_OF, params={"application_id": application_id})
     for item in items:

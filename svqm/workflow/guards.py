@@ -16,6 +16,7 @@ from svqm.evidence import marking
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
+from svqm.evidence.models import Pledge
 from svqm.policy import Policy, parse_policy
 from svqm.workflow import deadlines, eligibility, invoices
 from svqm.workflow.deadlines import add_months
@@ -159,7 +160,7 @@ def invoice_paid(ctx: GuardContext) -> list[str]:
 def pledge_rule_met(ctx: GuardContext) -> list[str]:
     """The application's pledges meet its level's pledge rule."""
     level = ctx.policy.level(ctx.subject.level)
-    pledges = pledge_service.list_pledges(ctx.session, _id(ctx))
+    pledges = _pledges(ctx)
     carried = pledge_service.carried_count(ctx.session, _id(ctx))
     return pledge_service.pledge_rule_unmet(pledges, level.pledge_rule, ctx.policy, carried=carried)
 
@@ -253,6 +254,14 @@ def _slots(ctx: GuardContext) -> list[evidence_requirements.Slot]:
     return slots
 
 
+def _pledges(ctx: GuardContext) -> list[Pledge]:
+    """The application's pledges, read once for the pledge rule and the checklist."""
+    if "pledges" not in ctx.cache:
+        ctx.cache["pledges"] = pledge_service.list_pledges(ctx.session, _id(ctx))
+    pledges: list[Pledge] = ctx.cache["pledges"]
+    return pledges
+
+
 def _checklist(ctx: GuardContext) -> list[evidence_requirements.Slot]:
     return evidence_requirements.checklist(
         ctx.session,
@@ -260,6 +269,7 @@ def _checklist(ctx: GuardContext) -> list[evidence_requirements.Slot]:
         policy=ctx.policy,
         level=ctx.policy.level(ctx.subject.level),
         members=members_covered(ctx.session, _id(ctx)),
+        pledges=_pledges(ctx),
     )
 
 
