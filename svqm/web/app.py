@@ -179,7 +179,8 @@ if _IncludedRouter is not None:
                 include_context=included.include_context,
             )
 
-        def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        def index(self) -> tuple[str, ...]:
+            """The routes' literal path beginnings, worked out again when the routes change."""
             router = self.original_router
             # The routes' version, as FastAPI keeps it: the router's own count of changes
             # (cheap to read) unless it includes routers of its own.
@@ -190,8 +191,12 @@ if _IncludedRouter is not None:
             if self._indexed is None or self._indexed[0] != version:
                 self._nested = any(isinstance(r, _IncludedRouter) for r in router.routes)
                 self._indexed = (version, _prefixes(self.effective_candidates()))
+            return self._indexed[1]
+
+        def matches(self, scope: Scope) -> tuple[Match, Scope]:
+            indexed = self.index()
             if scope["type"] in ("http", "websocket") and not get_route_path(scope).startswith(
-                self._indexed[1]
+                indexed
             ):
                 return Match.NONE, {}
             match: tuple[Match, Scope] = super().matches(scope)
@@ -203,9 +208,18 @@ def _index_routers(app: FastAPI) -> None:
     if _IncludedRouter is None:
         return
     routes = app.router.routes
-    for i, route in enumerate(routes):
-        if type(route) is _IncludedRouter:
-            routes[i] = _IndexedRouter.of(route)
+    indexed = list(routes)
+    try:
+        for i, route in enumerate(routes):
+            if type(route) is _IncludedRouter:
+                indexed[i] = _IndexedRouter.of(route)
+                indexed[i].index()  # what it reads of FastAPI's internals, read once now
+    except (AttributeError, TypeError) as exc:
+        # A FastAPI whose included routers keep other internals: route as FastAPI does, a
+        # little slower, rather than fail every request.
+        log.warning("routing without the route index (FastAPI's internals differ: %s)", exc)
+        return
+    routes[:] = indexed
 
 
 def _clean_evidence_store(engine: Engine, store: BlobStore) -> None:

@@ -123,3 +123,23 @@ def test_the_route_index_answers_as_fastapi_matches(engine, registry):
                 assert got[0] == expected[0], (path, method, r.original_router)
                 skipped += expected[0] == Match.NONE
     assert skipped > 0
+
+
+def test_a_fastapi_with_other_router_internals_routes_without_the_index(
+    engine, registry, monkeypatch
+):
+    """The index reads FastAPI's private router internals; a FastAPI release without them must
+    leave routing as FastAPI does it (every page still answers), not fail every request."""
+    from svqm.web import app as app_module
+
+    def gone(self):  # as if FastAPI no longer kept the routes' version this way
+        raise AttributeError("_get_routes_version")
+
+    monkeypatch.setattr(app_module._IndexedRouter, "index", gone)
+    settings = Settings(ENV="test", DATABASE_URL=engine.url.render_as_string(hide_password=False))
+    app = create_app(settings=settings, engine=engine, registry=registry)
+    assert not [r for r in app.router.routes if isinstance(r, app_module._IndexedRouter)]
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/schemes").status_code in (200, 303)
+        assert client.get("/no-such-page").status_code == 404
