@@ -212,8 +212,9 @@ def _index_routers(app: FastAPI) -> None:
     try:
         for i, route in enumerate(routes):
             if type(route) is _IncludedRouter:
-                indexed[i] = _IndexedRouter.of(route)
-                indexed[i].index()  # what it reads of FastAPI's internals, read once now
+                router = _IndexedRouter.of(route)
+                router.index()  # what it reads of FastAPI's internals, read once now
+                indexed[i] = router
     except (AttributeError, TypeError) as exc:
         # A FastAPI whose included routers keep other internals: route as FastAPI does, a
         # little slower, rather than fail every request.
