@@ -261,6 +261,16 @@ def _wrk(url: str, headers: list[str], pid: int) -> dict[str, float]:
         "p99_ms": _ms(latency["99"]),
         "errors": float(sum(map(int, errors.groups())) if errors else 0)
         + float(non_2xx.group(1) if non_2xx else 0),
+        # Which errors: wrk's socket errors by kind (a timeout is a request over 2 s) and the
+        # answers that were not 2xx or 3xx.
+        **{
+            f"errors_{kind}": float(n)
+            for kind, n in zip(
+                ("connect", "read", "write", "timeout", "non_2xx"),
+                [*(errors.groups() if errors else (0,) * 4), non_2xx.group(1) if non_2xx else 0],
+                strict=True,
+            )
+        },
     }
 
 
