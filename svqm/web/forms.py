@@ -6,6 +6,7 @@ undoes all of it and comes back to the page, which shows it beside the field it 
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,21 +124,14 @@ def list_query(
     return ListQuery(filters, chosen, whole_number(page, high=100_000) or 1, typed, errors)
 
 
-async def _list_query_dep(
-    state: str = "",
-    level: str = "",
-    scheme: str = "",
-    organisation: str = "",
-    due_before: str = "",
-    sort: str = "",
-    page: str = "",
-    q: str = "",
-    finished: str = "",
-) -> ListQuery:
+async def _list_query_dep(**query: str) -> ListQuery:
     # `async`, so FastAPI calls it on the event loop: it reads no database, and a plain `def`
     # dependency costs a hop to the thread pool and back.
-    return list_query(state, level, scheme, organisation, due_before, sort, page, q, finished)
+    return list_query(**query)
 
+
+# FastAPI reads which query parameters to take from the signature: `list_query`'s own.
+_list_query_dep.__signature__ = inspect.signature(list_query)  # type: ignore[attr-defined]
 
 ListQueryDep = Annotated[ListQuery, Depends(_list_query_dep)]
 
