@@ -134,6 +134,8 @@ def test_an_organisations_charter_keeps_its_line_breaks_and_speaks_of_it(
     page.get_by_role("button", name="Save").click()
     expect(page).to_have_url(re.compile(r"/charter(\?.*)?$"))
     vision = "#pillars-vision .app-multiline"
+    # The saved page's URL comes before its document is parsed: wait for the text itself.
+    expect(page.locator(vision).first).to_be_visible()
     assert page.evaluate(
         "(s) => getComputedStyle(document.querySelector(s)).whiteSpace", vision
     ) == ("pre-line")
