@@ -217,8 +217,12 @@ def test_a_workers_connections_send_without_waiting_for_acks() -> None:
     """A worker's listening socket says TCP, so asyncio turns Nagle's algorithm off on each
     connection it accepts: a response goes out as two writes (head, body), and with Nagle on
     the body waited for the client's delayed ACK of the head (about 40 ms a request on
-    loopback). Socket type 0 left it on: two workers answered B7's API no faster than one."""
+    loopback). Socket type 0 left it on: two workers answered B7's API no faster than one.
+
+    The loop runs in a thread of its own: a browser test earlier in the same pytest worker can
+    leave Playwright's loop running on the main thread, where asyncio.run refuses to start."""
     import asyncio
+    import threading
 
     from svqm.cli.serving import _bind, address_of
 
@@ -226,24 +230,40 @@ def test_a_workers_connections_send_without_waiting_for_acks() -> None:
     listening = _bind(family, address)
     listening.listen(8)
     seen: list[int] = []
+    failed: list[BaseException] = []
 
     async def main() -> None:
+        accepted_one = asyncio.Event()
+
         def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             sock = writer.get_extra_info("socket")
             seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
             writer.close()
+            accepted_one.set()
 
         server = await asyncio.start_server(accepted, sock=listening)
         port = listening.getsockname()[1]
         _, writer = await asyncio.open_connection("127.0.0.1", port)
-        for _ in range(100):
-            if seen:
-                break
-            await asyncio.sleep(0.01)
-        writer.close()
-        server.close()
-        await server.wait_closed()
+        try:
+            await asyncio.wait_for(accepted_one.wait(), timeout=10)
+        finally:
+            writer.close()
+            server.close()
+            await server.wait_closed()
 
-    asyncio.run(main())
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as error:  # reported on the test's own thread below
+            failed.append(error)
+
+    try:
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(timeout=30)
+    finally:
+        listening.close()
+    assert not thread.is_alive(), "the accept loop did not finish"
+    assert not failed, failed
     assert seen, "the connection was never accepted"
     assert seen[0] != 0, "Nagle's algorithm is still on for the worker's connections"
