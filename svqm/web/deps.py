@@ -17,18 +17,20 @@ import anyio
 from fastapi import Depends, Path, Request
 from sqlmodel import Session
 
-from svqm.accounts import auth
+from svqm.accounts import auth, members
+from svqm.accounts import service as accounts
 from svqm.accounts.models import User, UserSession
 from svqm.clock import Clock
 from svqm.config import Settings
 from svqm.credentials.issuers import Issuers
 from svqm.db import writer
-from svqm.errors import NotSignedIn, PermissionDenied
+from svqm.errors import NotFound, NotSignedIn, PermissionDenied
 from svqm.evidence.storage import BlobStore
 from svqm.policy.charter import CharterRules
 from svqm.web.security import ANON_COOKIE, SESSION_COOKIE, anon_csrf_token, cookie_name
+from svqm.workflow import awards as award_queries
 from svqm.workflow import queries
-from svqm.workflow.models import Application
+from svqm.workflow.models import Application, Award
 from svqm.workflow.schemes import SchemeRegistry
 from svqm.workflow.service import Actor
 
@@ -381,14 +383,51 @@ def page_for(*roles: str) -> Callable[..., Awaitable[Page]]:
     return dependency
 
 
+class ActingElsewhere(Exception):
+    """Raised by page dependencies: the path's application or award belongs to another of the
+    person's organisations than the one they act for now. The app answers with a page that
+    offers to act for it and come back (a link in an email may be about any of them)."""
+
+    def __init__(self, kind: str, organisation_id: int, name: str, acting: str) -> None:
+        # Plain values: the request's unit of work is closed by the time the page is rendered.
+        self.kind = kind
+        self.organisation_id = organisation_id
+        self.name = name
+        self.acting = acting
+
+
+def require_acting_for(page: Page, organisation_id: int | None, kind: str, missing: str) -> None:
+    """Nothing if the person acts for this organisation now; `ActingElsewhere` if it is another
+    of their organisations; otherwise 'not found' (never 'forbidden': that would say it exists)."""
+    user = page.auth.user
+    if organisation_id == user.organisation_id:
+        return
+    if user.role == "applicant" and members.get_membership(page.session, user.id, organisation_id):
+        organisation = accounts.get_organisation(page.session, organisation_id)
+        acting = accounts.get_organisation(page.session, user.organisation_id)
+        if organisation is not None and organisation.id is not None:
+            raise ActingElsewhere(
+                kind, organisation.id, organisation.name, acting.name if acting else ""
+            )
+    raise NotFound(missing)
+
+
 def case_of(page_dependency: Callable[..., Awaitable[Page]]) -> Callable[..., Case]:
     """A dependency loading the path's application for that page: a 404 unless the person may
-    see it (another organisation's application is never 'forbidden': that would say it exists)."""
+    see it (another organisation's application is never 'forbidden': that would say it exists),
+    or the offer to act for it if it is one of their other organisations'."""
 
     def dependency(application_id: Id, page: Page = Depends(page_dependency)) -> Case:
-        app = queries.get_application(
-            page.session, application_id, page.actor, registry=page.registry
-        )
+        try:
+            app = queries.get_application(
+                page.session, application_id, page.actor, registry=page.registry
+            )
+        except NotFound as missing:
+            owner = queries.organisation_of(page.session, application_id)
+            if owner is None:
+                raise
+            require_acting_for(page, owner, "application", missing.detail)
+            raise
         return Case(page.request, page.auth, page.session, page.registry, page.now, app)
 
     return dependency
@@ -410,6 +449,18 @@ _MODERATORS = page_for("admin", "panel")
 ModeratorPage = Annotated[Page, Depends(_MODERATORS)]
 ModeratorCase = Annotated[Case, Depends(case_of(_MODERATORS))]
 ApplicantCase = Annotated[Case, Depends(case_of(_FOR["applicant"]))]
+
+
+def own_award(award_id: Id, page: Page = Depends(_FOR["applicant"])) -> tuple[Page, Award]:
+    """The path's award if it is the organisation's the person acts for (the offer to act for
+    it if it is another of theirs); anything else is simply not found."""
+    award = award_queries.get_award(page.session, award_id)
+    require_acting_for(page, award.organisation_id, "award", f"no award {award_id}")
+    return page, award
+
+
+# One of the organisation's awards, for its holder's pages.
+OwnAward = Annotated[tuple[Page, Award], Depends(own_award)]
 
 # Every page router's dependency: the form token of any state-changing request (it reads the
 # request's unit of work, so it shares its scope).

@@ -536,3 +536,15 @@ def parse_figures(
             {"text": "Enter at least one pledge's figure", "href": f"#actual-{pledge_ids[0]}"}
         )
     return figures, errors
+
+
+def safe_next(value: str | None) -> str | None:
+    """A path on this site to go to after signing in; anything else (another site) is dropped."""
+    if not value or len(value) > 500 or not value.startswith("/"):
+        return None
+    # "//host" and "/\host" are other sites to a browser.
+    if value.startswith("//") or "\\" in value:
+        return None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return None
+    return value

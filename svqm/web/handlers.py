@@ -19,9 +19,9 @@ from starlette.requests import ClientDisconnect
 
 from svqm.db import first_line, unreachable
 from svqm.errors import GuardRefused, SvqmError
-from svqm.web.deps import LoginRequired, signed_in
+from svqm.web.deps import ActingElsewhere, LoginRequired, signed_in
 from svqm.web.errors import HTTP_CODES, status_of
-from svqm.web.ui import error_page
+from svqm.web.ui import error_page, render
 
 log = logging.getLogger("svqm.web")
 RETRY_AFTER_SECONDS = 30
@@ -86,6 +86,28 @@ def install(app: FastAPI) -> None:
     async def _login(request: Request, exc: LoginRequired) -> Response:
         target = "/login/second-factor" if exc.second_factor else "/login"
         return RedirectResponse(f"{target}?next={exc.next_path}", status_code=303)
+
+    # A page of another of the person's organisations (a link in an email about one of them):
+    # the offer to act for it and come back. A form sent for it is not taken (409): it was
+    # filled in for the organisation they acted for then.
+    @app.exception_handler(ActingElsewhere)
+    async def _elsewhere(request: Request, exc: ActingElsewhere) -> Response:
+        auth = signed_in(request)
+        if auth is None:  # set by the page dependency that raised this
+            return _answer(request, 404, "not_found", f"no {exc.kind}")
+        back = request.url.path if request.method == "GET" else ""
+        return render(
+            request,
+            "account/act_for.html",
+            auth=auth,
+            title=f"Act for {exc.name}",
+            status=200 if request.method == "GET" else 409,
+            kind=exc.kind,
+            organisation=exc.name,
+            organisation_id=exc.organisation_id,
+            acting=exc.acting,
+            next=back,
+        )
 
     @app.exception_handler(SvqmError)
     async def _domain(request: Request, exc: SvqmError) -> Response:

@@ -143,6 +143,13 @@ def get_application(
     return app
 
 
+def organisation_of(session: Session, application_id: int) -> int | None:
+    """The organisation an application is for, whoever asks: only to offer a member of it who
+    acts for another of their organisations to act for this one (never shown to others)."""
+    app = session.get(Application, application_id)
+    return app.organisation_id if app is not None else None
+
+
 def get_visible_evidence(
     session: Session, evidence_id: int, actor: Actor, *, registry: SchemeRegistry
 ) -> tuple[EvidenceItem, Application]:

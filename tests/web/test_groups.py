@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from svqm.accounts import members
 from svqm.accounts.models import Organisation
 from svqm.db import writer
+from svqm.workflow.models import AnnualReport
 from tests.web.pages_helpers import (
     PASSWORD,
     csrf_of,
@@ -242,3 +243,109 @@ def test_regions_are_shown_and_filtered_in_the_directory_and_the_admin_dashboard
         assert s.exec(select(Organisation.region).where(Organisation.id == north.id)).one() == (
             "Kent and Medway"
         )
+
+
+def test_a_link_to_another_of_ones_organisations_offers_to_act_for_it_and_comes_back(
+    engine, registry, tmp_path, now
+):
+    """An email about a business's award links to its page; its group's lead, acting for the
+    group, is offered to act for the business and lands on the award (not a 'not found').
+    Someone outside the business still gets 'not found', and a form sent while acting for
+    another organisation changes nothing."""
+    with make_client(engine, registry, tmp_path) as client:
+        lead_email, group_id = _signup(client, "Harbour Care Group")
+        outsider_email, _ = _signup(client, "Other Care")
+        sign_in(client, lead_email)
+        page = client.get("/group")
+        added = client.post(
+            "/group/members",
+            data={
+                "name": "Quay Lodge",
+                "sector": "social care",
+                "region": "Greater Manchester",
+                "csrf_token": csrf_of(page.text),
+            },
+            follow_redirects=False,
+        )
+        assert added.status_code == 303, added.text
+        lodge_id = organisation_id_named(client, "Quay Lodge")
+        with Session(writer(engine), expire_on_commit=False) as s:
+            award = award_in(
+                s,
+                registry,
+                _Holder(s.get(Organisation, lodge_id)),
+                scheme="svqm",
+                level="bronze",
+                state="active",
+                issued=now - timedelta(days=10),
+                at=now,
+            )
+            s.commit()
+        # Still acting for the group (adding a business does not switch).
+        dashboard = client.get("/dashboard")
+        assert "Harbour Care Group" in dashboard.text
+
+        group_app = client.post(
+            "/api/v1/applications",
+            json={"scheme": "svqm", "level": "bronze"},
+            headers=_token(client, lead_email),
+        ).json()["id"]
+        offer = client.get(f"/dashboard/awards/{award.id}")
+        assert offer.status_code == 200, offer.text
+        assert "This award is <strong>Quay Lodge</strong>" in offer.text
+        assert "You are acting for <strong>Harbour Care Group</strong>" in offer.text
+        assert f'name="next" value="/dashboard/awards/{award.id}"' in offer.text
+        assert "Act for Quay Lodge" in offer.text
+
+        # A report sent for the award while acting for the group is refused and stores nothing.
+        refused = client.post(
+            f"/dashboard/awards/{award.id}/reports",
+            data={"period": "2026-27", "title": "Year one", "csrf_token": csrf_of(offer.text)},
+            files={"file": ("report.pdf", b"%PDF-1.4 year one", "application/pdf")},
+        )
+        assert refused.status_code == 409
+        assert "Act for Quay Lodge" in refused.text
+        assert 'name="next" value=""' in refused.text
+
+        # Taking the offer: acting for the business, back on the award's own page.
+        offer = client.get(f"/dashboard/awards/{award.id}")
+        moved = client.post(
+            "/account/organisations/switch",
+            data={
+                "organisation_id": str(lodge_id),
+                "next": f"/dashboard/awards/{award.id}",
+                "csrf_token": csrf_of(offer.text),
+            },
+            follow_redirects=False,
+        )
+        assert moved.status_code == 303
+        assert moved.headers["location"] == f"/dashboard/awards/{award.id}"
+        shown = client.get(moved.headers["location"])
+        assert shown.status_code == 200
+        assert "Act for Quay Lodge" not in shown.text
+        assert award.certificate_number in shown.text
+        # Acting for the business now, the group's own application offers the way back.
+        back = client.get(f"/applications/{group_app}")
+        assert back.status_code == 200
+        assert "This application is <strong>Harbour Care Group</strong>" in back.text
+        assert "You are acting for <strong>Quay Lodge</strong>" in back.text
+        # A `next` off this site is never followed: the person's home page instead.
+        away = client.post(
+            "/account/organisations/switch",
+            data={
+                "organisation_id": str(group_id),
+                "next": "//evil.example/",
+                "csrf_token": csrf_of(shown.text),
+            },
+            follow_redirects=False,
+        )
+        assert away.status_code == 303
+        assert away.headers["location"].startswith("/dashboard")
+
+        # Someone who is not in the business: the award is simply not found.
+        client.cookies.clear()
+        sign_in(client, outsider_email)
+        assert client.get(f"/dashboard/awards/{award.id}").status_code == 404
+        assert client.get(f"/applications/{group_app}").status_code == 404
+    with Session(engine) as s:
+        assert s.exec(select(AnnualReport).where(AnnualReport.award_id == award.id)).first() is None

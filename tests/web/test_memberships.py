@@ -263,7 +263,11 @@ def test_pages_switch_organisation_and_take_up_an_invitation_by_making_an_accoun
     assert "acting for it now" in joined.text
     assert "Beta Care" in joined.text
     assert client.get(f"/applications/{b_app}").status_code == 200
-    assert client.get(f"/applications/{a_app}").status_code == 404
+    # Alpha's application, while acting for Beta: the offer to act for Alpha, not the page.
+    offer = client.get(f"/applications/{a_app}")
+    assert offer.status_code == 200
+    assert "This application is <strong>Alpha Homes</strong>" in offer.text
+    assert "<title>Act for Alpha Homes" in offer.text
 
     # Switch back to Alpha through the page: Alpha's application only.
     page = client.get("/account/organisations")
@@ -274,7 +278,7 @@ def test_pages_switch_organisation_and_take_up_an_invitation_by_making_an_accoun
     assert back.status_code == 200
     assert "Alpha Homes" in back.text
     assert client.get(f"/applications/{a_app}").status_code == 200
-    assert client.get(f"/applications/{b_app}").status_code == 404
+    assert "Act for Beta Care" in client.get(f"/applications/{b_app}").text
     # An organisation the person is not in cannot be chosen.
     _, gamma_id, _ = _signup(client, "Gamma Trust")
     refused = client.post(

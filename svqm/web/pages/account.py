@@ -27,7 +27,7 @@ from svqm.web.deps import (
 )
 from svqm.web.errors import status_of
 from svqm.web.format import sentence
-from svqm.web.forms import FormText, attempt
+from svqm.web.forms import FormText, attempt, safe_next
 from svqm.web.qr import qr_data_uri
 from svqm.web.schemas import OrganisationCreate
 from svqm.web.security import (
@@ -46,18 +46,6 @@ DONE = {
     "signed-up": "Thank you. If the organisation could be registered, we have sent an email to "
     "the address you gave. Sign in with that email address and your password.",
 }
-
-
-def safe_next(value: str | None) -> str | None:
-    """A path on this site to go to after signing in; anything else (another site) is dropped."""
-    if not value or len(value) > 500 or not value.startswith("/"):
-        return None
-    # "//host" and "/\host" are other sites to a browser.
-    if value.startswith("//") or "\\" in value:
-        return None
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        return None
-    return value
 
 
 def _form_page(

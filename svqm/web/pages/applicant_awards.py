@@ -3,16 +3,14 @@ organisation's deadline calendar (.ics) downloaded with the page session."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from svqm.accounts import service as accounts
 from svqm.errors import Conflict, InvalidInput, InvalidUpload, NotFound, SvqmError
-from svqm.web.deps import CSRF, ApplicantPage, Id, Page, SettingsDep, StoreDep
+from svqm.web.deps import CSRF, ApplicantPage, OwnAward, Page, SettingsDep, StoreDep
 from svqm.web.errors import status_of
 from svqm.web.format import sentence
 from svqm.web.forms import (
@@ -28,7 +26,6 @@ from svqm.web.ui import Errors, after_post, flash_of, render
 from svqm.web.views.awards import holder_award
 from svqm.web.views.calendar import organisation_feed
 from svqm.web.views.triggers import done_messages, holder_steps
-from svqm.workflow import awards as award_queries
 from svqm.workflow import commitments, progress, reports
 from svqm.workflow.models import Award
 
@@ -45,17 +42,6 @@ _INPUT_TEXT = {
     "file": "Choose the report file to upload",
     "deadline": "Choose what you are filing",
 }
-
-
-def own_award(award_id: Id, page: ApplicantPage) -> tuple[Page, Award]:
-    """The path's award if it is the person's organisation's; anything else is simply not found."""
-    award = award_queries.get_award(page.session, award_id)
-    if award.organisation_id != page.auth.user.organisation_id:
-        raise NotFound(f"no award {award_id}")
-    return page, award
-
-
-OwnAward = Annotated[tuple[Page, Award], Depends(own_award)]
 
 
 def _award_page(

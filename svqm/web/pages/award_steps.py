@@ -3,32 +3,20 @@ asks first, then the step, through the workflow like any other."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from svqm.errors import NotFound
-from svqm.web.deps import CSRF, ApplicantPage, Id, Page
+from svqm.web.deps import CSRF, OwnAward, Page
 from svqm.web.forms import FormDep, field, fire_from
 from svqm.web.ui import after_post, render
 from svqm.web.views.awards import award_public
 from svqm.web.views.triggers import holder_steps
-from svqm.workflow import awards as award_queries
 from svqm.workflow.models import Award
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
-
-
-def _held(award_id: Id, page: ApplicantPage) -> tuple[Page, Award]:
-    """The path's award if it is the person's organisation's; anything else is not found."""
-    award = award_queries.get_award(page.session, award_id)
-    if award.organisation_id != page.auth.user.organisation_id:
-        raise NotFound(f"no award {award_id}")
-    return page, award
-
-
-Held = Annotated[tuple[Page, Award], Depends(_held)]
 
 
 def _confirm_page(
@@ -60,14 +48,14 @@ def _confirm_page(
 
 
 @router.get("/dashboard/awards/{award_id}/events/{trigger}")
-def confirm_step(held: Held, trigger: str) -> HTMLResponse:
+def confirm_step(held: OwnAward, trigger: str) -> HTMLResponse:
     """The question before the holder's step: only its form takes it."""
     page, award = held
     return _confirm_page(page, award, trigger[:64])
 
 
 @router.post("/dashboard/awards/{award_id}/events/{trigger}", response_model=None)
-def take_step(held: Held, trigger: str, form: FormDep) -> Response:
+def take_step(held: OwnAward, trigger: str, form: FormDep) -> Response:
     """Take the step with the holder's reason; a post that did not come from the question is
     sent to it, and a refusal (a stale page: 409) is shown on it."""
     page, award = held

@@ -26,7 +26,7 @@ from svqm.web.deps import (
 )
 from svqm.web.errors import status_of
 from svqm.web.format import sentence
-from svqm.web.forms import FormText, attempt, region_options
+from svqm.web.forms import FormText, attempt, region_options, safe_next
 from svqm.web.security import SESSION_COOKIE, cookie_name, set_session_cookie
 from svqm.web.ui import Errors, after_post, error_page, flash_of, render
 
@@ -102,8 +102,11 @@ def set_region(page: ApplicantPage, settings: SettingsDep, region: FormText = ""
 
 
 @router.post("/account/organisations/switch", response_model=None)
-def switch(page: ApplicantPage, settings: SettingsDep, organisation_id: FormText = "") -> Response:
-    """Act for another of the person's organisations in this session."""
+def switch(
+    page: ApplicantPage, settings: SettingsDep, organisation_id: FormText = "", next: FormText = ""
+) -> Response:
+    """Act for another of the person's organisations in this session, then go to their home
+    page, or back to the page that asked (`next`, a path on this site)."""
     chosen = int(organisation_id) if organisation_id.isdigit() and len(organisation_id) < 10 else 0
 
     def write() -> None:
@@ -112,6 +115,9 @@ def switch(page: ApplicantPage, settings: SettingsDep, organisation_id: FormText
     if failure := attempt(page.session, write):
         errors = [{"text": "Choose one of your organisations", "href": "#organisations"}]
         return _organisations_page(page, settings.REGIONS, status=status_of(failure), errors=errors)
+    target = safe_next(next)
+    if target is not None:
+        return RedirectResponse(target, status_code=303)
     return after_post("/dashboard", "switched")
 
 
