@@ -46,6 +46,23 @@ def _signup(client, name):
     return email, organisation_id_named(client, name)
 
 
+def _active_bronze(engine, registry, organisation_id, now):
+    """A Bronze award in force for the organisation, issued ten days ago."""
+    with Session(writer(engine), expire_on_commit=False) as s:
+        award = award_in(
+            s,
+            registry,
+            _Holder(s.get(Organisation, organisation_id)),
+            scheme="svqm",
+            level="bronze",
+            state="active",
+            issued=now - timedelta(days=10),
+            at=now,
+        )
+        s.commit()
+    return award
+
+
 def test_group_staff_see_their_businesses_together_and_change_none(engine, registry, tmp_path, now):
     with make_client(engine, registry, tmp_path) as client:
         lead_email, group_id = _signup(client, "Harbour Care Group")
@@ -101,18 +118,7 @@ def test_group_staff_see_their_businesses_together_and_change_none(engine, regis
             )
             assert opened.status_code == 201, opened.text
             apps[name] = opened.json()["id"]
-        with Session(writer(engine)) as s:
-            award_in(
-                s,
-                registry,
-                _Holder(s.get(Organisation, business["Quay Lodge"])),
-                scheme="svqm",
-                level="bronze",
-                state="active",
-                issued=now - timedelta(days=10),
-                at=now,
-            )
-            s.commit()
+        _active_bronze(engine, registry, business["Quay Lodge"], now)
 
         # Acting for the group: every business's application, never the outsider's.
         client.post("/api/v1/me/organisation", json={"organisation_id": group_id}, headers=headers)
@@ -269,18 +275,7 @@ def test_a_link_to_another_of_ones_organisations_offers_to_act_for_it_and_comes_
         )
         assert added.status_code == 303, added.text
         lodge_id = organisation_id_named(client, "Quay Lodge")
-        with Session(writer(engine), expire_on_commit=False) as s:
-            award = award_in(
-                s,
-                registry,
-                _Holder(s.get(Organisation, lodge_id)),
-                scheme="svqm",
-                level="bronze",
-                state="active",
-                issued=now - timedelta(days=10),
-                at=now,
-            )
-            s.commit()
+        award = _active_bronze(engine, registry, lodge_id, now)
         # Still acting for the group (adding a business does not switch).
         dashboard = client.get("/dashboard")
         assert "Harbour Care Group" in dashboard.text
