@@ -71,26 +71,31 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-# A PostgreSQL engine keeps up to this many connections open, and opens no more: the most a
-# process used before (SQLAlchemy's 5 kept + 10 overflow), without the overflow. Overflow
-# connections are closed as soon as they are given back, so a web worker serving more than 5
-# requests at a time opened and closed a PostgreSQL connection (a backend process) for nearly
-# every request above the fifth: under B7's 16 connections with two workers, about 6 a second,
+# An engine keeps up to this many connections open, and opens no more: the most a process
+# used before (SQLAlchemy's 5 kept + 10 overflow), without the overflow. Overflow connections
+# are closed as soon as they are given back, so a web worker serving more than 5 requests at a
+# time opened and closed a connection for nearly every request above the fifth. On PostgreSQL
+# that is a backend process: under B7's 16 connections with two workers, about 6 a second,
 # and the waits behind them put some API requests over 2 s (wrk's timeouts; p99 0.5-1.5 s;
 # 118 ms with the connections kept). Each process may hold this many: N workers, the scheduler
-# and the CLI together must stay under the server's max_connections (100 by default).
-POSTGRES_POOL_SIZE = 15
+# and the CLI together must stay under the server's max_connections (100 by default). On a
+# SQLite file a new connection runs its pragmas and reads the schema again at its first query:
+# 16 requests at a time opened one for more than half of them (B4's organisation page, about
+# 1 ms of CPU each).
+POOL_SIZE = 15
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = 10_000, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite files get their directory created and the pragmas above."""
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        if kwargs.get("poolclass") is None:
-            kwargs.setdefault("pool_size", POSTGRES_POOL_SIZE)
-            kwargs.setdefault("max_overflow", 0)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    in_memory = sqlite and parsed.database in (None, "", ":memory:")
+    if kwargs.get("poolclass") is None and not in_memory:  # a queue pool: see POOL_SIZE
+        kwargs.setdefault("pool_size", POOL_SIZE)
+        kwargs.setdefault("max_overflow", 0)
+    if not sqlite:
         return create_engine(url, pool_pre_ping=True, **kwargs)
-    if parsed.database and parsed.database != ":memory:":
+    if parsed.database and not in_memory:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
 
