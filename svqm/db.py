@@ -303,7 +303,13 @@ class _CompiledSelect:
         compiled = statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler)
         self.compiled, self.dialect = compiled, dialect
-        self.expanding = tuple(name for name, b in compiled.binds.items() if b.expanding)
+        # The expanding binds by the names the SQL gives them (an IN list of the statement's
+        # own values, `.in_(("a", "b"))`, is an anonymous one: its values are its own).
+        self.expanding = tuple(
+            name
+            for name in dict.fromkeys(compiled.bind_names.values())
+            if compiled.binds[name].expanding
+        )
         self.processors: dict[str, Callable[[Any], Any]] = {}
         for name, bind in compiled.binds.items():
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
@@ -317,7 +323,7 @@ class _CompiledSelect:
         self._plans: dict[tuple[int, ...], _SelectPlan] = {}
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        lengths = tuple(len(params[name]) for name in self.expanding)
+        lengths = tuple(len(params[n]) if n in params else -1 for n in self.expanding)
         plan = self._plans.get(lengths)
         if plan is None:
             if len(self._plans) >= _LENGTHS_KEPT:
@@ -367,13 +373,14 @@ class _CompiledSelect:
         original = {v: k for k, v in (self.compiled.escaped_bind_names or {}).items()}
         binds: list[tuple[str, str | None, int, Any]] = []
         for final in names:
-            if final in expanded:
+            if final in expanded and expanded[final][0] in params:
                 binds.append((final, *expanded[final], None))
-            elif original.get(final, final) in params:
+            elif final not in expanded and original.get(final, final) in params:
                 binds.append((final, original.get(final, final), -1, None))
-            else:  # a value of the statement's own (`status = 'open'`, `OFFSET 0`)
+            else:  # a value of the statement's own (`status = 'open'`, `OFFSET 0`, an IN list's)
                 value = state.parameters[final]
-                bind = self.compiled.binds.get(original.get(final, final))
+                own = expanded[final][0] if final in expanded else original.get(final, final)
+                bind = self.compiled.binds.get(own)
                 if bind is not None and value is not None:
                     process = bind.type.dialect_impl(self.dialect).bind_processor(self.dialect)
                     value = value if process is None else process(value)

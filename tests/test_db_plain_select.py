@@ -39,6 +39,15 @@ _TWO_LISTS = (
     .order_by(_OUT.c.key)
     .limit(bindparam("limit"))
 )
+# An IN list of the statement's own values (an anonymous expanding bind) beside one given.
+_OWN_LIST = (
+    select(_OUT.c.id, _OUT.c.status)
+    .where(
+        _OUT.c.id.in_(bindparam("ids", expanding=True)),
+        _OUT.c.status.in_(("pending", "dead")),
+    )
+    .order_by(_OUT.c.id)
+)
 _ACTIVE = select(_USERS.c.id, _USERS.c.active, _USERS.c.email).where(
     _USERS.c.id.in_(bindparam("ids", expanding=True))
 )
@@ -90,6 +99,8 @@ def _sent(engine: Engine, work: Any) -> tuple[Any, list[tuple[str, Any]]]:
         (_BY_ID, {"ids": list(range(1, 41)), "now": NOW + timedelta(days=1)}),
         (_TWO_LISTS, {"ids": [2, 3, 4, 5, 6], "keys": ["k-003", "k-005", "k-009"], "limit": 5}),
         (_TWO_LISTS, {"ids": list(range(40)), "keys": ["k-001"], "limit": 1}),
+        (_OWN_LIST, {"ids": [1, 4, 8, 12, 13]}),
+        (_OWN_LIST, {"ids": []}),
     ],
 )
 def test_rows_and_sql_are_sqlalchemys(
