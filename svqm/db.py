@@ -275,8 +275,8 @@ class PlainSelect:
     `construct_expanded_state`, so it is the SQL `conn.execute` would send, letter for letter),
     the parameters are bound with the binds' own processors, the rows fetched in one call and
     each column's result processor (the dialect's, and UtcDateTime's) run once per distinct
-    value. The driver's cursor type codes are not consulted: meant for integers, text,
-    booleans and datetimes, whose processors do not depend on them.
+    value (the processors chosen once, at the first execution, by the type codes of the
+    driver's cursor, as SQLAlchemy chooses them: a float's on PostgreSQL depends on them).
     """
 
     def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
@@ -315,12 +315,20 @@ class _CompiledSelect:
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 self.processors[name] = process
-        self.results: list[tuple[int, Callable[[Any], Any]]] = []
-        for i, column in enumerate(statement.selected_columns):
-            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
-            if process is not None:
-                self.results.append((i, process))
+        self.columns = list(statement.selected_columns)
+        # Each column's result processor, worked out at the first execution from the type the
+        # driver says it returns (a numeric's depends on it on PostgreSQL; SQLite says none).
+        self.results: list[tuple[int, Callable[[Any], Any]]] | None = None
         self._plans: dict[tuple[int, ...], _SelectPlan] = {}
+
+    def _results(self, description: Any) -> list[tuple[int, Callable[[Any], Any]]]:
+        results: list[tuple[int, Callable[[Any], Any]]] = []
+        for i, column in enumerate(self.columns):
+            coltype = description[i][1] if description else None
+            process = column.type.dialect_impl(self.dialect).result_processor(self.dialect, coltype)
+            if process is not None:
+                results.append((i, process))
+        return results
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         lengths = tuple(len(params[n]) if n in params else -1 for n in self.expanding)
@@ -347,13 +355,17 @@ class _CompiledSelect:
             if plan.positional
             else dict(zip((b[0] for b in plan.binds), bound, strict=True))
         )
-        found = conn.exec_driver_sql(plan.sql, args).fetchall()
+        result = conn.exec_driver_sql(plan.sql, args)
+        results = self.results
+        if results is None:
+            results = self.results = self._results(result.cursor.description)
+        found = result.fetchall()
         if not found:
             return []
-        if not self.results:
+        if not results:
             return [tuple(row) for row in found]
         columns = list(zip(*found, strict=True))
-        for i, process in self.results:
+        for i, process in results:
             columns[i] = tuple(_processed(list(columns[i]), process))
         return list(zip(*columns, strict=True))
 

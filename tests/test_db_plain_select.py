@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import Float, bindparam, cast, event, select
 from sqlalchemy.engine import Engine
 
 from svqm.accounts.models import User
@@ -46,6 +46,12 @@ _OWN_LIST = (
         _OUT.c.id.in_(bindparam("ids", expanding=True)),
         _OUT.c.status.in_(("pending", "dead")),
     )
+    .order_by(_OUT.c.id)
+)
+# A float: its result processor on PostgreSQL depends on the type the driver says it returns.
+_FLOAT = (
+    select(_OUT.c.id, cast(_OUT.c.id, Float) / 4)
+    .where(_OUT.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(_OUT.c.id)
 )
 _ACTIVE = select(_USERS.c.id, _USERS.c.active, _USERS.c.email).where(
@@ -101,6 +107,7 @@ def _sent(engine: Engine, work: Any) -> tuple[Any, list[tuple[str, Any]]]:
         (_TWO_LISTS, {"ids": list(range(40)), "keys": ["k-001"], "limit": 1}),
         (_OWN_LIST, {"ids": [1, 4, 8, 12, 13]}),
         (_OWN_LIST, {"ids": []}),
+        (_FLOAT, {"ids": [1, 2, 3, 7]}),
     ],
 )
 def test_rows_and_sql_are_sqlalchemys(
