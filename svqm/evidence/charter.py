@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint, column, table
+from sqlalchemy import JSON, Column, Text, UniqueConstraint, bindparam, column, table
+from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from svqm.clock import utc_now
-from svqm.db import UtcDateTime
+from svqm.db import PlainSelect, UtcDateTime
 from svqm.evidence.models import Pledge
 
 
@@ -140,22 +141,33 @@ def priorities_of(session: Session, revision_id: int) -> list[Priority]:
     ]
 
 
+# The charter's id and version, as plain columns (built once: every public organisation page
+# asks, and most organisations have none).
+_CHARTER = PlainSelect(
+    sa_select(col(OrgCharter.id), col(OrgCharter.version)).where(
+        col(OrgCharter.organisation_id) == bindparam("organisation_id")
+    )
+)
+
+
 def read_charter(session: Session, organisation_id: int, *, published: bool) -> CharterText | None:
     """The organisation's working copy, or its published revision; None when there is none."""
-    charter = get_charter(session, organisation_id)
-    if charter is None or charter.id is None:
+    session.flush()  # as the ORM's autoflush would: the read is on the session's connection
+    found = _CHARTER.rows(session.connection(), {"organisation_id": organisation_id})
+    if not found:
         return None
-    row = latest_revision(session, charter.id, published=published)
+    charter_id, version = found[0]
+    row = latest_revision(session, charter_id, published=published)
     if row is None or row.id is None:
         return None
     last_published = (
         row
         if row.published_at is not None
-        else latest_revision(session, charter.id, published=True)
+        else latest_revision(session, charter_id, published=True)
     )
     return CharterText(
         organisation_id=organisation_id,
-        version=charter.version,
+        version=version,
         revision=row.revision,
         published_at=row.published_at,
         updated_at=row.updated_at,

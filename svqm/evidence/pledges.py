@@ -13,7 +13,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from svqm.clock import utc_now
-from svqm.db import new_row
+from svqm.db import PlainSelect, new_row
 from svqm.errors import InvalidInput, NotFound
 from svqm.evidence.models import (
     HELD,
@@ -217,7 +217,7 @@ def _held(*columns: Any) -> Any:
 
 # Built once, as `_APPLICATION_PLEDGES`: an award's page and the public page read them.
 _HELD = _held(Pledge)
-_HELD_IDS = _held(col(Pledge.id))
+_HELD_IDS = PlainSelect(_held(col(Pledge.id)))
 
 
 def held_by(session: Session, application_ids: Iterable[int]) -> list[Pledge]:
@@ -234,7 +234,7 @@ def held_ids(session: Session, application_ids: Iterable[int]) -> list[int]:
     if not ids:
         return []
     session.flush()  # as the ORM's autoflush would: the read is on the session's connection
-    return [int(i) for (i,) in session.connection().execute(_HELD_IDS, {"application_ids": ids})]
+    return [int(i) for (i,) in _HELD_IDS.rows(session.connection(), {"application_ids": ids})]
 
 
 def carried_count(session: Session, application_id: int) -> int:

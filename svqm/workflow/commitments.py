@@ -8,15 +8,16 @@ pledges are not shown, and nothing of a report's files or private narrative is r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from svqm.accounts.models import Organisation
+from svqm.db import PlainSelect
 from svqm.errors import NotFound
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence.models import PledgeRevision
@@ -52,16 +53,78 @@ class PublicPledge:
         return self.progress[-1] if self.progress else None
 
 
+@dataclass(frozen=True, slots=True)
+class PublicOrganisation:
+    """What the public reads of an organisation."""
+
+    id: int
+    name: str
+    sector: str
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
+class AwardInForce:
+    """An award in force as its organisation's public commitments read it: the columns, not
+    the row (an ORM object a request would only read)."""
+
+    id: int
+    organisation_id: int
+    application_id: int
+    scheme: str
+    policy_digest: str
+    level: str
+    state: str
+    certificate_number: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+class HeldBy(Protocol):
+    """What `award_pledges` reads of an award: an Award row or an AwardInForce."""
+
+    @property
+    def organisation_id(self) -> int: ...
+    @property
+    def application_id(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class Commitments:
-    organisation: Organisation
-    awards: list[Award]
+    organisation: PublicOrganisation
+    awards: list[AwardInForce]
     pledges: list[PublicPledge]
 
 
-# Built once, with bind parameters: the public page reads each of them on every request, and
-# building a statement (and its cache key) anew cost more than SQLite running it.
-_REVISIONS = (
+# Built once, with bind parameters, and read as plain tuples (PlainSelect): the public page
+# reads each of them on every request, and building a statement (and its cache key) anew, or
+# SQLAlchemy's execution of a built one, cost more than SQLite running it.
+_ORGANISATION = PlainSelect(
+    select(
+        col(Organisation.id),
+        col(Organisation.name),
+        col(Organisation.sector),
+        col(Organisation.region),
+    ).where(col(Organisation.id) == bindparam("organisation_id"))
+)
+# As `award_queries.organisation_awards`: every award of the organisation, newest first.
+_AWARDS = PlainSelect(
+    select(
+        col(Award.id),
+        col(Award.organisation_id),
+        col(Award.application_id),
+        col(Award.scheme),
+        col(Award.policy_digest),
+        col(Award.level),
+        col(Award.state),
+        col(Award.certificate_number),
+        col(Award.issued_at),
+        col(Award.expires_at),
+    )
+    .where(col(Award.organisation_id) == bindparam("organisation_id"))
+    .order_by(col(Award.issued_at).desc())
+)
+_REVISIONS = PlainSelect(
     select(
         col(PledgeRevision.pledge_id),
         col(PledgeRevision.change),
@@ -79,24 +142,27 @@ _REVISIONS = (
     )
     .order_by(col(PledgeRevision.revision))
 )
-_AWARDED = select(col(Award.application_id)).where(
-    col(Award.organisation_id).in_(bindparam("organisation_ids", expanding=True))
-)
-_GROUPS = select(col(Application.group_application_id)).where(
-    col(Application.id).in_(bindparam("application_ids", expanding=True))
+# The applications the owners' awards were made on, each with the group application it belongs
+# to (if any): one read where there were two (the awards' applications, then their groups).
+_AWARDED = PlainSelect(
+    select(col(Award.application_id), col(Application.group_application_id))
+    .join(Application, col(Application.id) == col(Award.application_id))
+    .where(col(Award.organisation_id).in_(bindparam("organisation_ids", expanding=True)))
 )
 
 
-def _as_awarded(session: Session, pledge_ids: list[int], awarded: set[int]) -> dict[int, Any]:
-    """Each pledge's latest revision made in an awarded application (its row: the revision's
+def _as_awarded(
+    session: Session, pledge_ids: list[int], awarded: set[int]
+) -> dict[int, tuple[Any, ...]]:
+    """Each pledge's latest revision made in an awarded application (its columns: the revision's
     pledge_id, change, theme, title, indicator, unit, baseline, target and due_date)."""
-    latest: dict[int, Any] = {}
+    latest: dict[int, tuple[Any, ...]] = {}
     if not pledge_ids or not awarded:
         return latest
     params = {"pledge_ids": pledge_ids, "application_ids": sorted(awarded)}
-    for r in session.connection().execute(_REVISIONS, params):
-        if r.change in ("made", "revised", "carried"):
-            latest[r.pledge_id] = r
+    for r in _REVISIONS.rows(session.connection(), params):
+        if r[1] in ("made", "revised", "carried"):
+            latest[r[0]] = r
     return latest
 
 
@@ -111,18 +177,19 @@ def accepted_progress(
     }
 
 
-def award_pledges(session: Session, awards: list[Award]) -> list[PublicPledge]:
+def award_pledges(session: Session, awards: Sequence[HeldBy]) -> list[PublicPledge]:
     """The pledges these awards hold, each once, as awarded, with accepted progress."""
     ids = pledge_service.held_ids(session, [a.application_id for a in awards])
     if not ids:
         return []
     owners = sorted({a.organisation_id for a in awards})
     conn = session.connection()  # held_ids flushed what was pending
-    awarded = {i for (i,) in conn.execute(_AWARDED, {"organisation_ids": owners})}
+    awarded: set[int] = set()
     # A member's award of a group's application holds pledges made (and revised) there.
-    if awarded:
-        groups = conn.execute(_GROUPS, {"application_ids": sorted(awarded)})
-        awarded |= {gid for (gid,) in groups if gid is not None}
+    for application_id, group_id in _AWARDED.rows(conn, {"organisation_ids": owners}):
+        awarded.add(application_id)
+        if group_id is not None:
+            awarded.add(group_id)
     revisions = _as_awarded(session, ids, awarded)
     # A group's shared pledge is held by each member's award: each reads its own figures.
     progress = accepted_progress(session, ids, owners)
@@ -131,17 +198,18 @@ def award_pledges(session: Session, awards: list[Award]) -> list[PublicPledge]:
         r = revisions.get(pid)
         if r is None:
             continue
+        _, _, theme, title, indicator, unit, baseline, target, due_date = r
         out.append(
             PublicPledge(
                 id=pid,
-                theme=r.theme,
-                title=r.title,
-                indicator=r.indicator,
-                unit=r.unit,
-                baseline=r.baseline,
-                target=r.target,
-                target_value=pledge_service.target_number(r.target),
-                due_date=r.due_date,
+                theme=theme,
+                title=title,
+                indicator=indicator,
+                unit=unit,
+                baseline=baseline,
+                target=target,
+                target_value=pledge_service.target_number(target),
+                due_date=due_date,
                 progress=progress.get(pid, []),
             )
         )
@@ -150,14 +218,12 @@ def award_pledges(session: Session, awards: list[Award]) -> list[PublicPledge]:
 
 def in_force(
     session: Session, registry: SchemeRegistry, organisation_id: int, now: datetime
-) -> list[Award]:
+) -> list[AwardInForce]:
     """The organisation's awards in force and in date, newest first."""
     states = award_queries.in_force_states(registry)
-    return [
-        a
-        for a in award_queries.organisation_awards(session, organisation_id)
-        if a.state in states and a.expires_at > now
-    ]
+    session.flush()  # as the ORM's autoflush would: the read is on the session's connection
+    rows = _AWARDS.rows(session.connection(), {"organisation_id": organisation_id})
+    return [a for a in (AwardInForce(*r) for r in rows) if a.state in states and a.expires_at > now]
 
 
 def commitments(
@@ -168,8 +234,9 @@ def commitments(
     An organisation that holds nothing has published nothing: its page is not found, so the
     list of registered organisations cannot be read off it.
     """
-    org = session.get(Organisation, organisation_id)
-    awards = in_force(session, registry, organisation_id, now) if org is not None else []
-    if org is None or not awards:
+    session.flush()  # as the ORM's autoflush would: the read is on the session's connection
+    found = _ORGANISATION.rows(session.connection(), {"organisation_id": organisation_id})
+    awards = in_force(session, registry, organisation_id, now) if found else []
+    if not found or not awards:
         raise NotFound(f"no organisation {organisation_id} with an award in force")
-    return Commitments(org, awards, award_pledges(session, awards))
+    return Commitments(PublicOrganisation(*found[0]), awards, award_pledges(session, awards))

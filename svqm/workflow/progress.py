@@ -17,6 +17,7 @@ from sqlalchemy import Column, Text, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from svqm.db import PlainSelect
 from svqm.errors import Conflict, InvalidInput, NotFound
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence.storage import BlobStore, StoredBlob, sanitise_filename
@@ -294,8 +295,8 @@ _ACCEPTED_BASE = (
         col(AnnualReport.published).is_(True),
     )
 )
-_ACCEPTED = _ACCEPTED_BASE.order_by(col(AnnualReport.id))
-_ACCEPTED_ON_THEIRS = (
+_ACCEPTED = PlainSelect(_ACCEPTED_BASE.order_by(col(AnnualReport.id)))
+_ACCEPTED_ON_THEIRS = PlainSelect(
     _ACCEPTED_BASE.join(Award, col(Award.id) == col(AnnualReport.award_id))
     .where(col(Award.organisation_id).in_(bindparam("organisation_ids", expanding=True)))
     .order_by(col(AnnualReport.id))
@@ -316,9 +317,8 @@ def accepted_figures(
     else:
         statement, params["organisation_ids"] = _ACCEPTED_ON_THEIRS, list(organisations)
     session.flush()  # as the ORM's autoflush would: the read is on the session's connection
-    rows = session.connection().execute(statement, params)
     by_pledge: dict[int, dict[str, float]] = {}
-    for pledge_id, period, actual in rows:
+    for pledge_id, period, actual in statement.rows(session.connection(), params):
         by_pledge.setdefault(pledge_id, {})[period] = actual
     return {pid: sorted(periods.items()) for pid, periods in by_pledge.items()}
 

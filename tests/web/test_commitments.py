@@ -9,6 +9,7 @@ import re
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from sqlalchemy import event
 from sqlmodel import Session
 
 from svqm.clock import FixedClock
@@ -135,3 +136,27 @@ def test_the_credential_carries_the_pledges_as_evidence_and_verifies(client, iss
     )
     verify = client.get(f"/awards/{issued.award_id}/verify")
     assert 'data-verdict="valid"' in verify.text
+
+
+def test_the_public_page_reads_each_thing_once(client, issued, engine):
+    """The organisation page's reads do not grow with its pledges: each statement once (its
+    organisation, awards, the pledges held, the awarded applications with their groups, the
+    revisions as awarded, the accepted figures, the charter), none a pledge."""
+    with Session(engine) as s:
+        award = s.get(Award, issued.award_id)
+        held = pledge_service.held_by(s, [award.application_id])
+    assert len(held) >= 2, "the award holds several pledges, so a read a pledge would show"
+    sent: list[str] = []
+
+    def listen(conn, cursor, statement: str, *_) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        page = client.get(f"/organisations/{issued.org.id}")
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert page.status_code == 200
+    assert page.text.count('<svg class="app-chart"') == len(held)
+    assert len(sent) == len(set(sent)) == 7, sent

@@ -3,6 +3,7 @@ each with its target, the figures accepted so far and the chart of them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,7 @@ from sqlmodel import Session
 from svqm.evidence.pledges import figure, number
 from svqm.web.format import day, level_label, state_tag
 from svqm.workflow import commitments
-from svqm.workflow.commitments import PublicPledge
+from svqm.workflow.commitments import AwardInForce, PublicPledge
 from svqm.workflow.models import Award
 from svqm.workflow.schemes import SchemeRegistry
 
@@ -64,7 +65,7 @@ def chart_of(p: PublicPledge, unit_words: str) -> dict[str, Any]:
 def pledge_themes(
     session: Session,
     registry: SchemeRegistry,
-    awards: list[Award],
+    awards: Sequence[Award | AwardInForce],
     pledges: list[PublicPledge] | None = None,
 ) -> list[dict[str, Any]]:
     """The awards' pledges as awarded, by theme, each with its target, accepted figures and chart:
@@ -73,7 +74,8 @@ def pledge_themes(
         pledges = commitments.award_pledges(session, awards)
     names: dict[str, str] = {}
     for a in awards:
-        for t in registry.for_subject(session, a).policy.themes:
+        # The scheme version the award was made under (as `registry.for_subject`).
+        for t in registry.by_digest(session, a.policy_digest).policy.themes:
             names.setdefault(t.id, t.name)
     by_theme: dict[str, list[dict[str, Any]]] = {}
     for p in pledges:
@@ -112,7 +114,7 @@ def organisation_page(
     org = found.organisation
     awards = []
     for a in found.awards:
-        policy = registry.for_subject(session, a).policy
+        policy = registry.by_digest(session, a.policy_digest).policy  # as `for_subject`
         awards.append(
             {
                 "id": a.id,
