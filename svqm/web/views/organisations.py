@@ -26,12 +26,38 @@ class OrganisationPage:
     themes: list[dict[str, Any]]
 
 
-def chart_of(p: PublicPledge, unit_words: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """A pledge's figures as read, each written once for its row and its chart alike."""
+
+    unit: str  # " people", or "" without a unit
+    baseline: str  # "" without one
+    actuals: list[str]  # each accepted figure, oldest period first
+    target: str  # the target as `figure` writes it, with its unit
+    due: str
+
+    @classmethod
+    def of(cls, p: PublicPledge) -> _Words:
+        return cls(
+            f" {p.unit}" if p.unit else "",
+            number(p.baseline) if p.baseline is not None else "",
+            [number(g.actual) for g in p.progress],
+            figure(p.target, p.unit),
+            day(p.due_date),
+        )
+
+
+def chart_of(p: PublicPledge, words: _Words) -> dict[str, Any]:
     """A pledge's chart: its baseline, each accepted figure and its target, and the words for them."""
     bars: list[dict[str, Any]] = []
     if p.baseline is not None:
-        bars.append({"label": "Baseline", "value": p.baseline, "kind": "baseline"})
-    bars += [{"label": g.period, "value": g.actual, "kind": "actual"} for g in p.progress]
+        bars.append(
+            {"label": "Baseline", "value": p.baseline, "kind": "baseline", "text": words.baseline}
+        )
+    bars += [
+        {"label": g.period, "value": g.actual, "kind": "actual", "text": text}
+        for g, text in zip(p.progress, words.actuals, strict=True)
+    ]
     target = p.target_value
     shown: list[float] = [float(b["value"]) for b in bars]
     if target is not None:
@@ -40,21 +66,21 @@ def chart_of(p: PublicPledge, unit_words: str) -> dict[str, Any]:
     if latest is None:
         said = "No figures reported and accepted yet."
     else:
-        said = f"Latest accepted figure: {number(latest.actual)}{unit_words} in {latest.period}."
-    target_words = f"Target {figure(p.target, p.unit)}" if target is not None else ""
+        said = f"Latest accepted figure: {words.actuals[-1]}{words.unit} in {latest.period}."
+    target_words = f"Target {words.target}" if target is not None else ""
     return {
         "id": f"pledge-{p.id}-chart",
         "title": f"{p.indicator}: figures against the target",
         "description": " ".join(
             w
             for w in (
-                f"Baseline {number(p.baseline)}{unit_words}." if p.baseline is not None else "",
-                f"{target_words} by {day(p.due_date)}." if target_words else "",
+                f"Baseline {words.baseline}{words.unit}." if p.baseline is not None else "",
+                f"{target_words} by {words.due}." if target_words else "",
                 said,
             )
             if w
         ),
-        "bars": [b | {"text": number(b["value"])} for b in bars],
+        "bars": bars,
         "target": target,
         "target_text": number(target) if target is not None else "",
         "largest": max([*shown, 1.0]),
@@ -79,7 +105,8 @@ def pledge_themes(
             names.setdefault(t.id, t.name)
     by_theme: dict[str, list[dict[str, Any]]] = {}
     for p in pledges:
-        unit_words = f" {p.unit}" if p.unit else ""
+        words = _Words.of(p)
+        unit_words = words.unit
         latest = p.latest
         by_theme.setdefault(p.theme, []).append(
             {
@@ -87,17 +114,15 @@ def pledge_themes(
                 "title": p.title,
                 "indicator": p.indicator,
                 "unit": p.unit,
-                "baseline": number(p.baseline) if p.baseline is not None else "",
-                "target": figure(p.target, p.unit),
-                "due": day(p.due_date),
-                "latest": f"{number(latest.actual)}{unit_words} ({latest.period})"
-                if latest
-                else "",
+                "baseline": words.baseline,
+                "target": words.target,
+                "due": words.due,
+                "latest": f"{words.actuals[-1]}{unit_words} ({latest.period})" if latest else "",
                 "progress": [
-                    {"period": g.period, "actual": f"{number(g.actual)}{unit_words}"}
-                    for g in p.progress
+                    {"period": g.period, "actual": f"{text}{unit_words}"}
+                    for g, text in zip(p.progress, words.actuals, strict=True)
                 ],
-                "chart": chart_of(p, unit_words),
+                "chart": chart_of(p, words),
             }
         )
     return [
