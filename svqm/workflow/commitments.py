@@ -234,9 +234,9 @@ def commitments(
     An organisation that holds nothing has published nothing: its page is not found, so the
     list of registered organisations cannot be read off it.
     """
-    session.flush()  # as the ORM's autoflush would: the read is on the session's connection
-    found = _ORGANISATION.rows(session.connection(), {"organisation_id": organisation_id})
-    awards = in_force(session, registry, organisation_id, now) if found else []
-    if not found or not awards:
+    awards = in_force(session, registry, organisation_id, now)  # flushes what is pending
+    params = {"organisation_id": organisation_id}
+    found = _ORGANISATION.rows(session.connection(), params) if awards else []
+    if not found:
         raise NotFound(f"no organisation {organisation_id} with an award in force")
     return Commitments(PublicOrganisation(*found[0]), awards, award_pledges(session, awards))
