@@ -261,6 +261,31 @@ def test_the_draft_task_list_puts_the_audit_after_sending_and_names_what_holds_s
     assert "audit" not in hint.lower()
 
 
+def test_staff_read_the_task_list_as_the_applicants_tasks_not_their_own(client, world):
+    """The assessor reading the draft read-only is told what the applicant does or is waited
+    on for; no "your", no order to propose dates or send what is not theirs."""
+    page_sign_in(client, world.assessor)
+    page = client.get(f"/applications/{world.app_id}")
+    assert page.status_code == 200
+    assert "These pages are read-only." in page.text
+    headings = [h for h, _ in _groups(page.text)]
+    assert "About the organisation" in headings
+    assert "After the application is sent" in headings
+    assert _hint(page.text, "audit-dates") == (
+        "Waiting for the applicant to propose three start dates, before or after sending"
+    )
+    assert "Check the answers and send the application" in page.text
+    assert "Messages on this application" in page.text
+    for own in ("your application", "your organisation", "Propose three", "with the assessor"):
+        assert own not in page.text, own
+
+    page_sign_in(client, world.applicant)
+    page = client.get(f"/applications/{world.app_id}")
+    assert "About your organisation" in [h for h, _ in _groups(page.text)]
+    assert _hint(page.text, "audit-dates").startswith("Propose three start dates")
+    assert "Messages with the assessor" in page.text
+
+
 def test_an_audit_booked_only_after_sending_cannot_start_on_the_draft(world, engine, registry):
     with session_scope(engine) as s:
         app = s.get(Application, world.app_id)

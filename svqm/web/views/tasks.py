@@ -13,6 +13,45 @@ NOT_STARTED, IN_PROGRESS, COMPLETED, CANNOT_START = (
     "Cannot start yet",
 )
 AFTER_SENDING = "After you send your application"
+
+
+@dataclass(frozen=True)
+class Words:
+    """What the task list says, for the organisation's own people or for staff reading it.
+
+    Staff read an application read-only: its tasks are the applicant's, so the list says what
+    the applicant does or is waited on for, never "your" or an order to do it."""
+
+    about: str
+    send: str
+    after_sending: str
+    pledge_first: str
+    propose: str  # with {dates}: "three start dates"
+    propose_before: str  # with {propose}
+    not_answered: str
+    excluded: str
+
+
+OWN_WORDS = Words(
+    about="About your organisation",
+    send="Check your answers and send your application",
+    after_sending=AFTER_SENDING,
+    pledge_first="Make a pledge first",
+    propose="Propose {dates}",
+    propose_before="{propose}, now or after you send your application",
+    not_answered="Answer the scheme's questions",
+    excluded="The scheme does not accredit an industry you named",
+)
+STAFF_WORDS = Words(
+    about="About the organisation",
+    send="Check the answers and send the application",
+    after_sending="After the application is sent",
+    pledge_first="Waiting for the applicant to make a pledge",
+    propose="Waiting for the applicant to propose {dates}",
+    propose_before="{propose}, before or after sending",
+    not_answered="Waiting for the applicant to answer the scheme's questions",
+    excluded="The scheme does not accredit an industry the applicant named",
+)
 # How each status shows (GOV.UK task list): plain text for the settled ones, tags for the rest.
 STATUS_CLASSES = {NOT_STARTED: "govuk-tag--blue", IN_PROGRESS: "govuk-tag--light-blue"}
 
@@ -44,7 +83,9 @@ def _slot_status(slot: dict[str, object]) -> str:
 
 
 def task_groups(view: TaskList) -> list[TaskGroup]:
-    """The tasks of the application, in the order they are done."""
+    """The tasks of the application, in the order they are done, in the words of its reader:
+    the organisation's own people (`view.owner`) or staff reading it."""
+    words = OWN_WORDS if view.owner else STAFF_WORDS
     base = f"/applications/{view.app['id']}"
     pledges = NOT_STARTED if not view.pledges else (IN_PROGRESS if view.rule_unmet else COMPLETED)
     evidence = [
@@ -58,10 +99,10 @@ def task_groups(view: TaskList) -> list[TaskGroup]:
         )
         for s in view.slots
     ] + [
-        Task(id=f"waiting-{n}", title=t, href=None, status=CANNOT_START, hint="Make a pledge first")
+        Task(id=f"waiting-{n}", title=t, href=None, status=CANNOT_START, hint=words.pledge_first)
         for n, t in enumerate(view.waiting, 1)
     ]
-    eligible = _eligibility_task(base, view.eligibility_status)
+    eligible = _eligibility_task(base, view.eligibility_status, words)
     blocking = [
         *([eligible] if eligible is not None else []),
         Task("pledges", "Pledges", None, pledges),
@@ -71,7 +112,7 @@ def task_groups(view: TaskList) -> list[TaskGroup]:
     primary = view.primary
     if primary is None:
         done = COMPLETED if not view.app["open"] else CANNOT_START
-        submit = Task("check", "Check your answers and send your application", None, done)
+        submit = Task("check", words.send, None, done)
     else:
         submit = Task(
             id="check",
@@ -82,7 +123,7 @@ def task_groups(view: TaskList) -> list[TaskGroup]:
         )
     groups = [
         TaskGroup(
-            "About your organisation",
+            words.about,
             [
                 Task("organisation", "Organisation details", f"{base}/organisation", COMPLETED),
                 *([eligible] if eligible is not None else []),
@@ -96,8 +137,8 @@ def task_groups(view: TaskList) -> list[TaskGroup]:
     # its task comes after sending and never holds sending up.
     if view.audit is not None:
         unsent = bool(view.audit.get("unsent"))
-        heading = "After you send your application" if unsent else "Audit"
-        groups.append(TaskGroup(heading, [_audit_task(base, view.audit)]))
+        heading = words.after_sending if unsent else "Audit"
+        groups.append(TaskGroup(heading, [_audit_task(base, view.audit, words)]))
     return groups
 
 
@@ -124,11 +165,12 @@ _ELIGIBILITY = {
 }
 
 
-def _eligibility_task(base: str, outcome: str | None) -> Task | None:
+def _eligibility_task(base: str, outcome: str | None, words: Words) -> Task | None:
     """Answering the eligibility questions: done once the answers make the organisation eligible."""
     if outcome is None:
         return None
     status, hint = _ELIGIBILITY[outcome]
+    hint = {"not_answered": words.not_answered, "excluded": words.excluded}.get(outcome, hint)
     return Task("eligibility", "Eligibility", f"{base}/eligibility", status, hint)
 
 
@@ -141,15 +183,15 @@ def _dates(n: int) -> str:
     return f"{words} start date{'' if n == 1 else 's'}"
 
 
-def _audit_task(base: str, audit: dict[str, str]) -> Task:
+def _audit_task(base: str, audit: dict[str, str], words: Words) -> Task:
     """Proposing the audit's start dates: done once the scheme confirms one; it can be done
     before the application is sent only where the policy books audits in its first state."""
     href = f"{base}/audit-dates"
-    propose = f"Propose {_dates(int(audit.get('proposals') or 0))}"
+    propose = words.propose.format(dates=_dates(int(audit.get("proposals") or 0)))
     if audit["status"] == "none" and audit.get("unsent"):
         if not audit.get("open"):
-            return Task("audit-dates", "Audit start date", None, CANNOT_START, AFTER_SENDING)
-        hint = f"{propose}, now or after you send your application"
+            return Task("audit-dates", "Audit start date", None, CANNOT_START, words.after_sending)
+        hint = words.propose_before.format(propose=propose)
         return Task("audit-dates", "Audit start date", href, NOT_STARTED, hint)
     if audit["status"] == "confirmed":
         return Task("audit-dates", "Audit start date", href, COMPLETED, f"Starts {audit['start']}")
