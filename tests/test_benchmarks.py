@@ -238,6 +238,10 @@ def test_b6_counts_cpu_and_statements_per_event(sized: Callable[..., ModuleType]
     floor = result.measured["raw sqlite3 replay CPU ms per event"]
     assert 0 < floor < result.measured["CPU ms per event"]
     assert "replayed with raw sqlite3" in result.floor
+    # The same statements through SQLAlchemy Core: more than the raw driver, less than the event.
+    core = result.measured["SQLAlchemy Core replay CPU ms per event"]
+    assert floor < core < result.measured["CPU ms per event"]
+    assert "through SQLAlchemy Core" in result.floor
 
 
 @pytest.mark.postgres
