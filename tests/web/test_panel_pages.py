@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 from svqm.accounts import service as accounts
 from svqm.accounts.models import User
 from svqm.db import writer
+from svqm.evidence import pledges as pledge_service
 from svqm.evidence.models import EvidenceItem, Review
 from svqm.workflow.models import Application
 from tests.web.test_pages_staff import (  # noqa: F401  (fixtures)
@@ -98,6 +99,24 @@ def test_the_recommendation_scores_and_notes_sit_side_by_side_before_the_buttons
     assert "govuk-button--warning" in overturn
     confirm = rest.split('id="trigger-confirm_award"')[1].split("</form>")[0]
     assert "govuk-button--warning" not in confirm
+
+
+def test_the_panel_sees_the_pledges_it_would_certify_before_deciding(client, world):  # noqa: F811
+    """The commitments an award certifies are on the panel's page, each with its theme,
+    indicator and target, above the decision buttons."""
+    _recommended(world)
+    world.sign_in(client, world.panel)
+    page = client.get(f"/panel/{world.app_a.id}").text
+    pledges = page.split('id="pledges"')[1].split('id="decision"')[0]
+    with Session(writer(world.engine)) as s:
+        held = pledge_service.list_pledges(s, world.app_a.id)
+    assert len(held) == 2
+    for p in held:
+        assert p.title in pledges
+        assert p.indicator in pledges
+    assert pledges.count('class="govuk-summary-card__title"') == 2
+    assert pledges.count(">Target</dt>") == 2
+    assert pledges.count(">In this application</dt>") == 2
 
 
 def test_overturning_asks_for_confirmation_first(client, world):  # noqa: F811
