@@ -58,6 +58,15 @@ def api_error(exc: SvqmError) -> JSONResponse:
     return JSONResponse(body, status_code=status_of(exc))
 
 
+# Starlette's own words for an address no route answers, or a method a route does not take,
+# in plain words (for people and the API's envelope alike).
+PLAIN_DETAILS = {
+    "Not Found": "there is no page at this address. If you typed the web address, check it is "
+    "correct; if you pasted it, check you copied all of it",
+    "Method Not Allowed": "this address does not take that kind of request",
+}
+
+
 def _answer(
     request: Request,
     status: int,
@@ -122,7 +131,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
         code = HTTP_CODES.get(exc.status_code, "http_error")
-        return _answer(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
+        detail = PLAIN_DETAILS.get(str(exc.detail), str(exc.detail))
+        return _answer(request, exc.status_code, code, detail, headers=exc.headers)
 
     # A value the database cannot store (an id of 2^63, a NUL character) is bad input, not a fault.
     @app.exception_handler(OverflowError)

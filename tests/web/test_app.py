@@ -67,6 +67,22 @@ def test_unknown_scheme_is_a_json_404(client):
     assert "no scheme 'nope'" in response.json()["detail"]
 
 
+def test_an_address_no_page_answers_is_told_in_plain_words(client):
+    """Not the framework's "Not Found": what to check, on the page and in the API's envelope."""
+    page = client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert page.status_code == 404
+    assert "Page not found" in page.text
+    assert "If you typed the web address, check it is correct" in page.text
+    assert ">Not Found<" not in page.text
+    api = client.get("/api/v1/no-such-thing")
+    assert api.status_code == 404
+    assert api.json()["error"] == "not_found"
+    assert api.json()["detail"].startswith("there is no page at this address")
+    wrong = client.delete("/healthz")
+    assert wrong.status_code == 405
+    assert wrong.json()["detail"] == "this address does not take that kind of request"
+
+
 def test_production_serves_no_api_docs(engine, registry):
     settings = Settings(ENV="production")
     with TestClient(create_app(settings=settings, engine=engine, registry=registry)) as c:
