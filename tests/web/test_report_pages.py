@@ -266,6 +266,11 @@ def test_the_directory_filters_by_theme(client, issued, engine):
     assert "Harbour Care Trust" in hit.text
     miss = client.get("/awards", params={"theme": "no-such-theme"})
     assert "Harbour Care Trust" not in miss.text
+    # Every option reads differently: a name two schemes' themes share says whose each is.
+    select = page.text.split('id="theme"')[1].split("</select>")[0]
+    names = re.findall(r'<option value="[^"]+"[^>]*>([^<]+)</option>', select)
+    assert len(names) == len(set(names)) > 1
+    assert "Health and wellbeing (Social Value Quality Mark)" in names
 
 
 def test_the_verify_page_and_the_certificate_list_the_pledges(client, issued, engine):

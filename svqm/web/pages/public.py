@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,6 +17,7 @@ from svqm.web.views.awards import award_public
 from svqm.web.views.schemes import scheme_page
 from svqm.workflow import awards as award_queries
 from svqm.workflow import diagram
+from svqm.workflow.schemes import SchemeRegistry
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 
@@ -132,10 +134,7 @@ def directory(
     for s in registry.current.values():
         for lv in sorted(s.policy.levels, key=lambda lv: lv.rank):
             levels.setdefault(lv.id, lv.name)
-    themes: dict[str, str] = {}
-    for sch in registry.current.values():
-        for t in sch.policy.themes:
-            themes.setdefault(t.id, t.name)
+    themes = _theme_options(registry)
     query = {
         "organisation": organisation,
         "level": level,
@@ -157,3 +156,17 @@ def directory(
         charters=[registry.current[sid].policy for sid in sorted(charters)],
         query={k: v[:200] for k, v in query.items()},
     )
+
+
+def _theme_options(registry: SchemeRegistry) -> dict[str, str]:
+    """Every scheme's pledge themes by id; a name two schemes' different themes share says
+    whose each is ("Health and wellbeing (Social Value Quality Mark)"), so the two options differ."""
+    found: dict[str, tuple[str, str]] = {}
+    for sch in registry.current.values():
+        for t in sch.policy.themes:
+            found.setdefault(t.id, (t.name, sch.policy.name))
+    named = Counter(name for name, _ in found.values())
+    return {
+        tid: f"{name} ({scheme})" if named[name] > 1 else name
+        for tid, (name, scheme) in found.items()
+    }
