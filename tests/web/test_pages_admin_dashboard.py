@@ -160,11 +160,19 @@ def test_the_dashboard_shows_the_worlds_numbers(client, engine, registry, admin)
         ["Silver", SVQM, "1", "2"],
         ["Health Bronze", HEALTH, "1", "1"],
     ]
-    assert bars(chart(html, "chart-awards")) == [
-        ("Bronze, svqm", 2),
-        ("Silver, svqm", 1),
-        ("Health Bronze, svqm-health", 1),
+    # Each bar: its level, and under it its scheme's name (not the scheme's id).
+    awards_chart = chart(html, "chart-awards")
+    assert bars(awards_chart) == [
+        (f"Bronze {SVQM}", 2),
+        (f"Silver {SVQM}", 1),
+        (f"Health Bronze {HEALTH}", 1),
     ]
+    assert re.findall(r'<tspan[^>]*font-size="14"[^>]*>(.*?)</tspan>', awards_chart) == [
+        SVQM,
+        SVQM,
+        HEALTH,
+    ]
+    assert "svqm-health" not in awards_chart
     states = [
         ("draft", 2),
         ("submitted", 1),

@@ -13,8 +13,12 @@ from svqm.workflow.schemes import SchemeRegistry
 DOWNLOADS = {"awards": "awards.csv", "applications": "applications.csv"}
 
 
-def _bars(pairs: list[tuple[str, int]]) -> list[dict[str, Any]]:
-    return [{"label": label, "value": value} for label, value in pairs]
+def _bars(pairs: list[tuple[str, int]], notes: list[str] | None = None) -> list[dict[str, Any]]:
+    """A chart's bars: each its label, its value and (`notes`) a smaller second line."""
+    return [
+        {"label": label, "value": value, "note": notes[i] if notes else ""}
+        for i, (label, value) in enumerate(pairs)
+    ]
 
 
 def figures(
@@ -37,7 +41,10 @@ def figures(
     ]
     return {
         "awards": awards,
-        "award_bars": _bars([(f"{a.level_name}, {a.scheme}", a.in_force) for a in awards]),
+        # The level, and under it the scheme's name (its id is no one's word for it).
+        "award_bars": _bars(
+            [(a.level_name, a.in_force) for a in awards], [a.scheme_name for a in awards]
+        ),
         "states": states,
         "state_bars": _bars([(s.title, s.count) for s in states]),
         "deadlines": deadlines,
