@@ -38,6 +38,7 @@ import pytest
 from playwright.sync_api import Locator, Page, Response, expect
 from sqlalchemy import create_engine, text
 
+from svqm.workflow.models import application_reference
 from tests.browser.conftest import PRODUCTION_SVQM, serve_fresh
 
 SVQM = Path(sys.executable).parent / "svqm"  # this venv's console script, as conftest runs it
@@ -501,7 +502,8 @@ def test_journey_from_sign_up_to_award(
     # 3. The applicant reads the comment, uploads a new version and resubmits.
     sign_in(journey, applicant, APPLICANT, APPLICANT_PASSWORD)
     expect(applicant).to_have_url(f"{base}/dashboard")
-    applicant.get_by_role("link", name=f"Application {application_id}", exact=True).click()
+    # The dashboard names it by the reference its emails quote.
+    applicant.get_by_role("link", name=application_reference(application_id), exact=True).click()
     expect(applicant).to_have_url(f"{base}/applications/{application_id}")
     # Both queries at once on the task list; the other items stay completed.
     for slot in queries:

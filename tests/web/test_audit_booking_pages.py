@@ -17,7 +17,7 @@ from svqm.db import session_scope
 from svqm.notify.models import OutboxMessage
 from svqm.web.views import applicant as applicant_views
 from svqm.web.views.tasks import task_groups
-from svqm.workflow.models import Application, AuditEvent
+from svqm.workflow.models import Application, AuditEvent, application_reference
 from svqm.workflow.service import Actor
 from tests.web.award_world import app_client, bearer, page_sign_in
 from tests.web.pages_helpers import csrf_of, error_summary, make_account
@@ -284,6 +284,15 @@ def test_staff_read_the_task_list_as_the_applicants_tasks_not_their_own(client, 
     assert "About your organisation" in [h for h, _ in _groups(page.text)]
     assert _hint(page.text, "audit-dates").startswith("Propose three start dates")
     assert "Messages with the assessor" in page.text
+
+
+def test_the_dashboard_names_an_application_by_the_reference_its_emails_quote(client, world):
+    page_sign_in(client, world.applicant)
+    page = client.get("/dashboard")
+    ref = application_reference(world.app_id)
+    assert f'href="/applications/{world.app_id}">{ref}</a>' in page.text
+    assert f"on application {ref}</span>" in page.text
+    assert f">Application {world.app_id}<" not in page.text
 
 
 def test_an_audit_booked_only_after_sending_cannot_start_on_the_draft(world, engine, registry):
