@@ -119,6 +119,17 @@ def test_the_panel_sees_the_pledges_it_would_certify_before_deciding(client, wor
     assert pledges.count(">In this application</dt>") == 2
 
 
+def test_a_carried_pledge_is_staff_wording_to_staff(client, world):  # noqa: F811
+    """To staff it is the award in force; to its holder, "your award"."""
+    world.sign_in(client, world.assessor)
+    staff = client.get(f"/applications/{world.app_a.id}/pledges").text
+    assert "Carried from the award in force" in staff
+    assert "your award" not in staff
+    world.sign_in(client, world.applicant)
+    own = client.get(f"/applications/{world.app_a.id}/pledges").text
+    assert "Carried from your award" in own
+
+
 def test_overturning_asks_for_confirmation_first(client, world):  # noqa: F811
     _recommended(world)
     world.sign_in(client, world.panel)

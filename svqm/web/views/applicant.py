@@ -27,7 +27,7 @@ from svqm.web.format import (
     state_tag,
 )
 from svqm.web.views.deadlines import DeadlineView, describe
-from svqm.web.views.pledges import DISPOSITIONS
+from svqm.web.views.pledges import DISPOSITIONS, STAFF_DISPOSITIONS
 from svqm.web.views.triggers import TriggerForm, step_title, trigger_forms
 from svqm.workflow import audits, deadlines, eligibility, messages, queries, schedule
 from svqm.workflow import awards as award_queries
@@ -351,7 +351,9 @@ def task_list(
                 "target": pledge_service.figure(p.target, p.unit),
                 "baseline": pledge_service.number(p.baseline),
                 "due": day(p.due_date),
-                "held": DISPOSITIONS.get(link.disposition, link.disposition),
+                "held": (DISPOSITIONS if owner else STAFF_DISPOSITIONS).get(
+                    link.disposition, link.disposition
+                ),
                 "retired": link.disposition == "retired",
                 "whose": whose(p.organisation_id),
             }

@@ -24,6 +24,12 @@ DISPOSITIONS = {
     "revised": "Carried from your award, revised",
     "retired": "Retired in this application",
 }
+# The same, for staff reading the application: the award is the organisation's, not theirs.
+STAFF_DISPOSITIONS = {
+    **DISPOSITIONS,
+    "carried": "Carried from the award in force",
+    "revised": "Carried from the award in force, revised",
+}
 _CHANGES = {
     "made": "Made",
     "revised": "Revised",
