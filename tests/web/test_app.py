@@ -159,3 +159,20 @@ def test_a_fastapi_with_other_router_internals_routes_without_the_index(
         assert client.get("/healthz").status_code == 200
         assert client.get("/schemes").status_code in (200, 303)
         assert client.get("/no-such-page").status_code == 404
+
+
+def test_an_app_builds_its_copy_of_a_route_only_when_a_request_reaches_it(engine, registry):
+    """FastAPI works each included route out again for each app (its dependencies, its body
+    model): 0.2 s of CPU an app for all of them. The route index reads the routers' own routes,
+    so a new app has built none, and a request builds those of the routers it is matched in."""
+    from svqm.web import app as app_module
+
+    settings = Settings(ENV="test", DATABASE_URL=engine.url.render_as_string(hide_password=False))
+    app = create_app(settings=settings, engine=engine, registry=registry)
+    indexed = [r for r in app.router.routes if isinstance(r, app_module._IndexedRouter)]
+    assert indexed
+    assert all(r._effective_candidates_version is None for r in indexed)
+    with TestClient(app) as client:
+        assert client.get("/schemes").status_code == 200
+    built = [r for r in indexed if r._effective_candidates_version is not None]
+    assert 0 < len(built) < len(indexed) / 4
