@@ -322,13 +322,16 @@ def _utc_now():
     return utc_now()
 
 
+_COUNTED = [
+    t.name for t in metadata.sorted_tables if t.name not in ("user_session", "login_attempt")
+]
+# Every table's rows in one statement (a statement a table cost the PostgreSQL cases half their time).
+_COUNT_ALL = "SELECT " + ", ".join(f'(SELECT count(*) FROM "{name}")' for name in _COUNTED)
+
+
 def _counts(engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return {
-            t.name: conn.execute(text(f'SELECT count(*) FROM "{t.name}"')).scalar_one()
-            for t in metadata.sorted_tables
-            if t.name not in ("user_session", "login_attempt")
-        }
+        return dict(zip(_COUNTED, conn.execute(text(_COUNT_ALL)).one(), strict=True))
 
 
 def _state(engine) -> list[tuple]:
