@@ -11,6 +11,8 @@ SVQM_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export SVQM_TEST_POSTGRES_URL
 # The suite runs on every core (pytest-xdist); a file's tests stay on one worker so that its
 # fixtures (servers, browser, databases) are shared. `make test PYTEST_JOBS=0` runs in one process.
+# --no-loadscope-reorder: the files start in the order tests/conftest.py gives (the longest first),
+# not pytest-xdist's own (the most tests first, which started a 5-minute browser file last).
 PYTEST_JOBS ?= auto
 
 .PHONY: run test bench setup system-deps postgres lint clean
@@ -71,7 +73,7 @@ test: setup postgres
 	$(BIN)/ruff format --check svqm tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The benchmarks (results in var/bench/results.json); B4 drives the server with Debian's wrk.
 # `make bench B=B3` (or `B="B3 B5"`) runs only those.

@@ -43,28 +43,36 @@ PRODUCTION_HASHER = accounts._hasher
 # those started as the console script `svqm` keep the service's cost.
 
 
-# Files that take a minute or more of one worker (from `pytest --durations`): pytest-xdist hands
-# each file to one worker whole (--dist loadfile), in collection order, so these go first, browser
-# files before them; a long file started last would leave the other workers idle at the end.
+# Files that take 20 s or more of one worker (the sums of `pytest --junitxml`'s times a file,
+# 2026-12-07), longest first: pytest-xdist hands each file to one worker whole (--dist loadfile),
+# in this order (`make test` passes --no-loadscope-reorder; xdist's own order is the most tests
+# first), so that the last files handed out are short and neither worker is left alone at the end
+# with a long one. Re-measure and re-order when a file grows past 20 s.
 LONG_FILES = (
-    "browser/test_journey.py",
-    "browser/test_demo_browser.py",
-    "browser/test_silver_journey.py",
-    # The demo's crawl at 320 px, split by person (tests/browser/demo_crawl.py): about a minute
-    # each under load, sharing one demo server a worker.
-    "browser/test_demo_crawl_care_group.py",
-    "browser/test_demo_crawl_panel.py",
-    "browser/test_demo_crawl_applicants.py",
-    "browser/test_demo_crawl_public_and_admin.py",
-    "browser/test_demo_crawl_assessors.py",
-    "notify/test_simulate_judgement.py",
-    "workflow/test_stateful.py",
-    "notify/test_simulate.py",
-    "notify/test_scheduler_process.py",
-    "test_cli.py",
-    "test_cli_keys.py",
-    "test_benchmarks.py",
-    "workflow/test_exports.py",
+    "web/test_schemathesis.py",  # 102 s
+    "browser/test_journey.py",  # 87 s, at the service's password cost
+    "browser/test_demo_browser.py",  # 76 s with the demo's seeding
+    "test_cli.py",  # 61 s
+    # The demo's crawl at 320 px, split by person (tests/browser/demo_crawl.py), sharing one demo
+    # server a worker with test_demo_browser.py.
+    "browser/test_demo_crawl_public_and_admin.py",  # 56 s
+    "browser/test_silver_journey.py",  # 50 s
+    "test_benchmarks.py",  # 47 s
+    "browser/test_demo_crawl_care_group.py",  # 40 s
+    "workflow/test_transitions.py",  # 40 s
+    "web/test_authz_matrix.py",  # 38 s
+    "browser/test_demo_crawl_applicants.py",  # 32 s
+    "notify/test_scheduler_process.py",  # 30 s
+    "browser/test_judgement_browser.py",  # 28 s
+    "test_serve_workers.py",  # 25 s
+    "browser/test_demo_crawl_panel.py",  # 25 s
+    "web/test_pages_staff.py",  # 32 s before apps were cheap to make
+    "web/test_pages_account.py",  # 33 s likewise
+    "browser/test_demo_crawl_assessors.py",  # 22 s
+    "web/test_reports.py",  # 24 s
+    "web/test_pages_public.py",  # 23 s
+    "workflow/test_exports.py",  # 21 s
+    "test_policies.py",  # 21 s
 )
 
 
@@ -133,13 +141,35 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
+# One statement names the tables holding rows: a test writes to a few of the 50-odd tables, and
+# TRUNCATE costs per table (a new file for each and for its indexes: 370-580 ms for all of them,
+# 5-10 ms for the few a test used).
+_HOLDING = " UNION ALL ".join(
+    f"SELECT '{t.name}' WHERE EXISTS (SELECT 1 FROM \"{t.name}\")" for t in metadata.sorted_tables
+)
+# Sequences a test advanced, rows kept or not (a rolled-back insert advances one too).
+_USED_SEQUENCES = (
+    "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) FROM pg_sequences "
+    "WHERE last_value IS NOT NULL"
+)
+_APPEND_ONLY_TRIGGER = (
+    "SELECT 1 FROM pg_trigger WHERE tgname = 'auditevent_append_only' AND NOT tgisinternal"
+)
+
+
 def _truncate(engine: Engine) -> None:
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    """Empty the test database as a fresh migration leaves it: no rows, every id from 1."""
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        holding = [row[0] for row in conn.exec_driver_sql(_HOLDING)]
+        if holding:
+            names = ", ".join(f'"{name}"' for name in holding)
+            conn.exec_driver_sql(f"TRUNCATE {names} CASCADE")
+        for (sequence,) in conn.exec_driver_sql(_USED_SEQUENCES).all():
+            conn.exec_driver_sql(f"ALTER SEQUENCE {sequence} RESTART")
         # A tamper test may have dropped the append-only trigger: put it back.
-        for statement in append_only_ddl("postgresql"):
-            conn.execute(text(statement))
+        if conn.exec_driver_sql(_APPEND_ONLY_TRIGGER).first() is None:
+            for statement in append_only_ddl("postgresql"):
+                conn.execute(text(statement))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
