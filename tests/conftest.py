@@ -141,7 +141,7 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
-# One statement names the tables holding rows: a test writes to a few of the 50-odd tables, and
+# One statement names the tables holding rows: a test writes to a few of the 42 tables, and
 # TRUNCATE costs per table (a new file for each and for its indexes: 370-580 ms for all of them,
 # 5-10 ms for the few a test used).
 _HOLDING = " UNION ALL ".join(
