@@ -286,6 +286,41 @@ def test_staff_read_the_task_list_as_the_applicants_tasks_not_their_own(client, 
     assert "Messages with the assessor" in page.text
 
 
+def test_staff_reading_the_task_list_or_an_evidence_item_are_linked_to_their_own_page(
+    client, world
+):
+    """The read-only task list and its evidence items tell a member of staff where their role
+    acts on the application (the page their emails link to), and that page answers; the
+    evidence item is read in the third person; the applicant sees no such link."""
+    pages = [
+        (world.assessor, f"/assess/{world.app_id}", "open the review screen"),
+        (world.admin, f"/admin/applications/{world.app_id}", "open the admin page"),
+    ]
+    for person, href, text in pages:
+        page_sign_in(client, person)
+        page = client.get(f"/applications/{world.app_id}")
+        assert page.status_code == 200
+        assert f'To act on it, <a class="govuk-link" href="{href}">{text}' in page.text
+        evidence = re.findall(rf'href="(/applications/{world.app_id}/evidence/[^"]+)"', page.text)
+        assert evidence
+        item = client.get(evidence[0])
+        assert item.status_code == 200
+        assert f'<a class="govuk-link" href="{href}">{text}' in item.text
+        assert "Back to the application" in item.text
+        assert "your" not in item.text.split('id="main-content"', 1)[1].lower()
+        assert client.get(href).status_code == 200
+    page_sign_in(client, world.assessor)
+    assessed = client.get(evidence[0])
+    assert "To review or score it, " in assessed.text
+
+    page_sign_in(client, world.applicant)
+    page = client.get(f"/applications/{world.app_id}")
+    assert "To act on it" not in page.text
+    item = client.get(evidence[0])
+    assert "Back to your application" in item.text
+    assert "open the review screen" not in item.text
+
+
 def test_the_dashboard_names_an_application_by_the_reference_its_emails_quote(client, world):
     page_sign_in(client, world.applicant)
     page = client.get("/dashboard")

@@ -12,6 +12,7 @@ from svqm.accounts import service as accounts
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
+from svqm.notify.recipients import page_of
 from svqm.policy import Level, Policy
 from svqm.web.format import (
     day,
@@ -236,6 +237,8 @@ class TaskList:
     # A group's application: whose a new pledge is (every member's, or one member's own), as
     # the options of a select; empty for an organisation's own application.
     members: list[dict[str, Any]] = field(default_factory=list)
+    # Staff reading it: the page where their role acts on the application ({"href", "text"}).
+    staff_page: dict[str, str] | None = None
 
     def context(self) -> dict[str, Any]:
         """The template's variables (all but the title, which the page takes on its own)."""
@@ -245,6 +248,23 @@ class TaskList:
         """Where an upload error links: the slot's file input, or the evidence section."""
         known = any(s["id"] == slot_id for s in self.slots)
         return f"#{dom_id(slot_id)}-file" if known else "#evidence"
+
+
+# What the link to each staff role's own page of an application says.
+_STAFF_PAGES = {
+    "assessor": "open the review screen",
+    "panel": "open the panel's case page",
+    "admin": "open the admin page for this application",
+}
+
+
+def staff_page(application_id: int, role: str) -> dict[str, str] | None:
+    """Where a member of staff reading an application's task list acts on it: the same page
+    their emails link to (who may read the task list may read that page: the same access)."""
+    text = _STAFF_PAGES.get(role)
+    if text is None:
+        return None
+    return {"href": page_of("application", application_id, role), "text": text}
 
 
 def task_list(
@@ -338,6 +358,7 @@ def task_list(
             "open": flow.state(app.state).editable,
         },
         owner=owner,
+        staff_page=None if owner else staff_page(app.id, actor.role),
         editable=owner and flow.state(app.state).editable,
         rule=rule_text(policy, level),
         rule_unmet=[sentence(r) for r in rule_unmet],
