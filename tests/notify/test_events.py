@@ -17,6 +17,7 @@ from svqm.evidence import service as evidence_service
 from svqm.evidence.models import EvidenceItem, ReviewCreate
 from svqm.notify.dispatch import dispatch, mailer_from
 from svqm.notify.models import OutboxMessage
+from svqm.notify.render import build_message
 from svqm.workflow import actions
 from svqm.workflow.models import Award, application_reference
 from svqm.workflow.service import assign_assessor, fire
@@ -282,3 +283,8 @@ def test_renewal_opened_by_the_system_says_how_to_start_it(engine, registry):
     assert context["notice"].startswith("To renew, choose Start an application")
     assert context["comment"] == ""
     assert context["done_text"].startswith("Done automatically on ")
+    # The email opens with the policy's words for the step, not the trigger's name.
+    assert context["step"] == "Time to renew"
+    text = build_message(row, mail_from="svqm@example.test").get_body(("plain",)).get_content()
+    assert 'Time to renew: the Silver award (T-1) of Organisation 1 is now "Renewal due".' in text
+    assert "Open renewal" not in text
