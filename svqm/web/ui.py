@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import jinja2
 from fastapi import Request
@@ -95,6 +96,8 @@ def render(
     """
     if failure is not None:
         errors, status = error_list(failure, href), status_of(failure)
+    if flash is None and auth is not None and request.query_params.get("done") == "switched":
+        flash = {"type": "success", "text": SWITCHED}
     nonce = secrets.token_urlsafe(16)
     settings: Settings = request.app.state.settings
     anon_value = None
@@ -159,6 +162,18 @@ def flash_of(word: str | None, messages: dict[str, str]) -> Flash:
     """The success banner for `?done=<word>`; unknown words show nothing (never echoed)."""
     text = messages.get(word or "")
     return {"type": "success", "text": text} if text else None
+
+
+# The one step a person takes on one page and sees the result of on another: acting for
+# another of their organisations, then back on the page that offered it (any page).
+SWITCHED = "You are now acting for this organisation."
+
+
+def with_done(path: str, word: str) -> str:
+    """A path on this site with `?done=<word>` (in place of any `done` it had)."""
+    parts = urlsplit(path)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "done"]
+    return urlunsplit(("", "", parts.path, urlencode([*query, ("done", word)]), parts.fragment))
 
 
 def after_post(url: str, word: str, anchor: str = "") -> RedirectResponse:

@@ -314,10 +314,13 @@ def test_a_link_to_another_of_ones_organisations_offers_to_act_for_it_and_comes_
             follow_redirects=False,
         )
         assert moved.status_code == 303
-        assert moved.headers["location"] == f"/dashboard/awards/{award.id}"
+        assert moved.headers["location"] == f"/dashboard/awards/{award.id}?done=switched"
         shown = client.get(moved.headers["location"])
         assert shown.status_code == 200
         assert "Act for Quay Lodge" not in shown.text
+        # What happened is said on the page it comes back to (a page with no banner of its own).
+        assert "You are now acting for this organisation." in shown.text
+        assert "govuk-notification-banner--success" in shown.text
         assert award.certificate_number in shown.text
         # Acting for the business now, the group's own application offers the way back.
         back = client.get(f"/applications/{group_app}")
@@ -344,3 +347,13 @@ def test_a_link_to_another_of_ones_organisations_offers_to_act_for_it_and_comes_
         assert client.get(f"/applications/{group_app}").status_code == 404
     with Session(engine) as s:
         assert s.exec(select(AnnualReport).where(AnnualReport.award_id == award.id)).first() is None
+
+
+def test_coming_back_after_switching_keeps_the_pages_own_query_and_fragment():
+    from svqm.web.ui import with_done
+
+    assert with_done("/dashboard/awards/3", "switched") == "/dashboard/awards/3?done=switched"
+    assert (
+        with_done("/applications/7/pledges?theme=env&done=pledge-added#add", "switched")
+        == "/applications/7/pledges?theme=env&done=switched#add"
+    )

@@ -28,12 +28,12 @@ from svqm.web.errors import status_of
 from svqm.web.format import sentence
 from svqm.web.forms import FormText, attempt, region_options, safe_next
 from svqm.web.security import SESSION_COOKIE, cookie_name, set_session_cookie
-from svqm.web.ui import Errors, after_post, error_page, flash_of, render
+from svqm.web.ui import SWITCHED, Errors, after_post, error_page, flash_of, render, with_done
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 
 DONE = {
-    "switched": "You are now acting for this organisation.",
+    "switched": SWITCHED,
     "invited": "Invitation sent. It works once, for a limited time.",
     "joined": "You can now act for this organisation too. You are acting for it now.",
     "region": "Region saved.",
@@ -117,7 +117,8 @@ def switch(
         return _organisations_page(page, settings.REGIONS, status=status_of(failure), errors=errors)
     target = safe_next(next)
     if target is not None:
-        return RedirectResponse(target, status_code=303)
+        # Back on the page that offered it, with a banner that says what happened.
+        return RedirectResponse(with_done(target, "switched"), status_code=303)
     return after_post("/dashboard", "switched")
 
 
