@@ -76,6 +76,11 @@ def error_list(exc: SvqmError, href: str = "#main-content") -> list[dict[str, st
     return [{"text": text, "href": href} for text in [exc.detail, *unmet_of(exc)]]
 
 
+# The one step a person takes on one page and sees the result of on another: acting for
+# another of their organisations, then back on the page that offered it (any page).
+SWITCHED = "You are now acting for this organisation."
+
+
 def render(
     request: Request,
     name: str,
@@ -162,11 +167,6 @@ def flash_of(word: str | None, messages: dict[str, str]) -> Flash:
     """The success banner for `?done=<word>`; unknown words show nothing (never echoed)."""
     text = messages.get(word or "")
     return {"type": "success", "text": text} if text else None
-
-
-# The one step a person takes on one page and sees the result of on another: acting for
-# another of their organisations, then back on the page that offered it (any page).
-SWITCHED = "You are now acting for this organisation."
 
 
 def with_done(path: str, word: str) -> str:

@@ -27,7 +27,7 @@ from svqm.web.forms import (
     version_of,
 )
 from svqm.web.security import attachment
-from svqm.web.ui import SWITCHED, Errors, after_post, flash_of, render
+from svqm.web.ui import Errors, after_post, flash_of, render
 from svqm.web.views import applicant as views
 from svqm.web.views import invoices as invoice_views
 from svqm.web.views.tasks import task_groups
@@ -40,7 +40,6 @@ router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 DONE = {
     "signed-up": "Your organisation is registered and you are signed in.",
     "opened": "Application started. Complete each task below, then check and send it.",
-    "switched": SWITCHED,
     "joined": "You can now act for this organisation too, and are acting for it now.",
 }
 STALE = (

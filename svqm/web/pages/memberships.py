@@ -28,12 +28,11 @@ from svqm.web.errors import status_of
 from svqm.web.format import sentence
 from svqm.web.forms import FormText, attempt, region_options, safe_next
 from svqm.web.security import SESSION_COOKIE, cookie_name, set_session_cookie
-from svqm.web.ui import SWITCHED, Errors, after_post, error_page, flash_of, render, with_done
+from svqm.web.ui import Errors, after_post, error_page, flash_of, render, with_done
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 
 DONE = {
-    "switched": SWITCHED,
     "invited": "Invitation sent. It works once, for a limited time.",
     "joined": "You can now act for this organisation too. You are acting for it now.",
     "region": "Region saved.",
@@ -115,11 +114,9 @@ def switch(
     if failure := attempt(page.session, write):
         errors = [{"text": "Choose one of your organisations", "href": "#organisations"}]
         return _organisations_page(page, settings.REGIONS, status=status_of(failure), errors=errors)
-    target = safe_next(next)
-    if target is not None:
-        # Back on the page that offered it, with a banner that says what happened.
-        return RedirectResponse(with_done(target, "switched"), status_code=303)
-    return after_post("/dashboard", "switched")
+    # Back on the page that offered it, or home; the banner says what happened (svqm.web.ui).
+    target = safe_next(next) or "/dashboard"
+    return RedirectResponse(with_done(target, "switched"), status_code=303)
 
 
 @router.post("/account/organisations/invitations", response_model=None)
