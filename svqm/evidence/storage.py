@@ -112,12 +112,19 @@ class BlobStore:
                     max_entries=self.max_entries,
                     text=text,
                 )
+                final = self.path_for(sha256)
+                if final.is_file():
+                    # The same bytes are stored already, published only once durable: this
+                    # copy is dropped unpublished, so waiting for it to reach the disk would
+                    # buy nothing. Its directory is synced (at once when that is durable too),
+                    # in case the upload that published it has not yet synced its entry.
+                    _fsync_dir(final.parent)
+                    return StoredBlob(sha256, size, content_type, final, False)
                 # Durable before it is published (a refused file is not worth the wait); most
                 # pages were written back during the copy.
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            final = self.path_for(sha256)
             final.parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
             os.chmod(tmp, _BLOB_MODE)
             created = _publish(tmp, final)

@@ -176,3 +176,28 @@ def test_put_memory_is_bounded_for_file_objects(tmp_path: Path) -> None:
     # The reused buffers, plus the small first ones (64 KiB doubling: less than one chunk in all)
     # while they are swapped for full-sized ones, plus slack.
     assert peak < (storage._IN_FLIGHT + 1) * storage._CHUNK_SIZE + 4 * MIB
+
+
+def test_put_of_bytes_already_stored_does_not_wait_for_its_own_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store(tmp_path)
+    first = store.put(io.BytesIO(PDF))
+    synced: list[str] = []
+    real_fsync = storage.os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append("directory" if Path(f"/proc/self/fd/{fd}").resolve().is_dir() else "file")
+        real_fsync(fd)
+
+    def publish(tmp: Path, final: Path) -> bool:
+        raise AssertionError("a copy of stored bytes is never published")
+
+    monkeypatch.setattr(storage.os, "fsync", fsync)
+    monkeypatch.setattr(storage, "_publish", publish)
+    again = store.put(io.BytesIO(PDF))
+    # Only the blob's directory (in case its entry is not yet durable), never the staged copy.
+    assert synced == ["directory"]
+    assert (again.sha256, again.path, again.created) == (first.sha256, first.path, False)
+    assert again.path.read_bytes() == PDF
+    assert store.leftover_temp_files() == []
