@@ -60,8 +60,14 @@ def resolve_slot(
             f"covers ({which})",
             field="organisation_id",
         )
-    slots = requirements.slots_for(policy, level, list_pledges(session, application_id), names)
+    # The pledges only for an item asked for per pledge (or to name every valid slot).
+    req = policy.requirement(requirement.partition(":")[0]) if requirement else None
+    by_pledge = pledge_id is not None or req is None or req.per == "pledge"
+    pledges = list_pledges(session, application_id) if by_pledge else []
+    slots = requirements.slots_for(policy, level, pledges, names)
     slot = requirements.find_slot(slots, requirement, pledge_id, member_id)
+    if slot is None and not by_pledge:
+        slots = requirements.slots_for(policy, level, list_pledges(session, application_id), names)
     if slot is None:
         valid = ", ".join(s.id for s in slots) or "none: add pledges first"
         what = f"'{requirement}'" + (f" for pledge {pledge_id}" if pledge_id is not None else "")

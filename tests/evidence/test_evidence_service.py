@@ -461,3 +461,32 @@ def test_award_impossible_without_accepted_evidence_and_passing_score(
             comment="we like them",
         )
     assert app.state == "recommended_refusal"
+
+
+def test_an_upload_for_an_item_with_a_slot_it_does_not_have_names_every_valid_slot(
+    session, registry, now, tmp_path, draft
+):
+    """The pledges are read only for an item asked for per pledge, yet a refusal still lists
+    the per-pledge slots among the valid ones."""
+    cast, app = draft
+    policy = registry.get("svqm").policy
+    level = policy.level(app.level)
+    expected = requirements.slots_for(
+        policy, level, evidence_service.list_pledges(session, app.id), {}
+    )
+    assert any(s.pledge_id is not None for s in expected)  # the draft holds pledges
+    with pytest.raises(InvalidInput) as refused:
+        actions.upload_evidence(
+            session,
+            app,
+            store_at(tmp_path),
+            requirement="executive_commitment:no-such-slot",
+            pledge_id=None,
+            stream=io.BytesIO(b"x\n"),
+            filename="x.txt",
+            title="",
+            actor=actor(cast.applicant),
+            registry=registry,
+            now=now,
+        )
+    assert str(refused.value).endswith(f"(valid: {', '.join(s.id for s in expected)})")
