@@ -65,6 +65,20 @@ PLAIN_DETAILS = {
     "correct; if you pasted it, check you copied all of it",
     "Method Not Allowed": "this address does not take that kind of request",
 }
+# The most of a path parameter sent back in a 404's detail.
+_ECHOED = 40
+
+
+def _no_such(request: Request, error: Mapping[str, object]) -> str:
+    """What a 404 for a path parameter off its type says: the page's plain words to a person,
+    the object and the value sent (shortened) to a program."""
+    if not wants_json(request):
+        return PLAIN_DETAILS["Not Found"]
+    loc = error.get("loc")
+    name = str(loc[-1]) if isinstance(loc, (list, tuple)) and loc else "object"
+    value = str(error.get("input", ""))
+    value = value if len(value) <= _ECHOED else value[: _ECHOED - 1] + "…"
+    return f"no {name.removesuffix('_id').replace('_', ' ')} '{value}'"
 
 
 def _answer(
@@ -123,9 +137,15 @@ def install(app: FastAPI) -> None:
         unmet = exc.unmet if isinstance(exc, GuardRefused) else None
         return _answer(request, status_of(exc), exc.code, exc.detail, unmet)
 
+    # A path parameter that is not of its type (`/organisations/abc`) names no object: the
+    # address is wrong, as for one no route answers (404), not what someone entered (422).
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        errors = exc.errors()
+        in_path = [e for e in errors if tuple(e["loc"][:1]) == ("path",)]
+        if in_path:
+            return _answer(request, 404, "not_found", _no_such(request, in_path[0]))
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors]
         return _answer(request, 422, "invalid_input", "; ".join(problems))
 
     @app.exception_handler(HTTPException)

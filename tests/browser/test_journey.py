@@ -417,8 +417,9 @@ def test_journey_from_sign_up_to_award(
     applicant.get_by_label("Facilities management", exact=True).check()
     applicant.get_by_label("Under £1 million", exact=True).check()
     applicant.get_by_role("button", name="Save and continue").click()
-    expect(applicant.locator("#eligibility-status")).to_have_text("Eligible")
-    applicant.goto(task_list)
+    # Saved, and on to the task list (the next task), which says what the answers mean.
+    expect(applicant).to_have_url(f"{task_list}?done=eligibility-eligible")
+    expect(applicant.get_by_text("Your organisation is eligible.")).to_be_visible()
     expect(task_status(applicant, "Eligibility")).to_have_text("Completed")
 
     applicant.get_by_role("link", name="Pledges", exact=True).click()

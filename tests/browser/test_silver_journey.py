@@ -211,7 +211,8 @@ def test_silver_from_eligibility_to_appeal(world, new_page, screenshot, axe):
     applicant.get_by_label("Social care", exact=True).check()
     applicant.get_by_label("£1 million to £10 million", exact=True).check()
     applicant.get_by_role("button", name="Save and continue").click()
-    expect(applicant.locator("#eligibility-status")).to_have_text("Eligible")
+    expect(applicant).to_have_url(f"{task_list}?done=eligibility-eligible")
+    expect(task_status(applicant, "Eligibility")).to_have_text("Completed")
 
     # 2. Submit; the submission invoices Silver's fee for the band, with VAT at 20%.
     _seed_evidence(world, app_id)

@@ -3,11 +3,15 @@ from __future__ import annotations
 import re
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from sqlmodel import Session
 from starlette.routing import Match
 
 from svqm.config import Settings
-from svqm.web.app import create_app
+from svqm.db import writer
+from svqm.web.app import ROUTERS, create_app
+from tests.web.pages_helpers import api_token, form_token, make_account, make_client, sign_in
 
 
 @pytest.fixture
@@ -176,3 +180,91 @@ def test_an_app_builds_its_copy_of_a_route_only_when_a_request_reaches_it(engine
         assert client.get("/schemes").status_code == 200
     built = [r for r in indexed if r._effective_candidates_version is not None]
     assert 0 < len(built) < len(indexed) / 4
+
+
+def _typed_path_routes(app):
+    """(method, path with every parameter filled) for each route with a path parameter that is
+    not text: its typed parameters given "abc", its text ones "x"."""
+
+    def params(dependant):
+        yield from dependant.path_params
+        for sub in dependant.dependencies:
+            yield from params(sub)
+
+    for router in ROUTERS:
+        for route in router.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            typed = {p.name for p in params(route.dependant) if p.field_info.annotation is not str}
+            if not typed:
+                continue
+            path = re.sub(
+                r"\{([^}:]+)(:[^}]*)?\}",
+                lambda m, typed=typed: "abc" if m.group(1) in typed else "x",
+                route.path,
+            )
+            for method in sorted(route.methods & {"GET", "POST"}):
+                yield method, path
+
+
+def test_a_path_parameter_off_its_type_is_not_found_on_every_route(engine, registry, tmp_path):
+    """Before: `/organisations/abc` answered 422 "Path.organisation_id: Input should be a valid
+    integer" on the page and in the API. The address names nothing: the plain 404 page for a
+    person, the API's 404 envelope for a program, on every route whose path takes an id."""
+    with Session(writer(engine), expire_on_commit=False) as session:
+        admin = make_account(session, "admin")
+    with make_client(engine, registry, tmp_path) as client:
+        token = api_token(client, admin)
+        sign_in(client, admin.email, totp_secret=admin.totp_secret, step=1)
+        csrf = form_token(client, "/account")
+        routes = sorted(set(_typed_path_routes(client.app)))
+        assert len(routes) > 60
+        pages = api = 0
+        for method, path in routes:
+            headers = {"Authorization": f"Bearer {token}"} if path.startswith("/api/") else {}
+            form = {"csrf_token": csrf} if method == "POST" and not headers else None
+            answer = client.request(
+                method, path, headers=headers, data=form, follow_redirects=False
+            )
+            assert answer.status_code != 422, (method, path, answer.text[:300])
+            if answer.status_code != 404:
+                # Refused before the address is read: a page of another role.
+                assert answer.status_code == 403, (method, path, answer.status_code)
+                continue
+            if answer.headers["content-type"].startswith("application/json"):
+                api += 1
+                assert answer.json()["error"] == "not_found", (method, path)
+                assert "'abc'" in answer.json()["detail"], (method, path)
+            else:
+                assert not path.startswith("/api/"), (method, path)
+                pages += 1
+                assert "Page not found" in answer.text, (method, path)
+                assert "valid integer" not in answer.text, (method, path)
+        assert pages > 40
+        assert api > 40
+    # Signed out, the public organisation page and its API say the same.
+    with make_client(engine, registry, tmp_path) as client:
+        page = client.get("/organisations/abc")
+        assert page.status_code == 404
+        assert "Page not found" in page.text
+        assert "If you typed the web address, check it is correct" in page.text
+        answer = client.get("/api/v1/organisations/abc")
+        assert answer.status_code == 404
+        assert answer.json() == {"error": "not_found", "detail": "no organisation 'abc'"}
+        long = client.get("/api/v1/organisations/" + "a" * 500)
+        assert long.status_code == 404
+        assert long.json()["detail"] == "no organisation '" + "a" * 39 + "…'"
+
+
+def test_bad_query_and_body_input_is_still_422(engine, registry, tmp_path):
+    """Only the path is an address: a query or body off its type is what someone sent (422)."""
+    with Session(writer(engine), expire_on_commit=False) as session:
+        admin = make_account(session, "admin")
+    with make_client(engine, registry, tmp_path) as client:
+        headers = {"Authorization": f"Bearer {api_token(client, admin)}"}
+        query = client.get("/api/v1/applications", params={"limit": "abc"}, headers=headers)
+        body = client.post("/api/v1/auth/token", json={"email": 3})
+    for answer in (query, body):
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"] == "invalid_input"
+    assert "limit" in query.json()["detail"]

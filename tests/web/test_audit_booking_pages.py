@@ -404,3 +404,72 @@ def test_the_admins_application_page_says_where_the_booking_stands_and_links_to_
     assert "The audit starts on Monday 27 April 2026." in page.text
     assert link in page.text
     assert "Confirm one of the proposed" not in page.text
+
+
+def _waiting(html: str) -> str:
+    found = re.search(r'id="audit-waiting">(.*?)</p>', html, re.S)
+    return found.group(1).strip() if found else ""
+
+
+def test_each_role_is_told_who_confirms_and_only_those_who_may_are_offered_the_button(
+    client, engine, world
+):
+    """Before: the assessor was offered "Confirm this date" under "Waiting for the scheme to
+    confirm one". The policy lets the assigned assessor and an admin confirm: they are offered
+    the form and told it waits for them; the applicant (who may not) is told it waits for the
+    scheme and offered no form; an assessor not on the application cannot open it."""
+    url = f"/applications/{world.app_id}/audit-dates"
+    proposed = client.post(
+        f"/api/v1{url}", json={"dates": DAYS}, headers=bearer(client, world.applicant)
+    )
+    assert proposed.status_code == 201, proposed.text
+    confirm_form = f'action="{url}/confirm"'
+
+    page_sign_in(client, world.applicant)
+    page = client.get(url)
+    assert page.status_code == 200
+    assert _waiting(page.text) == "Waiting for the scheme to confirm one."
+    assert confirm_form not in page.text
+    assert "Confirm this date" not in page.text
+    assert _hint(client.get(f"/applications/{world.app_id}").text, "audit-dates") == (
+        "Dates proposed: waiting for the scheme to confirm one"
+    )
+    for person in (world.assessor, world.admin):
+        page_sign_in(client, person)
+        page = client.get(url)
+        assert page.status_code == 200
+        assert _waiting(page.text) == "Waiting for you to confirm one below.", person.role
+        assert "Waiting for the scheme" not in page.text
+        assert confirm_form in page.text
+        assert "Confirm this date" in page.text
+    page_sign_in(client, world.other_assessor)
+    assert client.get(url).status_code == 404
+    # The applicant's staff task list (read by the assessor) does not say it waits for the scheme.
+    page_sign_in(client, world.assessor)
+    assert _hint(client.get(f"/applications/{world.app_id}").text, "audit-dates") == (
+        "Dates proposed: waiting for one to be confirmed"
+    )
+
+    # Confirmed, then new dates proposed: the audit moves only when one of those is confirmed.
+    done = client.post(
+        f"/api/v1{url}/confirm", json={"date": DAYS[0]}, headers=bearer(client, world.assessor)
+    )
+    assert done.status_code == 200, done.text
+    later = ["2026-05-11", "2026-05-18", "2026-05-26"]
+    again = client.post(
+        f"/api/v1{url}", json={"dates": later}, headers=bearer(client, world.applicant)
+    )
+    assert again.status_code == 201, again.text
+    for person in (world.assessor, world.admin):
+        page_sign_in(client, person)
+        page = client.get(url)
+        assert _waiting(page.text) == (
+            "New dates: the audit moves only when you confirm one of these below."
+        )
+        assert ">Move the audit</button>" in page.text
+    page_sign_in(client, world.applicant)
+    page = client.get(url)
+    assert _waiting(page.text) == (
+        "Waiting for the scheme: the audit moves only when it confirms one of these."
+    )
+    assert confirm_form not in page.text

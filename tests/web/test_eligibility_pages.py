@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -80,7 +81,9 @@ def test_the_applicant_answers_and_an_admin_approves_with_conditions(client, eng
         },
     )
     assert sent.status_code == 200, sent.text[:500]
-    assert "Waiting for the scheme to decide (case by case)" in sent.text
+    assert "it will decide before you can send your application" in sent.text
+    page = client.get(f"/applications/{world.app_id}/eligibility")
+    assert "Waiting for the scheme to decide (case by case)" in page.text
 
     page_sign_in(client, world.admin)
     case = client.get(f"/admin/applications/{world.app_id}")
@@ -129,3 +132,51 @@ def test_the_applicant_cannot_decide_and_another_organisation_sees_nothing(clien
         data={"csrf_token": csrf_of(form.text), "decision": "approve", "conditions": "x"},
     )
     assert refused.status_code in (403, 404)
+
+
+def _text(html: str, pattern: str) -> str:
+    """The words of the first element the pattern finds, tags and spacing left out."""
+    found = re.search(pattern, html, re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(0))).strip() if found else ""
+
+
+@pytest.mark.parametrize(
+    ("industries", "outcome", "banner", "task"),
+    [
+        ([], "eligible", "Your organisation is eligible.", "Completed"),
+        (["fast_food"], "awaiting_decision", "it will decide before you can send", "In progress"),
+        (["controversial_weapons"], "excluded", "this application cannot be sent", "In progress"),
+    ],
+)
+def test_save_and_continue_goes_on_to_the_task_list_with_the_answers_saved(
+    client, engine, world, industries, outcome, banner, task
+):
+    """Before: "Save and continue" saved the answers and showed the eligibility page again.
+    It goes on to the task list, as starting the application does, saying what they mean."""
+    page_sign_in(client, world.applicant)
+    form = client.get(f"/applications/{world.app_id}/eligibility")
+    sent = client.post(
+        f"/applications/{world.app_id}/eligibility",
+        data={
+            "csrf_token": csrf_of(form.text),
+            "version": "1",
+            "sector": "retail",
+            "turnover_band": "to_10m",
+            "industries": industries,
+        },
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303, sent.text[:500]
+    assert sent.headers["location"] == f"/applications/{world.app_id}?done=eligibility-{outcome}"
+    tasks = client.get(sent.headers["location"])
+    assert tasks.status_code == 200
+    shown = _text(
+        tasks.text,
+        r'<div class="govuk-notification-banner govuk-notification-banner--success.*?</p>',
+    )
+    assert shown.startswith("Success Eligibility answers saved.")
+    assert banner in shown
+    assert _text(tasks.text, r'<div [^>]*id="task-eligibility-status">.*?</div>') == task
+    with session_scope(engine) as s:
+        row = eligibility.answers(s, world.app_id)
+        assert (row.sector, row.turnover_band, row.industry_ids) == ("retail", "to_10m", industries)

@@ -41,6 +41,12 @@ DONE = {
     "signed-up": "Your organisation is registered and you are signed in.",
     "opened": "Application started. Complete each task below, then check and send it.",
     "joined": "You can now act for this organisation too, and are acting for it now.",
+    # After the eligibility answers are saved (pages/eligibility.py), by their outcome.
+    "eligibility-eligible": "Eligibility answers saved. Your organisation is eligible.",
+    "eligibility-awaiting_decision": "Eligibility answers saved. The scheme considers an "
+    "industry you named case by case: it will decide before you can send your application.",
+    "eligibility-excluded": "Eligibility answers saved. The scheme does not accredit an "
+    "industry you named, so this application cannot be sent.",
 }
 STALE = (
     "This application changed since you loaded the page. The page now shows the latest "

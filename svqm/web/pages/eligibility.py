@@ -22,7 +22,6 @@ from svqm.workflow import screening
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 
 DONE = {
-    "answered": "Eligibility answers saved.",
     "approved": "Eligibility approved. The conditions are recorded on the application.",
     "refused": "Eligibility refused. The organisation can see the reason.",
 }
@@ -123,7 +122,10 @@ def answer(case: ApplicationCase, form: FormDep) -> Response:
         )
         errors = [{"text": sentence(failure.detail), "href": href.split(".")[0]}]
         return _page(case, status=status_of(failure), errors=errors, typed=typed)
-    return after_post(f"/applications/{case.app.id}/eligibility", "answered")
+    # Save and continue: back to the task list (the next task is there), its banner saying
+    # what the answers mean (the task list's words: pages/applicant.py's DONE).
+    outcome = views.public(case.session, case.registry, case.app).status
+    return after_post(f"/applications/{case.app.id}", f"eligibility-{outcome}")
 
 
 @router.post("/applications/{application_id}/eligibility/decision", response_model=None)

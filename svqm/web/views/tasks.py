@@ -28,6 +28,7 @@ class Words:
     pledge_first: str
     propose: str  # with {dates}: "three start dates"
     propose_before: str  # with {propose}
+    proposed: str
     not_answered: str
     excluded: str
 
@@ -39,6 +40,7 @@ OWN_WORDS = Words(
     pledge_first="Make a pledge first",
     propose="Propose {dates}",
     propose_before="{propose}, now or after you send your application",
+    proposed="Dates proposed: waiting for the scheme to confirm one",
     not_answered="Answer the scheme's questions",
     excluded="The scheme does not accredit an industry you named",
 )
@@ -49,6 +51,8 @@ STAFF_WORDS = Words(
     pledge_first="Waiting for the applicant to make a pledge",
     propose="Waiting for the applicant to propose {dates}",
     propose_before="{propose}, before or after sending",
+    # Staff reading the list may be the ones who confirm: not "waiting for the scheme".
+    proposed="Dates proposed: waiting for one to be confirmed",
     not_answered="Waiting for the applicant to answer the scheme's questions",
     excluded="The scheme does not accredit an industry the applicant named",
 )
@@ -196,6 +200,5 @@ def _audit_task(base: str, audit: dict[str, str], words: Words) -> Task:
     if audit["status"] == "confirmed":
         return Task("audit-dates", "Audit start date", href, COMPLETED, f"Starts {audit['start']}")
     if audit["status"] == "proposed":
-        hint = "Dates proposed: waiting for the scheme to confirm one"
-        return Task("audit-dates", "Audit start date", href, IN_PROGRESS, hint)
+        return Task("audit-dates", "Audit start date", href, IN_PROGRESS, words.proposed)
     return Task("audit-dates", "Audit start date", href, NOT_STARTED, propose)
