@@ -194,9 +194,14 @@ _TAKE = (
     )
     .execution_options(synchronize_session=False)
 )
+# By the ids just taken (the primary key), of which those this claim holds: claim_token has no
+# index, and the outbox keeps every message sent, so reading by the token alone read them all.
 _TAKEN = (
     select(OutboxMessage)
-    .where(col(OutboxMessage.claim_token) == bindparam("c_token"))
+    .where(
+        col(OutboxMessage.id).in_(bindparam("c_ids", expanding=True)),
+        col(OutboxMessage.claim_token) == bindparam("c_token"),
+    )
     .order_by(col(OutboxMessage.id))
     .execution_options(populate_existing=True)
 )
@@ -210,7 +215,7 @@ def claim(session: Session, *, now: datetime, limit: int, lease_seconds: float) 
         return Claim(token, [])
     until = now + timedelta(seconds=lease_seconds)
     session.execute(_TAKE, {"c_ids": ids, "c_now": now, "c_token": token, "c_until": until})
-    rows = session.exec(_TAKEN, params={"c_token": token}).all()
+    rows = session.exec(_TAKEN, params={"c_ids": ids, "c_token": token}).all()
     return Claim(token, list(rows))
 
 

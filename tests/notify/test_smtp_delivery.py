@@ -12,6 +12,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -334,3 +335,50 @@ def test_a_short_batch_sent_whole_ends_the_dispatch_without_claiming_again(
     claims.clear()
     assert dispatch(engine, mailer_from(settings), settings, FixedClock(T0)).sent == 7
     assert claims == [5, 2]
+
+
+def test_a_claim_reads_the_outbox_through_its_indexes_never_a_whole_table_scan(engine):
+    """The outbox keeps every message it sent; before, a claim read its rows back by claim
+    token, which no index covers: each dispatch round read every message ever sent."""
+    enqueue_reminders(engine, 3, now=T0)
+    sent: list[tuple[str, object]] = []
+
+    def seen(_conn, _cursor, statement, params, _context, _many):
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with session_scope(engine) as session:
+            made = outbox.claim(session, now=T0, limit=10, lease_seconds=60)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(made.rows) == 3
+    assert sent
+    postgres = engine.dialect.name == "postgresql"
+    with engine.connect() as conn:
+        if postgres:  # a scan the planner takes only when nothing else can answer
+            conn.exec_driver_sql("SET enable_seqscan = off")
+        explain = "EXPLAIN" if postgres else "EXPLAIN QUERY PLAN"
+        for statement, params in sent:
+            plan = [str(r[-1]) for r in conn.exec_driver_sql(f"{explain} {statement}", params)]
+            assert _reads_outbox_by_index(plan, postgres), (statement, plan)
+
+
+def _reads_outbox_by_index(plan: list[str], postgres: bool) -> bool:
+    """Whether every step of a query plan that reads the outbox searches an index by a
+    condition (SQLite: SEARCH, not SCAN; PostgreSQL: an index scan with an Index or Recheck
+    Cond, not a Seq Scan nor an index read whole with a Filter)."""
+    if not postgres:
+        return not any(line.startswith("SCAN outbox") for line in plan)
+    nodes: list[list[str]] = []
+    for line in plan:
+        if "->" in line or not nodes:
+            nodes.append([line])
+        else:
+            nodes[-1].append(line)
+    on_outbox = [n for n in nodes if " on outbox" in n[0]]
+    return bool(on_outbox) and all(
+        "Seq Scan" not in n[0] and any("Index Cond" in x or "Recheck Cond" in x for x in n)
+        for n in on_outbox
+    )
