@@ -100,6 +100,14 @@ def file_kind(content_type: str) -> str:
     return FILE_KINDS.get(content_type.split(";")[0].strip(), "File")
 
 
+def file_title(title: str, slot_title: str) -> str:
+    """The title the applicant gave an evidence file, or "" when they gave none: the store then
+    keeps the checklist item's own title (cut to 200 characters), which the page already shows
+    (it names the file)."""
+    title = title.strip()
+    return "" if title in (slot_title.strip(), slot_title[:200].strip()) else title
+
+
 def role_name(role: str) -> str:
     return ROLE_NAMES.get(role, role)
 

@@ -18,7 +18,7 @@ from svqm.errors import SvqmError
 from svqm.evidence.pledges import figure
 from svqm.web.deps import PageAuth
 from svqm.web.errors import status_of, title_of, unmet_of
-from svqm.web.format import day, file_kind, file_size, moment, reference
+from svqm.web.format import day, file_kind, file_size, file_title, moment, reference
 from svqm.web.security import ANON_COOKIE, anon_csrf_token, cookie_name, csp_with_nonce
 
 WEB = Path(__file__).resolve().parent
@@ -62,6 +62,8 @@ templates = Jinja2Templates(
 
 templates.env.filters["file_kind"] = file_kind
 templates.env.filters["file_size"] = file_size
+# An evidence file's own title, "" when the applicant gave it none: `i.title|file_title(s.title)`.
+templates.env.filters["file_title"] = file_title
 # Dates and times as every page shows them: in Europe/London, a time labelled "UK time".
 templates.env.filters["uk_day"] = day
 # Figures and targets read the same on every page (svqm.evidence.pledges.figure).

@@ -3,9 +3,10 @@ public directory of those in force."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from datetime import datetime
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import ColumnElement, and_, bindparam, false, func, or_
 from sqlmodel import Session, col, select
 
 from svqm.accounts.models import Organisation
@@ -14,6 +15,10 @@ from svqm.evidence.models import HELD, ApplicationPledge, Pledge, PledgeRevision
 from svqm.policy import Policy
 from svqm.workflow.models import Application, Award
 from svqm.workflow.schemes import SchemeRegistry
+
+# One scheme's level or theme: the scheme's id and the level's or theme's id in it (two schemes
+# may each have a level "silver" or a theme "employment", and they are not the same).
+SchemeItem = tuple[str, str]
 
 
 def get_award(session: Session, award_id: int) -> Award:
@@ -105,12 +110,14 @@ def directory(
     name: str | None = None,
     sector: str | None = None,
     region: str | None = None,
-    theme: str | None = None,
+    levels: Collection[SchemeItem] | None = None,
+    themes: Collection[SchemeItem] | None = None,
     without: set[str] | None = None,
 ) -> list[Award]:
     """The public directory: awards in force and in date, never suspended, withdrawn or expired;
-    `theme` keeps those holding a pledge of that theme (as awarded); `without` leaves out the
-    awards of these schemes."""
+    `levels` and `themes` (each a scheme's id and its own id there) keep the awards at one of
+    those levels, or holding a pledge of one of those themes (as awarded), in its scheme; an
+    empty collection keeps none. `without` leaves out the awards of these schemes."""
     return list_awards(
         session,
         states=in_force_states(registry),
@@ -119,10 +126,24 @@ def directory(
         name=name,
         sector=sector,
         region=region,
-        theme=theme,
+        levels=levels,
+        themes=themes,
         valid_at=now,
         without=without,
     )
+
+
+def _in_scheme(
+    items: Collection[SchemeItem], match: Callable[[list[str]], ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    """An award of one of the items' schemes that `match`es one of that scheme's ids (none
+    when there are no items)."""
+    ids: dict[str, list[str]] = {}
+    for scheme, item in sorted(set(items)):
+        ids.setdefault(scheme, []).append(item)
+    if not ids:
+        return false()
+    return or_(*(and_(col(Award.scheme) == scheme, match(found)) for scheme, found in ids.items()))
 
 
 def list_awards(
@@ -134,7 +155,8 @@ def list_awards(
     name: str | None = None,
     sector: str | None = None,
     region: str | None = None,
-    theme: str | None = None,
+    levels: Collection[SchemeItem] | None = None,
+    themes: Collection[SchemeItem] | None = None,
     valid_at: datetime | None = None,
     limit: int = 500,
     without: set[str] | None = None,
@@ -156,7 +178,9 @@ def list_awards(
         query = query.where(col(Award.scheme).not_in(without))
     if valid_at is not None:
         query = query.where(col(Award.issued_at) <= valid_at, col(Award.expires_at) > valid_at)
-    if theme:
+    if levels is not None:
+        query = query.where(_in_scheme(levels, col(Award.level).in_))
+    if themes is not None:
         # A pledge the awarded application holds, whose revision in that application (for a
         # member's record of a group's application: in the group's) has the theme.
         made_in = func.coalesce(
@@ -174,11 +198,17 @@ def list_awards(
             .where(
                 col(ApplicationPledge.disposition).in_(HELD),
                 Pledge.status == "active",
-                PledgeRevision.theme == theme,
                 col(PledgeRevision.change).in_(("made", "revised", "carried")),
             )
         )
-        query = query.where(col(Award.application_id).in_(holding))
+        query = query.where(
+            _in_scheme(
+                themes,
+                lambda ids: col(Award.application_id).in_(
+                    holding.where(col(PledgeRevision.theme).in_(ids))
+                ),
+            )
+        )
     if name or sector or region:
         query = query.join(Organisation, col(Organisation.id) == col(Award.organisation_id))
         for column, part in ((Organisation.name, name), (Organisation.sector, sector)):

@@ -9,6 +9,7 @@ import re
 from sqlalchemy import event
 from sqlmodel import Session, col, select
 
+from svqm.db import writer
 from svqm.evidence import pledges
 from svqm.evidence import service as evidence_service
 from svqm.evidence.models import EvidenceItem
@@ -296,3 +297,21 @@ def test_the_case_page_shows_the_pledges_with_indicator_and_target(client, world
         assert p.title in section
         assert p.indicator in section
         assert p.target in section
+
+
+def test_the_review_screen_shows_each_files_own_title_else_its_name(client, world):
+    first, second, *_ = _items(world)
+    with Session(writer(world.engine)) as s:
+        titled = s.get(EvidenceItem, first.id)
+        titled.title = "Board minutes, March 2026"  # as the applicant gave it on upload
+        s.commit()
+    world.sign_in(client, world.assessor)
+    page = client.get(f"/assess/{world.app_a.id}").text
+
+    def link(item: EvidenceItem) -> str:
+        return re.search(rf'href="/evidence/{item.id}/download">([^<]+)<', page).group(1)
+
+    assert link(first) == "Board minutes, March 2026"
+    assert f"{first.filename}, version 1," in page
+    # The fixture's other files were given no title (theirs is the item's): shown by name.
+    assert link(second) == second.filename

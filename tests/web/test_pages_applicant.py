@@ -202,7 +202,7 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
         assert _task_status(page.text, "slot-" + re.sub("[:_]", "-", slot)) == "Completed"
     assert _task_status(page.text, "check") == "Not started"
     item = client.get(f"/applications/{app_id}/evidence/{slots[0]}")
-    assert "(Text file, 13 bytes)" in item.text  # the kind in words, never a MIME type
+    assert "(evidence.txt, Text file, 13 bytes)" in item.text  # the kind in words, not a MIME type
     assert "text/plain" not in item.text
 
     # Every uploaded version can be downloaded from the page, as an attachment.
@@ -503,3 +503,45 @@ def test_a_level_of_another_scheme_is_refused_not_guessed(client, applicant, eng
         from sqlmodel import select
 
         assert s.exec(select(Application.level)).one() == "bronze"
+
+
+def _upload_titled(client, app_id, slot, title, filename, content):
+    token = form_token(client, f"/applications/{app_id}")
+    sent = client.post(
+        f"/applications/{app_id}/evidence",
+        data={"requirement": slot, "title": title, "csrf_token": token},
+        files={"file": (filename, content, "text/plain")},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303, error_summary(sent.text)
+
+
+_DOWNLOAD = r'href="/evidence/\d+/download">([^<]+)<span'
+
+
+def test_the_evidence_page_shows_each_files_own_title_else_its_name(client, applicant):
+    """The title the applicant gave the file is the link, with its name beside it; a file given
+    no title (the store keeps the item's own then) is shown by its name."""
+    app_id = _open(client)
+    slot = "executive_commitment"
+    _upload_titled(client, app_id, slot, "Board minutes, March 2026", "minutes.txt", b"minutes\n")
+    item = client.get(f"/applications/{app_id}/evidence/{slot}").text
+    assert re.findall(_DOWNLOAD, item) == ["Board minutes, March 2026"]
+    assert "(minutes.txt, Text file, 8 bytes)" in item
+    _upload_titled(client, app_id, slot, "", "signed.txt", b"signed\n")
+    item = client.get(f"/applications/{app_id}/evidence/{slot}").text
+    assert re.findall(_DOWNLOAD, item) == ["signed.txt", "Board minutes, March 2026"]
+    assert "(Text file, 7 bytes)" in item
+
+
+def test_check_your_answers_shows_the_newest_files_own_title_else_its_name(client, applicant):
+    app_id = _open(client)
+    slot = "executive_commitment"
+    _upload_titled(client, app_id, slot, "Board minutes, March 2026", "minutes.txt", b"minutes\n")
+    check = client.get(f"/applications/{app_id}/check")
+    assert check.status_code == 200
+    assert "Board minutes, March 2026 (minutes.txt, Text file)" in check.text
+    _upload_titled(client, app_id, slot, "", "signed.txt", b"signed\n")
+    check = client.get(f"/applications/{app_id}/check").text
+    assert "signed.txt (Text file)" in check
+    assert "Board minutes" not in check  # only the newest version is the answer

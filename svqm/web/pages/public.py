@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -13,11 +12,11 @@ from svqm.errors import NotFound
 from svqm.web.deps import CSRF, HOMES, NowDep, OptionalPageUser, RegistryDep, SessionDep
 from svqm.web.forms import blank
 from svqm.web.ui import render
+from svqm.web.views import directory as directory_views
 from svqm.web.views.awards import award_public
 from svqm.web.views.schemes import scheme_page
 from svqm.workflow import awards as award_queries
 from svqm.workflow import diagram
-from svqm.workflow.schemes import SchemeRegistry
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 
@@ -110,38 +109,45 @@ def directory(
     theme: str = "",
 ) -> HTMLResponse:
     """Awards in force, searchable by organisation, level, scheme, sector, region and the theme
-    of a pledge they hold. Charters' signatures are on each charter's page (or chosen here by
-    their scheme), not among the accreditations."""
+    of a pledge they hold; a level or theme is one scheme's (see views/directory.py). Charters'
+    signatures are on each charter's page (or chosen here by their scheme, or one of its levels
+    or themes), not among the accreditations."""
     charters = {sid for sid, s in registry.current.items() if s.policy.charter is not None}
+    chosen_scheme = blank(scheme)
+    level_options = directory_views.options(registry, "level")
+    theme_options = directory_views.options(registry, "theme")
+    by_level = directory_views.chosen(
+        level[:200], level_options, scheme=chosen_scheme, hidden=charters
+    )
+    by_theme = directory_views.chosen(
+        theme[:200], theme_options, scheme=chosen_scheme, hidden=charters
+    )
+    # A charter's signatures are listed when its scheme is chosen, or one of its levels or themes.
+    named = by_level.named | by_theme.named
     rows = award_queries.directory(
         session,
         registry,
         now=now,
-        level=blank(level),
-        scheme=blank(scheme),
+        scheme=chosen_scheme,
         name=blank(organisation[:200]),
         sector=blank(sector[:200]),
         region=blank(region[:100]),
-        theme=blank(theme[:64]),
-        without=charters if blank(scheme) is None else None,
+        levels=by_level.items,
+        themes=by_theme.items,
+        without=charters - named if chosen_scheme is None else None,
     )
     places = accounts.organisation_places(session, {a.organisation_id for a in rows})
     awards = [
         (award_public(session, a, registry), *places.get(a.organisation_id, ("", "", "")))
         for a in rows
     ]
-    levels: dict[str, str] = {}
-    for s in registry.current.values():
-        for lv in sorted(s.policy.levels, key=lambda lv: lv.rank):
-            levels.setdefault(lv.id, lv.name)
-    themes = _theme_options(registry)
     query = {
         "organisation": organisation,
-        "level": level,
+        "level": by_level.selected,
         "scheme": scheme,
         "sector": sector,
         "region": region,
-        "theme": theme,
+        "theme": by_theme.selected,
     }
     return render(
         request,
@@ -150,23 +156,11 @@ def directory(
         title="Directory of awards",
         awards=awards,
         scheme_names={sid: s.policy.name for sid, s in registry.current.items()},
-        levels=levels,
+        levels=directory_views.groups(registry, level_options),
+        level_loose=by_level.loose,
         regions={r: r for r in request.app.state.settings.REGIONS},
-        themes=themes,
+        themes=directory_views.groups(registry, theme_options),
+        theme_loose=by_theme.loose,
         charters=[registry.current[sid].policy for sid in sorted(charters)],
         query={k: v[:200] for k, v in query.items()},
     )
-
-
-def _theme_options(registry: SchemeRegistry) -> dict[str, str]:
-    """Every scheme's pledge themes by id; a name two schemes' different themes share says
-    whose each is ("Health and wellbeing (Social Value Quality Mark)"), so the two options differ."""
-    found: dict[str, tuple[str, str]] = {}
-    for sch in registry.current.values():
-        for t in sch.policy.themes:
-            found.setdefault(t.id, (t.name, sch.policy.name))
-    named = Counter(name for name, _ in found.values())
-    return {
-        tid: f"{name} ({scheme})" if named[name] > 1 else name
-        for tid, (name, scheme) in found.items()
-    }

@@ -20,6 +20,7 @@ from svqm.web.format import (
     evidence_tag,
     file_kind,
     file_size,
+    file_title,
     level_label,
     moment,
     reference,
@@ -194,6 +195,7 @@ def checklist_slots(
                 "versions": [
                     {
                         "version": i.version,
+                        "title": file_title(i.title, slot.title),
                         "filename": i.filename,
                         "size": file_size(i.size),
                         "kind": file_kind(i.content_type),
