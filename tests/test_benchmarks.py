@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -269,3 +270,31 @@ def test_b7_two_schedulers_deliver_each_message_once(sized: Callable[..., Module
         assert len(result.detail["two_workers"][page]["worker_cpu_s"]) == 2
         assert 0 < result.detail["one_worker"][page]["busy_cores"] <= 2
     assert "at most" in result.floor
+
+
+def test_b6_times_a_run_with_nothing_of_its_own_attached_and_records_another(
+    sized: Callable[..., ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recording each statement for the floors costs over a tenth of a run's CPU: it is done in
+    a second run of the same simulation, never in the timed one."""
+    b6 = sized("b6_simulate", SVQM_B6_ORGANISATIONS="3", SVQM_B6_YEARS="0.1")
+    recorders: list[Any] = []
+    recording: list[bool] = []
+
+    class Recorder(b6._Recorder):  # type: ignore[misc, name-defined]
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            recorders.append(self)
+
+    class Watched(b6.Simulation):  # type: ignore[misc, name-defined]
+        def run(self, **kwargs: Any) -> Any:
+            ran = super().run(**kwargs)
+            # Whether a recorder held statements of this run when it ended.
+            recording.append(any(r.recorded for r in recorders))
+            return ran
+
+    monkeypatch.setattr(b6, "_Recorder", Recorder)
+    monkeypatch.setattr(b6, "Simulation", Watched)
+    result = b6.run()
+    assert recording == [False, True]  # the timed run first, with none; then the recorded one
+    assert result.detail["replayed_statements"] > 0
