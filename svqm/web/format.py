@@ -60,6 +60,13 @@ def state_tag(flow: Workflow, state: str) -> Tag:
     return {"text": found.title, "classes": tag_classes(found.tag)}
 
 
+def status_change(flow: Workflow, source: str, dest: str) -> str:
+    """'Status changed from Draft to Submitted', in the states' own titles (an old record's
+    state the policy no longer has reads as its name)."""
+    titles = {s.name: s.title for s in flow.states}
+    return f"Status changed from {titles.get(source, source)} to {titles.get(dest, dest)}"
+
+
 def evidence_tag(status: str) -> Tag:
     """An evidence item's or checklist slot's status as a tag."""
     text, classes = EVIDENCE_TAGS.get(status, (status, ""))

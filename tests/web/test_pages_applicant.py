@@ -247,7 +247,8 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
     assert f'action="/applications/{app_id}/pledges' not in pledges.text  # no longer editable
     history = client.get(f"/applications/{app_id}/history")
     assert history.status_code == 200
-    assert "by You: Draft to Submitted" in history.text
+    assert "Status changed from Draft to Submitted." in history.text
+    assert ": Draft to Submitted" not in history.text
     dashboard = client.get("/dashboard")
     assert f'href="/applications/{app_id}"' in dashboard.text
     assert "Assessor review:" in dashboard.text

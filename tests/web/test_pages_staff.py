@@ -209,6 +209,8 @@ def test_asking_for_more_information_is_kept_until_the_case_is_sent_back(client,
     assert (started.status_code, started.headers["location"]) == (303, f"{url}?done=start_review")
     page = client.get(started.headers["location"])
     assert "Done: start review." in page.text
+    assert "Status changed from Submitted to Under review" in page.text  # the case's history
+    assert "Start review: Submitted to Under review" not in page.text
     item = re.search(r'action="/assess/\d+/evidence/(\d+)/review"', page.text).group(1)
     reviewed = _post(
         client,

@@ -26,6 +26,7 @@ from svqm.web.format import (
     role_name,
     sentence,
     state_tag,
+    status_change,
 )
 from svqm.web.views.deadlines import DeadlineView, describe
 from svqm.web.views.pledges import DISPOSITIONS, STAFF_DISPOSITIONS
@@ -427,7 +428,6 @@ def history(session: Session, registry: SchemeRegistry, app: Application, actor:
     """The application's audit trail for its reader, newest first."""
     policy = registry.for_subject(session, app).policy
     flow = policy.workflows.application
-    states = {s.name: s.title for s in flow.states}
     staff = actor.role != "applicant"
     return History(
         title=f"History of application {reference(app.id or 0)}",
@@ -439,9 +439,7 @@ def history(session: Session, registry: SchemeRegistry, app: Application, actor:
                 "who": "You"
                 if e.actor_id is not None and e.actor_id == actor.id
                 else role_name(e.actor_role),
-                "source": states.get(e.source, e.source),
-                "dest": states.get(e.dest, e.dest),
-                "moved": e.source != e.dest,
+                "moved": status_change(flow, e.source, e.dest) if e.source != e.dest else "",
                 "comment": e.comment if staff or e.visibility != "internal" else "",
                 "internal": e.visibility == "internal",
             }
