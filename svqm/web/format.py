@@ -129,7 +129,7 @@ def plural(n: int, word: str) -> str:
 def file_size(size: int) -> str:
     """'512 bytes', '12 KB', '3.4 MB'."""
     if size < 1024:
-        return f"{size} bytes"
+        return plural(size, "byte")
     if size < 1024 * 1024:
         return f"{size / 1024:.0f} KB"
     return f"{size / 1024 / 1024:.1f} MB"

@@ -211,6 +211,8 @@ def test_asking_for_more_information_is_kept_until_the_case_is_sent_back(client,
     assert "Done: start review." in page.text
     assert "Status changed from Submitted to Under review" in page.text  # the case's history
     assert "Start review: Submitted to Under review" not in page.text
+    assert re.search(r"Text file, \d+ bytes, uploaded", page.text)  # one size formatter
+    assert "Bytes" not in page.text
     item = re.search(r'action="/assess/\d+/evidence/(\d+)/review"', page.text).group(1)
     reviewed = _post(
         client,
