@@ -121,6 +121,24 @@ def sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+# Words after a step's verb that already make it a phrase ("Submit for assessment", "Sign the charter").
+_LINKING_WORDS = {"a", "an", "the", "your", "its", "their", "for", "to", "with", "on", "of", "and"}
+
+
+def step_phrase(title: str, whose: str = "your") -> str:
+    """A step's title as it reads inside a sentence: 'Submit application' -> 'submit your
+    application' (a bare noun after the verb gets `whose`), 'Submit for assessment' ->
+    'submit for assessment'."""
+    words = title.split()
+    if not words:
+        return title
+    verb = words[0][:1].lower() + words[0][1:]
+    rest = words[1:]
+    if rest and rest[0].islower() and rest[0] not in _LINKING_WORDS:
+        rest = [whose, *rest]
+    return " ".join([verb, *rest])
+
+
 def plural(n: int, word: str) -> str:
     """'1 day', '3 days'."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"

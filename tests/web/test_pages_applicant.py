@@ -201,6 +201,7 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
     for slot in slots:
         assert _task_status(page.text, "slot-" + re.sub("[:_]", "-", slot)) == "Completed"
     assert _task_status(page.text, "check") == "Not started"
+    assert "Check your answers and submit your application" in page.text
     item = client.get(f"/applications/{app_id}/evidence/{slots[0]}")
     assert "(Text file, 13 bytes)" in item.text  # the kind in words, never a MIME type
     assert "text/plain" not in item.text
@@ -214,7 +215,7 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
 
     check = client.get(f"/applications/{app_id}/check")
     assert check.status_code == 200
-    assert "Check your answers before you submit application" in check.text
+    assert "Check your answers before you submit your application</h1>" in check.text
     assert "Our pledge on jobs" in check.text
     assert check.text.count(">Change<") == 6 + 7
     send = {"csrf_token": csrf_of(check.text), "trigger": "submit"}
