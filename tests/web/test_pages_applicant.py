@@ -237,6 +237,10 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
     assert 'class="govuk-panel govuk-panel--confirmation"' in confirmation.text
     assert "Application submitted</h1>" in confirmation.text
     assert f"<strong>APP-{app_id:06d}</strong>" in confirmation.text
+    assert re.search(
+        r"The status of your application is now <strong class=\"govuk-tag[^\"]*\">Submitted</strong>",
+        confirmation.text,
+    )
     with Session(engine) as s:
         assert s.get(Application, app_id).state == "submitted"
     again = client.post(f"/applications/{app_id}/check", data={**send, "declaration": "yes"})

@@ -191,9 +191,7 @@ def confirmation(case: ApplicantCase, step: str = "") -> HTMLResponse:
     known = next((t for t in flow.transitions if t.trigger == step and t.primary), None)
     # The step's own words for what just happened: the first sentence of its `done` text.
     heading = known.done_text.split(". ")[0].rstrip(".") if known else "Application sent"
-    return _page(
-        case, "confirmation", view, heading, heading=heading, tag_text=view.app["state"]["text"]
-    )
+    return _page(case, "confirmation", view, heading, heading=heading)
 
 
 # --- pledges and evidence --------------------------------------------------------------------
