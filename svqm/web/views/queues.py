@@ -13,7 +13,7 @@ from sqlalchemy import Row
 from sqlmodel import Session
 
 from svqm.accounts import service as accounts
-from svqm.web.format import day, tag_classes
+from svqm.web.format import day, reference, tag_classes
 from svqm.web.forms import ListQuery
 from svqm.workflow import deadlines, queries
 from svqm.workflow.queries import QueuePage, Sort
@@ -48,6 +48,8 @@ class QueueRow:
     version: int = 0
     # Messages on the application the reader has not read.
     unread: int = 0
+    # The application's reference as people quote it (APP-000029).
+    reference: str = ""
 
 
 def queue_rows(
@@ -104,6 +106,7 @@ def queue_rows(
                 overdue,
                 line.version,
                 int(getattr(line, "unread", 0) or 0),
+                reference(line.id),
             )
         )
     return rows
