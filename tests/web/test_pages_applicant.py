@@ -165,7 +165,13 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
 
     pledges = client.get(f"/applications/{app_id}/pledges")
     assert "Bronze needs pledges under at least 6 different themes." in pledges.text
-    added = _pledge(client, app_id, BRONZE_THEMES[0], title="Our pledge on jobs")
+    untitled = _pledge(client, app_id, BRONZE_THEMES[0], title="")
+    assert untitled.status_code == 422
+    # The error names the field by its label, "Pledge".
+    assert "Enter the pledge (up to 200 characters)" in error_summary(untitled.text)
+    added = _pledge(
+        client, app_id, BRONZE_THEMES[0], title="Our pledge on jobs", unit="people", baseline="3"
+    )
     assert (added.status_code, added.headers["location"]) == (
         303,
         f"/applications/{app_id}/pledges?done=pledge-added",
@@ -177,6 +183,7 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
     page = client.get(f"/applications/{app_id}/pledges?done=pledge-added")
     assert "Pledge added." in page.text
     assert "6 pledges" in page.text
+    assert '<td class="govuk-table__cell">3 people</td>' in page.text  # the baseline's unit
     assert count(engine, Pledge) == 6
     page = client.get(f"/applications/{app_id}")
     assert _task_status(page.text, "pledges") == "Completed"

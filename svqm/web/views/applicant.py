@@ -371,7 +371,7 @@ def task_list(
                 "description": p.description,
                 "indicator": p.indicator,
                 "target": pledge_service.figure(p.target, p.unit),
-                "baseline": pledge_service.number(p.baseline),
+                "baseline": pledge_service.figure(p.baseline, p.unit),
                 "due": day(p.due_date),
                 "held": (DISPOSITIONS if owner else STAFF_DISPOSITIONS).get(
                     link.disposition, link.disposition
