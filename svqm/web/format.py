@@ -67,9 +67,16 @@ def status_change(flow: Workflow, source: str, dest: str) -> str:
     return f"Status changed from {titles.get(source, source)} to {titles.get(dest, dest)}"
 
 
-def evidence_tag(status: str) -> Tag:
-    """An evidence item's or checklist slot's status as a tag."""
-    text, classes = EVIDENCE_TAGS.get(status, (status, ""))
+# An upload waiting for the application to be sent: nobody is asked to review it yet.
+UNSENT_TAG = ("Ready to send", "govuk-tag--light-blue")
+
+
+def evidence_tag(status: str, *, sent: bool = True) -> Tag:
+    """An evidence item's or checklist slot's status as a tag (an item still to be sent with the
+    application is not "awaiting review")."""
+    text, classes = (
+        UNSENT_TAG if status == "pending" and not sent else EVIDENCE_TAGS.get(status, (status, ""))
+    )
     return {"text": text, "classes": classes}
 
 

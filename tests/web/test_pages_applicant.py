@@ -212,6 +212,9 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
     item = client.get(f"/applications/{app_id}/evidence/{slots[0]}")
     assert "(Text file, 13 bytes)" in item.text  # the kind in words, never a MIME type
     assert "text/plain" not in item.text
+    # Not sent yet: nobody is reviewing it, whatever the task list says of the task.
+    assert ">Ready to send</strong>" in item.text
+    assert "Awaiting review" not in item.text
 
     # Every uploaded version can be downloaded from the page, as an attachment.
     link = re.search(r'href="(/evidence/\d+/download)"', item.text).group(1)
@@ -260,6 +263,9 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
     history = client.get(f"/applications/{app_id}/history")
     assert history.status_code == 200
     assert "Status changed from Draft to Submitted." in history.text
+    sent_item = client.get(f"/applications/{app_id}/evidence/{slots[0]}")
+    assert ">Awaiting review</strong>" in sent_item.text
+    assert "Ready to send" not in sent_item.text
     assert ": Draft to Submitted" not in history.text
     dashboard = client.get("/dashboard")
     assert f'href="/applications/{app_id}"' in dashboard.text

@@ -12,6 +12,7 @@ from svqm.accounts import service as accounts
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
+from svqm.evidence.models import EvidenceItem
 from svqm.notify.recipients import page_of
 from svqm.policy import Level, Policy
 from svqm.web.format import (
@@ -156,6 +157,13 @@ def checklist_slots(
     for slot in slots:
         if slot.member_id is not None:
             each.setdefault(slot.requirement_id, []).append(slot.satisfied)
+    # An upload made while the application is with its applicant, since it last came back to
+    # them (or since it was opened), goes to review only when the application is sent.
+    editable = policy.workflows.application.state(app.state).editable
+
+    def sent(item: EvidenceItem | None) -> bool:
+        return item is None or not editable or item.uploaded_at < app.state_changed_at
+
     out = []
     for slot in slots:
         members_done = each.get(slot.requirement_id) if slot.member_id is not None else None
@@ -183,7 +191,7 @@ def checklist_slots(
                 ),
                 "met_by": slot.met_by or "",
                 "met_by_charter": slot.met_by_charter,
-                "tag": evidence_tag(slot.status),
+                "tag": evidence_tag(slot.status, sent=sent(slot.current)),
                 "comment": {
                     "text": latest.comment,
                     "version": versions[latest.evidence_id],
@@ -200,7 +208,7 @@ def checklist_slots(
                         "kind": file_kind(i.content_type),
                         "when": day(i.uploaded_at),
                         "href": f"/evidence/{i.id}/download",
-                        "status": evidence_tag(i.status)["text"],
+                        "status": evidence_tag(i.status, sent=sent(i))["text"],
                         "note": i.note,
                     }
                     for i in sorted(slot.items, key=lambda i: -i.version)
