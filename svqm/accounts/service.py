@@ -274,6 +274,28 @@ def conflict_reasons(session: Session, user_id: int | None, organisation_id: int
     return reasons
 
 
+def declared_conflicts(
+    session: Session, user_id: int | None, organisation_ids: Iterable[int]
+) -> dict[int, str]:
+    """The organisations among these the user has a conflict of interest on record with, each
+    with its reason ("" when none was given), in one query."""
+    wanted = set(organisation_ids)
+    if user_id is None or not wanted:
+        return {}
+    rows = session.exec(
+        select(ConflictOfInterest)
+        .where(
+            ConflictOfInterest.user_id == user_id,
+            col(ConflictOfInterest.organisation_id).in_(wanted),
+        )
+        .order_by(col(ConflictOfInterest.id))
+    ).all()
+    found: dict[int, str] = {}
+    for c in rows:
+        found.setdefault(c.organisation_id, c.reason)
+    return found
+
+
 def declare_conflict(
     session: Session, *, user_id: int, organisation_id: int, reason: str, recorded_by_id: int | None
 ) -> ConflictOfInterest:

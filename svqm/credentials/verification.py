@@ -24,13 +24,17 @@ StatusLookup = Callable[[Issuer, str, int], bool]
 
 VERDICTS = ("valid", "expired", "not_yet_valid", "suspended", "withdrawn", "invalid")
 _CHECK_NAMES = {"revocation": "Not withdrawn", "suspension": "Not suspended"}
+# What each status list says, in plain words: (the step it records, the thing it is about).
+_STATUS_WORDS = {"revocation": "withdrawn", "suspension": "suspended"}
 
 
 @dataclass(frozen=True)
 class Check:
     name: str
     passed: bool
+    # What the check found, in plain words for anyone; `technical` says how, for a verifier.
     detail: str
+    technical: str = ""
 
 
 @dataclass
@@ -67,25 +71,31 @@ def _status_checks(
     flagged: set[str] = set()
     entries = {e.get("statusPurpose"): e for e in _entries(credential)}
     for purpose in PURPOSES:
-        name = _CHECK_NAMES[purpose]
+        name, done = _CHECK_NAMES[purpose], _STATUS_WORDS[purpose]
+        unknown = f"Whether the issuer has {done} it could not be checked."
         entry = entries.get(purpose)
         if entry is None:
-            checks.append(Check(name, False, f"the credential has no {purpose} status entry"))
+            technical = f"The credential has no {purpose} status entry."
+            checks.append(Check(name, False, unknown, technical))
             continue
         if entry.get("statusListCredential") != issuer.status_list_url(purpose):
-            checks.append(Check(name, False, "its status list is not this issuer's"))
+            technical = f"Its {purpose} status list is not this issuer's."
+            checks.append(Check(name, False, unknown, technical))
             continue
         try:
             index = int(str(entry.get("statusListIndex")))
             is_set = lookup(issuer, purpose, index)
         except (ValueError, StatusListError) as exc:
-            checks.append(Check(name, False, f"the status list could not be read: {exc}"))
+            technical = f"The {purpose} status list could not be read: {exc}."
+            checks.append(Check(name, False, unknown, technical))
             continue
         if is_set:
             flagged.add(purpose)
-            checks.append(Check(name, False, f"bit {index} of the {purpose} list is set"))
+            technical = f"Bit {index} of the {purpose} status list is set."
+            checks.append(Check(name, False, f"The issuer has {done} it.", technical))
         else:
-            checks.append(Check(name, True, f"bit {index} of the {purpose} list is clear"))
+            technical = f"Bit {index} of the {purpose} status list is clear."
+            checks.append(Check(name, True, f"The issuer has not {done} it.", technical))
     return checks, flagged
 
 
@@ -101,15 +111,26 @@ def check_token(
         issuer, key = owner
         credential = verify(token, key)
     except SignatureInvalid as exc:
-        return Verification("invalid", [Check("Signature", False, str(exc))])
-    checks = [Check("Signature", True, f"Ed25519 signature by key {key.kid}")]
+        plain = "It is not signed by any issuer of this service, or it has been changed."
+        return Verification("invalid", [Check("Signature", False, plain, f"{exc}.")])
+    checks = [
+        Check(
+            "Signature",
+            True,
+            f"Signed by {issuer.name} and not changed since.",
+            f"Ed25519 signature by key {key.kid}.",
+        )
+    ]
     types = credential.get("type", [])
     issuer_id = credential.get("issuer", {})
     issuer_id = issuer_id.get("id") if isinstance(issuer_id, dict) else issuer_id
     if "OpenBadgeCredential" not in types or issuer_id != issuer.id:
         checks.append(
             Check(
-                "Issuer", False, "not an Open Badges credential of the issuer whose key signed it"
+                "Issuer",
+                False,
+                "It is not an award credential of the issuer that signed it.",
+                "Not an Open Badges credential of the issuer whose key signed it.",
             )
         )
         return Verification("invalid", checks, credential)
@@ -118,10 +139,17 @@ def check_token(
         valid_from = _when(credential.get("validFrom"))
         valid_until = _when(credential.get("validUntil"))
     except ValueError as exc:
-        checks.append(Check("Validity dates", False, f"unreadable validity dates: {exc}"))
+        checks.append(
+            Check(
+                "Validity dates",
+                False,
+                "Its validity dates could not be read.",
+                f"Unreadable validity dates: {exc}.",
+            )
+        )
         return Verification("invalid", checks, credential)
     in_dates = valid_from <= now < valid_until
-    span = f"valid from {valid_from:%d %B %Y} until {valid_until:%d %B %Y}"
+    span = f"Valid from {valid_from.day} {valid_from:%B %Y} until {valid_until.day} {valid_until:%B %Y}."
     checks.append(Check("Validity dates", in_dates, span))
     status_checks, flagged = _status_checks(credential, issuer, lookup)
     checks += status_checks

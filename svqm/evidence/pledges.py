@@ -44,9 +44,30 @@ def number(value: float | None) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}".rstrip("0")
 
 
+# Plural words a unit's first word may end in, and their singular endings ("1 session").
+_SINGULAR = (("people", "person"), ("ies", "y"), ("sses", "ss"), ("ches", "ch"), ("shes", "sh"))
+
+
+def _one_of(unit: str) -> str:
+    """A unit as it reads after exactly one: "sessions" -> "session", "tonnes of CO2e" ->
+    "tonne of CO2e", "people" -> "person"; a word not in a plural form stays as it is."""
+    first, _, rest = unit.partition(" ")
+    if not first.isalpha() or not first.islower():
+        return unit
+    for plural_end, singular_end in _SINGULAR:
+        if first.endswith(plural_end):
+            first = first[: -len(plural_end)] + singular_end
+            break
+    else:
+        if first.endswith("s") and not first.endswith(("ss", "us", "is")):
+            first = first[:-1]
+    return f"{first} {rest}" if rest else first
+
+
 def figure(value: float | str | None, unit: str = "") -> str:
     """A figure or a target with its unit, its number written as `number` writes it: "8,000
-    hours" for 8000 or "8000" in hours, "30%" for "30%"; words stay as they are."""
+    hours" for 8000 or "8000" in hours, "1 session" for 1 in sessions, "30%" for "30%"; words
+    stay as they are."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -56,6 +77,10 @@ def figure(value: float | str | None, unit: str = "") -> str:
             text = number(float(found.group(1).replace(",", ""))) + value[found.end() :]
     else:
         text = number(value)
+    if unit and text == "1":
+        unit = _one_of(unit)
+    if unit == "%" and text:
+        return f"{text}%"
     return f"{text} {unit}".strip() if unit and text else text
 
 

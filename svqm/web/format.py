@@ -60,9 +60,23 @@ def state_tag(flow: Workflow, state: str) -> Tag:
     return {"text": found.title, "classes": tag_classes(found.tag)}
 
 
-def evidence_tag(status: str) -> Tag:
-    """An evidence item's or checklist slot's status as a tag."""
-    text, classes = EVIDENCE_TAGS.get(status, (status, ""))
+def status_change(flow: Workflow, source: str, dest: str) -> str:
+    """'Status changed from Draft to Submitted', in the states' own titles (an old record's
+    state the policy no longer has reads as its name)."""
+    titles = {s.name: s.title for s in flow.states}
+    return f"Status changed from {titles.get(source, source)} to {titles.get(dest, dest)}"
+
+
+# An upload waiting for the application to be sent: nobody is asked to review it yet.
+UNSENT_TAG = ("Ready to send", "govuk-tag--light-blue")
+
+
+def evidence_tag(status: str, *, sent: bool = True) -> Tag:
+    """An evidence item's or checklist slot's status as a tag (an item still to be sent with the
+    application is not "awaiting review")."""
+    text, classes = (
+        UNSENT_TAG if status == "pending" and not sent else EVIDENCE_TAGS.get(status, (status, ""))
+    )
     return {"text": text, "classes": classes}
 
 
@@ -122,6 +136,24 @@ def sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+# Words after a step's verb that already make it a phrase ("Submit for assessment", "Sign the charter").
+_LINKING_WORDS = {"a", "an", "the", "your", "its", "their", "for", "to", "with", "on", "of", "and"}
+
+
+def step_phrase(title: str, whose: str = "your") -> str:
+    """A step's title as it reads inside a sentence: 'Submit application' -> 'submit your
+    application' (a bare noun after the verb gets `whose`), 'Submit for assessment' ->
+    'submit for assessment'."""
+    words = title.split()
+    if not words:
+        return title
+    verb = words[0][:1].lower() + words[0][1:]
+    rest = words[1:]
+    if rest and rest[0].islower() and rest[0] not in _LINKING_WORDS:
+        rest = [whose, *rest]
+    return " ".join([verb, *rest])
+
+
 def plural(n: int, word: str) -> str:
     """'1 day', '3 days'."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
@@ -130,7 +162,7 @@ def plural(n: int, word: str) -> str:
 def file_size(size: int) -> str:
     """'512 bytes', '12 KB', '3.4 MB'."""
     if size < 1024:
-        return f"{size} bytes"
+        return plural(size, "byte")
     if size < 1024 * 1024:
         return f"{size / 1024:.0f} KB"
     return f"{size / 1024 / 1024:.1f} MB"

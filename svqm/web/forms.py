@@ -409,7 +409,7 @@ def region_options(regions: list[str], chosen: str) -> list[dict[str, Any]]:
 PLEDGE_INPUTS = ("theme", "title", "description", "indicator", "unit", "baseline", "target")
 _PLEDGE_MESSAGES = {
     "theme": "Choose a theme for the pledge",
-    "title": "Enter a title for the pledge (up to 200 characters)",
+    "title": "Enter the pledge (up to 200 characters)",
     "description": "The description must be 5,000 characters or fewer",
     "indicator": "Enter the key value indicator (up to 500 characters)",
     "unit": "The unit must be 50 characters or fewer",

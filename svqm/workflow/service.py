@@ -76,8 +76,8 @@ def _authorise(actor: Actor, subject: Subject, t: TransitionDef, kind: str) -> N
         actor.id == assessor_id or actor.organisation_id == subject.organisation_id
     ):
         raise PermissionDenied(
-            "four eyes: the assessor of an application, or a member of its organisation, "
-            "cannot decide it"
+            "a panel member who assessed an application, or who belongs to the organisation "
+            "that applied, cannot decide it: another panel member must"
         )
 
 
@@ -387,13 +387,13 @@ def _barred_by_role(session: Session, subject: Subject, actor: Actor) -> list[st
         assessor_id = subject.assessor_id if isinstance(subject, Application) else None
         if actor.id is not None and actor.id == assessor_id:
             reasons.append(
-                "You assessed this application. Four eyes: a panel member who did not assess "
-                "it must decide."
+                "You assessed this application, so another panel member, who did not assess "
+                "it, must decide."
             )
         if actor.organisation_id is not None and actor.organisation_id == subject.organisation_id:
             reasons.append(
-                "You belong to the organisation that applied. Four eyes: a panel member from "
-                "outside it must decide."
+                "You belong to the organisation that applied, so a panel member from outside "
+                "it must decide."
             )
     reasons += accounts.conflict_reasons(session, actor.id, subject.organisation_id)
     return reasons

@@ -405,7 +405,7 @@ def test_journey_from_sign_up_to_award(
     task_list = applicant.url.split("?")[0]
     expect(applicant.get_by_role("heading", level=1)).to_have_text(f"{LEVEL} application")
     expect(task_status(applicant, "Pledges")).to_have_text("Not started")
-    expect(task_status(applicant, "Check your answers and submit application")).to_have_text(
+    expect(task_status(applicant, "Check your answers and submit your application")).to_have_text(
         "Cannot start yet"
     )
     journey.check(applicant, "05-application-new")
@@ -454,9 +454,9 @@ def test_journey_from_sign_up_to_award(
         expect(task_status(applicant, slot)).to_have_text("Completed")
     journey.check(applicant, "07-application-ready")
     assessor_secret, panel_secret = (_totp_secret(process) for process in adding)
-    applicant.get_by_role("link", name="Check your answers and submit application").click()
+    applicant.get_by_role("link", name="Check your answers and submit your application").click()
     expect(applicant.get_by_role("heading", level=1)).to_have_text(
-        "Check your answers before you submit application"
+        "Check your answers before you submit your application"
     )
     journey.check(applicant, "07b-check-answers")
     journey.refusals.add(("POST", f"/applications/{application_id}/check"))
@@ -525,7 +525,7 @@ def test_journey_from_sign_up_to_award(
         upload(applicant, slot, f"answer-{n}.txt", f"Answer {n}: as asked.\n", again=True)
         applicant.get_by_role("link", name="Back to your application").first.click()
     # One resubmission answers both.
-    applicant.get_by_role("link", name="Check your answers and resubmit application").click()
+    applicant.get_by_role("link", name="Check your answers and resubmit your application").click()
     applicant.get_by_label(re.compile("^I confirm that I may apply")).check()
     applicant.get_by_role("button", name="Accept and resubmit application").click()
     expect(applicant.get_by_role("heading", level=1)).to_have_text(

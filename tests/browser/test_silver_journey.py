@@ -217,7 +217,7 @@ def test_silver_from_eligibility_to_appeal(world, new_page, screenshot, axe):
     # 2. Submit; the submission invoices Silver's fee for the band, with VAT at 20%.
     _seed_evidence(world, app_id)
     applicant.goto(task_list)
-    applicant.get_by_role("link", name="Check your answers and submit application").click()
+    applicant.get_by_role("link", name="Check your answers and submit your application").click()
     applicant.get_by_label(re.compile("^I confirm that I may apply")).check()
     applicant.get_by_role("button", name="Accept and submit application").click()
     expect(applicant.get_by_role("heading", level=1)).to_have_text("Application submitted")

@@ -162,6 +162,8 @@ def test_the_pages_book_confirm_and_move_the_audit_and_the_calendar_follows(clie
     assert ok.status_code == 303, ok.text[:800]
     feed = _audits(client.get("/assess/calendar.ics"))
     assert feed == {f"audit-{world.app_id}@svqm.example.org": date(2026, 4, 27)}
+    summaries = Calendar.from_ical(client.get("/assess/calendar.ics").content).walk("VEVENT")
+    assert any(str(e["SUMMARY"]).endswith(f"application APP-{world.app_id:06d}") for e in summaries)
 
     staff = client.get(f"/applications/{world.app_id}/audit-dates")
     assert "Move the audit" in staff.text

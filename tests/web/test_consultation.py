@@ -169,7 +169,7 @@ def test_the_answers_are_hidden_from_the_applicant(client, engine, world):
     assert re.search(r'id="answered">1', staff.text)
     case = client.get(f"/assess/{world.app_id}")
     assert "Stakeholder consultation" in case.text
-    assert "1 of 1 answered" in case.text
+    assert "Stakeholders invited: 1. Answered: 1" in case.text
 
 
 def test_inviting_waits_for_the_audit_date_and_refuses_bad_addresses(client, engine, world):
@@ -179,6 +179,9 @@ def test_inviting_waits_for_the_audit_date_and_refuses_bad_addresses(client, eng
     assert "'not-an-address' is not an email address" in unmet[0]
     assert "invited already" in unmet[1]
     page_sign_in(client, world.assessor)
+    case = client.get(f"/assess/{world.app_id}")
+    assert "No stakeholders have been invited yet." in case.text
+    assert "0 of 0" not in case.text
     page = client.get(f"/assess/{world.app_id}/consultation")
     sent = client.post(
         f"/assess/{world.app_id}/consultation",

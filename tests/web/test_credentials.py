@@ -218,7 +218,14 @@ def test_suspension_and_withdrawal_revoke_through_the_status_lists(
     assert not _bit(client, "revocation", award_id)
     page = client.get(f"/awards/{award_id}/verify").text
     assert _verdict(page) == "suspended"
-    assert f"bit {award_id} of the suspension list is set" in page
+    assert re.search(
+        r"Not suspended</th>\s*<td[^>]*>.*?</td>\s*<td[^>]*>The issuer has suspended it.</td>", page
+    )
+    assert "The issuer has not withdrawn it." in page
+    # The list and bit are kept for a verifier, out of the way of everyone else.
+    details = page[page.index('id="technical-details"') :]
+    assert f"Not suspended: Bit {award_id} of the suspension status list is set." in details
+    assert "bit " not in page[: page.index('id="technical-details"')].lower()
     # The credential handed out before the suspension now checks as suspended, too.
     assert _verdict(_paste(client, token)) == "suspended"
 

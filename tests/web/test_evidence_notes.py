@@ -101,6 +101,18 @@ def test_the_assessor_reads_the_note_with_the_version_history(client, world):
     )
     assert sent.status_code == 200
     assert f"Your note for the assessor: {NOTE}" in sent.text
+    # The new version waits for the application to go back; the one reviewed says so.
+    assert ">Ready to send</strong>" in sent.text
+    assert "More information needed." in sent.text
+    with Session(world.engine) as s:
+        other = s.exec(
+            select(EvidenceItem.slot).where(
+                EvidenceItem.application_id == world.app_a.id, EvidenceItem.slot != item.slot
+            )
+        ).first()
+    # An item sent before the application came back, and not reviewed yet, still awaits review.
+    waiting = client.get(f"/applications/{world.app_a.id}/evidence/{other}").text
+    assert ">Awaiting review</strong>" in waiting
     with Session(world.engine) as s:
         versions = s.exec(
             select(EvidenceItem.version, EvidenceItem.note)

@@ -32,6 +32,13 @@ pytestmark = pytest.mark.filterwarnings(
         ("1200 hours a year", "", "1,200 hours a year"),
         ("every site", "", "every site"),
         (None, "hours", ""),
+        (1, "sessions", "1 session"),
+        ("1", "tonnes of CO2e", "1 tonne of CO2e"),
+        (1, "people", "1 person"),
+        (1, "activities", "1 activity"),
+        (1, "MWh", "1 MWh"),
+        (15, "%", "15%"),
+        (2, "sessions", "2 sessions"),
     ],
 )
 def test_a_figure_is_written_one_way(value, unit, text):

@@ -45,7 +45,11 @@ def test_a_thread_on_the_pages_with_unread_counts(client, world: World):  # noqa
     assert sent.status_code == 303
     assert sent.headers["location"] == f"{thread}?done=sent#write"
     shown = client.get(f"{thread}?done=sent").text
-    assert "Message sent." in shown
+    assert (
+        "Message sent. The assessor (or an administrator, if the case has no assessor) has been told by email."
+        in shown
+    )
+    assert "other side" not in shown
     assert "Our site counts are attached." in shown
     [file_link] = re.findall(rf'href="({thread}/files/\d+)"', shown)
 
@@ -64,6 +68,8 @@ def test_a_thread_on_the_pages_with_unread_counts(client, world: World):  # noqa
     assert (download.status_code, download.content) == (200, CSV)
     assert "unread message" not in client.get("/assess").text
     assert _post(client, thread, "Thank you: clear.").status_code == 303
+    told = client.get(f"{thread}?done=sent").text
+    assert "Message sent. The organisation&#39;s people have been told by email." in told
 
     world.sign_in(client, world.applicant)
     dashboard = client.get("/dashboard").text

@@ -271,6 +271,11 @@ def test_the_downloads_are_every_row_as_a_csv_attachment(client, engine, registr
     build_world(engine, registry)
     page_sign_in(client, admin)
     home = client.get("/admin").text
+    # The region filter heads the figures it filters, not the downloads, and the page speaks
+    # of no command line.
+    assert home.index('id="figures"') < home.index('id="region-filter"') < home.index('id="awards"')
+    assert home.index('id="downloads-heading"') > home.index('id="region-filter"')
+    assert "svqm export" not in home
     # The finance team's invoices (and their export) are one link from the administration page.
     assert 'href="/admin/invoices"' in home
     assert client.get("/admin/invoices").status_code == 200

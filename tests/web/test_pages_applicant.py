@@ -165,7 +165,13 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
 
     pledges = client.get(f"/applications/{app_id}/pledges")
     assert "Bronze needs pledges under at least 6 different themes." in pledges.text
-    added = _pledge(client, app_id, BRONZE_THEMES[0], title="Our pledge on jobs")
+    untitled = _pledge(client, app_id, BRONZE_THEMES[0], title="")
+    assert untitled.status_code == 422
+    # The error names the field by its label, "Pledge".
+    assert "Enter the pledge (up to 200 characters)" in error_summary(untitled.text)
+    added = _pledge(
+        client, app_id, BRONZE_THEMES[0], title="Our pledge on jobs", unit="people", baseline="3"
+    )
     assert (added.status_code, added.headers["location"]) == (
         303,
         f"/applications/{app_id}/pledges?done=pledge-added",
@@ -177,6 +183,7 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
     page = client.get(f"/applications/{app_id}/pledges?done=pledge-added")
     assert "Pledge added." in page.text
     assert "6 pledges" in page.text
+    assert '<td class="govuk-table__cell">3 people</td>' in page.text  # the baseline's unit
     assert count(engine, Pledge) == 6
     page = client.get(f"/applications/{app_id}")
     assert _task_status(page.text, "pledges") == "Completed"
@@ -201,9 +208,13 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
     for slot in slots:
         assert _task_status(page.text, "slot-" + re.sub("[:_]", "-", slot)) == "Completed"
     assert _task_status(page.text, "check") == "Not started"
+    assert "Check your answers and submit your application" in page.text
     item = client.get(f"/applications/{app_id}/evidence/{slots[0]}")
     assert "(evidence.txt, Text file, 13 bytes)" in item.text  # the kind in words, not a MIME type
     assert "text/plain" not in item.text
+    # Not sent yet: nobody is reviewing it, whatever the task list says of the task.
+    assert ">Ready to send</strong>" in item.text
+    assert "Awaiting review" not in item.text
 
     # Every uploaded version can be downloaded from the page, as an attachment.
     link = re.search(r'href="(/evidence/\d+/download)"', item.text).group(1)
@@ -214,7 +225,7 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
 
     check = client.get(f"/applications/{app_id}/check")
     assert check.status_code == 200
-    assert "Check your answers before you submit application" in check.text
+    assert "Check your answers before you submit your application</h1>" in check.text
     assert "Our pledge on jobs" in check.text
     assert check.text.count(">Change<") == 6 + 7
     send = {"csrf_token": csrf_of(check.text), "trigger": "submit"}
@@ -236,6 +247,10 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
     assert 'class="govuk-panel govuk-panel--confirmation"' in confirmation.text
     assert "Application submitted</h1>" in confirmation.text
     assert f"<strong>APP-{app_id:06d}</strong>" in confirmation.text
+    assert re.search(
+        r"The status of your application is now <strong class=\"govuk-tag[^\"]*\">Submitted</strong>",
+        confirmation.text,
+    )
     with Session(engine) as s:
         assert s.get(Application, app_id).state == "submitted"
     again = client.post(f"/applications/{app_id}/check", data={**send, "declaration": "yes"})
@@ -247,7 +262,11 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
     assert f'action="/applications/{app_id}/pledges' not in pledges.text  # no longer editable
     history = client.get(f"/applications/{app_id}/history")
     assert history.status_code == 200
-    assert "by You: Draft to Submitted" in history.text
+    assert "Status changed from Draft to Submitted." in history.text
+    sent_item = client.get(f"/applications/{app_id}/evidence/{slots[0]}")
+    assert ">Awaiting review</strong>" in sent_item.text
+    assert "Ready to send" not in sent_item.text
+    assert ": Draft to Submitted" not in history.text
     dashboard = client.get("/dashboard")
     assert f'href="/applications/{app_id}"' in dashboard.text
     assert "Assessor review:" in dashboard.text

@@ -99,6 +99,11 @@ def test_home_says_what_the_service_is_and_where_to_go(client):
     for link in ('href="/login"', 'href="/signup"', 'href="/schemes/svqm"', 'href="/awards"'):
         assert link in home.text
     assert "Social Value Quality Mark" in home.text
+    # The home page's heading is the service's name: its <title> says it once.
+    assert "<title>Social value accreditation</title>" in home.text
+    assert "<title>Accessibility statement – Social value accreditation</title>" in (
+        client.get("/accessibility").text
+    )
 
 
 @pytest.mark.parametrize(("role", "home"), [("applicant", "/dashboard"), ("admin", "/admin")])

@@ -209,6 +209,10 @@ def test_asking_for_more_information_is_kept_until_the_case_is_sent_back(client,
     assert (started.status_code, started.headers["location"]) == (303, f"{url}?done=start_review")
     page = client.get(started.headers["location"])
     assert "Done: start review." in page.text
+    assert "Status changed from Submitted to Under review" in page.text  # the case's history
+    assert "Start review: Submitted to Under review" not in page.text
+    assert re.search(r"Text file, \d+ bytes, uploaded", page.text)  # one size formatter
+    assert "Bytes" not in page.text
     item = re.search(r'action="/assess/\d+/evidence/(\d+)/review"', page.text).group(1)
     reviewed = _post(
         client,
@@ -373,7 +377,8 @@ def test_an_assessor_turned_panel_member_cannot_decide_their_own_case(client, wo
     )
     assert refused.status_code == 403
     assert "govuk-error-summary" in refused.text
-    assert "four eyes" in refused.text
+    assert "cannot decide it: another panel member must" in refused.text
+    assert "four eyes" not in refused.text.lower()
     assert world.fresh(Application, world.app_a.id).state == "recommended_award"
 
 

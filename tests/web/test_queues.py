@@ -34,8 +34,12 @@ def _options(html: str, name: str) -> list[str]:
 def test_the_assessors_queue_shows_open_work_unless_finished_cases_are_asked_for(client, world):  # noqa: F811
     finished = world.award.application_id
     world.sign_in(client, world.assessor)
-    open_work = _listed(client.get("/assess").text, "/assess")
+    queue = client.get("/assess").text
+    open_work = _listed(queue, "/assess")
     assert open_work == [world.app_a.id]
+    # A row names its application by the reference people quote, never the bare id.
+    assert f": application {reference(world.app_a.id)}</span>" in queue
+    assert f": application {world.app_a.id}<" not in queue
     everything = _listed(client.get("/assess", params={"finished": "yes"}).text, "/assess")
     assert sorted(everything) == sorted([world.app_a.id, finished])
     # Choosing a state shows it, finished or not.
@@ -99,6 +103,10 @@ def test_overdue_work_is_flagged_and_comes_first(client, world):  # noqa: F811
     page = client.get("/admin/applications", params={"sort": "due"}).text
     assert _listed(page, "/admin/applications") == [world.app_a.id, world.app_b.id]
     assert page.count(">Overdue</strong>") == 1
+    # The deadlines page names the application by its reference too.
+    deadlines = client.get("/admin/deadlines").text
+    assert f"application {reference(world.app_a.id)}" in deadlines
+    assert f"application {world.app_a.id}<" not in deadlines
 
 
 def test_a_search_over_1200_applications_pages_in_sql(session, registry):

@@ -19,7 +19,7 @@ from svqm.evidence.models import PledgeCreate, ReviewCreate
 from svqm.policy import parse_policy
 from svqm.policy.models import TransitionDef
 from svqm.reporting import exports
-from svqm.web.format import state_tag
+from svqm.web.format import state_tag, step_phrase
 from svqm.web.views.applicant import task_list
 from svqm.workflow import actions, guards, queries, reports
 from svqm.workflow import service as workflow
@@ -423,3 +423,21 @@ def test_domain_errors_name_the_field_they_are_about(
             now=now,
         )
     assert period.value.field == "period"
+
+
+@pytest.mark.parametrize(
+    ("title", "whose", "phrase"),
+    [
+        ("Submit application", "your", "submit your application"),
+        ("Resubmit application", "the", "resubmit the application"),
+        ("Submit for assessment", "your", "submit for assessment"),
+        ("Sign the charter", "your", "sign the charter"),
+        ("Request the audit", "your", "request the audit"),
+        ("Submit to SVQM", "your", "submit to SVQM"),
+        ("Withdraw", "your", "withdraw"),
+    ],
+)
+def test_a_steps_title_reads_inside_a_sentence_whatever_the_scheme_calls_it(
+    title: str, whose: str, phrase: str
+) -> None:
+    assert step_phrase(title, whose) == phrase

@@ -13,7 +13,7 @@ from svqm.errors import GuardRefused, InvalidInput, NotFound, StaleVersion, Svqm
 from svqm.evidence.models import PledgeCreate
 from svqm.web.deps import CSRF, ApplicantCase, ApplicationCase, Case, StoreDep
 from svqm.web.errors import status_of
-from svqm.web.format import sentence
+from svqm.web.format import sentence, step_phrase
 from svqm.web.forms import (
     PLEDGE_INPUTS,
     FormDep,
@@ -148,7 +148,7 @@ def evidence_task(case: ApplicationCase, slot: str, done: str = "") -> HTMLRespo
 def _check(case: Case, *, status: int = 200, errors: Errors = None) -> HTMLResponse:
     view = _view(case)
     title = (
-        f"Check your answers before you {view.primary.title.lower()}"
+        f"Check your answers before you {step_phrase(view.primary.title)}"
         if view.primary
         else ("Check your answers")
     )
@@ -191,9 +191,7 @@ def confirmation(case: ApplicantCase, step: str = "") -> HTMLResponse:
     known = next((t for t in flow.transitions if t.trigger == step and t.primary), None)
     # The step's own words for what just happened: the first sentence of its `done` text.
     heading = known.done_text.split(". ")[0].rstrip(".") if known else "Application sent"
-    return _page(
-        case, "confirmation", view, heading, heading=heading, tag_text=view.app["state"]["text"]
-    )
+    return _page(case, "confirmation", view, heading, heading=heading)
 
 
 # --- pledges and evidence --------------------------------------------------------------------

@@ -14,7 +14,7 @@ from svqm.evidence import service as evidence_service
 from svqm.evidence.models import ReviewCreate, ScoreCreate
 from svqm.policy import Policy
 from svqm.web.deps import CSRF, AnyPage, AssessorCase, AssessorPage, Case, Id, StoreDep
-from svqm.web.format import file_kind
+from svqm.web.format import file_kind, reference
 from svqm.web.forms import (
     FormDep,
     ListQueryDep,
@@ -113,7 +113,8 @@ def _screen(case: Case, **shown: Any) -> HTMLResponse:
 def _same_version(case: Case, form: FormData) -> None:
     if version_of(form) != case.app.version:
         raise StaleVersion(
-            f"application {case.app.id} changed since you opened it; check it and try again"
+            f"application {reference(case.app.id or 0)} changed since you opened it; "
+            "check it and try again"
         )
 
 

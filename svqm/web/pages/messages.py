@@ -22,7 +22,6 @@ from svqm.workflow.models import Application, Award
 
 router = APIRouter(dependencies=[CSRF], include_in_schema=False)
 
-DONE = {"sent": "Message sent. The other side has been told by email."}
 _KIND_TEXT = {"application": "application", "award": "award"}
 
 
@@ -34,13 +33,25 @@ def _caption(page: Page, kind: ThreadKind, subject: Application | Award) -> str:
     return f"{policy.name}: {level} award"
 
 
-def _hint(page: Page, kind: ThreadKind) -> str:
-    """Who the writer's message is told to."""
+def _told(page: Page, kind: ThreadKind) -> tuple[str, bool]:
+    """Who the writer's message is told to (svqm.notify.messages), and whether that is many."""
     if page.actor.role == "applicant":
-        return "The assessor (or an administrator) is told by email."
+        return "The assessor (or an administrator, if the case has no assessor)", False
     if page.actor.role == "admin" and kind == "application":
-        return "The organisation's people and the application's assessors are told by email."
-    return "The organisation's people are told by email."
+        return "The organisation's people and the application's assessors", True
+    return "The organisation's people", True
+
+
+def _hint(page: Page, kind: ThreadKind) -> str:
+    """Before writing: who will be told."""
+    who, many = _told(page, kind)
+    return f"{who} {'are' if many else 'is'} told by email."
+
+
+def _done(page: Page, kind: ThreadKind) -> dict[str, str]:
+    """After sending: the banner, saying who was told."""
+    who, many = _told(page, kind)
+    return {"sent": f"Message sent. {who} {'have' if many else 'has'} been told by email."}
 
 
 def _thread(
@@ -127,7 +138,8 @@ def _file(page: Page, kind: ThreadKind, subject_id: int, file_id: int, store: St
 @router.get("/applications/{application_id}/messages", response_model=None)
 def application_messages(application_id: Id, page: AnyPage, done: str = "") -> Response:
     """The application's messages, newest last, and the form to write one."""
-    return _thread(page, "application", application_id, flash=flash_of(done, DONE))
+    flash = flash_of(done, _done(page, "application"))
+    return _thread(page, "application", application_id, flash=flash)
 
 
 @router.post("/applications/{application_id}/messages", response_model=None)
@@ -149,7 +161,7 @@ def application_message_file(
 @router.get("/awards/{award_id}/messages", response_model=None)
 def award_messages(award_id: Id, page: AnyPage, done: str = "") -> Response:
     """The award's messages, newest last, and the form to write one."""
-    return _thread(page, "award", award_id, flash=flash_of(done, DONE))
+    return _thread(page, "award", award_id, flash=flash_of(done, _done(page, "award")))
 
 
 @router.post("/awards/{award_id}/messages", response_model=None)

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from svqm.errors import InvalidInput, StaleVersion
 from svqm.evidence.models import ModerationCreate
 from svqm.web.deps import CSRF, Case, ModeratorCase, ModeratorPage
+from svqm.web.format import reference
 from svqm.web.forms import FormDep, attempt, field, version_of
 from svqm.web.ui import after_post, flash_of, render
 from svqm.web.views.case import case_file
@@ -72,7 +73,8 @@ def moderate(case: ModeratorCase, form: FormDep) -> Response:
     def write() -> None:
         if version_of(form) != case.app.version:
             raise StaleVersion(
-                f"application {case.app.id} changed since you opened it; check it and try again"
+                f"application {reference(case.app.id or 0)} changed since you opened it; "
+                "check it and try again"
             )
         actions.moderate_score(
             case.session,

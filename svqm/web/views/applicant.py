@@ -12,6 +12,7 @@ from svqm.accounts import service as accounts
 from svqm.evidence import pledges as pledge_service
 from svqm.evidence import requirements as evidence_requirements
 from svqm.evidence import service as evidence_service
+from svqm.evidence.models import EvidenceItem
 from svqm.notify.recipients import page_of
 from svqm.policy import Level, Policy
 from svqm.web.format import (
@@ -27,6 +28,7 @@ from svqm.web.format import (
     role_name,
     sentence,
     state_tag,
+    status_change,
 )
 from svqm.web.views.deadlines import DeadlineView, describe
 from svqm.web.views.pledges import DISPOSITIONS, STAFF_DISPOSITIONS
@@ -156,6 +158,13 @@ def checklist_slots(
     for slot in slots:
         if slot.member_id is not None:
             each.setdefault(slot.requirement_id, []).append(slot.satisfied)
+    # An upload made while the application is with its applicant, since it last came back to
+    # them (or since it was opened), goes to review only when the application is sent.
+    editable = policy.workflows.application.state(app.state).editable
+
+    def sent(item: EvidenceItem | None) -> bool:
+        return item is None or not editable or item.uploaded_at < app.state_changed_at
+
     out = []
     for slot in slots:
         members_done = each.get(slot.requirement_id) if slot.member_id is not None else None
@@ -183,7 +192,7 @@ def checklist_slots(
                 ),
                 "met_by": slot.met_by or "",
                 "met_by_charter": slot.met_by_charter,
-                "tag": evidence_tag(slot.status),
+                "tag": evidence_tag(slot.status, sent=sent(slot.current)),
                 "comment": {
                     "text": latest.comment,
                     "version": versions[latest.evidence_id],
@@ -201,7 +210,7 @@ def checklist_slots(
                         "kind": file_kind(i.content_type),
                         "when": day(i.uploaded_at),
                         "href": f"/evidence/{i.id}/download",
-                        "status": evidence_tag(i.status)["text"],
+                        "status": evidence_tag(i.status, sent=sent(i))["text"],
                         "note": i.note,
                     }
                     for i in sorted(slot.items, key=lambda i: -i.version)
@@ -372,7 +381,7 @@ def task_list(
                 "description": p.description,
                 "indicator": p.indicator,
                 "target": pledge_service.figure(p.target, p.unit),
-                "baseline": pledge_service.number(p.baseline),
+                "baseline": pledge_service.figure(p.baseline, p.unit),
                 "due": day(p.due_date),
                 "held": (DISPOSITIONS if owner else STAFF_DISPOSITIONS).get(
                     link.disposition, link.disposition
@@ -429,7 +438,6 @@ def history(session: Session, registry: SchemeRegistry, app: Application, actor:
     """The application's audit trail for its reader, newest first."""
     policy = registry.for_subject(session, app).policy
     flow = policy.workflows.application
-    states = {s.name: s.title for s in flow.states}
     staff = actor.role != "applicant"
     return History(
         title=f"History of application {reference(app.id or 0)}",
@@ -441,9 +449,7 @@ def history(session: Session, registry: SchemeRegistry, app: Application, actor:
                 "who": "You"
                 if e.actor_id is not None and e.actor_id == actor.id
                 else role_name(e.actor_role),
-                "source": states.get(e.source, e.source),
-                "dest": states.get(e.dest, e.dest),
-                "moved": e.source != e.dest,
+                "moved": status_change(flow, e.source, e.dest) if e.source != e.dest else "",
                 "comment": e.comment if staff or e.visibility != "internal" else "",
                 "internal": e.visibility == "internal",
             }

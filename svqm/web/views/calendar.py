@@ -18,6 +18,7 @@ from svqm import __version__
 from svqm.accounts import service as accounts
 from svqm.accounts.models import Organisation, User
 from svqm.policy import Policy
+from svqm.web.format import reference
 from svqm.web.views.deadlines import DeadlineView, describe
 from svqm.workflow import audits, schedule
 from svqm.workflow.models import Application
@@ -86,7 +87,8 @@ def audit_event(
     day = audits.start_day(policy, app)
     assert day is not None
     link = f"{base_url.rstrip('/')}/assess/{app.id}"
-    summary = f"Audit starts: {organisation}, {policy.level(app.level).name} application {app.id}"
+    level = policy.level(app.level).name
+    summary = f"Audit starts: {organisation}, {level} application {reference(app.id or 0)}"
     event = Event()
     event.add("uid", vText(f"audit-{app.id}@{_host(base_url)}"))
     event.add("dtstamp", now.astimezone(UTC))

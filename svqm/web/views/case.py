@@ -19,9 +19,9 @@ from svqm.evidence.requirements import Slot
 from svqm.evidence.scoring import ScoreResult
 from svqm.policy import Level, Policy, Standard
 from svqm.policy.models import StateDef
-from svqm.web.format import Tag, state_tag
+from svqm.web.format import Tag, state_tag, status_change
 from svqm.web.views.judgement import Judgement, judgement_of
-from svqm.web.views.triggers import TriggerForm, trigger_forms
+from svqm.web.views.triggers import TriggerForm, step_title, trigger_forms
 from svqm.workflow import deadlines, judgement, queries
 from svqm.workflow import service as workflow
 from svqm.workflow.effects import members_covered
@@ -54,6 +54,8 @@ class CaseFile:
     reviews: list[Review]
     events: list[AuditEvent]
     state_titles: dict[str, str]
+    # Each history row's step and, when it moved the case, how the status changed, by row id.
+    steps: dict[int, tuple[str, str]]
     names: dict[int, str]
     standards: list[Standard]
     result: ScoreResult
@@ -128,6 +130,13 @@ def case_file(
         reviews=reviews,
         events=events,
         state_titles={s.name: s.title for s in flow.states},
+        steps={
+            e.id or 0: (
+                step_title(flow, e.trigger),
+                status_change(flow, e.source, e.dest) if e.source != e.dest else "",
+            )
+            for e in events
+        },
         names=accounts.display_names(session, actors),
         standards=[policy.standard(sid) for sid in level.standards],
         result=evidence_service.result_of(policy, level, rows),

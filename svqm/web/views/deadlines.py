@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from svqm.accounts import service as accounts
 from svqm.policy import Policy
-from svqm.web.format import Tag, level_label
+from svqm.web.format import Tag, level_label, reference
 from svqm.workflow import schedule
 from svqm.workflow.models import AnnualReport, Award, Subject
 from svqm.workflow.schedule import ScheduledDeadline
@@ -92,7 +92,7 @@ def subject_text_of(policy: Policy, subject: Subject) -> str:
         return f"{policy.name}: {level} award {subject.certificate_number}"
     if isinstance(subject, AnnualReport):
         return f"{policy.name}: {level} award, {subject.title}"
-    return f"{policy.name}: {level} application {subject.id}"
+    return f"{policy.name}: {level} application {reference(subject.id or 0)}"
 
 
 def describe(

@@ -13,7 +13,7 @@ from sqlalchemy import Row
 from sqlmodel import Session
 
 from svqm.accounts import service as accounts
-from svqm.web.format import day, tag_classes
+from svqm.web.format import day, reference, tag_classes
 from svqm.web.forms import ListQuery
 from svqm.workflow import deadlines, queries
 from svqm.workflow.queries import QueuePage, Sort
@@ -48,6 +48,11 @@ class QueueRow:
     version: int = 0
     # Messages on the application the reader has not read.
     unread: int = 0
+    # The application's reference as people quote it (APP-000029).
+    reference: str = ""
+    # The reader has declared a conflict of interest with the organisation (panel's list only).
+    conflict: bool = False
+    conflict_reason: str = ""
 
 
 def queue_rows(
@@ -57,6 +62,7 @@ def queue_rows(
     *,
     now: datetime,
     assessors: bool = False,
+    conflicts_of: int | None = None,
 ) -> list[QueueRow]:
     """The lines of `queries.list_queue_lines`, with names, titles and the next deadline.
 
@@ -70,6 +76,12 @@ def queue_rows(
             {ln.assessor_id for ln in lines} | {ln.second_assessor_id for ln in lines},
         )
         if assessors
+        else {}
+    )
+    # The conflicts of interest the reader (`conflicts_of`) has declared with these organisations.
+    conflicts = (
+        accounts.declared_conflicts(session, conflicts_of, {ln.organisation_id for ln in lines})
+        if conflicts_of is not None
         else {}
     )
     known: dict[tuple[str, str, str], tuple[Any, str, str, str, str]] = {}
@@ -104,6 +116,9 @@ def queue_rows(
                 overdue,
                 line.version,
                 int(getattr(line, "unread", 0) or 0),
+                reference(line.id),
+                line.organisation_id in conflicts,
+                conflicts.get(line.organisation_id, ""),
             )
         )
     return rows
@@ -253,7 +268,14 @@ def list_page(
     # The schemes in play are those of the list before the person's own filters narrow it.
     base = queries.ApplicationFilter(offered_to=offered_to, open_only=filters.open_only)
     in_play = queries.schemes_in_play(session, actor, base, registry=registry)
-    rows = queue_rows(session, registry, found.lines, now=now, assessors=assessors)
+    rows = queue_rows(
+        session,
+        registry,
+        found.lines,
+        now=now,
+        assessors=assessors,
+        conflicts_of=actor.id if offered_to == "panel" else None,
+    )
     groups = []
     if states:
         totals = queries.count_by_state(session, actor, filters, registry=registry)

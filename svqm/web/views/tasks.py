@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from svqm.web.format import step_phrase
 from svqm.web.views.applicant import TaskList
 
 NOT_STARTED, IN_PROGRESS, COMPLETED, CANNOT_START = (
@@ -24,6 +25,8 @@ class Words:
 
     about: str
     send: str
+    check_and: str  # with {step}: the primary step's title inside the sentence
+    whose: str  # the word a step's bare noun takes ("submit your application")
     after_sending: str
     pledge_first: str
     propose: str  # with {dates}: "three start dates"
@@ -36,6 +39,8 @@ class Words:
 OWN_WORDS = Words(
     about="About your organisation",
     send="Check your answers and send your application",
+    check_and="Check your answers and {step}",
+    whose="your",
     after_sending=AFTER_SENDING,
     pledge_first="Make a pledge first",
     propose="Propose {dates}",
@@ -47,6 +52,8 @@ OWN_WORDS = Words(
 STAFF_WORDS = Words(
     about="About the organisation",
     send="Check the answers and send the application",
+    check_and="Check the answers and {step}",
+    whose="the",
     after_sending="After the application is sent",
     pledge_first="Waiting for the applicant to make a pledge",
     propose="Waiting for the applicant to propose {dates}",
@@ -120,7 +127,7 @@ def task_groups(view: TaskList) -> list[TaskGroup]:
     else:
         submit = Task(
             id="check",
-            title=f"Check your answers and {primary.title[:1].lower()}{primary.title[1:]}",
+            title=words.check_and.format(step=step_phrase(primary.title, words.whose)),
             href=f"{base}/check" if ready else None,
             status=NOT_STARTED if ready else CANNOT_START,
             hint="" if ready else _still_to_do([t for t in blocking if t.status != COMPLETED]),
