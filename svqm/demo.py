@@ -329,6 +329,14 @@ class _Journey:
         return self.now
 
     def fire(self, trigger: str, user: User, comment: str = "") -> None:
+        policy = self.registry.for_subject(self.session, self.app).policy
+        if (
+            trigger == "start_review"
+            and policy.audited(self.app.level)
+            and self.app.audit_starts_at is None
+        ):
+            # The review is the audit: its start date is booked first, as people would.
+            self.book_audit(user)
         workflow.fire(
             self.session,
             self.app,
@@ -395,6 +403,22 @@ class _Journey:
                 day += timedelta(days=1)
         audits.propose(
             self.session, self.app, days, actor=self.as_applicant, registry=self.registry, now=now
+        )
+
+    def book_audit(self, staff: User) -> None:
+        """The applicant proposes start dates and `staff` (the assigned assessor, or an admin)
+        confirms the first."""
+        self.propose_audit_dates()
+        assert self.app.id is not None
+        proposal = audits.current(self.session, self.app.id)
+        assert proposal is not None
+        audits.confirm(
+            self.session,
+            self.app,
+            proposal.days[0],
+            actor=workflow.Actor.of(staff),
+            registry=self.registry,
+            now=self.tick(0.1),
         )
 
     def pledges(

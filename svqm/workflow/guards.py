@@ -150,6 +150,25 @@ def eligibility_met(ctx: GuardContext) -> list[str]:
     return eligibility.unmet(ctx.session, ctx.policy, _id(ctx))
 
 
+@guard("audit_date_confirmed")
+def audit_date_confirmed(ctx: GuardContext) -> list[str]:
+    """An audited level's start date is confirmed: the review is the audit, and dates can be
+    confirmed only before it starts (the `audit` rule's states)."""
+    if not isinstance(ctx.subject, Application) or not ctx.policy.audited(ctx.subject.level):
+        return []
+    if ctx.subject.audit_starts_at is not None:
+        return []
+    assert ctx.policy.audit is not None
+    who = " or ".join(
+        "the assessor" if r == "assessor" else f"an {r}" if r[0] in "aeiou" else f"a {r}"
+        for r in ctx.policy.audit.confirmed_by
+    )
+    return [
+        "the audit start date is not confirmed yet (the applicant proposes dates, then "
+        f"{who} confirms one)"
+    ]
+
+
 @guard("invoice_paid")
 def invoice_paid(ctx: GuardContext) -> list[str]:
     """Every invoice of the application is paid (or credited): payment before review."""

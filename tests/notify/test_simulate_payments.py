@@ -27,9 +27,9 @@ def run(tmp_path_factory):
     shutil.copytree(POLICIES, directory, dirs_exist_ok=True)
     path = directory / "svqm.yaml"
     text = path.read_text(encoding="utf-8")
-    before = "{trigger: start_review, source: submitted, dest: under_review, roles: [assessor]"
+    before = "roles: [assessor],\n         guards: [audit_date_confirmed]"
     assert before in text
-    path.write_text(text.replace(before, before + ", guards: [invoice_paid]"), encoding="utf-8")
+    path.write_text(text.replace(before, before[:-1] + ", invoice_paid]"), encoding="utf-8")
     workdir = tmp_path_factory.mktemp("paying-run")
     # As the judgement run: twelve organisations over three years re-apply and book Silver audits.
     result = Simulation(load_registry(directory), organisations=12, seed=1, workdir=workdir).run(

@@ -156,6 +156,10 @@ def satisfy(
             _evidence(session, policy, store, subject, now, accept=name == "all_evidence_accepted")
         elif name == "score_passes":
             _scores(session, policy, subject, now)
+        elif name == "audit_date_confirmed":
+            assert isinstance(subject, Application)
+            subject.audit_starts_at = now  # as a confirmed date leaves it
+            session.add(subject)
     return now, comment
 
 

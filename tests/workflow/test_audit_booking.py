@@ -11,6 +11,7 @@ from sqlmodel import select
 from svqm.errors import Conflict, GuardRefused, InvalidInput, PermissionDenied
 from svqm.notify.models import OutboxMessage
 from svqm.workflow import audits, schedule
+from svqm.workflow import service as workflow
 from svqm.workflow.models import AuditEvent
 from tests.workflow.harness import application_in, make_cast
 
@@ -246,3 +247,45 @@ def test_bringing_a_confirmed_audit_forward_is_a_rescheduling_and_the_deadline_f
     # Started already: nothing to bring forward.
     with pytest.raises(Conflict, match="started on Thursday 19 February 2026"):
         audits.bring_forward(session, app, actor=SYSTEM, registry=registry, now=later)
+
+
+def test_the_review_of_an_audited_level_waits_for_a_confirmed_start_date(session, registry):
+    """Before: an assessor could start the review with the dates only proposed; dates are booked
+    only before the review, so nobody could confirm one after, and the case stuck."""
+    cast = make_cast(session)
+    app = application_in(
+        session, registry, cast, scheme="svqm", level="silver", state="submitted", at=BEFORE_EASTER
+    )
+    audits.propose(
+        session, app, DAYS, actor=cast.actor("applicant"), registry=registry, now=BEFORE_EASTER
+    )
+    with pytest.raises(GuardRefused) as refused:
+        workflow.fire(
+            session, app, "start_review", actor=cast.actor("assessor"), registry=registry,
+            now=BEFORE_EASTER,
+        )  # fmt: skip
+    assert [str(r) for r in refused.value.unmet] == [
+        "the audit start date is not confirmed yet (the applicant proposes dates, then the "
+        "assessor or an admin confirms one)"
+    ]
+    assert app.state == "submitted"
+    audits.confirm(
+        session, app, DAYS[0], actor=cast.actor("admin"), registry=registry, now=BEFORE_EASTER
+    )
+    workflow.fire(
+        session, app, "start_review", actor=cast.actor("assessor"), registry=registry,
+        now=BEFORE_EASTER,
+    )  # fmt: skip
+    assert app.state == "under_review"
+
+
+def test_a_level_with_no_audit_starts_its_review_without_dates(session, registry):
+    cast = make_cast(session)
+    app = application_in(
+        session, registry, cast, scheme="svqm", level="bronze", state="submitted", at=BEFORE_EASTER
+    )
+    workflow.fire(
+        session, app, "start_review", actor=cast.actor("assessor"), registry=registry,
+        now=BEFORE_EASTER,
+    )  # fmt: skip
+    assert app.state == "under_review"

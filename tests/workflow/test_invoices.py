@@ -155,9 +155,9 @@ def paying_registry(tmp_path_factory):
     shutil.copytree(POLICIES, directory, dirs_exist_ok=True)
     path = directory / "svqm.yaml"
     text = path.read_text(encoding="utf-8")
-    before = "{trigger: start_review, source: submitted, dest: under_review, roles: [assessor]"
+    before = "roles: [assessor],\n         guards: [audit_date_confirmed]"
     assert before in text
-    path.write_text(text.replace(before, before + ", guards: [invoice_paid]"), encoding="utf-8")
+    path.write_text(text.replace(before, before[:-1] + ", invoice_paid]"), encoding="utf-8")
     return load_registry(directory)
 
 
