@@ -272,9 +272,11 @@ def upload(page: Page, slot: str, name: str, text: str, *, again: bool = False) 
 
 
 def queue_link(application_id: int) -> re.Pattern[str]:
-    """A queue's link to an application: the organisation, then (for screen readers) its number."""
-    # The number is in a visually hidden span, which the accessible name sets off with a space.
-    return re.compile(rf"^{re.escape(ORGANISATION)}\s*: application {application_id}$")
+    """A queue's link to an application: the organisation, then (for screen readers) its
+    reference."""
+    # The reference is in a visually hidden span, which the accessible name sets off with a space.
+    reference = application_reference(application_id)
+    return re.compile(rf"^{re.escape(ORGANISATION)}\s*: application {reference}$")
 
 
 def review_form(page: Page, slot: str) -> Locator:
