@@ -225,6 +225,11 @@ def on_notice(session: Session, notice: events.Notice) -> None:
             "comment": ""
             if event.actor_role == "system" or (notice.internal and role == "applicant")
             else notice.comment,
+            # What a booking step says is the engine's account of it (the dates), not a
+            # person's words: it is told without "In their words".
+            "comment_intro": ""
+            if notice.what in ("audit_proposed", "audit_confirmed")
+            else "In their words",
             "items": items,
             "deadlines": _deadlines(session, notice, role),
             "notice": notice.transition.notice if notice.transition else "",

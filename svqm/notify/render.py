@@ -160,6 +160,7 @@ def _facts(
     facts.setdefault("names", [])
     facts.setdefault("past", False)
     facts.setdefault("relative", "")
+    facts.setdefault("comment_intro", "In their words")  # rows written before it was stored
     facts["greeting"] = greeting(facts["names"], facts.get("greeting_fallback", ""))
     if "due_at" in facts:
         due = datetime.fromisoformat(facts["due_at"])

@@ -248,7 +248,7 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
     assert "Application submitted</h1>" in confirmation.text
     assert f"<strong>APP-{app_id:06d}</strong>" in confirmation.text
     assert re.search(
-        r"The status of your application is now <strong class=\"govuk-tag[^\"]*\">Submitted</strong>",
+        r"The status of your application is now <strong class=\"govuk-tag[^\"]*\">Submitted</strong>\.",
         confirmation.text,
     )
     with Session(engine) as s:

@@ -3,6 +3,7 @@ bank holidays skipped; staff confirm one; the evidence deadline is the start; mo
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from sqlmodel import select
 
 from svqm.errors import Conflict, GuardRefused, InvalidInput, PermissionDenied
 from svqm.notify.models import OutboxMessage
+from svqm.notify.render import build_message
 from svqm.workflow import audits, schedule
 from svqm.workflow import service as workflow
 from svqm.workflow.models import AuditEvent
@@ -289,3 +291,26 @@ def test_a_level_with_no_audit_starts_its_review_without_dates(session, registry
         now=BEFORE_EASTER,
     )  # fmt: skip
     assert app.state == "under_review"
+
+
+def test_the_booking_emails_give_the_dates_as_the_services_account_not_as_someones_words(
+    session, registry, booking
+):
+    cast, app = booking
+    audits.propose(
+        session, app, DAYS, actor=cast.actor("applicant"), registry=registry, now=BEFORE_EASTER
+    )
+    told = session.exec(select(OutboxMessage).where(OutboxMessage.template == "event")).all()
+    assert told
+    for row in told:
+        text = build_message(row, mail_from="svqm <noreply@svqm.test>").get_body(("plain",))
+        body = text.get_content()
+        assert "Monday 20 April 2026" in body
+        assert "In their words" not in body  # before: "In their words: Proposed audit start …"
+    # A row written before the intro was stored reads as it did.
+    old = told[0]
+    context = json.loads(old.context)
+    context.pop("comment_intro")
+    old.context = json.dumps(context)
+    body = build_message(old, mail_from="svqm <noreply@svqm.test>").get_body(("plain",))
+    assert "In their words: " in body.get_content()
