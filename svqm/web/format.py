@@ -69,14 +69,17 @@ def status_change(flow: Workflow, source: str, dest: str) -> str:
 
 # An upload waiting for the application to be sent: nobody is asked to review it yet.
 UNSENT_TAG = ("Ready to send", "govuk-tag--light-blue")
+# Nothing uploaded while the application is with its applicant: as the task list says it.
+NOT_STARTED_TAG = ("Not started", "govuk-tag--grey")
 
 
 def evidence_tag(status: str, *, sent: bool = True) -> Tag:
     """An evidence item's or checklist slot's status as a tag (an item still to be sent with the
     application is not "awaiting review")."""
-    text, classes = (
-        UNSENT_TAG if status == "pending" and not sent else EVIDENCE_TAGS.get(status, (status, ""))
-    )
+    if not sent and status in ("pending", "missing"):
+        text, classes = UNSENT_TAG if status == "pending" else NOT_STARTED_TAG
+    else:
+        text, classes = EVIDENCE_TAGS.get(status, (status, ""))
     return {"text": text, "classes": classes}
 
 

@@ -198,6 +198,9 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
         item.text
     )
     assert "Word document" in item.text
+    # Nothing uploaded yet: the item says what the task list says of it, not "Missing".
+    assert ">Not started</strong>" in item.text
+    assert ">Missing</strong>" not in item.text
     assert client.get(f"/applications/{app_id}/evidence/nope").status_code == 404
     for slot in slots:
         uploaded = _upload(client, app_id, slot)

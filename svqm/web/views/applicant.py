@@ -163,7 +163,10 @@ def checklist_slots(
     editable = policy.workflows.application.state(app.state).editable
 
     def sent(item: EvidenceItem | None) -> bool:
-        return item is None or not editable or item.uploaded_at < app.state_changed_at
+        # Nothing uploaded: "sent" once the application has gone (then it is missing from it).
+        if item is None:
+            return not editable
+        return not editable or item.uploaded_at < app.state_changed_at
 
     out = []
     for slot in slots:
