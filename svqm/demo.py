@@ -330,12 +330,18 @@ class _Journey:
 
     def fire(self, trigger: str, user: User, comment: str = "") -> None:
         policy = self.registry.for_subject(self.session, self.app).policy
+        step = next(
+            t
+            for t in policy.workflows.application.transitions
+            if t.trigger == trigger and self.app.state in t.source
+        )
         if (
-            trigger == "start_review"
+            "audit_date_confirmed" in step.guards
             and policy.audited(self.app.level)
             and self.app.audit_starts_at is None
         ):
-            # The review is the audit: its start date is booked first, as people would.
+            # A step that waits for the audit's start date (the review): booked first, as
+            # people would.
             self.book_audit(user)
         workflow.fire(
             self.session,

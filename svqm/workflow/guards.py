@@ -150,6 +150,10 @@ def eligibility_met(ctx: GuardContext) -> list[str]:
     return eligibility.unmet(ctx.session, ctx.policy, _id(ctx))
 
 
+# Who may confirm an audit date (the policy's `audit.confirmed_by`), as a sentence names them.
+_CONFIRMER = {"assessor": "the assessor", "admin": "an admin"}
+
+
 @guard("audit_date_confirmed")
 def audit_date_confirmed(ctx: GuardContext) -> list[str]:
     """An audited level's start date is confirmed: the review is the audit, and dates can be
@@ -159,10 +163,7 @@ def audit_date_confirmed(ctx: GuardContext) -> list[str]:
     if ctx.subject.audit_starts_at is not None:
         return []
     assert ctx.policy.audit is not None
-    who = " or ".join(
-        "the assessor" if r == "assessor" else f"an {r}" if r[0] in "aeiou" else f"a {r}"
-        for r in ctx.policy.audit.confirmed_by
-    )
+    who = " or ".join(_CONFIRMER[r] for r in ctx.policy.audit.confirmed_by)
     return [
         "the audit start date is not confirmed yet (the applicant proposes dates, then "
         f"{who} confirms one)"
