@@ -181,6 +181,8 @@ def test_inviting_waits_for_the_audit_date_and_refuses_bad_addresses(client, eng
     page_sign_in(client, world.assessor)
     case = client.get(f"/assess/{world.app_id}")
     assert "No stakeholders have been invited yet." in case.text
+    # Two sentences, not run together ("The audit starts on … 2026.No stakeholders").
+    assert re.search(r"(starts on [^.<]+|not confirmed yet)\.\s+No stakeholders", case.text)
     assert "0 of 0" not in case.text
     page = client.get(f"/assess/{world.app_id}/consultation")
     sent = client.post(
