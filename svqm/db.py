@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy import DateTime, Table, event, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, Result, make_url
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import Select
@@ -264,6 +265,60 @@ class _Prepared:
             return list(zip(*(columns[name] for name in self.names), strict=True))
         keys = [self.escaped.get(name, name) for name in columns]
         return [dict(zip(keys, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+class _Insert(NamedTuple):
+    prepared: _Prepared
+    key: str
+
+
+_INSERTS: dict[tuple[str, type[SQLModel], tuple[str, ...]], _Insert] = {}
+
+
+def insert_now(session: Session, *rows: SQLModel) -> None:
+    """Write new rows of table models at once and keep them in the session, with their ids, as
+    persistent objects: what `session.add_all(rows); session.flush()` does, at a fraction of
+    the cost.
+
+    A flush of a new row runs the ORM's unit of work (sorting, per-mapper actions, history of
+    every attribute, the identity map's bookkeeping), several times what SQLite takes to write
+    it. Here any pending changes are flushed first (as the ORM's flush would, so a row may
+    refer to one just added), then each row is one INSERT ... RETURNING of its primary key,
+    compiled once per model, dialect and set of columns, its values bound with the columns'
+    own processors; the object is then made persistent with its history reset, as if loaded,
+    so a later change to it is an ORM UPDATE like any other.
+
+    For new rows whose every column value is set (`new_row` sets each default); a column
+    default worked out per row is not supported and is refused (ValueError), like ManyRows.
+    Rolling back the transaction (or savepoint) they were written in takes them out of the
+    session again, as it does rows a flush inserted.
+    """
+    if not rows:
+        return
+    session.flush()
+    conn = session.connection()
+    dialect = conn.dialect
+    innermost = session.get_nested_transaction() or session.get_transaction()
+    assert innermost is not None  # begun by `session.connection()`
+    for row in rows:
+        model = type(row)
+        values = row.__dict__
+        table = table_of(model)
+        columns = tuple(c.key for c in table.c if not (c.primary_key and values.get(c.key) is None))
+        which = (dialect.name, model, columns)
+        made = _INSERTS.get(which)
+        if made is None:
+            (pk,) = table.primary_key.columns
+            statement = table.insert().returning(pk)
+            made = _INSERTS[which] = _Insert(_Prepared.of(statement, dialect, columns), pk.key)
+        (args,) = made.prepared.bind([values])
+        values[made.key] = conn.exec_driver_sql(made.prepared.sql, args).scalar_one()
+        make_transient_to_detached(row)
+        session.add(row)
+        # Counted as new in the innermost transaction, as a flush counts the rows it inserts:
+        # rolling it (or an enclosing one) back takes the object out of the session again, so
+        # no stale object keeps an id the database may give the next row.
+        innermost._new[sa_inspect(row)] = True
 
 
 class PlainSelect:

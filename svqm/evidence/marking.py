@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from svqm.db import new_row
+from svqm.db import insert_now, new_row
 from svqm.errors import Conflict, InvalidInput
 from svqm.evidence.models import AssessorScore, ModerationCreate, Score, ScoreChange
 from svqm.policy import Level, Policy, Question
@@ -266,12 +266,14 @@ def record_own(
                 standard=standard,
                 question=question,
                 score=score,
+                note=note,
                 at=now,
             )
-        row.score, row.note, row.at = score, note, now
-        session.add(row)
-        session.add_all(changes)
-        session.flush()
+            insert_now(session, row, *changes)
+        else:
+            row.score, row.note, row.at = score, note, now
+            session.add(row)
+            insert_now(session, *changes)
     return changes
 
 
@@ -335,8 +337,7 @@ def agree(
                 at=now,
             )
         )
-    session.add_all(changes)
-    session.flush()
+    insert_now(session, *changes)
     return changes
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from svqm.clock import utc_now
-from svqm.db import PlainSelect, new_row
+from svqm.db import PlainSelect, insert_now, new_row
 from svqm.errors import InvalidInput, NotFound
 from svqm.evidence.models import (
     HELD,
@@ -105,7 +105,8 @@ def _revision(
     at: datetime,
 ) -> None:
     assert pledge.id is not None
-    session.add(
+    insert_now(
+        session,
         new_row(
             PledgeRevision,
             pledge_id=pledge.id,
@@ -121,7 +122,7 @@ def _revision(
             due_date=pledge.due_date,
             actor_id=actor_id,
             at=at,
-        )
+        ),
     )
 
 
@@ -143,19 +144,20 @@ def create_pledge(
     if policy is not None:
         _check(policy, data.theme, data.due_date, today)
     at = now or utc_now()
-    pledge = Pledge(
+    pledge = new_row(
+        Pledge,
         application_id=application_id,
         organisation_id=organisation_id,
         created_by_id=created_by_id,
         created_at=at,
         **data.model_dump(exclude={"organisation_id"}),
     )
-    session.add(pledge)
-    session.flush()
+    insert_now(session, pledge)
     assert pledge.id is not None
-    session.add(new_row(ApplicationPledge, application_id=application_id, pledge_id=pledge.id))
+    insert_now(
+        session, new_row(ApplicationPledge, application_id=application_id, pledge_id=pledge.id)
+    )
     _revision(session, pledge, application_id, "made", created_by_id, at)
-    session.flush()
     return pledge
 
 
@@ -276,9 +278,10 @@ def carry(
     now: datetime,
 ) -> int:
     """Bring the organisation's pledges in force into a new application, kept as they are."""
+    links = []
     for pledge in pledges:
         assert pledge.id is not None
-        session.add(
+        links.append(
             new_row(
                 ApplicationPledge,
                 application_id=application_id,
@@ -286,7 +289,7 @@ def carry(
                 disposition="carried",
             )
         )
-    session.flush()
+    insert_now(session, *links)
     return len(pledges)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from svqm.db import new_row, table_of
+from svqm.db import PlainSelect, insert_now, new_row, table_of
 from svqm.errors import Conflict, InvalidInput, NotFound
 from svqm.evidence import marking, requirements, scoring
 from svqm.evidence.models import (
@@ -151,8 +151,11 @@ _VERSION_TRIES = 5
 
 # Built once, on the Core table: every upload reads its slot's latest version.
 _ITEMS = table_of(EvidenceItem)
-_LATEST_VERSION = sa_select(func.max(_ITEMS.c.version)).where(
-    _ITEMS.c.application_id == bindparam("application_id"), _ITEMS.c.slot == bindparam("slot")
+_LATEST_VERSION = PlainSelect(
+    sa_select(func.max(_ITEMS.c.version)).where(
+        _ITEMS.c.application_id == bindparam("application_id"),
+        _ITEMS.c.slot == bindparam("slot"),
+    )
 )
 
 
@@ -160,18 +163,25 @@ def _record_version(session: Session, fields: dict[str, Any]) -> EvidenceItem:
     """Insert the item as its slot's next version; a concurrent upload that took the same number
     makes this one the version after it (both are kept), never an unhandled IntegrityError.
 
-    Each try is a savepoint: on PostgreSQL the losing INSERT waits for the winner's commit, then
+    On PostgreSQL each try is a savepoint: the losing INSERT waits for the winner's commit, then
     fails on the unique (application, slot, version); the retry's read sees the winner's row.
+    SQLite runs one writer at a time (a write unit of work begins IMMEDIATE, holding the write
+    lock from its first statement), so no other upload can take the number between the read and
+    the insert, and the savepoint would guard against nothing.
     """
+    conn = session.connection()
+    serialised = conn.dialect.name == "sqlite"
     for _ in range(_VERSION_TRIES):
         which = {"application_id": fields["application_id"], "slot": fields["slot"]}
         session.flush()  # pending changes first, as the ORM's autoflush would
-        latest = session.connection().execute(_LATEST_VERSION, which).scalar_one()
+        ((latest,),) = _LATEST_VERSION.rows(conn, which)
         item = new_row(EvidenceItem, **fields, version=(latest or 0) + 1)
+        if serialised:
+            insert_now(session, item)
+            return item
         try:
-            with session.begin_nested():
-                session.add(item)
-                session.flush()
+            with conn.begin_nested():
+                insert_now(session, item)
         except IntegrityError:
             continue
         return item
@@ -257,9 +267,8 @@ def review_evidence(
         at=now,
     )
     item.status = data.decision
-    session.add(review)
     session.add(item)
-    session.flush()
+    insert_now(session, review)
     return review
 
 
@@ -304,7 +313,7 @@ def set_score(
             note=note,
             at=now,
         )
-        session.add(change)
+    changes = [change] if change else []
     if row is None:
         row = new_row(
             Score,
@@ -312,10 +321,17 @@ def set_score(
             standard=data.standard,
             question=data.question,
             score=data.score,
+            assessor_id=assessor_id,
+            at=now,
+            note=note,
+            visibility=data.visibility,
         )
+        insert_now(session, row, *changes)
+        return row, change
     row.score, row.assessor_id, row.at = data.score, assessor_id, now
     row.note, row.visibility = note, data.visibility
     session.add(row)
+    insert_now(session, *changes)
     session.flush()
     return row, change
 

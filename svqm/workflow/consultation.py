@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Column, Index, Text, bindparam, update
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
-from svqm.db import UtcDateTime, rows_changed
+from svqm.db import UtcDateTime, insert_now, new_row, rows_changed
 from svqm.errors import Conflict, GuardRefused, InvalidInput, NotFound, PermissionDenied, Reason
 from svqm.policy import Consultation, Policy
 from svqm.workflow.models import Application
@@ -129,8 +129,10 @@ def new_token(session: Session, invite: ConsultationInvite, now: datetime) -> st
     """A fresh link token for the invitation (the raw token is returned once, never stored)."""
     token = secrets.token_urlsafe(32)
     assert invite.id is not None
-    session.add(ConsultationToken(invite_id=invite.id, token_hash=_hash(token), created_at=now))
-    session.flush()
+    insert_now(
+        session,
+        new_row(ConsultationToken, invite_id=invite.id, token_hash=_hash(token), created_at=now),
+    )
     return token
 
 

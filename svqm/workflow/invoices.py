@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Column, Text, bindparam, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from svqm.db import UtcDateTime
+from svqm.db import UtcDateTime, insert_now, new_row
 from svqm.errors import Conflict, InvalidInput, PermissionDenied, StaleVersion
 from svqm.policy import Fees, Policy
 from svqm.workflow import awards, eligibility
@@ -183,7 +183,8 @@ def issue_for(session: Session, policy: Policy, subject: Application | Award, no
     if fees.extra.get(subject.level):
         what = f"{what} ({fees.extra[subject.level]})"
     number = next_number(session, fees.invoice_prefix)
-    invoice = Invoice(
+    invoice = new_row(
+        Invoice,
         number=number,
         organisation_id=subject.organisation_id,
         application_id=subject.id if isinstance(subject, Application) else None,
@@ -199,8 +200,7 @@ def issue_for(session: Session, policy: Policy, subject: Application | Award, no
         due_at=now + timedelta(days=fees.due_days),
         reference=number,
     )
-    session.add(invoice)
-    session.flush()
+    insert_now(session, invoice)
     return f"invoice {number} issued"
 
 
