@@ -296,6 +296,9 @@ def _outbox_row(
         "contact": "Questions about your case? Write to svqm@svqm.localhost",
         "subject_title": title,
         "step": dest,
+        "happened": f"The status of your Bronze award (certificate "
+        f"{award.certificate_number}) is now {dest}.",
+        "next_text": "",
         "done_text": "Done by an administrator.",
         "state": dest,
         "moved": True,

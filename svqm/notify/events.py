@@ -25,7 +25,8 @@ from svqm.notify.recipients import (
     with_second_assessor,
 )
 from svqm.policy import Policy
-from svqm.workflow import events, schedule, votes
+from svqm.workflow import events, invoices, schedule, votes
+from svqm.workflow.invoices import Invoice
 from svqm.workflow.models import Award, DecisionVote, application_reference
 from svqm.workflow.schedule import ScheduledDeadline
 
@@ -62,6 +63,113 @@ def subject_title(policy: Policy, kind: str, subject: Any) -> str:
     if kind == "report":
         return f"{level} award: {subject.title}"
     return f"{level} award ({subject.certificate_number})"
+
+
+def _about(policy: Policy, kind: str, subject: Any, title: str) -> str:
+    """The subject as a sentence names it: 'Silver application (reference SVQM-00012)'."""
+    if kind == "application":
+        level = policy.level(subject.level).name
+        return f"{level} application (reference {application_reference(subject.id)})"
+    if kind == "award":
+        return (
+            f"{policy.level(subject.level).name} award (certificate {subject.certificate_number})"
+        )
+    return title
+
+
+def _happened(
+    notice: events.Notice, role: str, about: str, organisation: str, state: str, step: str
+) -> str:
+    """What happened, in a sentence to this reader: the first line of their email."""
+    what = notice.what
+    mine = role == "applicant"
+    # The applicant's own case is "your …"; staff read whose it is.
+    case = (
+        f"your {about}"
+        if mine
+        else f"the {about}" + (f" of {organisation}" if organisation else "")
+    )
+    t = notice.transition
+    assigned = t is not None and "assign_assessor" in t.effects
+    if what == "second_assignment" or (assigned and role == SECOND_ASSESSOR):
+        return f"You have been assigned {case} as its second assessor."
+    if what == "assignment" or (assigned and role == "assessor"):
+        return f"You have been assigned {case} to assess."
+    if what == "filed":
+        return f"{organisation or 'The organisation'} has filed {case} for you to review."
+    if what == "reminder":
+        return f"This is a reminder about {case}. Its status is {state}."
+    if what == "audit_proposed":
+        return f"Audit start dates have been proposed for {case}."
+    if what == "audit_confirmed":
+        return f"The audit start date for {case} has been confirmed."
+    if what == "vote_needed":
+        return f"Your decision is needed on {case}. {step}."
+    if t is not None and t.primary and mine and notice.event.actor_role == "applicant":
+        return f"We have received {case}."
+    if notice.event.source != notice.event.dest:
+        return f"The status of {case} is now {state}."
+    return f"{t.title if t else 'A step'}: {case}."
+
+
+def _next(notice: events.Notice, role: str) -> str:
+    """What the step's own words say comes next, to the side that took it: the rest of its
+    `done` text after the first sentence ('An assessor will now review it.')."""
+    t = notice.transition
+    if t is None or notice.what != "transition" or role != notice.event.actor_role:
+        return ""
+    return t.done_text.partition(". ")[2].strip()
+
+
+# Built once: a step that invoices (the `issue_invoice` effect) tells the payer of its invoice.
+_UNPAID_INVOICE = (
+    select(Invoice)
+    .where(
+        col(Invoice.application_id) == bindparam("application_id"),
+        Invoice.kind == invoices.INVOICE,
+        Invoice.status == invoices.UNPAID,
+    )
+    .order_by(col(Invoice.id).desc())
+    .limit(1)
+)
+_UNPAID_AWARD_INVOICE = (
+    select(Invoice)
+    .where(
+        col(Invoice.award_id) == bindparam("award_id"),
+        col(Invoice.application_id).is_(None),
+        Invoice.kind == invoices.INVOICE,
+        Invoice.status == invoices.UNPAID,
+    )
+    .order_by(col(Invoice.id).desc())
+    .limit(1)
+)
+
+
+def _invoice(session: Session, notice: events.Notice) -> dict[str, Any]:
+    """The unpaid invoice of a step that issues one (one read, only on such a step): its
+    number, total, VAT, due date and PDF, for the applicant's email."""
+    t = notice.transition
+    if t is None or notice.what != "transition" or "issue_invoice" not in t.effects:
+        return {}
+    if notice.kind == "application":
+        found = session.exec(_UNPAID_INVOICE, params={"application_id": notice.subject.id})
+    elif notice.kind == "award":
+        found = session.exec(_UNPAID_AWARD_INVOICE, params={"award_id": notice.subject.id})
+    else:
+        return {}
+    inv = found.first()
+    if inv is None:
+        return {}
+    return {
+        "invoice": {
+            "number": inv.number,
+            "total": invoices.pounds(inv.total_pence),
+            "vat": invoices.pounds(inv.vat_pence),
+            "due_text": due_text(inv.due_at),
+            "reference": inv.reference,
+        },
+        "invoice_path": f"/invoices/{inv.id}.pdf",
+    }
 
 
 def asked_about(session: Session, application_id: int) -> list[dict[str, str]]:
@@ -142,6 +250,7 @@ def on_notice(session: Session, notice: events.Notice) -> None:
     flow = policy.workflows.of(notice.kind)
     audience = Audience(session, "", [(notice.kind, subject)])
     title = subject_title(policy, notice.kind, subject)
+    about = _about(policy, notice.kind, subject, title)
     state = flow.state(event.dest).title
     if notice.what == "assignment":
         step, headline = "Assessor assigned", f"{title}: assigned to you for assessment"
@@ -170,6 +279,7 @@ def on_notice(session: Session, notice: events.Notice) -> None:
         assert subject.id is not None
         items = asked_about(session, subject.id)
     organisation = audience.organisations.get(subject.organisation_id, "")
+    invoice = _invoice(session, notice) if "applicant" in notice.roles else {}
     rows = []
     # A step that assigned the assessor (an effect) tells them so in its subject line.
     assigned = notice.transition is not None and "assign_assessor" in notice.transition.effects
@@ -202,6 +312,14 @@ def on_notice(session: Session, notice: events.Notice) -> None:
             subject_line = f"{title}: assigned to you for assessment"
         elif assigned and role == SECOND_ASSESSOR:
             subject_line = f"{title}: {_AS_SECOND}"
+        elif (
+            role == "applicant"
+            and event.actor_role == "applicant"
+            and notice.what == "transition"
+            and notice.transition is not None
+            and notice.transition.primary
+        ):
+            subject_line = f"{title}: received"
         else:
             subject_line = headline
         told_of_part = (assigned or notice.what in ("assignment", "second_assignment")) and (
@@ -217,6 +335,8 @@ def on_notice(session: Session, notice: events.Notice) -> None:
             "contact": policy.contact,
             "subject_title": title,
             "step": step,
+            "happened": _happened(notice, role, about, organisation, state, step),
+            "next_text": _next(notice, role),
             "done_text": _done_text(event.actor_role, event.at),
             "state": state,
             "moved": event.source != event.dest,
@@ -237,6 +357,7 @@ def on_notice(session: Session, notice: events.Notice) -> None:
             "path": path_of(notice.kind, subject, role),
             "audience": role,
             **_award_paths(session, notice, role),
+            **(invoice if role == "applicant" else {}),
         }
         rows.append(
             outbox.message(

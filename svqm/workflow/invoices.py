@@ -76,6 +76,13 @@ class Invoice(SQLModel, table=True):
         return self.amount_pence + self.vat_pence
 
 
+def pounds(pence: int) -> str:
+    """'£1,194.00', '-£199.00'."""
+    sign = "-" if pence < 0 else ""
+    whole, part = divmod(abs(pence), 100)
+    return f"{sign}£{whole:,}.{part:02d}"
+
+
 def next_number(session: Session, series: str) -> str:
     """The next number of a series: the counter's row is updated first, so a second writer
     waits for (PostgreSQL's row lock, SQLite's write lock) and follows this one."""

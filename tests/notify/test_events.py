@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from svqm.accounts.models import Organisation
 from svqm.clock import FixedClock
 from svqm.config import Settings
 from svqm.db import session_scope
@@ -17,8 +18,10 @@ from svqm.evidence import service as evidence_service
 from svqm.evidence.models import EvidenceItem, ReviewCreate
 from svqm.notify.dispatch import dispatch, mailer_from
 from svqm.notify.models import OutboxMessage
+from svqm.notify.recipients import due_text
 from svqm.notify.render import build_message
 from svqm.workflow import actions
+from svqm.workflow.invoices import Invoice, pounds
 from svqm.workflow.models import Award, application_reference
 from svqm.workflow.service import assign_assessor, fire
 from tests.factories import make_user, store_at
@@ -115,12 +118,17 @@ def test_svqm_walk_tells_each_party_once_with_the_exact_page(engine, registry, t
         assessor_email, other_email, third_email = cast.assessor.email, other.email, third.email
         applicant_email = cast.applicant.email
         panel_email = cast.panel.email
+        organisation = s.get(Organisation, app.organisation_id).name
+        invoice = s.exec(select(Invoice).where(Invoice.application_id == app.id)).one()
+        invoice_id, invoice_number = invoice.id, invoice.number
+        invoice_total, invoice_vat = pounds(invoice.total_pence), pounds(invoice.vat_pence)
+        invoice_due = due_text(invoice.due_at)
 
     rows = _events(engine)
     by_key = {r.key: r for r in rows}
     title = f"Silver application {application_reference(app_id)}"
     assert [(r.key.split(":")[-1], r.to_addrs, json.loads(r.context)["subject"]) for r in rows] == [
-        ("applicant", applicant_email, f"{title}: Submitted"),
+        ("applicant", applicant_email, f"{title}: received"),
         ("assessor", assessor_email, f"{title}: assigned to you for assessment"),
         ("second_assessor", other_email, f"{title}: assigned to you as the second assessor"),
         ("assessor", third_email, f"{title}: assigned to you for assessment"),
@@ -172,8 +180,38 @@ def test_svqm_walk_tells_each_party_once_with_the_exact_page(engine, registry, t
     assert f'<a href="{BASE}/applications/{app_id}">' in html
     receipt = mails[next(k for k in by_key if k.endswith(":applicant"))]
     assert application_reference(app_id) in receipt["Subject"]
+    # The organisation reads what happened to it, then what comes next: the step's own words
+    # and the invoice the step issued (only to the payer, only on the step that issued it).
+    said = receipt.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    reference = application_reference(app_id)
+    assert said.startswith(
+        f"Hello Ann Applicant,\n\nWe have received your Silver application (reference {reference}).\n"
+    )
+    assert "\nWhat happens next\nAn assessor will now review it.\n" in said
+    assert (
+        f"We have sent you invoice {invoice_number} for {invoice_total} (including VAT of "
+        f"{invoice_vat}). Please pay it by {invoice_due}, by bank transfer quoting {invoice_number}."
+    ) in said
+    assert f"Download the invoice: {BASE}/invoices/{invoice_id}.pdf" in said
+    assert "Submit application. Done by the organisation on Monday 2 March 2026." in said
+    receipt_html = receipt.get_body(("html",)).get_content()
+    assert f'<a href="{BASE}/invoices/{invoice_id}.pdf">{invoice_number}</a>' in receipt_html
+    assert "We have received your Silver application" in receipt_html
+    for row in rows[1:]:
+        mail = mails[row.key].get_body(("plain",)).get_content()
+        assert "invoice" not in mail.lower(), row.key
+        assert "invoice" not in json.loads(row.context)
+    assert (
+        f"The status of your Silver application (reference {reference}) is now More information "
+        "requested.\n"
+    ) in text
+    assert '"' not in text
+    assert "\nWhat happens next\nAnswer each item on the application's page" in text
     assigned = mails[rows[1].key].get_body(("plain",)).get_content().replace("\r\n", "\n")
-    assert assigned.startswith("Hello Sam Assessor,\n")
+    assert assigned.startswith(
+        f"Hello Sam Assessor,\n\nYou have been assigned the Silver application (reference "
+        f"{application_reference(app_id)}) of {organisation} to assess.\n"
+    )
     assert "\nYou are its first assessor: you review the evidence" in assigned
     assert f"{BASE}/assess/{app_id}" in assigned
     second_assigned = mails[rows[2].key]
@@ -287,6 +325,16 @@ def test_renewal_opened_by_the_system_says_how_to_start_it(engine, registry):
     assert context["step"] == "Time to renew"
     text = build_message(row, mail_from="svqm@example.test").get_body(("plain",)).get_content()
     opening = text.split("\n")[2]
-    assert opening.startswith("Time to renew: the Silver award (T-1) of Organisation ")
-    assert opening.endswith(' is now "Renewal due".')
+    assert opening == "The status of your Silver award (certificate T-1) is now Renewal due."
+    assert "\nWhat happens next\nTo renew, choose Start an application" in text
+    assert "\nTime to renew. Done automatically on " in text
     assert "Open renewal" not in text
+    assert "invoice" not in text.lower()  # this scheme's renewal opening invoices nothing
+    # A row written before the email said what happened in a sentence reads as it did, unquoted.
+    old = json.loads(row.context)
+    del old["happened"], old["next_text"]
+    row.context = json.dumps(old)
+    text = build_message(row, mail_from="svqm@example.test").get_body(("plain",)).get_content()
+    opening = text.split("\n")[2]
+    assert opening.startswith("Time to renew: the Silver award (T-1) of Organisation ")
+    assert opening.endswith(" is now Renewal due.")

@@ -254,6 +254,19 @@ def test_the_whole_bronze_journey_through_the_pages(client, applicant, engine):
         r"The status of your application is now <strong class=\"govuk-tag[^\"]*\">Submitted</strong>\.",
         confirmation.text,
     )
+    # What happens next: the step's own words, and the invoice the step issued.
+    assert '<p class="govuk-body">An assessor will now review it.</p>' in confirmation.text
+    assert re.search(
+        r'We have sent you invoice <a class="govuk-link" href="/invoices/\d+\.pdf">INV-\d+'
+        r'<span class="govuk-visually-hidden"> \(PDF\)</span></a> for <strong>£594\.00</strong>'
+        r" \(including VAT of £99\.00\)\. Please pay it by \d+ \w+ \d{4}, by bank transfer"
+        r" quoting INV-\d+\.",
+        confirmation.text,
+    ), confirmation.text
+    # A primary step that invoices nothing (sending it back) says nothing of an invoice.
+    resent = client.get(f"/applications/{app_id}/sent?step=resubmit")
+    assert "Application sent back to the assessor</h1>" in resent.text
+    assert "invoice" not in resent.text.lower()
     with Session(engine) as s:
         assert s.get(Application, app_id).state == "submitted"
     again = client.post(f"/applications/{app_id}/check", data={**send, "declaration": "yes"})

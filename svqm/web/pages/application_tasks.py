@@ -26,6 +26,7 @@ from svqm.web.forms import (
 )
 from svqm.web.ui import Errors, after_post, flash_of, render
 from svqm.web.views import applicant as views
+from svqm.web.views import invoices as invoice_views
 from svqm.web.views.applicant import TaskList
 from svqm.workflow import actions
 
@@ -189,9 +190,24 @@ def confirmation(case: ApplicantCase, step: str = "") -> HTMLResponse:
     view = _view(case)
     flow = case.registry.for_subject(case.session, case.app).policy.workflows.application
     known = next((t for t in flow.transitions if t.trigger == step and t.primary), None)
-    # The step's own words for what just happened: the first sentence of its `done` text.
-    heading = known.done_text.split(". ")[0].rstrip(".") if known else "Application sent"
-    return _page(case, "confirmation", view, heading, heading=heading)
+    # The step's own words: what just happened (the first sentence of its `done` text) is the
+    # heading, the rest is what happens next; a step that invoices shows the invoice to pay.
+    done = known.done_text if known else ""
+    heading = done.split(". ")[0].rstrip(".") if known else "Application sent"
+    unpaid = [
+        i
+        for i in invoice_views.of_application(case.session, case.registry, case.app.id or 0)
+        if i["kind"] == "invoice" and i["status"] == "unpaid"
+    ]
+    return _page(
+        case,
+        "confirmation",
+        view,
+        heading,
+        heading=heading,
+        next_text=done.partition(". ")[2].strip(),
+        invoice=unpaid[-1] if unpaid and known and "issue_invoice" in known.effects else None,
+    )
 
 
 # --- pledges and evidence --------------------------------------------------------------------

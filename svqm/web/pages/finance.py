@@ -41,7 +41,7 @@ def _page(page: Page, **shown: Any) -> HTMLResponse:
         title="Invoices",
         rows=rows,
         unpaid_count=len(unpaid),
-        unpaid_total=views.pounds(sum(i.total_pence for i in unpaid)),
+        unpaid_total=invoices.pounds(sum(i.total_pence for i in unpaid)),
         **shown,
     )
 

@@ -10,7 +10,7 @@ from svqm.accounts import service as accounts
 from svqm.web.format import day
 from svqm.web.schemas import InvoicePublic
 from svqm.workflow import invoices
-from svqm.workflow.invoices import Invoice
+from svqm.workflow.invoices import Invoice, pounds
 from svqm.workflow.schemes import SchemeRegistry
 
 STATUS_TEXT = {
@@ -27,13 +27,6 @@ TAGS = {
     invoices.REFUND_DUE: "govuk-tag--orange",
     invoices.CANCELLED: "govuk-tag--grey",
 }
-
-
-def pounds(pence: int) -> str:
-    """'£1,194.00', '-£199.00'."""
-    sign = "-" if pence < 0 else ""
-    whole, part = divmod(abs(pence), 100)
-    return f"{sign}£{whole:,}.{part:02d}"
 
 
 def pdf_url(inv: Invoice) -> str:
