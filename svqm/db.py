@@ -293,9 +293,9 @@ def insert_now(session: Session, *rows: SQLModel) -> None:
     Rolling back the transaction (or savepoint) they were written in takes them out of the
     session again, as it does rows a flush inserted.
     """
+    session.flush()
     if not rows:
         return
-    session.flush()
     conn = session.connection()
     dialect = conn.dialect
     innermost = session.get_nested_transaction() or session.get_transaction()

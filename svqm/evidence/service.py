@@ -332,7 +332,6 @@ def set_score(
     row.note, row.visibility = note, data.visibility
     session.add(row)
     insert_now(session, *changes)
-    session.flush()
     return row, change
 
 

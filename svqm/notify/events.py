@@ -118,7 +118,7 @@ def _next(notice: events.Notice, role: str) -> str:
     t = notice.transition
     if t is None or notice.what != "transition" or role != notice.event.actor_role:
         return ""
-    return t.done_text.partition(". ")[2].strip()
+    return t.done_next
 
 
 # Built once: a step that invoices (the `issue_invoice` effect) tells the payer of its invoice.

@@ -197,6 +197,11 @@ class TransitionDef(_Strict):
     def done_text(self) -> str:
         return self.done or f"Done: {self.title.lower()}."
 
+    @property
+    def done_next(self) -> str:
+        """What the done text says comes next: its sentences after the first ('' if none)."""
+        return self.done_text.partition(". ")[2].strip()
+
 
 class Workflow(_Strict):
     initial: Slug

@@ -205,7 +205,7 @@ def confirmation(case: ApplicantCase, step: str = "") -> HTMLResponse:
         view,
         heading,
         heading=heading,
-        next_text=done.partition(". ")[2].strip(),
+        next_text=known.done_next if known else "",
         invoice=unpaid[-1] if unpaid and known and "issue_invoice" in known.effects else None,
     )
 
